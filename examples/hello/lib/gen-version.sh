@@ -1,0 +1,2 @@
+#!/bin/sh
+echo '#define GREETING_VERSION "1.0"'

@@ -1,0 +1,10 @@
+//! tupfs: a tup-compatible build system whose dependencies come from a FUSE
+//! trace of what every command really read and wrote.
+//!
+//! Data flows one way: [`tupfile`] (parse) → graph → plan → exec → index
+//! (record). See DESIGN.md for the modules and what each owns.
+
+pub mod cli;
+pub mod paths;
+pub mod project;
+pub mod tupfile;

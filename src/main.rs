@@ -1,0 +1,110 @@
+//! The `tupfs` command line: argument parsing and dispatch, nothing else.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// tupfs: a tup-compatible build system that traces every command.
+///
+/// Reads tup-style Tupfiles and runs each command inside a FUSE mount that
+/// records every file it reads and writes, so dependencies are exact for any
+/// tool, and undeclared outputs or reads of generated files are errors.
+#[derive(Parser, Debug)]
+#[command(name = "tupfs", version, propagate_version = true)]
+struct Cli {
+    /// Run as if started in DIR (like `make -C`).
+    #[arg(short = 'C', long = "directory", global = true, value_name = "DIR")]
+    directory: Option<PathBuf>,
+    /// Show the real command lines and more detail (repeat for debug logs).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Print only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Make the project's state directory `.tupfs/` here (the project root).
+    Init,
+    /// Print every command the Tupfiles describe, fully expanded, with its
+    /// inputs and outputs, in a stable order. Runs nothing, writes nothing.
+    Parse(ParseArgs),
+    /// Bring outputs up to date: run exactly the commands whose inputs or
+    /// identity changed, each traced, in parallel.
+    Build(BuildArgs),
+}
+
+#[derive(Args, Debug)]
+struct ParseArgs {
+    /// Print JSON (one object with a `rules` array) instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+struct BuildArgs {
+    /// Files, directories or variant directories to build (default: all).
+    targets: Vec<PathBuf>,
+    /// Run up to N commands at once (default: the number of CPUs).
+    #[arg(short = 'j', long = "jobs", value_name = "N")]
+    jobs: Option<usize>,
+    /// Keep going after a command fails: run everything that does not
+    /// depend on it.
+    #[arg(short = 'k', long = "keep-going")]
+    keep_going: bool,
+    /// How a file counts as changed: mtime, digest, mtime+digest or
+    /// mtime+digest-inputs (default: from .tupfs/options, else mtime).
+    #[arg(long = "change", value_name = "MODE")]
+    change: Option<String>,
+    /// Say, for each command that runs, why it runs.
+    #[arg(long)]
+    explain: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = match (cli.quiet, cli.verbose) {
+        (true, _) => log::LevelFilter::Error,
+        (_, 0) | (_, 1) => log::LevelFilter::Warn,
+        (_, 2) => log::LevelFilter::Debug,
+        _ => log::LevelFilter::Trace,
+    };
+    env_logger::Builder::new()
+        .filter_level(level)
+        .format_timestamp(None)
+        .parse_env("TUPFS_LOG")
+        .init();
+    let dir = cli.directory.clone().unwrap_or_else(|| PathBuf::from("."));
+    let result = match cli.command {
+        Command::Init => tupfs::project::Project::init(&dir).map(|p| {
+            if !cli.quiet {
+                println!("tupfs: initialised {}", p.root.display());
+            }
+            ExitCode::SUCCESS
+        }),
+        Command::Parse(args) => tupfs::cli::parse(&dir, args.json),
+        Command::Build(args) => tupfs::cli::build(
+            &dir,
+            &tupfs::cli::BuildOptions {
+                targets: args.targets,
+                jobs: args.jobs,
+                keep_going: args.keep_going,
+                change: args.change,
+                explain: args.explain,
+                verbose: cli.verbose > 0,
+                quiet: cli.quiet,
+            },
+        ),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("tupfs: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
