@@ -6,11 +6,11 @@ use std::collections::BTreeSet;
 
 use regex::Regex;
 
+use super::directives::{FileCtx, TupfileParse};
 use super::driver::{Driver, OutputInfo};
 use super::flags::{self, FlagCtx, Part};
 use super::glob;
 use super::rule::{split_display, split_rule};
-use super::tupfile::{FileCtx, TupfileParse};
 use super::vars::{eval, ConfigUse, Nodes};
 use super::{GroupRef, Location, ParseError, Rule};
 use crate::paths::ProjPath;
@@ -272,6 +272,7 @@ impl TupfileParse {
         let cmd = self.eval_rule(drv, ctx, &cmd, Nodes::RelativeTo(&dir), &mut used)?;
         let (display, rule_flags, command) = split_display(&cmd)?;
         self.declare_outputs(drv, &outs, loc)?;
+        self.record.config.extend(used.clone());
         if let Some(b) = bin {
             let entries = outs.normal.iter().map(|(t, a)| Entry {
                 text: t.clone(),
