@@ -349,6 +349,11 @@ impl TupfileParse {
     ) -> Result<(), ParseError> {
         let dir = self.dir.clone();
         let (cmdline, _) = self.eval_here(drv, ctx, rest, Nodes::RelativeTo(&dir))?;
+        if !drv.opts.allow_run {
+            return Err(ParseError::msg(format!(
+                "'run {cmdline}' is not allowed in this parse (scripts are disabled)"
+            )));
+        }
         // The script and any file it is given are inputs of the parse.
         for word in cmdline.split_whitespace() {
             if let Ok(p) = ProjPath::join(&dir, word) {
