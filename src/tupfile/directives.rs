@@ -49,6 +49,9 @@ pub struct TupfileParse {
     pub record: TupfileRecord,
     /// Rules so far.
     pub rules: Vec<Rule>,
+    /// Where each command text was written (one text, one command per
+    /// directory, as tup requires).
+    pub commands: BTreeMap<String, Location>,
     gitignore: bool,
     depth: usize,
 }
@@ -80,6 +83,7 @@ pub fn parse_tupfile(
             ..TupfileRecord::default()
         },
         rules: Vec::new(),
+        commands: BTreeMap::new(),
         gitignore: false,
         depth: 0,
     };
@@ -449,15 +453,17 @@ impl TupfileParse {
 
     /// `NAME = v`, `NAME := v`, `NAME += v`, `&name = path`.
     fn assign(&mut self, drv: &Driver, ctx: &FileCtx, t: &str) -> Result<(), ParseError> {
-        let Some(eq) = t.find('=') else {
+        // As tup: the first "+=", else the first ":=", else the first "=".
+        let (name_end, eq, append) = if let Some(i) = t.find("+=") {
+            (i, i + 1, true)
+        } else if let Some(i) = t.find(":=") {
+            (i, i + 1, false)
+        } else if let Some(i) = t.find('=') {
+            (i, i, false)
+        } else {
             return Err(ParseError::msg(format!(
                 "expected a rule (':'), a macro ('!name = ...'), a directive or an assignment ('NAME = value'), found '{t}'"
             )));
-        };
-        let (name_end, append) = match t[..eq].chars().last() {
-            Some('+') => (eq - 1, true),
-            Some(':') => (eq - 1, false),
-            _ => (eq, false),
         };
         let raw_name = t[..name_end].trim();
         if raw_name.is_empty() {

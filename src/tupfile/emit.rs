@@ -279,6 +279,12 @@ impl TupfileParse {
         let dir = self.dir.clone();
         let cmd = self.eval_rule(drv, ctx, &cmd, Nodes::RelativeTo(&dir), &mut used)?;
         let (display, rule_flags, command) = split_display(&cmd)?;
+        if let Some(prev) = self.commands.get(&command) {
+            return Err(ParseError::msg(format!(
+                "the command '{command}' is written twice for this directory ({prev} and {loc}); each command must differ"
+            )));
+        }
+        self.commands.insert(command.clone(), loc.clone());
         self.declare_outputs(drv, &outs, loc)?;
         self.record.config.extend(used.clone());
         if let Some(b) = bin {

@@ -218,3 +218,11 @@ fn bad_tup_config_and_node_variable() {
         "Tupfile:1: column 5: &-variables are not allowed here (only in rule inputs, commands, include and run lines)"
     );
 }
+
+#[test]
+fn same_command_twice_in_a_directory() {
+    assert_eq!(
+        err(&[("a.c", ""), ("Tupfile", ": a.c |> echo %f |> x\n: foreach *.c |> echo %f |> %B.y\n")]),
+        "Tupfile:2: the command 'echo a.c' is written twice for this directory (Tupfile:1 and Tupfile:2); each command must differ"
+    );
+}
