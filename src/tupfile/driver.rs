@@ -7,8 +7,8 @@ use std::fs;
 use std::path::Path;
 
 use super::config::Config;
+use super::directives::{self, DirOutcome};
 use super::gitignore;
-use super::tupfile::{self, DirOutcome};
 use super::vars::variant_mirror;
 use super::{Location, ParseError, ParseOptions, ParsedProject};
 use crate::paths::ProjPath;
@@ -192,7 +192,7 @@ impl Driver<'_> {
         }
         self.state.insert(dir.clone(), DirState::Parsing);
         self.stack.push(dir.clone());
-        let outcome = tupfile::parse_tupfile(self, dir, &file);
+        let outcome = directives::parse_tupfile(self, dir, &file);
         self.stack.pop();
         let outcome = outcome?;
         self.state.insert(dir.clone(), DirState::Done);

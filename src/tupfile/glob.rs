@@ -62,9 +62,13 @@ fn match_at(
             ok
         }
         '[' => match class(p, pi) {
-            Some((set_end, negated, items)) => {
+            Some(Class {
+                end: set_end,
+                negated,
+                ranges,
+            }) => {
                 let Some(&ch) = n.get(ni) else { return false };
-                let hit = items.iter().any(|&(lo, hi)| lo <= ch && ch <= hi);
+                let hit = ranges.iter().any(|&(lo, hi)| lo <= ch && ch <= hi);
                 if hit == negated {
                     return false;
                 }
@@ -84,9 +88,18 @@ fn match_at(
     }
 }
 
-/// Parse the class starting at `p[start] == '['`: its closing index,
-/// whether it is negated, and its ranges.
-fn class(p: &[char], start: usize) -> Option<(usize, bool, Vec<(char, char)>)> {
+/// A `[...]` character class.
+struct Class {
+    /// Index of the closing `]`.
+    end: usize,
+    /// `[!...]` or `[^...]`.
+    negated: bool,
+    /// Inclusive character ranges.
+    ranges: Vec<(char, char)>,
+}
+
+/// Parse the class starting at `p[start] == '['` (`None` if unclosed).
+fn class(p: &[char], start: usize) -> Option<Class> {
     let mut i = start + 1;
     let negated = matches!(p.get(i), Some('!') | Some('^'));
     if negated {
@@ -96,7 +109,11 @@ fn class(p: &[char], start: usize) -> Option<(usize, bool, Vec<(char, char)>)> {
     let mut first = true;
     while let Some(&c) = p.get(i) {
         if c == ']' && !first {
-            return Some((i, negated, items));
+            return Some(Class {
+                end: i,
+                negated,
+                ranges: items,
+            });
         }
         first = false;
         if p.get(i + 1) == Some(&'-') && p.get(i + 2).is_some_and(|&e| e != ']') {

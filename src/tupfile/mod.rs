@@ -7,6 +7,7 @@
 
 mod cond;
 mod config;
+mod directives;
 mod driver;
 mod emit;
 mod flags;
@@ -15,7 +16,6 @@ mod glob;
 mod lines;
 mod macros;
 mod rule;
-mod tupfile;
 mod vars;
 
 #[cfg(test)]

@@ -349,8 +349,9 @@ impl TupfileParse {
     ) -> Result<(), ParseError> {
         let dir = self.dir.clone();
         let (cmdline, _) = self.eval_here(drv, ctx, rest, Nodes::RelativeTo(&dir))?;
-        if let Some(script) = cmdline.split_whitespace().next() {
-            if let Ok(p) = ProjPath::join(&dir, script) {
+        // The script and any file it is given are inputs of the parse.
+        for word in cmdline.split_whitespace() {
+            if let Ok(p) = ProjPath::join(&dir, word) {
                 if drv.is_source_file(&p) {
                     self.record.run_scripts.insert(p);
                 }
@@ -459,9 +460,14 @@ impl TupfileParse {
                 "expected a variable name before '=' in '{t}'"
             )));
         }
-        let (name, mut deps) = self.eval_here(drv, ctx, raw_name, Nodes::Forbidden)?;
-        let (value, vdeps) =
-            self.eval_here(drv, ctx, t[eq + 1..].trim_start(), Nodes::Forbidden)?;
+        let name_col = t.len() - t.trim_start().len();
+        let (name, mut deps) = self
+            .eval_here(drv, ctx, raw_name, Nodes::Forbidden)
+            .map_err(|e| shift_column(e, name_col))?;
+        let raw_value = t[eq + 1..].trim_start();
+        let (value, vdeps) = self
+            .eval_here(drv, ctx, raw_value, Nodes::Forbidden)
+            .map_err(|e| shift_column(e, t.len() - raw_value.len()))?;
         deps.extend(vdeps);
         if name.starts_with("CONFIG_") {
             return Err(ParseError::msg(format!(
@@ -507,6 +513,19 @@ impl TupfileParse {
         entry.extend(paths);
         Ok(())
     }
+}
+
+/// Make a "column N:" message (relative to a part of the line) relative to
+/// the whole line, the part starting `offset` bytes in.
+fn shift_column(mut e: ParseError, offset: usize) -> ParseError {
+    if let Some(rest) = e.message.strip_prefix("column ") {
+        if let Some((n, tail)) = rest.split_once(':') {
+            if let Ok(n) = n.parse::<usize>() {
+                e.message = format!("column {}:{tail}", n + offset);
+            }
+        }
+    }
+    e
 }
 
 /// `kw` followed by white space: the rest of the line.
