@@ -195,11 +195,12 @@ def check_case(tool, case, tree, manifest):
 
 def hyperfine(tool, case, tree, runs, warmup, manifest, json_path):
     """Time CASE with hyperfine; return the list of run times in seconds."""
-    argv = ["hyperfine", "--style", "basic", "--runs", str(runs), "--warmup", str(warmup),
+    # -N: no intermediate shell, so a 3 ms no-op is not mostly shell start-up.
+    argv = ["hyperfine", "-N", "--style", "basic", "--runs", str(runs), "--warmup", str(warmup),
             "--export-json", json_path, "--command-name", f"{tool.name} {case}"]
     prep = prepare_command(case, manifest)
     if prep:
-        argv += ["--prepare", prep]
+        argv += ["--prepare", f"sh -c {shlex.quote(prep)}"]
     argv.append(tool.command(case))
     log = json_path[: -len(".json")] + ".log"
     with open(log, "w") as f:
@@ -335,28 +336,37 @@ def plot(results, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-    fig, axes = plt.subplots(1, len(CASES), figsize=(4.2 * len(CASES), 4.2))
-    tools = sorted({e["tool"] for e in results.values()})
+    measured = [e for e in results.values() if "median" in e]
+    known = ["tup", "ninja", "make", "floor"] + ["tupfs[" + m + "]" for m in TUPFS_MODES]
+    tools = [t for t in known if any(e["tool"] == t for e in measured)]
+    tools += sorted({e["tool"] for e in measured} - set(known))
+    colors = {t: plt.cm.tab10(i % 10) for i, t in enumerate(tools)}  # same colour in every panel
+    sizes = sorted({e["n"] for e in measured})
+    fig, axes = plt.subplots(1, len(CASES), figsize=(4.2 * len(CASES), 4.4))
     for ax, case in zip(axes, CASES):
         for tool in tools:
-            pts = sorted((e["n"], e["median"]) for e in results.values()
-                         if e["tool"] == tool and e["case"] == case and "median" in e)
+            pts = sorted((e["n"], e["median"]) for e in measured
+                         if e["tool"] == tool and e["case"] == case)
             if pts:
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=tool)
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=tool,
+                        color=colors[tool], linestyle="--" if tool.startswith("tupfs") else "-")
         ax.set_title(case)
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.set_xticks(sizes)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: fmt_s(y)))
+        ax.yaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("N (.c files)")
         ax.grid(True, which="both", alpha=0.3)
-    axes[0].set_ylabel("median wall time (s), -j2")
-    handles, labels = [], []
-    for ax in axes:
-        for h, lab in zip(*ax.get_legend_handles_labels()):
-            if lab not in labels:
-                handles.append(h)
-                labels.append(lab)
-    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 8))
+    axes[0].set_ylabel("median wall time, -j2 (log)")
+    handles = [plt.Line2D([], [], color=colors[t], marker="o",
+                          linestyle="--" if t.startswith("tupfs") else "-") for t in tools]
+    fig.legend(handles, tools, loc="lower center", ncol=min(len(tools), 8))
     fig.tight_layout(rect=(0, 0.1, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
