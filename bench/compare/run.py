@@ -204,8 +204,11 @@ def hyperfine(tool, case, tree, runs, warmup, manifest, json_path):
     argv.append(tool.command(case))
     log = json_path[: -len(".json")] + ".log"
     with open(log, "w") as f:
-        p = subprocess.run(argv, cwd=tree, stdout=f, stderr=subprocess.STDOUT,
-                           timeout=BUILD_TIMEOUT_S * max(runs + warmup, 1))
+        try:
+            p = subprocess.run(argv, cwd=tree, stdout=f, stderr=subprocess.STDOUT,
+                               timeout=BUILD_TIMEOUT_S * max(runs + warmup, 1))
+        except subprocess.TimeoutExpired:
+            return None, f"hyperfine timed out (see {log})"
     if p.returncode != 0:
         with open(log) as f:
             return None, f"hyperfine failed (see {log}): {first_line(f.read())}"
@@ -213,56 +216,72 @@ def hyperfine(tool, case, tree, runs, warmup, manifest, json_path):
         return json.load(f)["results"][0]["times"], None
 
 
-def measure_tool(tool, n, cases, args, manifest, tree, results):
-    """All cases for one tool at one size; results go into RESULTS."""
-    key = lambda case: f"{n}/{tool.name}/{case}"  # noqa: E731
-    # The probe: a clean full build under /usr/bin/time -v.
+def probe(tool, tree, manifest):
+    """A clean full build under /usr/bin/time -v: (sample, None) or (None, why it failed)."""
     sh("sh floor/clean.sh", tree)
     load = loadavg()
     rc, secs, rss, out = timed_rss(tool.command("full"), tree)
+    if rc != 0:
+        return None, first_line(out)
     missing = [o for o in manifest["outputs"] if not os.path.exists(os.path.join(tree, o))]
-    if rc != 0 or missing:
-        why = first_line(out) if rc != 0 else f"outputs missing: {missing[0]} and {len(missing) - 1} more"
+    if missing:
+        return None, f"outputs missing: {missing[0]} and {len(missing) - 1} more"
+    return {"secs": secs, "rss": rss, "load": load}, None
+
+
+def measure_case(tool, case, n, tree, manifest, args, first):
+    """Time one case (FIRST is the probe's sample); return (entry, error)."""
+    json_path = os.path.join(OUT, f"n{n}", f"{tool.name}.{case}.json")
+    if case == "full":
+        load, times, rss = first["load"], [first["secs"]], first["rss"]
+        extra = args.full_runs_for(n) - 1
+        if extra > 0:
+            more, err = hyperfine(tool, case, tree, extra, 0, manifest, json_path)
+            if err:
+                return None, err
+            times += more
+    else:
+        load = loadavg()
+        times, err = hyperfine(tool, case, tree, args.runs, 1, manifest, json_path)
+        if err:
+            return None, err
+        prep = prepare_command(case, manifest)
+        if prep:
+            sh(prep, tree)
+        _, _, rss, _ = timed_rss(tool.command(case), tree)  # one more run, for memory
+    return {
+        "n": n, "tool": tool.name, "case": case, "times": times,
+        "median": statistics.median(times), "min": min(times), "max": max(times),
+        "runs": len(times), "max_rss_kib": rss, "check": check_case(tool, case, tree, manifest),
+        "load_before": load, "load_after": loadavg(), "when": now(),
+        "command": tool.command(case), "prepare": prepare_command(case, manifest),
+    }, None
+
+
+def measure_tool(tool, n, cases, args, manifest, tree, results):
+    """All cases for one tool at one size; results go into RESULTS."""
+    def not_measured(case, why):
+        results[f"{n}/{tool.name}/{case}"] = {
+            "n": n, "tool": tool.name, "case": case, "not_measured": why, "when": now()}
+
+    first, why = probe(tool, tree, manifest)
+    if first is None:
         print(f"{tool.name}: not measured (build failed: {why})", flush=True)
         for case in cases:
-            results[key(case)] = {"n": n, "tool": tool.name, "case": case,
-                                  "not_measured": f"build failed: {why}", "when": now()}
+            not_measured(case, f"build failed: {why}")
         return
-    print(f"  {tool.name}: clean build ok in {secs:.2f}s, max RSS {rss} KiB", flush=True)
+    print(f"  {tool.name}: clean build ok in {first['secs']:.2f}s,"
+          f" max RSS {first['rss']} KiB", flush=True)
     for case in cases:
-        load = loadavg()
-        json_path = os.path.join(OUT, f"n{n}", f"{tool.name}.{case}.json")
-        times, err = [], None
-        if case == "full":
-            times = [secs]
-            extra = max(args.full_runs_for(n) - 1, 0)
-            if extra:
-                more, err = hyperfine(tool, case, tree, extra, 0, manifest, json_path)
-                times += more or []
-            case_rss = rss
-        else:
-            times, err = hyperfine(tool, case, tree, args.runs, 1, manifest, json_path)
-            prep = prepare_command(case, manifest)
-            if prep:
-                sh(prep, tree)
-            _, _, case_rss, _ = timed_rss(tool.command(case), tree)
+        entry, err = measure_case(tool, case, n, tree, manifest, args, first)
         if err:
             print(f"{tool.name}: not measured ({case}: {err})", flush=True)
-            results[key(case)] = {"n": n, "tool": tool.name, "case": case,
-                                  "not_measured": err, "when": now()}
+            not_measured(case, err)
             continue
-        check = check_case(tool, case, tree, manifest)
-        entry = {
-            "n": n, "tool": tool.name, "case": case, "times": times,
-            "median": statistics.median(times), "min": min(times), "max": max(times),
-            "runs": len(times), "max_rss_kib": case_rss, "check": check,
-            "load_before": load, "load_after": loadavg(), "when": now(),
-            "command": tool.command(case), "prepare": prepare_command(case, manifest),
-        }
-        results[key(case)] = entry
-        note = f" check: {check}" if check else ""
-        print(f"  {tool.name} {case}: median {entry['median']:.3f}s over {len(times)} runs,"
-              f" load {load:.1f}->{entry['load_after']:.1f}{note}", flush=True)
+        results[f"{n}/{tool.name}/{case}"] = entry
+        note = f" check: {entry['check']}" if entry["check"] else ""
+        print(f"  {tool.name} {case}: median {entry['median']:.3f}s over {entry['runs']} runs,"
+              f" load {entry['load_before']:.1f}->{entry['load_after']:.1f}{note}", flush=True)
         save(results)
 
 
