@@ -216,9 +216,11 @@ def hyperfine(tool, case, tree, runs, warmup, manifest, json_path):
         return json.load(f)["results"][0]["times"], None
 
 
-def probe(tool, tree, manifest):
-    """A clean full build under /usr/bin/time -v: (sample, None) or (None, why it failed)."""
-    sh("sh floor/clean.sh", tree)
+def probe(tool, tree, manifest, clean):
+    """A full build under /usr/bin/time -v, from clean unless reusing a built
+    tree: (sample, None) or (None, why it failed)."""
+    if clean:
+        sh("sh floor/clean.sh", tree)
     load = loadavg()
     rc, secs, rss, out = timed_rss(tool.command("full"), tree)
     if rc != 0:
@@ -264,15 +266,18 @@ def measure_tool(tool, n, cases, args, manifest, tree, results):
         results[f"{n}/{tool.name}/{case}"] = {
             "n": n, "tool": tool.name, "case": case, "not_measured": why, "when": now()}
 
-    first, why = probe(tool, tree, manifest)
+    first, why = probe(tool, tree, manifest, clean=not args.reuse)
     if first is None:
         print(f"{tool.name}: not measured (build failed: {why})", flush=True)
         for case in cases:
             not_measured(case, f"build failed: {why}")
         return
-    print(f"  {tool.name}: clean build ok in {first['secs']:.2f}s,"
+    print(f"  {tool.name}: {'update' if args.reuse else 'clean'} build ok in {first['secs']:.2f}s,"
           f" max RSS {first['rss']} KiB", flush=True)
     for case in cases:
+        if case == "full" and args.reuse:
+            print(f"  {tool.name} full: skipped (--reuse keeps the built tree)", flush=True)
+            continue
         entry, err = measure_case(tool, case, n, tree, manifest, args, first)
         if err:
             print(f"{tool.name}: not measured ({case}: {err})", flush=True)
@@ -402,6 +407,8 @@ def parse_args(argv):
     ap.add_argument("--cases", default=",".join(CASES), help="comma-separated cases")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--quick", action="store_true", help="small and fast: a smoke test")
+    ap.add_argument("--reuse", action="store_true",
+                    help="keep trees already generated (and built) at this size; skips the full case")
     ap.add_argument("--fresh", action="store_true", help="forget earlier results in bench/out/results.json")
     ap.add_argument("--report", action="store_true", help="only print the table and redraw the plot")
     args = ap.parse_args(argv)
@@ -427,6 +434,16 @@ def report(results):
     print(f"results: {RESULTS}\ntable: {os.path.join(OUT, 'table.md')}\nplot: {png}")
 
 
+def reusable(tree, n, args):
+    """With --reuse: whether TREE is already this size and seed (kept, with its build)."""
+    try:
+        with open(os.path.join(tree, "bench.json")) as f:
+            m = json.load(f)
+    except (OSError, ValueError):
+        return False
+    return args.reuse and m.get("n") == n and m.get("seed") == args.seed
+
+
 def main(argv):
     args = parse_args(argv)
     tools = make_tools(args.tools, args.tupfs_modes.split(","))
@@ -441,9 +458,10 @@ def main(argv):
         generated = {}
         for tool in tools:
             tree = os.path.join(OUT, f"n{n}", tool.tree_name)
-            if tool.tree_name not in generated:
+            if tool.tree_name not in generated and not reusable(tree, n, args):
                 subprocess.run([sys.executable, GEN, "--n", str(n), "--out", tree,
                                 "--seed", str(args.seed)], check=True, stdout=subprocess.DEVNULL)
+            if tool.tree_name not in generated:
                 with open(os.path.join(tree, "bench.json")) as f:
                     generated[tool.tree_name] = json.load(f)
             print(f"N={n} {tool.name}:", flush=True)
