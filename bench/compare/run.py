@@ -222,7 +222,9 @@ def probe(tool, tree, manifest, clean):
     if clean:
         sh("sh floor/clean.sh", tree)
     load = loadavg()
-    rc, secs, rss, out = timed_rss(tool.command("full"), tree)
+    # Reusing, bring the tree up to date; the floor cannot tell what is stale,
+    # so it only checks (a tree copied from make's works for it too).
+    rc, secs, rss, out = timed_rss(tool.command("full" if clean else "noop"), tree)
     if rc != 0:
         return None, first_line(out)
     missing = [o for o in manifest["outputs"] if not os.path.exists(os.path.join(tree, o))]
