@@ -474,11 +474,11 @@ impl TupfileParse {
         let name_col = t.len() - t.trim_start().len();
         let (name, mut deps) = self
             .eval_here(drv, ctx, raw_name, Nodes::Forbidden)
-            .map_err(|e| shift_column(e, name_col))?;
+            .map_err(|e| e.shifted(name_col))?;
         let raw_value = t[eq + 1..].trim_start();
         let (value, vdeps) = self
             .eval_here(drv, ctx, raw_value, Nodes::Forbidden)
-            .map_err(|e| shift_column(e, t.len() - raw_value.len()))?;
+            .map_err(|e| e.shifted(t.len() - raw_value.len()))?;
         deps.extend(vdeps);
         if name.starts_with("CONFIG_") {
             return Err(ParseError::msg(format!(
@@ -524,19 +524,6 @@ impl TupfileParse {
         entry.extend(paths);
         Ok(())
     }
-}
-
-/// Make a "column N:" message (relative to a part of the line) relative to
-/// the whole line, the part starting `offset` bytes in.
-fn shift_column(mut e: ParseError, offset: usize) -> ParseError {
-    if let Some(rest) = e.message.strip_prefix("column ") {
-        if let Some((n, tail)) = rest.split_once(':') {
-            if let Ok(n) = n.parse::<usize>() {
-                e.message = format!("column {}:{tail}", n + offset);
-            }
-        }
-    }
-    e
 }
 
 /// `kw` followed by white space: the rest of the line.
