@@ -199,7 +199,7 @@ fn percent_flag_misuse() {
     );
     assert_eq!(
         err(&[("a.c", ""), ("Tupfile", ": a.c |> cc %e |> x\n")]),
-        "Tupfile:1: column 4: %e is only valid in a foreach rule whose input has an extension"
+        "Tupfile:1: column 13: %e is only valid in a foreach rule whose input has an extension"
     );
 }
 
