@@ -126,7 +126,7 @@ fn macros_in_all_forms() {
              !alias = !cc\n\
              !link = |> ld %f -o %o |>\n\
              : foreach a.c b.S |> !cc |>\n\
-             : c.c |> !alias -O2 |> custom.o\n\
+             : c.c |> !alias -O2 -DF=%B |> custom.o\n\
              : a.o b.o |> !link |> prog\n",
         ),
     ]);
@@ -136,7 +136,7 @@ fn macros_in_all_forms() {
         vec![
             "gcc -c a.c -o a.o",
             "as b.S -o b.o",
-            "gcc -c c.c -o custom.o -O2",
+            "gcc -c c.c -o custom.o -O2 -DF=c",
             "ld a.o b.o -o prog"
         ]
     );
