@@ -87,7 +87,8 @@ pub fn parse_tupfile(
         gitignore: false,
         depth: 0,
     };
-    p.read_file(drv, file)?;
+    // A Tupdefault is read as if it were the directory's own Tupfile.
+    p.read_file(drv, file, dir)?;
     Ok(DirOutcome {
         rules: p.rules,
         record: p.record,
@@ -96,13 +97,18 @@ pub fn parse_tupfile(
 }
 
 impl TupfileParse {
-    /// Read and carry out every line of `file`.
-    fn read_file(&mut self, drv: &mut Driver, file: &ProjPath) -> Result<(), ParseError> {
+    /// Read and carry out every line of `file`, as if it were in `dir`.
+    fn read_file(
+        &mut self,
+        drv: &mut Driver,
+        file: &ProjPath,
+        dir: &ProjPath,
+    ) -> Result<(), ParseError> {
         let text = fs::read(file.to_disk(drv.root))
             .map_err(|e| ParseError::msg(format!("cannot read {file}: {e}")))?;
         let text = String::from_utf8_lossy(&text);
         let mut ctx = FileCtx {
-            dir: file.parent(),
+            dir: dir.clone(),
             bins: Bins::new(),
         };
         let mut conds = CondStack::default();
@@ -297,7 +303,7 @@ impl TupfileParse {
         }
         self.record.included.insert(path.clone());
         self.depth += 1;
-        let r = self.read_file(drv, path);
+        let r = self.read_file(drv, path, &path.parent());
         self.depth -= 1;
         r
     }

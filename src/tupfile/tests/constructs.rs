@@ -454,3 +454,13 @@ fn assignment_operators_are_found_as_tup_finds_them() {
     )]);
     assert_eq!(c, vec![".: echo [] [a=b]"]);
 }
+
+#[test]
+fn a_tupdefault_reads_as_the_directory_own_tupfile() {
+    let c = cmds(&[
+        ("Tupdefault", ": |> echo $(TUP_CWD) %d |> o\n"),
+        ("x/keep", ""),
+    ]);
+    assert_eq!(c.len(), 2);
+    assert_eq!(c[1], "x: echo . x");
+}
