@@ -444,3 +444,13 @@ fn outputs_may_go_to_subdirectories_and_parents() {
     let o: Vec<String> = p.rules[0].outputs.iter().map(|p| p.to_string()).collect();
     assert_eq!(o, vec!["d/sub/x", "y"]);
 }
+
+#[test]
+fn assignment_operators_are_found_as_tup_finds_them() {
+    // tup looks for "+=" first: `B = x+=y` appends "y" to a variable named "B = x".
+    let c = cmds(&[(
+        "Tupfile",
+        "B = x+=y\nC := a=b\n: |> echo [$(B)] [$(C)] |> o\n",
+    )]);
+    assert_eq!(c, vec![".: echo [] [a=b]"]);
+}

@@ -36,6 +36,7 @@ pub(super) fn opts() -> ParseOptions {
     ParseOptions {
         env,
         previous_outputs: Default::default(),
+        allow_run: true,
     }
 }
 

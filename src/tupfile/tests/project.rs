@@ -70,3 +70,32 @@ fn list(root: &std::path::Path) -> Vec<String> {
     out.sort();
     out
 }
+
+#[test]
+fn generated_directories_do_not_get_the_tupdefault() {
+    let t = tree(&[
+        ("Tupdefault", ": foreach *.x |> conv %f |> %B.y\n"),
+        ("Tupfile", ": |> gen |> out/a.x\n"),
+    ]);
+    fs::create_dir_all(t.path().join("out")).unwrap();
+    fs::write(t.path().join("out/a.x"), "").unwrap();
+    let mut o = opts();
+    o.previous_outputs.insert(ProjPath::new("out/a.x").unwrap());
+    let p = parse_project_with(t.path(), &o).unwrap();
+    let c: Vec<&str> = p.rules.iter().map(|r| r.command.as_str()).collect();
+    assert_eq!(c, vec!["gen"]);
+}
+
+#[test]
+fn preload_parses_and_records_the_directory() {
+    let t = tree(&[
+        ("lib/Tupfile", ": |> gen |> x\n"),
+        ("Tupfile", "preload lib\n: |> use |> y\n"),
+    ]);
+    let p = parse_project_with(t.path(), &opts()).unwrap();
+    let root = p.tupfiles.iter().find(|r| r.dir.is_root()).unwrap();
+    let g: Vec<String> = root.globbed_dirs.iter().map(|d| d.to_string()).collect();
+    assert_eq!(g, vec!["lib"]);
+    let d: Vec<String> = root.depends_on.iter().map(|d| d.to_string()).collect();
+    assert_eq!(d, vec!["lib"]);
+}
