@@ -11,7 +11,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, SystemTime};
 
 use fuser::{
@@ -40,9 +40,24 @@ pub(crate) struct Shared {
     pub(crate) passthrough: AtomicBool,
     /// How long the kernel may cache entries and attributes (per job).
     pub(crate) ttl: Duration,
+    /// Set once mounted: drops a finished job's cached entries.
+    pub(crate) notifier: OnceLock<fuser::Notifier>,
 }
 
 impl Shared {
+    /// Forget a finished job: its prefix stops resolving, and the kernel
+    /// drops the entries it cached below it (memory only; errors ignored).
+    pub(crate) fn end_job(&self, id: JobId) {
+        self.jobs
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
+        if let Some(notifier) = self.notifier.get() {
+            let name = paths::job_dir_name(id);
+            let _ = notifier.inval_entry(INodeNo::ROOT, OsStr::new(&name));
+        }
+    }
+
     fn job(&self, id: JobId) -> Option<Arc<JobView>> {
         self.jobs
             .read()
