@@ -12,6 +12,10 @@ use std::sync::{Arc, Mutex, Weak};
 
 use fuser::{BackingId, FileType, INodeNo};
 
+/// How many read-only opens one job keeps cached: enough for a compiler's
+/// project headers, bounded so `-j N` jobs stay far below `RLIMIT_NOFILE`.
+const MAX_READERS: usize = 64;
+
 /// An open file: our descriptor on the backing file (the real one or the
 /// job's staged copy) and, under passthrough, the kernel's backing id.
 #[derive(Debug)]
@@ -84,9 +88,13 @@ impl Handles {
             .cloned()
     }
 
-    /// Cache a read-only open of inode `ino`.
+    /// Cache a read-only open of inode `ino`, unless the job already holds
+    /// [`MAX_READERS`] (each costs the daemon a descriptor until the job ends).
     pub(crate) fn keep_reader(&self, ino: u64, open: Arc<OpenFile>) {
-        lock(&self.readers).insert(ino, open);
+        let mut readers = lock(&self.readers);
+        if readers.len() < MAX_READERS || readers.contains_key(&ino) {
+            readers.insert(ino, open);
+        }
     }
 
     /// The backing id for inode `ino` on `disk`, registering one if no open
