@@ -209,6 +209,10 @@ fn bench_index(dir: &Path, commands: usize) {
         ms(median(open_times))
     );
     println!(
+        "open, CPU time of all threads, median of 51: {}",
+        ms(median(cpu_times))
+    );
+    println!(
         "three lookups (output, key, file), median of 51: {}",
         ms(median(lookup_times))
     );
@@ -239,7 +243,16 @@ fn bench_scans(dir: &Path, files: usize) {
     let tree = dir.join("tree");
     let t = Instant::now();
     let record = make_tree(&tree, files);
-    println!("tree: {files} files made in {}", ms(t.elapsed()));
+    let bytes: u64 = record
+        .files
+        .iter()
+        .filter_map(|f| f.state.map(|s| s.size))
+        .sum();
+    println!(
+        "tree: {files} files, {:.1} MiB, made in {}",
+        bytes as f64 / (1024.0 * 1024.0),
+        ms(t.elapsed())
+    );
     std::thread::sleep(Duration::from_millis(50)); // let the files settle (not racy)
     let path = dir.join("tree-index");
     Index::write(&path, &record, &IndexOptions::default()).expect("write");
@@ -249,17 +262,20 @@ fn bench_scans(dir: &Path, files: usize) {
     let scan = FullScan::new(&tree);
     for mode in [ChangeMode::Mtime, ChangeMode::Digest] {
         let mut times = Vec::new();
+        let mut cpu_times = Vec::new();
         for _ in 0..5 {
-            let t = Instant::now();
+            let (t, cpu) = (Instant::now(), cpu_time());
             let changes = scan.changes(&index, ChangeDetector::new(mode));
             times.push(t.elapsed());
+            cpu_times.push(cpu_time() - cpu);
             assert_eq!(changes.changed().count(), 0, "nothing changed");
         }
         println!(
-            "full scan, {} mode, {} threads, median of 5: {}",
+            "full scan, {} mode, {} threads, median of 5: {} (CPU {})",
             mode,
             scan.threads,
-            ms(median(times))
+            ms(median(times)),
+            ms(median(cpu_times))
         );
     }
 }
