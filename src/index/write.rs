@@ -170,6 +170,8 @@ impl<'r> Flattener<'r> {
             location_line: rule.location.line,
             flags,
             dir: self.text(rule.dir.as_str()),
+            source_dir: self.text(rule.source_dir.as_str()),
+            variant: self.text(rule.variant.as_str()),
             command: self.text(&rule.command),
             display,
             output_group,
