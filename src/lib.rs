@@ -5,6 +5,11 @@
 //! (record). See DESIGN.md for the modules and what each owns.
 
 pub mod cli;
+pub mod exec;
+pub mod graph;
+pub mod lock;
 pub mod paths;
+pub mod plan;
 pub mod project;
 pub mod tupfile;
+pub mod ui;
