@@ -69,9 +69,13 @@ pub fn build(dir: &Path, opts: &BuildOptions) -> Result<ExitCode> {
         Ok(graph) => graph,
         Err(e) => return usage_error(&e),
     };
+    let cwd = dir.canonicalize()?;
+    let selected = match exec::targets::select(&graph, &project.root, &cwd, &opts.targets) {
+        Ok(selected) => selected,
+        Err(e) => return usage_error(&format!("{e:#}")),
+    };
     let request = exec::Request {
-        targets: opts.targets.clone(),
-        cwd: dir.canonicalize()?,
+        selected,
         jobs: opts.jobs,
         keep_going: opts.keep_going,
         change: opts.change.clone(),

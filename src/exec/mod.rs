@@ -16,7 +16,7 @@ pub mod targets;
 mod history;
 mod report;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context as _, Result};
@@ -44,10 +44,9 @@ pub enum BuildStatus {
 /// What the user asked of this build (after parsing).
 #[derive(Debug, Clone, Default)]
 pub struct Request {
-    /// Targets, relative to `cwd` (empty: everything).
-    pub targets: Vec<PathBuf>,
-    /// Where tupfs was started (targets are relative to it).
-    pub cwd: PathBuf,
+    /// The commands to build, by `CmdId::index` ([`targets::select`]);
+    /// empty: all of them.
+    pub selected: Vec<bool>,
     /// Parallel jobs (None: one per CPU).
     pub jobs: Option<usize>,
     /// Go on after failures.
@@ -65,7 +64,10 @@ pub fn run_build(project: &Project, graph: &Graph, req: &Request) -> Result<Buil
     let ui = Ui::new(req.ui);
     let history = history::History::load(project, graph, req.change.as_deref(), &ui)?;
     let plan = Plan::make(graph, &history.ids, &history, &history);
-    let selected = targets::select(graph, &project.root, &req.cwd, &req.targets)?;
+    let selected = match req.selected.is_empty() {
+        true => vec![true; graph.len()],
+        false => req.selected.clone(),
+    };
     let stale = stale::remove(&project.root, &history.stale_outputs(graph));
     let to_run = plan.direct.keys().filter(|c| selected[c.index()]).count();
     ui.set_total(to_run);
@@ -141,10 +143,16 @@ pub fn request(graph: &Graph, id: CmdId) -> JobRequest {
     }
 }
 
-/// Make the directories a command's outputs go in (tupfs makes them, so a
-/// command never has to and never leaves one behind).
-pub fn prepare_output_dirs(graph: &Graph, id: CmdId, root: &Path) {
+/// Before a command runs: remove its previous outputs (as tup does: a
+/// command never sees or appends to its old output, and one that fails
+/// leaves nothing behind) and make the directories they go in (tupfs makes
+/// them, so a command never has to and never leaves one behind).
+pub fn prepare_outputs(graph: &Graph, id: CmdId, root: &Path) {
     for out in graph.outputs(id) {
-        let _ = std::fs::create_dir_all(out.parent().to_disk(root));
+        let disk = out.to_disk(root);
+        let _ = std::fs::remove_file(&disk);
+        if let Some(parent) = disk.parent() {
+            let _ = std::fs::create_dir_all(parent);
+        }
     }
 }

@@ -256,7 +256,7 @@ impl<'a> Scheduler<'a> {
         let label = self.ctx.ui.label(rule.display.as_deref(), &rule.command);
         self.ctx.ui.explain(&label, &reason.to_string());
         self.ctx.ui.started(&label);
-        super::prepare_output_dirs(graph, id, self.ctx.root);
+        super::prepare_outputs(graph, id, self.ctx.root);
         self.out.per_cmd[id.index()] = Outcome::Ran {
             reason,
             status: RunStatus::Interrupted,

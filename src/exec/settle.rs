@@ -48,7 +48,6 @@ pub fn settle(ctx: &Context, result: JobResult, n: usize) -> Settled {
         log: &finished.log,
         pending: finished.pending.files(),
         success: result.exit.success(),
-        started: result.started,
     };
     why.extend(
         enforce::check(graph, ctx.root, &facts)
