@@ -186,6 +186,19 @@ impl Plan {
         set
     }
 
+    /// The selected commands that may run: those with a reason and,
+    /// unless early cut-off stops them, everything downstream of those.
+    pub fn may_run(&self, graph: &Graph, selected: &[bool]) -> BTreeSet<CmdId> {
+        let mut out = BTreeSet::new();
+        let mut stack: Vec<CmdId> = self.direct.keys().copied().collect();
+        while let Some(c) = stack.pop() {
+            if selected[c.index()] && out.insert(c) {
+                stack.extend(graph.dependents(c).iter().copied());
+            }
+        }
+        out
+    }
+
     /// While building: does `id` run because a file it reads was rewritten
     /// with new content by a command that ran in this build?
     /// `changed_outputs` holds exactly those files.

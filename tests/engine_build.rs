@@ -273,7 +273,7 @@ fn duplicate_output_and_cycle_are_errors_naming_the_rules() {
     );
     p.write(
         "Tupfile",
-        ": b.txt |> cp %f %o |> a.txt\n: a.txt |> cp %f %o |> b.txt\n",
+        ": | <two> |> echo a > %o |> a.txt <one>\n: | <one> |> echo b > %o |> b.txt <two>\n",
     );
     let out = p.build(&[]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));

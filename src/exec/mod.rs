@@ -69,7 +69,7 @@ pub fn run_build(project: &Project, graph: &Graph, req: &Request) -> Result<Buil
         false => req.selected.clone(),
     };
     let stale = stale::remove(&project.root, &history.stale_outputs(graph));
-    let to_run = plan.direct.keys().filter(|c| selected[c.index()]).count();
+    let to_run = plan.may_run(graph, &selected).len();
     ui.set_total(to_run);
     let outcomes = if to_run == 0 {
         schedule::Outcomes::nothing_ran(&selected)

@@ -161,6 +161,8 @@ struct Scheduler<'a> {
     in_flight: usize,
     stop: bool,
     kill_at: Option<Instant>,
+    /// Counted in the UI's total.
+    may_run: BTreeSet<CmdId>,
 }
 
 impl<'a> Scheduler<'a> {
@@ -194,6 +196,7 @@ impl<'a> Scheduler<'a> {
             in_flight: 0,
             stop: false,
             kill_at: None,
+            may_run: ctx.plan.may_run(ctx.graph, ctx.selected),
         }
     }
 
@@ -248,6 +251,9 @@ impl<'a> Scheduler<'a> {
             .cloned()
             .or_else(|| plan.upstream_reason(graph, id, &self.out.changed_outputs));
         let Some(reason) = reason else {
+            if self.may_run.contains(&id) {
+                self.ctx.ui.skipped();
+            }
             self.out.per_cmd[id.index()] = Outcome::UpToDate;
             self.release(id, false);
             return;

@@ -5,6 +5,7 @@
 pub mod runlog;
 
 use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -24,6 +25,7 @@ pub struct UiOptions {
 pub struct Ui {
     opts: UiOptions,
     bar: Option<ProgressBar>,
+    total: AtomicUsize,
 }
 
 impl Ui {
@@ -37,11 +39,24 @@ impl Ui {
             bar.enable_steady_tick(Duration::from_millis(200));
             bar
         });
-        Ui { opts, bar }
+        Ui {
+            opts,
+            bar,
+            total: AtomicUsize::new(0),
+        }
     }
 
-    /// The number of commands expected to run (it may shrink: early cut-off).
+    /// The number of commands that may run (it shrinks: early cut-off).
     pub fn set_total(&self, total: usize) {
+        self.total.store(total, Ordering::Relaxed);
+        if let Some(bar) = &self.bar {
+            bar.set_length(total as u64);
+        }
+    }
+
+    /// A command counted in the total turned out not to need running.
+    pub fn skipped(&self) {
+        let total = self.total.fetch_sub(1, Ordering::Relaxed).saturating_sub(1);
         if let Some(bar) = &self.bar {
             bar.set_length(total as u64);
         }
@@ -78,12 +93,8 @@ impl Ui {
         if let Some(bar) = &self.bar {
             bar.inc(1);
         }
-        let total = self.bar.as_ref().and_then(|b| b.length()).unwrap_or(0);
-        let mut text = if total > 0 {
-            format!("[{n}/{total}] {label}")
-        } else {
-            format!("[{n}] {label}")
-        };
+        let total = self.total.load(Ordering::Relaxed).max(n);
+        let mut text = format!("[{n}/{total}] {label}");
         append_output(&mut text, output);
         self.out(&text);
     }
