@@ -374,6 +374,8 @@ pub(crate) mod tests {
                 line: 1,
             },
             dir: ProjPath::new(dir).unwrap(),
+            source_dir: ProjPath::new(dir).unwrap(),
+            variant: ProjPath::root(),
             command: cmd.into(),
             display: None,
             flags: Default::default(),

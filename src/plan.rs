@@ -11,29 +11,18 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use crate::graph::{CmdId, Graph};
+use crate::identity::{CommandKey, Identity, Signature, StickyVar};
 use crate::paths::ProjPath;
-
-/// A command's identity in this build (see the `identity` module).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity {
-    /// Joins "the same command" across builds (text and directory).
-    pub key: String,
-    /// Everything it effectively is; a change re-runs it.
-    pub signature: String,
-    /// The sticky variables and their values' digests (for naming which
-    /// one changed).
-    pub vars: BTreeMap<String, String>,
-}
 
 /// What the last build recorded about one command.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PrevCommand {
     /// Its key then.
-    pub key: String,
+    pub key: CommandKey,
     /// Its signature then.
-    pub signature: String,
-    /// Its sticky variables then (name → value digest).
-    pub vars: BTreeMap<String, String>,
+    pub signature: Signature,
+    /// Its sticky variables then.
+    pub sticky: Vec<StickyVar>,
     /// Its outputs then.
     pub outputs: Vec<ProjPath>,
     /// It failed or was interrupted: run it again.
@@ -59,7 +48,7 @@ pub trait LastBuild {
     /// The command that produced `path` last time.
     fn by_output(&self, path: &ProjPath) -> Option<PrevCommand>;
     /// The command with this key last time (commands without outputs).
-    fn by_key(&self, key: &str) -> Option<PrevCommand>;
+    fn by_key(&self, key: &CommandKey) -> Option<PrevCommand>;
 }
 
 /// The state of files now against the index, per the change mode
@@ -248,8 +237,8 @@ fn direct_reason(
     let outputs: Vec<&ProjPath> = graph.outputs(id).collect();
     if prev.signature != ident.signature || !same_paths(&prev.outputs, &outputs) {
         return Some(Reason::VariableChanged(changed_var(
-            &prev.vars,
-            &ident.vars,
+            &prev.sticky,
+            &ident.sticky,
         )));
     }
     if let Some(reason) = input_reason(graph, id, prev, changes) {
@@ -295,7 +284,11 @@ fn same_paths(a: &[ProjPath], b: &[&ProjPath]) -> bool {
 }
 
 /// The names of the variables whose values differ (comma-separated).
-fn changed_var(before: &BTreeMap<String, String>, now: &BTreeMap<String, String>) -> String {
+fn changed_var(before: &[StickyVar], now: &[StickyVar]) -> String {
+    let map = |vars: &[StickyVar]| -> BTreeMap<String, crate::identity::Digest> {
+        vars.iter().map(|v| (v.name.clone(), v.value)).collect()
+    };
+    let (before, now) = (map(before), map(now));
     let names: BTreeSet<&String> = before.keys().chain(now.keys()).collect();
     names
         .into_iter()
@@ -330,7 +323,7 @@ mod tests {
         fn by_output(&self, path: &ProjPath) -> Option<PrevCommand> {
             self.by_out.get(path).cloned()
         }
-        fn by_key(&self, _: &str) -> Option<PrevCommand> {
+        fn by_key(&self, _: &CommandKey) -> Option<PrevCommand> {
             None
         }
     }
@@ -356,9 +349,9 @@ mod tests {
 
     fn ident(key: &str) -> Identity {
         Identity {
-            key: key.into(),
-            signature: format!("sig-{key}"),
-            vars: BTreeMap::new(),
+            key: crate::identity::key_of(key, ""),
+            signature: Signature(crate::identity::Digest::of(key.as_bytes())),
+            sticky: vec![],
         }
     }
 
@@ -372,8 +365,8 @@ mod tests {
         let mut fake = Fake::default();
         for (out, key, ins) in [("a.o", "cc", "a.c"), ("app", "link", "a.o")] {
             let prev = PrevCommand {
-                key: key.into(),
-                signature: format!("sig-{key}"),
+                key: ident(key).key,
+                signature: ident(key).signature,
                 outputs: vec![p(out)],
                 reads: vec![seen(ins, false), seen("x.h", false), seen("ghost.h", true)],
                 ..Default::default()
@@ -410,7 +403,7 @@ mod tests {
         fake.missing.insert(p("ghost.h"));
         fake.changed.clear();
         fake.missing.insert(p("app"));
-        ids[0].signature = "other".into();
+        ids[0].signature = Signature(crate::identity::Digest::of(b"other"));
         let plan = Plan::make(&g, &ids, &fake, &fake);
         assert_eq!(
             plan.direct[&CmdId::from_index(0)].word(),
@@ -420,7 +413,7 @@ mod tests {
             plan.direct[&CmdId::from_index(1)],
             Reason::OutputMissing(p("app"))
         );
-        ids[0].key = "edited".into();
+        ids[0].key = crate::identity::key_of("edited", "");
         let plan = Plan::make(&g, &ids, &fake, &fake);
         assert_eq!(plan.direct[&CmdId::from_index(0)], Reason::IdentityChanged);
     }

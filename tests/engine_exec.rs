@@ -21,6 +21,8 @@ fn rule(dir: &str, cmd: &str, ins: &[&str], outs: &[&str]) -> Rule {
             line: 1,
         },
         dir: p(dir),
+        source_dir: p(dir),
+        variant: ProjPath::root(),
         command: cmd.into(),
         display: None,
         flags: Default::default(),

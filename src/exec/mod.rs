@@ -14,6 +14,7 @@ pub mod stale;
 pub mod targets;
 
 mod history;
+mod record;
 mod report;
 
 use std::path::Path;

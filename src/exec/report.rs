@@ -8,7 +8,7 @@ use super::schedule::{Outcome, Outcomes};
 use super::stale::StaleRemoval;
 use super::BuildStatus;
 use crate::graph::Graph;
-use crate::plan::Identity;
+use crate::identity::Identity;
 use crate::project::Project;
 use crate::ui::runlog::{LoggedCommand, RunLog, Summary, VERSION};
 use crate::ui::Ui;
@@ -77,7 +77,7 @@ impl Report<'_> {
         };
         let rule = &self.graph.cmd(id).rule;
         Some(LoggedCommand {
-            key: self.ids[id.index()].key.clone(),
+            key: self.ids[id.index()].key.to_string(),
             rule: rule.location.to_string(),
             dir: rule.dir.as_str().to_string(),
             display: rule.display.clone().unwrap_or_else(|| rule.command.clone()),

@@ -411,6 +411,9 @@ impl<'a> CommandView<'a> {
                 line,
             },
             dir: ProjPath::new(self.dir())?,
+            // Not recorded yet (merge of the lang branch): the in-tree values.
+            source_dir: ProjPath::new(self.dir())?,
+            variant: ProjPath::root(),
             command: self.command().to_string(),
             display: self.display().map(String::from),
             flags: self.rule_flags(),
