@@ -15,8 +15,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use sha2::{Digest as _, Sha256};
 
 use crate::identity::Digest;
-use crate::index::{FileSlot, Index};
+use crate::index::{FileRecord, FileSlot, Generation, Index};
 use crate::options::ChangeMode;
+use crate::paths::ProjPath;
 
 /// A wall-clock moment in nanoseconds since the Unix epoch, comparable with
 /// file mtimes.
@@ -247,6 +248,31 @@ pub struct Judgement {
     pub digest: Option<Digest>,
     /// When `state` was taken (read before the `lstat`).
     pub recorded_at: Moment,
+}
+
+impl Judgement {
+    /// The file's record for the next index: this state and digest, and
+    /// `since` moved to `now` when it changed (kept at `old_since` when not).
+    pub fn to_record(
+        &self,
+        path: ProjPath,
+        generated: bool,
+        old_since: Generation,
+        now: Generation,
+    ) -> FileRecord {
+        FileRecord {
+            path,
+            state: self.state,
+            digest: self.digest,
+            generated,
+            recorded_at: self.recorded_at,
+            since: if self.verdict.is_changed() {
+                now
+            } else {
+                old_since
+            },
+        }
+    }
 }
 
 /// Judges files under one [`ChangeMode`], exactly as the spec's table says.
@@ -487,4 +513,433 @@ fn parallel_map<T: Send>(count: usize, threads: usize, f: impl Fn(usize) -> T + 
     });
     parts.sort_by_key(|(start, _)| *start);
     parts.into_iter().flat_map(|(_, v)| v).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::{BuildRecord, IndexOptions, Open};
+    use std::time::{Duration, SystemTime};
+
+    use ChangeMode::{Mtime, MtimeDigest, MtimeDigestInputs};
+    const DIGEST: ChangeMode = ChangeMode::Digest;
+    use ChangeReason as R;
+
+    const NO_FILE: &str = "/nonexistent/tupfs-test";
+
+    /// Write `text` to `path` and set its mtime to `secs` + `nanos`.
+    fn put(path: &Path, text: &str, secs: u64, nanos: u32) -> FileState {
+        fs::write(path, text).unwrap();
+        set_mtime(path, secs, nanos)
+    }
+
+    fn set_mtime(path: &Path, secs: u64, nanos: u32) -> FileState {
+        let t = SystemTime::UNIX_EPOCH + Duration::new(secs, nanos);
+        fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(t)
+            .unwrap();
+        FileState::lstat(path).unwrap().unwrap()
+    }
+
+    /// What a build recorded for `path`: its state, digest, and a moment well
+    /// after its mtime (so not racy) unless `racy`.
+    fn recorded(path: &Path, generated: bool, with_digest: bool, racy: bool) -> Recorded {
+        let state = FileState::lstat(path).unwrap().unwrap();
+        let recorded_at = if racy {
+            Moment(state.mtime_ns)
+        } else {
+            Moment(state.mtime_ns + 10_000_000_000)
+        };
+        Recorded {
+            state: Some(state),
+            digest: with_digest.then(|| digest_path(path, state.kind).unwrap()),
+            generated,
+            recorded_at,
+        }
+    }
+
+    fn verdict(mode: ChangeMode, path: &Path, old: &Recorded) -> Verdict {
+        ChangeDetector::new(mode)
+            .judge(path, Some(old), old.generated, Moment::now())
+            .verdict
+    }
+
+    /// Judge with a given current state, and a disk path that cannot be
+    /// read: an `Unreadable` verdict would mean the detector tried to hash.
+    fn verdict_without_reading(mode: ChangeMode, old: &Recorded, now: FileState) -> Verdict {
+        let j = ChangeDetector::new(mode).judge_state(
+            Path::new(NO_FILE),
+            Some(old),
+            old.generated,
+            Some(now),
+            Moment(i64::MAX),
+        );
+        j.verdict
+    }
+
+    #[test]
+    fn lstat_kinds_and_absence() {
+        let t = tempfile::tempdir().unwrap();
+        let f = t.path().join("f");
+        put(&f, "x", 1_600_000_000, 5);
+        std::os::unix::fs::symlink("f", t.path().join("l")).unwrap();
+        assert_eq!(FileState::lstat(&f).unwrap().unwrap().kind, FileKind::File);
+        let l = FileState::lstat(&t.path().join("l")).unwrap().unwrap();
+        assert_eq!(l.kind, FileKind::Symlink);
+        assert_eq!(
+            FileState::lstat(t.path()).unwrap().unwrap().kind,
+            FileKind::Dir
+        );
+        assert_eq!(FileState::lstat(&t.path().join("none")).unwrap(), None);
+        assert_eq!(FileState::lstat(&f.join("under-a-file")).unwrap(), None);
+        assert_eq!(
+            FileState::lstat(&f).unwrap().unwrap().mtime_ns,
+            1_600_000_000_000_000_005
+        );
+    }
+
+    #[test]
+    fn digests_of_files_links_and_directories() {
+        let t = tempfile::tempdir().unwrap();
+        let f = t.path().join("f");
+        fs::write(&f, "hello").unwrap();
+        assert_eq!(
+            digest_path(&f, FileKind::File).unwrap(),
+            Digest::of(b"hello")
+        );
+        let big = t.path().join("big");
+        let data = vec![7u8; 200_000]; // more than one read buffer
+        fs::write(&big, &data).unwrap();
+        assert_eq!(
+            digest_path(&big, FileKind::File).unwrap(),
+            Digest::of(&data)
+        );
+        std::os::unix::fs::symlink("f", t.path().join("l")).unwrap();
+        let link = digest_path(&t.path().join("l"), FileKind::Symlink).unwrap();
+        assert_eq!(link, Digest::of(b"f"));
+        let d = t.path().join("d");
+        fs::create_dir(&d).unwrap();
+        let empty = digest_path(&d, FileKind::Dir).unwrap();
+        fs::write(d.join("a"), "").unwrap();
+        let one = digest_path(&d, FileKind::Dir).unwrap();
+        fs::write(d.join("a"), "new contents, same name").unwrap();
+        assert_ne!(empty, one);
+        assert_eq!(one, digest_path(&d, FileKind::Dir).unwrap(), "names only");
+    }
+
+    #[test]
+    fn racy_means_mtime_not_older_than_the_recording() {
+        let s = |mtime_ns| FileState {
+            kind: FileKind::File,
+            mtime_ns,
+            ctime_ns: 0,
+            size: 0,
+            ino: 0,
+        };
+        assert!(s(1_000_000_007).is_racy(Moment(1_000_000_007)));
+        assert!(s(1_000_000_008).is_racy(Moment(1_000_000_007)));
+        assert!(!s(1_000_000_006).is_racy(Moment(1_000_000_007)));
+        // A whole-second mtime may come from a 1 s-granularity file system.
+        assert!(s(2_000_000_000).is_racy(Moment(2_500_000_000)));
+        assert!(!s(2_000_000_000).is_racy(Moment(3_000_000_000)));
+    }
+
+    #[test]
+    fn mtime_mode_table() {
+        let t = tempfile::tempdir().unwrap();
+        let f = t.path().join("f");
+        put(&f, "one", 1_600_000_000, 1);
+        let old = recorded(&f, false, false, false);
+        assert_eq!(verdict(Mtime, &f, &old), Verdict::Unchanged);
+        // touch: same contents, new mtime.
+        set_mtime(&f, 1_600_000_001, 1);
+        assert_eq!(verdict(Mtime, &f, &old), Verdict::Changed(R::Metadata));
+        // Same mtime, size and inode: mtime mode cannot see the edit.
+        put(&f, "two", 1_600_000_000, 1);
+        assert_eq!(verdict(Mtime, &f, &old), Verdict::Unchanged);
+        // A replaced file (new inode) counts, whatever its mtime.
+        fs::remove_file(&f).unwrap();
+        fs::write(t.path().join("spacer"), "keeps the inode number taken").unwrap();
+        put(&f, "one", 1_600_000_000, 1);
+        assert_eq!(verdict(Mtime, &f, &old), Verdict::Changed(R::Metadata));
+    }
+
+    #[test]
+    fn racy_clean_is_not_trusted() {
+        let t = tempfile::tempdir().unwrap();
+        let f = t.path().join("f");
+        put(&f, "one", 1_600_000_000, 1);
+        for mode in ChangeMode::ALL {
+            // Racy and no digest: cannot prove it unchanged.
+            let old = recorded(&f, false, false, true);
+            assert_eq!(
+                verdict(mode, &f, &old),
+                Verdict::Changed(R::Unverifiable),
+                "{mode}"
+            );
+            // Racy with a digest: hashed, and equal contents are unchanged...
+            let old = recorded(&f, false, true, true);
+            assert_eq!(verdict(mode, &f, &old), Verdict::Unchanged, "{mode}");
+            // ...and an edit within the same tick (same mtime/size/inode) is caught.
+            put(&f, "two", 1_600_000_000, 1);
+            assert_eq!(
+                verdict(mode, &f, &old),
+                Verdict::Changed(R::Content),
+                "{mode}"
+            );
+            put(&f, "one", 1_600_000_000, 1);
+        }
+    }
+
+    #[test]
+    fn digest_mode_table() {
+        let t = tempfile::tempdir().unwrap();
+        let f = t.path().join("f");
+        put(&f, "one", 1_600_000_000, 1);
+        let old = recorded(&f, false, true, false);
+        assert_eq!(verdict(DIGEST, &f, &old), Verdict::Unchanged);
+        set_mtime(&f, 1_600_000_099, 0);
+        assert_eq!(verdict(DIGEST, &f, &old), Verdict::Unchanged, "touch");
+        // Same size, same mtime, other contents: digest mode sees it.
+        put(&f, "two", 1_600_000_000, 1);
+        assert_eq!(verdict(DIGEST, &f, &old), Verdict::Changed(R::Content));
+        // A size change is a change without hashing.
+        let mut now = old.state.unwrap();
+        now.size += 1;
+        assert_eq!(
+            verdict_without_reading(DIGEST, &old, now),
+            Verdict::Changed(R::Size)
+        );
+        // Equal size: digest mode always hashes (here: cannot read => changed).
+        let v = verdict_without_reading(DIGEST, &old, old.state.unwrap());
+        assert!(matches!(v, Verdict::Changed(R::Unreadable(_))), "{v:?}");
+        // No recorded digest (e.g. just switched from mtime): changed once.
+        put(&f, "one", 1_600_000_000, 1);
+        let no_digest = recorded(&f, false, false, false);
+        assert_eq!(
+            verdict(DIGEST, &f, &no_digest),
+            Verdict::Changed(R::Unverifiable)
+        );
+    }
+
+    #[test]
+    fn mtime_digest_mode_table() {
+        let t = tempfile::tempdir().unwrap();
+        let f = t.path().join("f");
+        put(&f, "one", 1_600_000_000, 1);
+        let old = recorded(&f, false, true, false);
+        // Unmoved: no hashing at all.
+        let same = old.state.unwrap();
+        assert_eq!(
+            verdict_without_reading(MtimeDigest, &old, same),
+            Verdict::Unchanged
+        );
+        // touch: hashed, equal: unchanged.
+        set_mtime(&f, 1_600_000_099, 0);
+        assert_eq!(verdict(MtimeDigest, &f, &old), Verdict::Unchanged);
+        // Moved and different.
+        put(&f, "two", 1_600_000_099, 0);
+        assert_eq!(verdict(MtimeDigest, &f, &old), Verdict::Changed(R::Content));
+        // Size moved: no need to hash.
+        let mut now = same;
+        now.size = 1;
+        now.mtime_ns += 1;
+        assert_eq!(
+            verdict_without_reading(MtimeDigest, &old, now),
+            Verdict::Changed(R::Size)
+        );
+    }
+
+    #[test]
+    fn mtime_digest_inputs_judges_generated_files_by_mtime() {
+        let t = tempfile::tempdir().unwrap();
+        let src = t.path().join("a.c");
+        let gen = t.path().join("a.o");
+        put(&src, "int a;", 1_600_000_000, 1);
+        put(&gen, "ELF", 1_600_000_000, 1);
+        let old_src = recorded(&src, false, true, false);
+        let old_gen = recorded(&gen, true, true, false);
+        set_mtime(&src, 1_600_000_050, 0);
+        set_mtime(&gen, 1_600_000_050, 0);
+        assert_eq!(
+            verdict(MtimeDigestInputs, &src, &old_src),
+            Verdict::Unchanged
+        );
+        assert_eq!(
+            verdict(MtimeDigestInputs, &gen, &old_gen),
+            Verdict::Changed(R::Metadata)
+        );
+        // In plain mtime+digest the generated file is hashed too.
+        assert_eq!(verdict(MtimeDigest, &gen, &old_gen), Verdict::Unchanged);
+        assert!(!ChangeDetector::new(MtimeDigestInputs).uses_digest(true));
+        assert!(ChangeDetector::new(MtimeDigestInputs).uses_digest(false));
+    }
+
+    #[test]
+    fn appearing_vanishing_and_changing_kind() {
+        let t = tempfile::tempdir().unwrap();
+        let f = t.path().join("f");
+        let ghost = Recorded {
+            state: None,
+            digest: None,
+            generated: false,
+            recorded_at: Moment(0),
+        };
+        for mode in ChangeMode::ALL {
+            assert_eq!(verdict(mode, &f, &ghost), Verdict::Unchanged, "{mode}");
+            put(&f, "x", 1_600_000_000, 1);
+            assert_eq!(verdict(mode, &f, &ghost), Verdict::Changed(R::Appeared));
+            let old = recorded(&f, false, true, false);
+            fs::remove_file(&f).unwrap();
+            assert_eq!(verdict(mode, &f, &old), Verdict::Changed(R::Vanished));
+            fs::create_dir(&f).unwrap();
+            assert_eq!(verdict(mode, &f, &old), Verdict::Changed(R::KindChanged));
+            fs::remove_dir(&f).unwrap();
+        }
+        // Never recorded, present: it appeared.
+        put(&f, "x", 1_600_000_000, 1);
+        let j = ChangeDetector::new(Mtime).judge(&f, None, false, Moment::now());
+        assert_eq!(j.verdict, Verdict::Changed(R::Appeared));
+    }
+
+    #[test]
+    fn fresh_digests_are_recorded_when_next_time_needs_them() {
+        let t = tempfile::tempdir().unwrap();
+        let f = t.path().join("f");
+        put(&f, "one", 1_600_000_000, 1);
+        let later = Moment(1_700_000_000_000_000_000);
+        let mtime = ChangeDetector::new(Mtime);
+        // mtime mode, settled file: no hashing, no digest.
+        assert_eq!(mtime.judge(&f, None, false, later).digest, None);
+        // mtime mode, racy file: hashed so next build can verify it.
+        let racy = Moment(1_600_000_000_000_000_001);
+        let j = mtime.judge(&f, None, false, racy);
+        assert_eq!(j.digest, Some(Digest::of(b"one")));
+        // digest modes record a digest for what they compare.
+        let j = ChangeDetector::new(MtimeDigest).judge(&f, None, false, later);
+        assert_eq!(j.digest, Some(Digest::of(b"one")));
+        let j = ChangeDetector::new(MtimeDigestInputs).judge(&f, None, true, later);
+        assert_eq!(j.digest, None, "generated: mtime only");
+        // A moved state never keeps an old digest.
+        let old = recorded(&f, false, true, false);
+        put(&f, "two", 1_600_000_005, 1);
+        assert_eq!(mtime.judge(&f, Some(&old), false, later).digest, None);
+    }
+
+    /// Build a one-directory index from a scan of `names` under `root`.
+    fn record_scan(
+        root: &Path,
+        names: &[&str],
+        mode: ChangeMode,
+        old: Option<&Index>,
+        gen: Generation,
+    ) -> BuildRecord {
+        let detector = ChangeDetector::new(mode);
+        let moment = Moment::now();
+        let mut record = BuildRecord {
+            generation: gen,
+            ..Default::default()
+        };
+        for name in names {
+            let prior = old.and_then(|i| i.file(name));
+            let recorded = prior.map(|f| f.as_recorded());
+            let j = detector.judge(&root.join(name), recorded.as_ref(), false, moment);
+            let since = prior.map_or(gen, |f| f.since());
+            record.add_file(j.to_record(ProjPath::new(name).unwrap(), false, since, gen));
+        }
+        record
+    }
+
+    fn write_and_open(path: &Path, record: &BuildRecord, mode: ChangeMode) -> Index {
+        let opts = IndexOptions { change_mode: mode };
+        Index::write(path, record, &opts).unwrap();
+        match Index::open(path, &opts) {
+            Open::Ready(i) => i,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Wait until files written now are no longer racy.
+    fn settle() {
+        std::thread::sleep(Duration::from_millis(30));
+    }
+
+    #[test]
+    fn git_branch_switch_rebuilds_nothing_in_digest_modes() {
+        for mode in ChangeMode::ALL {
+            let t = tempfile::tempdir().unwrap();
+            let root = t.path();
+            let names = ["a.c", "b.c"];
+            fs::write(root.join("a.c"), "int a = 1; /* foo, up to date */").unwrap();
+            fs::write(root.join("b.c"), "int b;").unwrap();
+            settle();
+            let idx_path = root.join("index");
+            let rec = record_scan(root, &names, mode, None, Generation(1));
+            let index = write_and_open(&idx_path, &rec, mode);
+            settle();
+            // `git checkout foo`: a.c goes back to an old version (a new file,
+            // as git writes it)...
+            fs::remove_file(root.join("a.c")).unwrap();
+            fs::write(root.join("a.c"), "int a = 0; /* foo, stale */").unwrap();
+            settle();
+            // ...`git pull`: and forward to the same contents as before.
+            fs::remove_file(root.join("a.c")).unwrap();
+            fs::write(root.join("a.c"), "int a = 1; /* foo, up to date */").unwrap();
+            settle();
+            let scan = FullScan::new(root);
+            let changes = scan.changes(&index, ChangeDetector::new(mode));
+            let changed: Vec<&str> = changes
+                .changed()
+                .map(|s| index.file_at(s).unwrap().path())
+                .collect();
+            if mode == Mtime {
+                assert_eq!(changed, ["a.c"], "mtime mode sees the new mtime");
+            } else {
+                assert!(changed.is_empty(), "{mode}: {changed:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn switching_modes_costs_at_most_one_rebuild() {
+        for from in ChangeMode::ALL {
+            for to in ChangeMode::ALL {
+                let t = tempfile::tempdir().unwrap();
+                let root = t.path();
+                let names = ["a.c"];
+                fs::write(root.join("a.c"), "int a;").unwrap();
+                settle();
+                let idx = root.join("index");
+                let index = write_and_open(
+                    &idx,
+                    &record_scan(root, &names, from, None, Generation(1)),
+                    from,
+                );
+                // Nothing touched: the first build in the new mode may count the
+                // file changed (no digest to compare) but the second never does.
+                let rec = record_scan(root, &names, to, Some(&index), Generation(2));
+                let index = write_and_open(&idx, &rec, to);
+                let again = record_scan(root, &names, to, Some(&index), Generation(3));
+                assert_eq!(
+                    again.files[0].since, rec.files[0].since,
+                    "{from} -> {to}: changed twice"
+                );
+                // And an edit after the switch is always seen.
+                fs::write(root.join("a.c"), "int a = 2;").unwrap();
+                let edited = record_scan(root, &names, to, Some(&index), Generation(3));
+                assert_eq!(edited.files[0].since, Generation(3), "{from} -> {to}");
+            }
+        }
+    }
+
+    #[test]
+    fn parallel_map_keeps_order() {
+        let v = parallel_map(10_000, 4, |i| i * 2);
+        assert_eq!(v.len(), 10_000);
+        assert!(v.iter().enumerate().all(|(i, &x)| x == i * 2));
+        assert!(parallel_map(0, 4, |i| i).is_empty());
+    }
 }
