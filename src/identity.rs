@@ -245,6 +245,8 @@ mod tests {
                 line: 1,
             },
             dir: p(dir),
+            source_dir: p(dir),
+            variant: ProjPath::root(),
             command: command.into(),
             display: None,
             flags: Default::default(),

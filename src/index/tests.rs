@@ -38,6 +38,8 @@ fn rule(dir: &str, src: &str, out: &str) -> Rule {
             line: 3,
         },
         dir: p(dir),
+        source_dir: p(dir),
+        variant: ProjPath::root(),
         command: format!("gcc -c {src} -o {out}"),
         display: Some(format!("CC {src}")),
         flags: RuleFlags {
