@@ -10,6 +10,7 @@ use anyhow::Result;
 use crate::exec::{self, BuildStatus};
 use crate::graph::Graph;
 use crate::lock::BuildLock;
+use crate::options::{ChangeMode, Options};
 use crate::project::Project;
 use crate::tupfile;
 use crate::ui::UiOptions;
@@ -74,11 +75,15 @@ pub fn build(dir: &Path, opts: &BuildOptions) -> Result<ExitCode> {
         Ok(selected) => selected,
         Err(e) => return usage_error(&format!("{e:#}")),
     };
+    let change = match change_mode(&project, opts.change.as_deref()) {
+        Ok(mode) => mode,
+        Err(e) => return usage_error(&format!("{e:#}")),
+    };
     let request = exec::Request {
         selected,
         jobs: opts.jobs,
         keep_going: opts.keep_going,
-        change: opts.change.clone(),
+        change,
         ui: UiOptions {
             verbose: opts.verbose,
             quiet: opts.quiet,
@@ -90,6 +95,14 @@ pub fn build(dir: &Path, opts: &BuildOptions) -> Result<ExitCode> {
         BuildStatus::Failed => ExitCode::FAILURE,
         BuildStatus::Interrupted => ExitCode::from(EXIT_INTERRUPTED),
     })
+}
+
+/// `--change MODE` if given, else what `.tupfs/options` says.
+fn change_mode(project: &Project, flag: Option<&str>) -> Result<ChangeMode> {
+    match flag {
+        Some(mode) => Ok(mode.parse().map_err(|e| anyhow::anyhow!("--change: {e}"))?),
+        None => Ok(Options::load(&project.state_dir().join("options"))?.change),
+    }
 }
 
 fn usage_error(e: &dyn std::fmt::Display) -> Result<ExitCode> {

@@ -357,3 +357,124 @@ fn sigint_stops_the_build_and_the_next_one_finishes() {
     assert_eq!(log["commands"][0]["reason"], "must-rerun");
     assert!(p.root.join("slow.txt").exists());
 }
+
+#[test]
+fn identical_output_cuts_off_in_digest_mode_and_with_caret_o() {
+    for (mode, flag, consumer_reruns) in [
+        ("digest", "", false),
+        ("mtime", "^o^ ", false),
+        ("mtime", "", true),
+    ] {
+        let p = Proj::empty();
+        p.write("gen.sh", "echo same\n");
+        p.write(
+            "Tupfile",
+            &format!(": gen.sh |> {flag}sh gen.sh > %o |> gen.txt\n: gen.txt |> cat %f > %o |> out.txt\n"),
+        );
+        assert!(p.build(&["--change", mode]).status.success());
+        p.write("gen.sh", "# a comment\necho same\n");
+        let out = p.build(&["--change", mode]);
+        assert!(out.status.success(), "{}", text(&out));
+        let cmds: Vec<String> = p.log()["commands"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["command"].as_str().unwrap().to_string())
+            .collect();
+        assert!(
+            cmds.contains(&"sh gen.sh > gen.txt".to_string()),
+            "{mode}{flag}: {cmds:?}"
+        );
+        assert_eq!(
+            cmds.contains(&"cat gen.txt > out.txt".to_string()),
+            consumer_reruns,
+            "{mode} {flag}: {cmds:?}"
+        );
+        let log = p.build_ok();
+        assert!(
+            ran(&log).is_empty(),
+            "{mode} {flag}: second build ran {log:#}"
+        );
+    }
+}
+
+#[test]
+fn exported_variable_change_reruns_with_its_name() {
+    let p = Proj::empty();
+    p.write(
+        "Tupfile",
+        "export TUPFS_T_FOO\n: |> echo \"$TUPFS_T_FOO\" > %o |> foo.txt\n",
+    );
+    let run = |value: &str| {
+        Command::new(TUPFS)
+            .arg("build")
+            .env("TUPFS_T_FOO", value)
+            .current_dir(&p.root)
+            .output()
+            .unwrap()
+    };
+    assert!(run("one").status.success());
+    assert_eq!(fs::read_to_string(p.root.join("foo.txt")).unwrap(), "one\n");
+    assert!(run("one").status.success());
+    assert!(ran(&p.log()).is_empty());
+    assert!(run("two").status.success());
+    let log = p.log();
+    assert_eq!(log["commands"][0]["reason"], "variable-changed");
+    assert_eq!(log["commands"][0]["reason_detail"], "$TUPFS_T_FOO");
+    assert_eq!(fs::read_to_string(p.root.join("foo.txt")).unwrap(), "two\n");
+}
+
+#[test]
+fn damaged_index_is_one_line_and_a_full_rebuild() {
+    let p = Proj::example("hello");
+    p.build_ok();
+    fs::write(
+        p.root.join(".tupfs/index"),
+        b"TUPFSIDX garbage that is not an index",
+    )
+    .unwrap();
+    let out = p.build(&[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.lines().filter(|l| l.contains("index")).count(),
+        1,
+        "{err}"
+    );
+    assert_eq!(ran(&p.log()).len(), 4);
+    assert_eq!(hello_output(&p), "hello, world (greet 1.0)\n");
+    assert!(ran(&p.build_ok()).is_empty());
+}
+
+#[test]
+fn stale_output_that_cannot_be_removed_fails_and_is_retried() {
+    let p = Proj::empty();
+    p.write(
+        "Tupfile",
+        ": |> echo a > %o |> a.txt\n: |> echo b > %o |> b.txt\n",
+    );
+    p.build_ok();
+    // b.txt becomes a non-empty directory: it cannot be removed as a file.
+    fs::remove_file(p.root.join("b.txt")).unwrap();
+    p.write("b.txt/keep", "x");
+    p.write("Tupfile", ": |> echo a > %o |> a.txt\n");
+    let out = p.build(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("b.txt"),
+        "{}",
+        text(&out)
+    );
+    fs::remove_dir_all(p.root.join("b.txt")).unwrap();
+    let log = p.build_ok();
+    assert_eq!(log["removed"], serde_json::json!(["b.txt"]));
+}
+
+#[test]
+fn unknown_change_mode_is_a_usage_error() {
+    let p = Proj::empty();
+    p.write("Tupfile", ": |> echo a > %o |> a.txt\n");
+    let out = p.build(&["--change", "sometimes"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sometimes"));
+}

@@ -6,15 +6,13 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use anyhow::{Context as _, Result};
-
 use crate::change::{
     digest_path, ChangeDetector, ChangeSource, FileState, FullScan, Judgement, Moment,
 };
 use crate::graph::Graph;
 use crate::identity::{self, CommandKey, Identity};
 use crate::index::{CommandView, Generation, Index, IndexOptions, Open};
-use crate::options::{ChangeMode, Options};
+use crate::options::ChangeMode;
 use crate::paths::ProjPath;
 use crate::plan::{Changes, LastBuild, PrevCommand, SeenFile};
 use crate::project::Project;
@@ -49,13 +47,7 @@ pub struct History {
 impl History {
     /// Open the index of `project` (saying in one line why it cannot be
     /// used, if so) and judge what changed since.
-    pub fn load(
-        project: &Project,
-        graph: &Graph,
-        change: Option<&str>,
-        ui: &Ui,
-    ) -> Result<History> {
-        let mode = change_mode(project, change)?;
+    pub fn load(project: &Project, graph: &Graph, mode: ChangeMode, ui: &Ui) -> History {
         let path = project.state_dir().join("index");
         let index = match Index::open(&path, &IndexOptions { change_mode: mode }) {
             Open::Ready(index) => Some(index),
@@ -85,7 +77,7 @@ impl History {
             .commands()
             .map(|(_, c)| identity::of(&c.rule, &identity::process_env))
             .collect();
-        Ok(History {
+        History {
             ids,
             mode,
             generation,
@@ -93,7 +85,7 @@ impl History {
             scan,
             fresh: Mutex::default(),
             root: project.root.clone(),
-        })
+        }
     }
 
     /// The judgement of a recorded path at the start of the build.
@@ -187,13 +179,6 @@ impl History {
             must_rerun: view.must_rerun(),
             reads,
         }
-    }
-}
-
-fn change_mode(project: &Project, change: Option<&str>) -> Result<ChangeMode> {
-    match change {
-        Some(m) => m.parse().with_context(|| "--change"),
-        None => Ok(Options::load(&project.state_dir().join("options"))?.change),
     }
 }
 

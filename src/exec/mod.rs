@@ -24,6 +24,7 @@ use anyhow::{Context as _, Result};
 use tupfs_fuse::{MountConfig, Tracer};
 
 use crate::graph::{CmdId, Graph};
+use crate::options::ChangeMode;
 use crate::plan::Plan;
 use crate::project::Project;
 use crate::ui::{Ui, UiOptions};
@@ -52,8 +53,8 @@ pub struct Request {
     pub jobs: Option<usize>,
     /// Go on after failures.
     pub keep_going: bool,
-    /// `--change MODE`.
-    pub change: Option<String>,
+    /// How files count as changed (`--change`, else `.tupfs/options`).
+    pub change: ChangeMode,
     /// The console's options.
     pub ui: UiOptions,
 }
@@ -63,7 +64,7 @@ pub fn run_build(project: &Project, graph: &Graph, req: &Request) -> Result<Buil
     let started = Instant::now();
     signals::install();
     let ui = Ui::new(req.ui);
-    let history = history::History::load(project, graph, req.change.as_deref(), &ui)?;
+    let history = history::History::load(project, graph, req.change, &ui);
     let plan = Plan::make(graph, &history.ids, &history, &history);
     let selected = match req.selected.is_empty() {
         true => vec![true; graph.len()],
