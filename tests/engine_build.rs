@@ -167,7 +167,6 @@ fn editing_a_source_reruns_its_compile_only_and_explains_why() {
 }
 
 #[test]
-#[ignore = "needs the FUSE tracer (observed reads of lib/greet.o and greet.h)"]
 fn editing_a_header_reruns_exactly_its_users() {
     let p = Proj::example("hello");
     p.build_ok();
@@ -477,4 +476,67 @@ fn unknown_change_mode_is_a_usage_error() {
     let out = p.build(&["--change", "sometimes"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("sometimes"));
+}
+
+#[test]
+fn undeclared_write_fails_and_is_not_kept() {
+    let p = Proj::empty();
+    p.write(
+        "Tupfile",
+        ": |> echo x > %o; echo junk > junk.txt |> out.txt\n",
+    );
+    let out = p.build(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("unspecified output") && err.contains("junk.txt"),
+        "{err}"
+    );
+    assert!(!p.root.join("junk.txt").exists());
+    assert!(!p.root.join("out.txt").exists());
+}
+
+#[test]
+fn reading_a_generated_file_needs_a_declared_path() {
+    let p = Proj::empty();
+    p.write(
+        "Tupfile",
+        ": |> echo gen > %o |> gen.txt\n: |> cat gen.txt > %o |> use.txt\n",
+    );
+    let out = p.build(&["-j1"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("missing input dependency"), "{err}");
+    assert!(
+        err.contains("gen.txt") && err.contains("Tupfile:1"),
+        "{err}"
+    );
+    assert!(!p.root.join("use.txt").exists());
+    p.write(
+        "Tupfile",
+        ": |> echo gen > %o |> gen.txt\n: | gen.txt |> cat gen.txt > %o |> use.txt\n",
+    );
+    p.build_ok();
+    assert_eq!(fs::read_to_string(p.root.join("use.txt")).unwrap(), "gen\n");
+}
+
+#[test]
+fn temp_files_and_renames_are_fine_but_a_left_dir_is_not() {
+    let p = Proj::empty();
+    p.write(
+        "Tupfile",
+        ": |> echo t > tmp.txt; rm tmp.txt; mkdir d; rmdir d; echo z > part; mv part %o |> ok.txt\n",
+    );
+    let log = p.build_ok();
+    assert_eq!(log["commands"][0]["status"], "ok");
+    assert!(!p.root.join("tmp.txt").exists() && !p.root.join("part").exists());
+    assert_eq!(fs::read_to_string(p.root.join("ok.txt")).unwrap(), "z\n");
+    p.write("Tupfile", ": |> mkdir leftdir; echo y > %o |> out.txt\n");
+    let out = p.build(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("leftdir"),
+        "{}",
+        text(&out)
+    );
 }

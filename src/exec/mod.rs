@@ -112,6 +112,7 @@ fn mount(project: &Project) -> Result<Tracer> {
     for d in [&mountpoint, &scratch] {
         std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
     }
+    remove_old_captures(&scratch);
     Tracer::mount(MountConfig {
         root: project.root.clone(),
         mountpoint,
@@ -119,6 +120,22 @@ fn mount(project: &Project) -> Result<Tracer> {
         threads: 0,
     })
     .context("cannot mount the tracing filesystem")
+}
+
+/// Output captures left by a build that was killed.
+fn remove_old_captures(scratch: &Path) {
+    let Ok(entries) = std::fs::read_dir(scratch) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(job::CAPTURE_PREFIX)
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 fn cpus() -> usize {
