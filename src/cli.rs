@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::exec::{self, BuildStatus};
 use crate::graph::Graph;
@@ -66,6 +66,7 @@ pub fn build(dir: &Path, opts: &BuildOptions) -> Result<ExitCode> {
         Ok(parsed) => parsed,
         Err(e) => return usage_error(&e),
     };
+    tupfile::write_gitignores(&project.root, &parsed).context("cannot write a .gitignore")?;
     let graph = match Graph::build(parsed.rules) {
         Ok(graph) => graph,
         Err(e) => return usage_error(&e),

@@ -540,3 +540,37 @@ fn temp_files_and_renames_are_fine_but_a_left_dir_is_not() {
         text(&out)
     );
 }
+
+#[test]
+fn removing_a_group_member_reruns_the_groups_consumer() {
+    let p = Proj::empty();
+    p.write("a.txt", "a\n");
+    p.write("b.txt", "b\n");
+    p.write(
+        "Tupfile",
+        ": foreach *.txt |> cp %f %o |> %B.part <parts>\n: | <parts> |> cat *.part > %o |> all.out\n",
+    );
+    p.build_ok();
+    assert_eq!(
+        fs::read_to_string(p.root.join("all.out")).unwrap(),
+        "a\nb\n"
+    );
+    fs::remove_file(p.root.join("b.txt")).unwrap();
+    let log = p.build_ok();
+    assert_eq!(log["removed"], serde_json::json!(["b.part"]));
+    assert_eq!(ran(&log), vec!["cat *.part > all.out"]);
+    assert_eq!(fs::read_to_string(p.root.join("all.out")).unwrap(), "a\n");
+}
+
+#[test]
+fn gitignore_directive_lists_outputs() {
+    let p = Proj::empty();
+    p.write(".gitignore", "my-own-line\n");
+    p.write("Tupfile", ".gitignore\n: |> echo a > %o |> a.txt\n");
+    p.build_ok();
+    let ignore = fs::read_to_string(p.root.join(".gitignore")).unwrap();
+    assert!(
+        ignore.contains("my-own-line") && ignore.contains("a.txt"),
+        "{ignore}"
+    );
+}

@@ -46,7 +46,7 @@ pub struct History {
 
 impl History {
     /// Open the index of `project` (saying in one line why it cannot be
-    /// used, if so) and judge what changed since.
+    /// used, if so). [`History::scan`] then judges what changed.
     pub fn load(project: &Project, graph: &Graph, mode: ChangeMode, ui: &Ui) -> History {
         let path = project.state_dir().join("index");
         let index = match Index::open(&path, &IndexOptions { change_mode: mode }) {
@@ -65,11 +65,6 @@ impl History {
                 None
             }
         };
-        let detector = ChangeDetector::new(mode);
-        let scan = match &index {
-            Some(index) => FullScan::new(&project.root).changes(index, detector),
-            None => Default::default(),
-        };
         let generation = index
             .as_ref()
             .map_or(Generation(1), |i| i.generation().next());
@@ -82,9 +77,18 @@ impl History {
             mode,
             generation,
             index,
-            scan,
+            scan: Default::default(),
             fresh: Mutex::default(),
             root: project.root.clone(),
+        }
+    }
+
+    /// Judge every recorded file against the disk (after stale outputs
+    /// were removed, so their readers see them gone).
+    pub fn scan(&mut self) {
+        if let Some(index) = &self.index {
+            let detector = ChangeDetector::new(self.mode);
+            self.scan = FullScan::new(&self.root).changes(index, detector);
         }
     }
 

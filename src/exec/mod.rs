@@ -64,13 +64,14 @@ pub fn run_build(project: &Project, graph: &Graph, req: &Request) -> Result<Buil
     let started = Instant::now();
     signals::install();
     let ui = Ui::new(req.ui);
-    let history = history::History::load(project, graph, req.change, &ui);
+    let mut history = history::History::load(project, graph, req.change, &ui);
+    let stale = stale::remove(&project.root, &history.stale_outputs(graph));
+    history.scan();
     let plan = Plan::make(graph, &history.ids, &history, &history);
     let selected = match req.selected.is_empty() {
         true => vec![true; graph.len()],
         false => req.selected.clone(),
     };
-    let stale = stale::remove(&project.root, &history.stale_outputs(graph));
     let to_run = plan.may_run(graph, &selected).len();
     ui.set_total(to_run);
     let outcomes = if to_run == 0 {
