@@ -34,7 +34,8 @@ pub struct BuildOptions {
     pub quiet: bool,
 }
 
-/// `tupfs parse`: print every expanded command.
+/// `tupfs parse`: print every expanded command (text for people, `--json`
+/// for tools). Runs `run` scripts but writes nothing to the tree.
 pub fn parse(dir: &Path, json: bool) -> Result<ExitCode> {
     let project = Project::find(dir)?;
     let parsed = tupfile::parse_project(&project.root)?;
@@ -44,11 +45,52 @@ pub fn parse(dir: &Path, json: bool) -> Result<ExitCode> {
         writeln!(out)?;
     } else {
         for rule in &parsed.rules {
-            writeln!(out, "{}: [{}] {}", rule.location, rule.dir, rule.command)?;
+            write_rule_text(&mut out, rule)?;
         }
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// One rule as readable text: `[dir] command`, then its files.
+fn write_rule_text(out: &mut impl Write, rule: &tupfile::Rule) -> std::io::Result<()> {
+    let join = |v: &[crate::paths::ProjPath]| {
+        v.iter()
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    writeln!(out, "[{}] {}", rule.dir, rule.command)?;
+    writeln!(out, "    rule: {}", rule.location)?;
+    if let Some(d) = &rule.display {
+        writeln!(out, "    display: {d}")?;
+    }
+    let groups = |g: &[tupfile::GroupRef]| {
+        g.iter()
+            .map(|g| g.to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    for (label, value) in [
+        ("inputs", join(&rule.inputs)),
+        ("order-only", join(&rule.order_only)),
+        ("groups-in", groups(&rule.input_groups)),
+        ("outputs", join(&rule.outputs)),
+        ("extra-outputs", join(&rule.extra_outputs)),
+        (
+            "group-out",
+            rule.output_group
+                .as_ref()
+                .map(|g| g.to_string())
+                .unwrap_or_default(),
+        ),
+    ] {
+        if !value.is_empty() {
+            writeln!(out, "    {label}: {value}")?;
+        }
+    }
+    Ok(())
+}
+
 
 /// Exit code of a usage or parse error.
 const EXIT_USAGE: u8 = 2;
