@@ -91,7 +91,6 @@ fn write_rule_text(out: &mut impl Write, rule: &tupfile::Rule) -> std::io::Resul
     Ok(())
 }
 
-
 /// Exit code of a usage or parse error.
 const EXIT_USAGE: u8 = 2;
 /// Exit code of an interrupted build.

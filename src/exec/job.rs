@@ -108,10 +108,7 @@ pub fn run(tracer: &Tracer, req: &JobRequest, scratch: &Path, running: &Running)
         Err(e) => Exit::NotStarted(format!("cannot run /bin/sh: {e}")),
     };
     let _ = fs::remove_file(&capture);
-    let id = job.id();
-    let finished = job.finish();
-    tracer.forget_job(id);
-    match finished {
+    match job.finish() {
         Ok(f) => result.finished = Some(f),
         Err(e) => {
             let msg = format!("\ntupfs: the tracer lost this job's record: {e}\n");
