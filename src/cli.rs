@@ -13,6 +13,7 @@ use crate::lock::BuildLock;
 use crate::options::{ChangeMode, Options};
 use crate::project::Project;
 use crate::tupfile;
+use crate::ui::runlog::RunLog;
 use crate::ui::UiOptions;
 
 /// Options of `tupfs build`.
@@ -103,23 +104,27 @@ pub fn build(dir: &Path, opts: &BuildOptions) -> Result<ExitCode> {
     let project = Project::find(dir)?;
     project.ensure_initialised()?;
     let _lock = BuildLock::acquire(&project.state_dir())?;
-    let parsed = match tupfile::parse_project(&project.root) {
+    let parse_options = tupfile::ParseOptions {
+        previous_outputs: exec::previous_outputs(&project),
+        ..Default::default()
+    };
+    let parsed = match tupfile::parse_project_with(&project.root, &parse_options) {
         Ok(parsed) => parsed,
-        Err(e) => return usage_error(&e),
+        Err(e) => return failed_early(&project, &e),
     };
     tupfile::write_gitignores(&project.root, &parsed).context("cannot write a .gitignore")?;
     let graph = match Graph::build(parsed.rules) {
         Ok(graph) => graph,
-        Err(e) => return usage_error(&e),
+        Err(e) => return failed_early(&project, &e),
     };
     let cwd = dir.canonicalize()?;
     let selected = match exec::targets::select(&graph, &project.root, &cwd, &opts.targets) {
         Ok(selected) => selected,
-        Err(e) => return usage_error(&format!("{e:#}")),
+        Err(e) => return failed_early(&project, &format!("{e:#}")),
     };
     let change = match change_mode(&project, opts.change.as_deref()) {
         Ok(mode) => mode,
-        Err(e) => return usage_error(&format!("{e:#}")),
+        Err(e) => return failed_early(&project, &format!("{e:#}")),
     };
     let request = exec::Request {
         selected,
@@ -147,7 +152,10 @@ fn change_mode(project: &Project, flag: Option<&str>) -> Result<ChangeMode> {
     }
 }
 
-fn usage_error(e: &dyn std::fmt::Display) -> Result<ExitCode> {
+/// A Tupfile or usage error: say it, leave a run log in which nothing ran,
+/// exit 2.
+fn failed_early(project: &Project, e: &dyn std::fmt::Display) -> Result<ExitCode> {
     eprintln!("tupfs: error: {e}");
+    RunLog::failed_early().write(&project.state_dir())?;
     Ok(ExitCode::from(EXIT_USAGE))
 }

@@ -2,7 +2,7 @@
 //! `index` (what the last build recorded) and `change` (what differs on disk
 //! now) modules to the planner's [`LastBuild`] and [`Changes`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -113,6 +113,20 @@ impl History {
             true => self.generation,
             false => since,
         })
+    }
+
+    /// Every output the last build recorded (empty without a usable index).
+    pub fn previous_outputs(project: &Project) -> BTreeSet<ProjPath> {
+        let path = project.state_dir().join("index");
+        let Open::Ready(index) = Index::open(&path, &IndexOptions::default()) else {
+            return BTreeSet::new();
+        };
+        let outputs = index
+            .commands()
+            .flat_map(|c| c.outputs().chain(c.extra_outputs()).collect::<Vec<_>>())
+            .filter_map(|p| ProjPath::new(p).ok())
+            .collect();
+        outputs
     }
 
     /// Outputs of the last build that no command of `graph` produces.

@@ -17,6 +17,7 @@ mod history;
 mod record;
 mod report;
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Instant;
 
@@ -25,6 +26,7 @@ use tupfs_fuse::{MountConfig, Tracer};
 
 use crate::graph::{CmdId, Graph};
 use crate::options::ChangeMode;
+use crate::paths::ProjPath;
 use crate::plan::Plan;
 use crate::project::Project;
 use crate::ui::{Ui, UiOptions};
@@ -104,6 +106,12 @@ pub fn run_build(project: &Project, graph: &Graph, req: &Request) -> Result<Buil
         elapsed: started.elapsed(),
     };
     report.finish(project, &ui)
+}
+
+/// The outputs the last build recorded (for the parser: globs must not
+/// match them unless a rule still produces them). Empty without an index.
+pub fn previous_outputs(project: &Project) -> BTreeSet<ProjPath> {
+    history::History::previous_outputs(project)
 }
 
 fn mount(project: &Project) -> Result<Tracer> {
