@@ -5,10 +5,14 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 
+use crate::exec::{self, BuildStatus};
+use crate::graph::Graph;
+use crate::lock::BuildLock;
 use crate::project::Project;
 use crate::tupfile;
+use crate::ui::UiOptions;
 
 /// Options of `tupfs build`.
 #[derive(Debug, Clone, Default)]
@@ -45,10 +49,50 @@ pub fn parse(dir: &Path, json: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `tupfs build`.
+/// Exit code of a usage or parse error.
+const EXIT_USAGE: u8 = 2;
+/// Exit code of an interrupted build.
+const EXIT_INTERRUPTED: u8 = 130;
+
+/// `tupfs build`: parse → graph → plan → execute → record. Exit 0 when up
+/// to date, 1 when a command failed, 2 for a Tupfile or usage error, 130
+/// when interrupted.
 pub fn build(dir: &Path, opts: &BuildOptions) -> Result<ExitCode> {
-    let _ = opts;
     let project = Project::find(dir)?;
     project.ensure_initialised()?;
-    bail!("build is not implemented yet (the engine issue)")
+    let _lock = BuildLock::acquire(&project.state_dir())?;
+    let parsed = match tupfile::parse_project(&project.root) {
+        Ok(parsed) => parsed,
+        Err(e) => return usage_error(&e),
+    };
+    let graph = match Graph::build(parsed.rules) {
+        Ok(graph) => graph,
+        Err(e) => return usage_error(&e),
+    };
+    let cwd = dir.canonicalize()?;
+    let selected = match exec::targets::select(&graph, &project.root, &cwd, &opts.targets) {
+        Ok(selected) => selected,
+        Err(e) => return usage_error(&format!("{e:#}")),
+    };
+    let request = exec::Request {
+        selected,
+        jobs: opts.jobs,
+        keep_going: opts.keep_going,
+        change: opts.change.clone(),
+        ui: UiOptions {
+            verbose: opts.verbose,
+            quiet: opts.quiet,
+            explain: opts.explain,
+        },
+    };
+    Ok(match exec::run_build(&project, &graph, &request)? {
+        BuildStatus::Ok | BuildStatus::NothingToDo => ExitCode::SUCCESS,
+        BuildStatus::Failed => ExitCode::FAILURE,
+        BuildStatus::Interrupted => ExitCode::from(EXIT_INTERRUPTED),
+    })
+}
+
+fn usage_error(e: &dyn std::fmt::Display) -> Result<ExitCode> {
+    eprintln!("tupfs: error: {e}");
+    Ok(ExitCode::from(EXIT_USAGE))
 }

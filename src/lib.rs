@@ -4,7 +4,16 @@
 //! Data flows one way: [`tupfile`] (parse) → graph → plan → exec → index
 //! (record). See DESIGN.md for the modules and what each owns.
 
+pub mod change;
 pub mod cli;
+pub mod exec;
+pub mod graph;
+pub mod identity;
+pub mod index;
+pub mod lock;
+pub mod options;
 pub mod paths;
+pub mod plan;
 pub mod project;
 pub mod tupfile;
+pub mod ui;

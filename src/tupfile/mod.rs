@@ -5,10 +5,30 @@
 //! it used, plus, per Tupfile, what the parse read (so the engine can decide
 //! which Tupfiles to re-parse).
 
-use std::collections::BTreeMap;
+mod cond;
+mod config;
+mod driver;
+mod emit;
+mod flags;
+mod gitignore;
+mod glob;
+mod lines;
+mod macros;
+mod rule;
+mod tupfile;
+mod vars;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::path::Path;
 
 use crate::paths::ProjPath;
+
+pub use config::Config;
+pub use gitignore::write_gitignores;
 
 /// A place in a Tupfile (or a file it included).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -98,6 +118,13 @@ pub struct Rule {
     /// Environment variables exported to the command (names, sorted; PATH
     /// and HOME included). Their values are read by the engine.
     pub exports: Vec<String>,
+    /// The source directory whose Tupfile wrote the rule. Equal to `dir`
+    /// in-tree; for a variant, `dir` is this directory's mirror under the
+    /// variant and the command expects the source files of `source_dir`
+    /// to be visible in `dir` (as tup overlays them).
+    pub source_dir: ProjPath,
+    /// The variant directory the rule belongs to (the root in-tree).
+    pub variant: ProjPath,
 }
 
 /// A parse error: where it happened and what was expected.
@@ -120,18 +147,120 @@ impl fmt::Display for ParseError {
 
 impl std::error::Error for ParseError {}
 
+impl ParseError {
+    /// An error whose location the caller fills in (the current line).
+    pub(crate) fn msg(message: impl Into<String>) -> ParseError {
+        ParseError {
+            location: None,
+            message: message.into(),
+        }
+    }
+
+    /// An error at `location`.
+    pub(crate) fn at(location: &Location, message: impl Into<String>) -> ParseError {
+        ParseError {
+            location: Some(location.clone()),
+            message: message.into(),
+        }
+    }
+
+    /// Fill in `location` if the error has none yet.
+    pub(crate) fn located(mut self, location: &Location) -> ParseError {
+        if self.location.is_none() {
+            self.location = Some(location.clone());
+        }
+        self
+    }
+}
+
+impl From<String> for ParseError {
+    fn from(message: String) -> ParseError {
+        ParseError::msg(message)
+    }
+}
+
+/// What the parse of one directory's Tupfile read, so the engine can tell
+/// when it must parse it again.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct TupfileRecord {
+    /// The variant (the root in-tree).
+    pub variant: ProjPath,
+    /// The source directory the Tupfile describes.
+    pub dir: ProjPath,
+    /// The file that was read for it: its `Tupfile` or a `Tupdefault`.
+    pub tupfile: ProjPath,
+    /// Files read by `include` and `include_rules`.
+    pub included: BTreeSet<ProjPath>,
+    /// `Tuprules.tup` files `include_rules` looked for and did not find
+    /// (creating one must re-parse the directory).
+    pub probed_absent: BTreeSet<ProjPath>,
+    /// Source directories whose listing a glob or `preload` read.
+    pub globbed_dirs: BTreeSet<ProjPath>,
+    /// Other directories whose Tupfiles had to be parsed first (their
+    /// outputs were named or globbed).
+    pub depends_on: BTreeSet<ProjPath>,
+    /// Config values read anywhere in the parse (`None`: unset).
+    pub config: BTreeMap<String, Option<String>>,
+    /// Environment values read by `import` (`None`: unset).
+    pub env: BTreeMap<String, Option<String>>,
+    /// Scripts executed by `run` (their text is an input of the parse).
+    pub run_scripts: BTreeSet<ProjPath>,
+}
+
+/// A `.gitignore` the engine should write (see [`write_gitignores`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct GitIgnore {
+    /// The directory that gets the `.gitignore`.
+    pub dir: ProjPath,
+    /// The generated lines (`/name` for each output, sorted).
+    pub entries: Vec<String>,
+}
+
 /// Everything the Tupfiles of a project describe.
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct ParsedProject {
-    /// Every command, in a stable order (directory, then position).
+    /// Every command, in a stable order: variant, then the directory of the
+    /// Tupfile that wrote it, then position in that Tupfile.
     pub rules: Vec<Rule>,
+    /// What each Tupfile's parse read, in the same order.
+    pub tupfiles: Vec<TupfileRecord>,
+    /// The `.gitignore` files asked for with the `.gitignore` directive.
+    pub gitignores: Vec<GitIgnore>,
+    /// The variant directories (empty for an in-tree build).
+    pub variants: Vec<ProjPath>,
 }
 
-/// Parse every Tupfile of the project rooted at `root`.
-pub fn parse_project(root: &std::path::Path) -> Result<ParsedProject, ParseError> {
-    let _ = root;
-    Err(ParseError {
-        location: None,
-        message: "the Tupfile parser is being written".into(),
-    })
+/// Inputs of a parse besides the files of the tree.
+#[derive(Clone, Debug)]
+pub struct ParseOptions {
+    /// The environment `import` reads and `run` scripts get (exported
+    /// names only). `Default` takes the process environment.
+    pub env: BTreeMap<String, String>,
+    /// Files that were outputs of the last build. They exist on disk but are
+    /// not source files: globs skip them unless a rule declares them again,
+    /// and naming one that no rule produces any more is an error.
+    pub previous_outputs: BTreeSet<ProjPath>,
+}
+
+impl Default for ParseOptions {
+    fn default() -> ParseOptions {
+        ParseOptions {
+            env: std::env::vars().collect(),
+            previous_outputs: BTreeSet::new(),
+        }
+    }
+}
+
+/// Parse every Tupfile of the project rooted at `root`, with the process
+/// environment and no knowledge of earlier builds. Writes nothing.
+pub fn parse_project(root: &Path) -> Result<ParsedProject, ParseError> {
+    parse_project_with(root, &ParseOptions::default())
+}
+
+/// Parse every Tupfile of the project rooted at `root`. Writes nothing.
+pub fn parse_project_with(
+    root: &Path,
+    options: &ParseOptions,
+) -> Result<ParsedProject, ParseError> {
+    driver::parse(root, options)
 }

@@ -1,0 +1,266 @@
+//! Index and scan benchmark: builds a 100,000-command record with realistic
+//! paths, writes it, measures `Index::open` plus lookups (median of many),
+//! then a full stat scan and a digest scan of a generated tree on disk.
+//!
+//! Run with `bench/index/run.sh` (a release build). Environment:
+//! `BENCH_COMMANDS` (default 100000), `BENCH_TREE_FILES` (default 50000),
+//! `BENCH_DIR` (where to write; default a temporary directory).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use tupfs::change::{ChangeDetector, ChangeSource, FileKind, FileState, FullScan, Moment};
+use tupfs::identity;
+use tupfs::index::{
+    BuildRecord, CommandRecord, FileRecord, FileRef, Generation, Index, IndexOptions, Open, Seen,
+    TupfileRecord, VariableRecord,
+};
+use tupfs::options::ChangeMode;
+use tupfs::paths::ProjPath;
+use tupfs::tupfile::{Location, Rule};
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn p(s: &str) -> ProjPath {
+    ProjPath::new(s).expect("bench paths are project-relative")
+}
+
+fn state(n: u64) -> FileState {
+    FileState {
+        kind: FileKind::File,
+        mtime_ns: 1_700_000_000_000_000_000 + n as i64 * 7_919,
+        ctime_ns: 1_700_000_000_000_000_000 + n as i64 * 7_919,
+        size: 1000 + n % 50_000,
+        ino: 100_000 + n,
+    }
+}
+
+fn file(path: &str, n: u64, generated: bool) -> FileRecord {
+    FileRecord {
+        path: p(path),
+        state: Some(state(n)),
+        digest: Some(identity::Digest::of(path.as_bytes())),
+        generated,
+        recorded_at: Moment(1_800_000_000_000_000_000),
+        since: Generation(1),
+    }
+}
+
+/// 100 files per directory in a three-level tree, ~20 header reads each
+/// from a shared pool, one object output and one dependency file.
+fn build_record(commands: usize) -> BuildRecord {
+    let mut r = BuildRecord {
+        generation: Generation(2),
+        ..Default::default()
+    };
+    let headers: Vec<FileRef> = (0..5000)
+        .map(|h| {
+            let path = format!("include/lib{}/detail/header_{h:05}.h", h % 40);
+            r.add_file(file(&path, h as u64, false))
+        })
+        .collect();
+    let dirs = commands.div_ceil(100);
+    for d in 0..dirs {
+        let dir = format!("src/component_{:03}/module_{:02}/impl", d / 10, d % 10);
+        let tupfile = r.add_file(file(&format!("{dir}/Tupfile"), d as u64, false));
+        r.tupfiles.push(TupfileRecord {
+            dir: p(&dir),
+            reads: vec![Seen {
+                file: tupfile,
+                since: Generation(1),
+            }],
+            vars: vec![],
+        });
+        for i in 0..100.min(commands - d * 100) {
+            let n = (d * 100 + i) as u64;
+            r.commands.push(command(&mut r.files, &dir, n, &headers));
+        }
+    }
+    r.variables.push(VariableRecord {
+        name: "@CC".into(),
+        value: identity::value_digest(Some("gcc")),
+    });
+    r
+}
+
+fn command(files: &mut Vec<FileRecord>, dir: &str, n: u64, headers: &[FileRef]) -> CommandRecord {
+    let src = format!("source_file_{n:06}.c");
+    let obj = format!("source_file_{n:06}.o");
+    let mut add = |f: FileRecord| {
+        files.push(f);
+        FileRef(files.len() as u32 - 1)
+    };
+    let src_ref = add(file(&format!("{dir}/{src}"), n, false));
+    add(file(&format!("{dir}/{obj}"), n, true));
+    let rule = Rule {
+        location: Location {
+            file: p(&format!("{dir}/Tupfile")),
+            line: 4,
+        },
+        dir: p(dir),
+        command: format!(
+            "gcc -c -O2 -g -Wall -Wextra -I../../../../include -DCOMPONENT={} {src} -o {obj}",
+            n / 1000
+        ),
+        display: Some(format!("CC {src}")),
+        flags: Default::default(),
+        inputs: vec![p(&format!("{dir}/{src}"))],
+        order_only: vec![],
+        input_groups: vec![],
+        outputs: vec![p(&format!("{dir}/{obj}"))],
+        extra_outputs: vec![],
+        output_group: None,
+        ignore: vec![],
+        config_used: [("CC".to_string(), "gcc".to_string())].into(),
+        exports: vec!["PATH".into()],
+    };
+    let id = identity::of(&rule, &|_| Some("/usr/local/bin:/usr/bin:/bin".into()));
+    let mut reads = vec![Seen {
+        file: src_ref,
+        since: Generation(1),
+    }];
+    for k in 0..20u64 {
+        let h = headers[((n * 31 + k * 257) % headers.len() as u64) as usize];
+        reads.push(Seen {
+            file: h,
+            since: Generation(1),
+        });
+    }
+    CommandRecord {
+        rule,
+        key: id.key,
+        signature: id.signature,
+        sticky: id.sticky,
+        must_rerun: false,
+        reads,
+    }
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3} ms", d.as_secs_f64() * 1e3)
+}
+
+fn bench_index(dir: &Path, commands: usize) {
+    let t = Instant::now();
+    let record = build_record(commands);
+    println!(
+        "record: {} commands, {} files, {} reads (built in {})",
+        record.commands.len(),
+        record.files.len(),
+        record.commands.iter().map(|c| c.reads.len()).sum::<usize>(),
+        ms(t.elapsed())
+    );
+    let path = dir.join("index");
+    let opts = IndexOptions::default();
+    let t = Instant::now();
+    Index::write(&path, &record, &opts).expect("write the index");
+    println!(
+        "write (flatten + serialise + fsync + rename): {}",
+        ms(t.elapsed())
+    );
+    let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    println!("index size: {:.1} MiB", len as f64 / (1024.0 * 1024.0));
+
+    let probe_out = record.commands[commands / 2].rule.outputs[0].to_string();
+    let probe_key = record.commands[commands / 3].key;
+    let probe_file = record.files[record.files.len() / 2].path.to_string();
+    let mut open_times = Vec::new();
+    let mut lookup_times = Vec::new();
+    for _ in 0..51 {
+        let t = Instant::now();
+        let Open::Ready(index) = Index::open(&path, &opts) else {
+            panic!("the index just written does not open");
+        };
+        let opened = t.elapsed();
+        let cmd = index.command_by_output(&probe_out).expect("output lookup");
+        assert!(index.commands_by_key(&probe_key).count() == 1);
+        assert!(index.file(&probe_file).is_some());
+        std::hint::black_box(cmd.reads().count());
+        open_times.push(opened);
+        lookup_times.push(t.elapsed() - opened);
+    }
+    println!(
+        "open (header + checksum + validate), median of 51: {}",
+        ms(median(open_times))
+    );
+    println!(
+        "three lookups (output, key, file), median of 51: {}",
+        ms(median(lookup_times))
+    );
+}
+
+/// A tree of `count` files (1-8 KiB) in directories of 100.
+fn make_tree(root: &Path, count: usize) -> BuildRecord {
+    let mut record = BuildRecord::default();
+    let detector = ChangeDetector::new(ChangeMode::Digest);
+    let moment = Moment(i64::MAX);
+    for i in 0..count {
+        let rel = format!("d{:04}/f{i:06}.c", i / 100);
+        let disk = root.join(&rel);
+        if i % 100 == 0 {
+            std::fs::create_dir_all(disk.parent().expect("has a parent")).expect("mkdir");
+        }
+        let body = format!("int f{i}(void) {{ return {i}; }}\n").repeat(1 + i % 256);
+        std::fs::write(&disk, body).expect("write a tree file");
+        let j = detector.judge(&disk, None, false, moment);
+        let mut rec = j.to_record(p(&rel), false, Generation(1), Generation(1));
+        rec.recorded_at = Moment::now();
+        record.add_file(rec);
+    }
+    record
+}
+
+fn bench_scans(dir: &Path, files: usize) {
+    let tree = dir.join("tree");
+    let t = Instant::now();
+    let record = make_tree(&tree, files);
+    println!("tree: {files} files made in {}", ms(t.elapsed()));
+    std::thread::sleep(Duration::from_millis(50)); // let the files settle (not racy)
+    let path = dir.join("tree-index");
+    Index::write(&path, &record, &IndexOptions::default()).expect("write");
+    let Open::Ready(index) = Index::open(&path, &IndexOptions::default()) else {
+        panic!("tree index does not open");
+    };
+    let scan = FullScan::new(&tree);
+    for mode in [ChangeMode::Mtime, ChangeMode::Digest] {
+        let mut times = Vec::new();
+        for _ in 0..5 {
+            let t = Instant::now();
+            let changes = scan.changes(&index, ChangeDetector::new(mode));
+            times.push(t.elapsed());
+            assert_eq!(changes.changed().count(), 0, "nothing changed");
+        }
+        println!(
+            "full scan, {} mode, {} threads, median of 5: {}",
+            mode,
+            scan.threads,
+            ms(median(times))
+        );
+    }
+}
+
+fn main() {
+    let commands = env_usize("BENCH_COMMANDS", 100_000);
+    let tree_files = env_usize("BENCH_TREE_FILES", 50_000);
+    let tmp;
+    let dir: PathBuf = match std::env::var_os("BENCH_DIR") {
+        Some(d) => d.into(),
+        None => {
+            tmp = tempfile::tempdir().expect("temporary directory");
+            tmp.path().to_path_buf()
+        }
+    };
+    std::fs::create_dir_all(&dir).expect("bench directory");
+    bench_index(&dir, commands);
+    bench_scans(&dir, tree_files);
+}

@@ -1,0 +1,258 @@
+//! The index, `.tupfs/index`: what the last build left, memory-mapped and
+//! read in place.
+//!
+//! Layout: a 32-byte [header](HEADER_LEN) (magic `TUPFSIDX`, format
+//! version, the options that built it, the archive's length and xxh3
+//! checksum), then one rkyv archive of flat tables ([`schema`]). Opening
+//! checks the header and checksum and validates the archive once (rkyv's
+//! bytecheck); lookups then read the mapping without copying. Writing
+//! replaces the file whole: temporary file in the same directory, fsync,
+//! rename, fsync of the directory, so a build killed at any instant leaves
+//! the old index or the new one, never a mix.
+
+mod record;
+mod schema;
+mod view;
+mod write;
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use memmap2::Mmap;
+
+pub use record::{
+    BuildRecord, CommandRecord, FileRecord, FileRef, Generation, Seen, TupfileRecord,
+    VariableRecord,
+};
+pub use view::{CommandView, FileView, Observed, TupfileView};
+
+use crate::options::ChangeMode;
+use schema::ArchivedTables;
+
+/// The first bytes of every index file.
+pub const MAGIC: &[u8; 8] = b"TUPFSIDX";
+/// The format this tupfs writes; any other costs one full rebuild.
+pub const FORMAT_VERSION: u32 = 1;
+/// Bytes before the archive (a multiple of 16, so the archive stays aligned
+/// in the page-aligned mapping).
+pub const HEADER_LEN: usize = 32;
+
+/// A file's position in an opened index (files are sorted by path).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FileSlot(pub u32);
+
+/// A command's position in an opened index (commands are sorted by key).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CmdSlot(pub u32);
+
+/// The options recorded in the header.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IndexOptions {
+    /// The change mode of the build that wrote the index. Recorded, but a
+    /// different mode now does NOT make the index stale: the detector
+    /// judges each file by what was recorded (a file without a digest
+    /// counts as changed once in a digest mode), so switching costs at most
+    /// one rebuild of what it touches, never a wrong one.
+    pub change_mode: ChangeMode,
+}
+
+/// The result of opening the index. Anything but `Ready` means: rebuild
+/// everything, and say why in one line.
+#[derive(Debug)]
+pub enum Open {
+    /// A valid index.
+    Ready(Index),
+    /// No index yet (first build).
+    Missing,
+    /// Written by another format version or with options that change its
+    /// meaning (the reason says which).
+    Stale(String),
+    /// Unreadable, truncated or damaged (the reason says how).
+    Corrupt(String),
+}
+
+/// An opened, validated index.
+pub struct Index {
+    map: Mmap,
+    options: IndexOptions,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Index {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Index")
+            .field("path", &self.path)
+            .field("bytes", &self.map.len())
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+impl Index {
+    /// Open, check and validate the index at `path` (`.tupfs/index`).
+    /// Never panics on a bad file. `expected` is what this build runs
+    /// with; see [`IndexOptions`] for which differences make it stale.
+    pub fn open(path: &Path, expected: &IndexOptions) -> Open {
+        let _ = expected; // no recorded option invalidates the index yet
+        let file = match fs::File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Open::Missing,
+            Err(e) => return Open::Corrupt(format!("cannot open {}: {e}", path.display())),
+        };
+        let len = match file.metadata() {
+            Ok(m) => m.len(),
+            Err(e) => return Open::Corrupt(format!("cannot stat {}: {e}", path.display())),
+        };
+        if len < HEADER_LEN as u64 {
+            return Open::Corrupt(format!("truncated: {len} bytes, shorter than the header"));
+        }
+        // SAFETY: the index is never modified in place (only replaced by
+        // rename), so the mapped bytes do not change under us.
+        let map = match unsafe { Mmap::map(&file) } {
+            Ok(m) => m,
+            Err(e) => return Open::Corrupt(format!("cannot map {}: {e}", path.display())),
+        };
+        match check(&map) {
+            Ok(options) => Open::Ready(Index {
+                map,
+                options,
+                path: path.to_path_buf(),
+            }),
+            Err(Bad::Stale(why)) => Open::Stale(why),
+            Err(Bad::Corrupt(why)) => Open::Corrupt(why),
+        }
+    }
+
+    /// Write `record` as the index at `path`, atomically: a temporary file
+    /// beside it, fsync, rename over the old one, fsync the directory. On
+    /// any error the old index is left as it was.
+    pub fn write(path: &Path, record: &BuildRecord, options: &IndexOptions) -> Result<()> {
+        let tables = write::flatten(record)
+            .with_context(|| format!("cannot write the index {}", path.display()))?;
+        let archive = rkyv::to_bytes::<rkyv::rancor::Error>(&tables)
+            .map_err(|e| anyhow::anyhow!("cannot serialise the index: {e}"))?;
+        let header = header_bytes(options, &archive);
+        let tmp = temp_path(path);
+        let result = write_synced(&tmp, &header, &archive)
+            .and_then(|()| {
+                fs::rename(&tmp, path).with_context(|| {
+                    format!("cannot rename {} to {}", tmp.display(), path.display())
+                })
+            })
+            .and_then(|()| sync_dir(path));
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result
+    }
+
+    /// The options recorded when the index was written.
+    pub fn options(&self) -> IndexOptions {
+        self.options
+    }
+
+    /// Where the index was opened from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The size of the index file in bytes.
+    pub fn byte_len(&self) -> usize {
+        self.map.len()
+    }
+
+    fn tables(&self) -> &ArchivedTables {
+        // SAFETY: `open` validated exactly these bytes with `rkyv::access`
+        // and the mapping is immutable for our lifetime.
+        unsafe { rkyv::access_unchecked::<ArchivedTables>(&self.map[HEADER_LEN..]) }
+    }
+}
+
+/// Why the bytes cannot be used.
+enum Bad {
+    Stale(String),
+    Corrupt(String),
+}
+
+/// Check header, length, checksum and archive; return the recorded options.
+fn check(bytes: &[u8]) -> std::result::Result<IndexOptions, Bad> {
+    let corrupt = |s: String| Err(Bad::Corrupt(s));
+    if &bytes[..8] != MAGIC {
+        return corrupt("not a tupfs index (bad magic)".into());
+    }
+    let version = u32::from_le_bytes(le(&bytes[8..12]));
+    if version != FORMAT_VERSION {
+        return Err(Bad::Stale(format!(
+            "the index has format {version}, this tupfs uses format {FORMAT_VERSION}"
+        )));
+    }
+    let Some(change_mode) = ChangeMode::from_byte(bytes[12]) else {
+        return corrupt(format!("unknown change mode {} in the header", bytes[12]));
+    };
+    if bytes[13..16] != [0, 0, 0] {
+        return corrupt("reserved header bytes are not zero".into());
+    }
+    let archive_len = u64::from_le_bytes(le(&bytes[16..24]));
+    let checksum = u64::from_le_bytes(le(&bytes[24..32]));
+    let archive = &bytes[HEADER_LEN..];
+    if archive.len() as u64 != archive_len {
+        return corrupt(format!(
+            "truncated or extended: the header promises {archive_len} bytes of data, found {}",
+            archive.len()
+        ));
+    }
+    if xxhash_rust::xxh3::xxh3_64(archive) != checksum {
+        return corrupt("checksum mismatch (the file was damaged)".into());
+    }
+    if let Err(e) = rkyv::access::<ArchivedTables, rkyv::rancor::Error>(archive) {
+        return corrupt(format!("invalid archive: {e}"));
+    }
+    Ok(IndexOptions { change_mode })
+}
+
+fn le<const N: usize>(b: &[u8]) -> [u8; N] {
+    let mut out = [0u8; N];
+    out.copy_from_slice(&b[..N]);
+    out
+}
+
+fn header_bytes(options: &IndexOptions, archive: &[u8]) -> [u8; HEADER_LEN] {
+    let mut h = [0u8; HEADER_LEN];
+    h[..8].copy_from_slice(MAGIC);
+    h[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    h[12] = options.change_mode.to_byte();
+    h[16..24].copy_from_slice(&(archive.len() as u64).to_le_bytes());
+    h[24..32].copy_from_slice(&xxhash_rust::xxh3::xxh3_64(archive).to_le_bytes());
+    h
+}
+
+/// The temporary file beside `path` (same directory, so rename is atomic).
+fn temp_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".tmp");
+    path.with_file_name(name)
+}
+
+fn write_synced(tmp: &Path, header: &[u8], archive: &[u8]) -> Result<()> {
+    let mut f =
+        fs::File::create(tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    f.write_all(header)
+        .and_then(|()| f.write_all(archive))
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("cannot write {}", tmp.display()))
+}
+
+fn sync_dir(path: &Path) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("cannot sync directory {}", dir.display()))
+}
+
+#[cfg(test)]
+mod tests;

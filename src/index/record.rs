@@ -1,0 +1,126 @@
+//! The owned, plain record of a build that the engine fills and
+//! [`Index::write`](super::Index::write) stores: files with their recorded
+//! state, commands with their identity and observed inputs, variables and
+//! per-Tupfile parse read-sets.
+
+use crate::change::{FileState, Moment};
+use crate::identity::{CommandKey, Digest, Signature, StickyVar};
+use crate::paths::ProjPath;
+use crate::tupfile::Rule;
+
+/// A build's number. Each build records one higher than the last; a file's
+/// [`FileRecord::since`] is the generation in which its content last
+/// changed (as the change mode judges it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Generation(pub u32);
+
+impl Generation {
+    /// The generation after this one.
+    pub fn next(self) -> Generation {
+        Generation(self.0.wrapping_add(1))
+    }
+}
+
+/// Which entry of [`BuildRecord::files`] (its position there).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FileRef(pub u32);
+
+/// One path the build examined and what it found there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileRecord {
+    /// The path.
+    pub path: ProjPath,
+    /// What `lstat` said; `None` when nothing was there (a ghost: a command
+    /// looked for it, so its appearing must re-run that command).
+    pub state: Option<FileState>,
+    /// The SHA-256 of the contents when it was computed for this `state`
+    /// (digest modes, racy files, early cut-off). Never a digest of older
+    /// contents: drop it when the state moved without hashing.
+    pub digest: Option<Digest>,
+    /// True for a file some command produces.
+    pub generated: bool,
+    /// When `state` was taken (read before the `lstat`). A file whose mtime
+    /// is not older than this is "racy": its state alone cannot prove it
+    /// unchanged next time.
+    pub recorded_at: Moment,
+    /// The generation in which the contents last changed. A command that
+    /// read this file remembers the `since` it saw ([`Seen`]); when it
+    /// differs later, the command's input changed.
+    pub since: Generation,
+}
+
+/// One observed input of a command: which file, and the generation of its
+/// contents that the command saw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Seen {
+    /// The file read (or looked for, if it is a ghost).
+    pub file: FileRef,
+    /// The file's [`FileRecord::since`] when the command read it.
+    pub since: Generation,
+}
+
+/// One command as the build left it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommandRecord {
+    /// The expanded rule (so a clean Tupfile need not be re-parsed).
+    pub rule: Rule,
+    /// [`crate::identity::Identity::key`].
+    pub key: CommandKey,
+    /// [`crate::identity::Identity::signature`].
+    pub signature: Signature,
+    /// The sticky variables folded into the signature, sorted by name.
+    pub sticky: Vec<StickyVar>,
+    /// It failed, was interrupted or never ran: it runs next build whatever
+    /// else says.
+    pub must_rerun: bool,
+    /// What the trace saw it read, keyed by this command (not by position).
+    pub reads: Vec<Seen>,
+}
+
+/// A variable's value by name, for sticky comparisons.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VariableRecord {
+    /// `@NAME` or `$NAME`.
+    pub name: String,
+    /// [`crate::identity::value_digest`] of its value.
+    pub value: Digest,
+}
+
+/// What parsing one directory's Tupfile read, so it is re-parsed only when
+/// one of these changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TupfileRecord {
+    /// The directory whose Tupfile was parsed (a variant's mirror for a
+    /// variant); its commands are those whose `rule.dir` is this.
+    pub dir: ProjPath,
+    /// Files and directories the parse read (the Tupfile, includes,
+    /// globbed directories), with the generation seen.
+    pub reads: Vec<Seen>,
+    /// Variables the parse read (`@(X)` in conditions, ...).
+    pub vars: Vec<StickyVar>,
+}
+
+/// Everything one build leaves for the next: the plain value written to
+/// `.tupfs/index`. Lists may be in any order; paths in `files` must be
+/// unique and every [`FileRef`] must point into `files`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BuildRecord {
+    /// This build's generation.
+    pub generation: Generation,
+    /// Every path examined.
+    pub files: Vec<FileRecord>,
+    /// Every command.
+    pub commands: Vec<CommandRecord>,
+    /// Variable values by name.
+    pub variables: Vec<VariableRecord>,
+    /// Per-Tupfile parse read-sets.
+    pub tupfiles: Vec<TupfileRecord>,
+}
+
+impl BuildRecord {
+    /// Append a file and return its reference.
+    pub fn add_file(&mut self, file: FileRecord) -> FileRef {
+        self.files.push(file);
+        FileRef(self.files.len() as u32 - 1)
+    }
+}

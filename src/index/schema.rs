@@ -1,0 +1,138 @@
+//! The on-disk layout of the index archive: a few flat tables of plain rows
+//! (no pointers inside a row), so validating the archive costs a handful of
+//! bounds checks instead of one per record, and every row is read in place.
+//!
+//! Strings live in one text blob and are referenced by [`Span`]s; lists
+//! (a command's outputs, reads, ...) are spans into shared tables. The
+//! owned, nested form is [`super::record::BuildRecord`]; `write.rs`
+//! flattens it into [`Tables`], `view.rs` reads the archived form.
+
+use rkyv::{Archive, Serialize};
+
+/// A range `start..start+len` of some table (or of the text blob).
+#[derive(Archive, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Span {
+    pub start: u32,
+    pub len: u32,
+}
+
+/// `FileRow::kind` for a path where nothing was found.
+pub(crate) const KIND_ABSENT: u8 = 0;
+/// `FileRow::flags`: some command produces this file.
+pub(crate) const FILE_GENERATED: u8 = 1;
+/// `FileRow::flags`: `digest` is meaningful.
+pub(crate) const FILE_HAS_DIGEST: u8 = 2;
+
+/// One examined path (sorted by path).
+#[derive(Archive, Serialize, Clone, Debug, Default)]
+pub(crate) struct FileRow {
+    pub path: Span,
+    pub mtime_ns: i64,
+    pub ctime_ns: i64,
+    pub size: u64,
+    pub ino: u64,
+    pub recorded_at: i64,
+    pub since: u32,
+    /// `KIND_ABSENT`, or 1 + the `FileKind` (file, dir, symlink, other).
+    pub kind: u8,
+    pub flags: u8,
+    pub digest: [u8; 32],
+}
+
+/// `CmdRow::flags` bits beyond the rule's `^` flags (bits 0..6).
+pub(crate) const CMD_MUST_RERUN: u16 = 1 << 8;
+pub(crate) const CMD_HAS_DISPLAY: u16 = 1 << 9;
+pub(crate) const CMD_HAS_OUTPUT_GROUP: u16 = 1 << 10;
+
+/// One command (sorted by key).
+#[derive(Archive, Serialize, Clone, Debug, Default)]
+pub(crate) struct CmdRow {
+    pub key: [u8; 32],
+    pub signature: [u8; 32],
+    pub location_file: Span,
+    pub location_line: u32,
+    pub flags: u16,
+    pub dir: Span,
+    pub command: Span,
+    pub display: Span,
+    pub output_group: GroupRow,
+    /// Spans into `Tables::strs` (each a text span).
+    pub inputs: Span,
+    pub order_only: Span,
+    pub outputs: Span,
+    pub extra_outputs: Span,
+    pub ignore: Span,
+    pub exports: Span,
+    /// Span into `Tables::groups`.
+    pub input_groups: Span,
+    /// Span into `Tables::pairs`.
+    pub config_used: Span,
+    /// Span into `Tables::sticky`.
+    pub sticky: Span,
+    /// Span into `Tables::reads`.
+    pub reads: Span,
+}
+
+/// A group: directory and name, both text spans.
+#[derive(Archive, Serialize, Clone, Copy, Debug, Default)]
+pub(crate) struct GroupRow {
+    pub dir: Span,
+    pub name: Span,
+}
+
+/// A name and a value, both text spans.
+#[derive(Archive, Serialize, Clone, Copy, Debug, Default)]
+pub(crate) struct PairRow {
+    pub name: Span,
+    pub value: Span,
+}
+
+/// A variable name (text span) and the digest of its value.
+#[derive(Archive, Serialize, Clone, Copy, Debug, Default)]
+pub(crate) struct StickyRow {
+    pub name: Span,
+    pub digest: [u8; 32],
+}
+
+/// An observed input: a file row and the generation seen.
+#[derive(Archive, Serialize, Clone, Copy, Debug, Default)]
+pub(crate) struct SeenRow {
+    pub file: u32,
+    pub since: u32,
+}
+
+/// Output path (text span) → command row; sorted by path.
+#[derive(Archive, Serialize, Clone, Copy, Debug, Default)]
+pub(crate) struct OutputRow {
+    pub path: Span,
+    pub cmd: u32,
+}
+
+/// A Tupfile's parse read-set; sorted by directory.
+#[derive(Archive, Serialize, Clone, Copy, Debug, Default)]
+pub(crate) struct TupfileRow {
+    pub dir: Span,
+    /// Span into `Tables::reads`.
+    pub reads: Span,
+    /// Span into `Tables::sticky`.
+    pub vars: Span,
+}
+
+/// The archive's root.
+#[derive(Archive, Serialize, Debug, Default)]
+pub(crate) struct Tables {
+    pub generation: u32,
+    /// Every string, concatenated (validated as UTF-8 once, on open).
+    pub text: String,
+    pub files: Vec<FileRow>,
+    pub commands: Vec<CmdRow>,
+    pub outputs: Vec<OutputRow>,
+    pub strs: Vec<Span>,
+    pub groups: Vec<GroupRow>,
+    pub pairs: Vec<PairRow>,
+    pub sticky: Vec<StickyRow>,
+    pub reads: Vec<SeenRow>,
+    /// Sorted by name.
+    pub variables: Vec<StickyRow>,
+    pub tupfiles: Vec<TupfileRow>,
+}

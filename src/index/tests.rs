@@ -1,0 +1,350 @@
+//! Index tests: round trip, lookups, damage of every kind, atomic write.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+
+use super::*;
+use crate::change::{FileKind, FileState, Moment};
+use crate::identity::{self, StickyVar};
+use crate::paths::ProjPath;
+use crate::tupfile::{GroupRef, Location, Rule, RuleFlags};
+
+fn p(s: &str) -> ProjPath {
+    ProjPath::new(s).unwrap()
+}
+
+fn file(path: &str, size: u64, generated: bool) -> FileRecord {
+    FileRecord {
+        path: p(path),
+        state: Some(FileState {
+            kind: FileKind::File,
+            mtime_ns: 1_700_000_000_123_456_789 + size as i64,
+            ctime_ns: 1_700_000_000_000_000_001,
+            size,
+            ino: 1000 + size,
+        }),
+        digest: generated.then(|| identity::Digest::of(path.as_bytes())),
+        generated,
+        recorded_at: Moment(1_800_000_000_000_000_000),
+        since: Generation(size as u32 % 3),
+    }
+}
+
+fn rule(dir: &str, src: &str, out: &str) -> Rule {
+    Rule {
+        location: Location {
+            file: p(&format!("{dir}/Tupfile")),
+            line: 3,
+        },
+        dir: p(dir),
+        source_dir: p(dir),
+        variant: ProjPath::root(),
+        command: format!("gcc -c {src} -o {out}"),
+        display: Some(format!("CC {src}")),
+        flags: RuleFlags {
+            cutoff: true,
+            ..Default::default()
+        },
+        inputs: vec![p(&format!("{dir}/{src}"))],
+        order_only: vec![p("gen/config.h")],
+        input_groups: vec![GroupRef {
+            dir: p(""),
+            name: "headers".into(),
+        }],
+        outputs: vec![p(&format!("{dir}/{out}"))],
+        extra_outputs: vec![p(&format!("{dir}/{out}.d"))],
+        output_group: Some(GroupRef {
+            dir: p(dir),
+            name: "objs".into(),
+        }),
+        ignore: vec!["^/tmp".into()],
+        config_used: BTreeMap::from([("CC".to_string(), "gcc".to_string())]),
+        exports: vec!["PATH".into()],
+    }
+}
+
+/// A small record: two commands, files (one a ghost), a variable, a Tupfile.
+fn sample() -> BuildRecord {
+    let mut r = BuildRecord {
+        generation: Generation(7),
+        ..Default::default()
+    };
+    let c = r.add_file(file("src/a.c", 10, false));
+    let h = r.add_file(file("src/a.h", 20, false));
+    let mut ghost = file("inc/a.h", 0, false);
+    ghost.state = None;
+    let g = r.add_file(ghost);
+    r.add_file(file("src/a.o", 30, true));
+    let tf = r.add_file(file("src/Tupfile", 40, false));
+    for (src, out, reads) in [("a.c", "a.o", vec![c, h, g]), ("b.c", "b.o", vec![h])] {
+        let rule = rule("src", src, out);
+        let id = identity::of(&rule, &|_| Some("/bin".into()));
+        r.commands.push(CommandRecord {
+            rule,
+            key: id.key,
+            signature: id.signature,
+            sticky: id.sticky,
+            must_rerun: src == "b.c",
+            reads: reads
+                .into_iter()
+                .map(|file| Seen {
+                    file,
+                    since: Generation(5),
+                })
+                .collect(),
+        });
+    }
+    r.variables.push(VariableRecord {
+        name: "@CC".into(),
+        value: identity::value_digest(Some("gcc")),
+    });
+    r.tupfiles.push(TupfileRecord {
+        dir: p("src"),
+        reads: vec![Seen {
+            file: tf,
+            since: Generation(2),
+        }],
+        vars: vec![StickyVar {
+            name: "@CC".into(),
+            value: identity::value_digest(Some("gcc")),
+        }],
+    });
+    r
+}
+
+fn opts() -> IndexOptions {
+    IndexOptions {
+        change_mode: ChangeMode::MtimeDigest,
+    }
+}
+
+fn open_ready(path: &Path) -> Index {
+    match Index::open(path, &opts()) {
+        Open::Ready(i) => i,
+        other => panic!("expected a ready index, got {other:?}"),
+    }
+}
+
+#[test]
+fn round_trip_keeps_everything() {
+    let t = tempfile::tempdir().unwrap();
+    let path = t.path().join("index");
+    let record = sample();
+    Index::write(&path, &record, &opts()).unwrap();
+    let index = open_ready(&path);
+    assert_eq!(index.options(), opts());
+    assert_eq!(index.generation(), Generation(7));
+
+    // Files come back sorted by path, with their state.
+    let paths: Vec<&str> = index.files().map(|f| f.path()).collect();
+    assert_eq!(
+        paths,
+        ["inc/a.h", "src/Tupfile", "src/a.c", "src/a.h", "src/a.o"]
+    );
+    for f in &record.files {
+        let view = index.file(f.path.as_str()).unwrap();
+        assert_eq!(&view.to_record().unwrap(), f);
+    }
+    assert!(index.file("src/nope.c").is_none());
+
+    // Commands: by key, by output, and back to the very record.
+    for cmd in &record.commands {
+        let by_key: Vec<_> = index.commands_by_key(&cmd.key).collect();
+        assert_eq!(by_key.len(), 1);
+        let out = cmd.rule.outputs[0].as_str();
+        let view = index.command_by_output(out).unwrap();
+        assert_eq!(view.key(), cmd.key);
+        let extra = cmd.rule.extra_outputs[0].as_str();
+        assert_eq!(index.command_by_output(extra).unwrap().key(), cmd.key);
+        // Reads come back through file slots; map them to the record's refs.
+        let mut to_ref = |slot: FileSlot| {
+            let path = index.file_at(slot).unwrap().path();
+            let i = record.files.iter().position(|f| f.path.as_str() == path);
+            FileRef(i.unwrap() as u32)
+        };
+        assert_eq!(&view.to_record(&mut to_ref).unwrap(), cmd);
+    }
+    assert!(index.command_by_output("src/c.o").is_none());
+    assert_eq!(index.command_count(), 2);
+
+    assert_eq!(
+        index.variable("@CC"),
+        Some(identity::value_digest(Some("gcc")))
+    );
+    assert_eq!(index.variable("@LD"), None);
+    let tf = index.tupfile("src").unwrap();
+    assert_eq!(tf.dir(), "src");
+    let read: Vec<_> = tf.reads().collect();
+    assert_eq!(index.file_at(read[0].file).unwrap().path(), "src/Tupfile");
+    assert_eq!(read[0].since, Generation(2));
+    assert_eq!(tf.vars().count(), 1);
+    assert!(index.tupfile("lib").is_none());
+}
+
+#[test]
+fn duplicate_paths_and_dangling_refs_are_errors_not_panics() {
+    let t = tempfile::tempdir().unwrap();
+    let path = t.path().join("index");
+    let mut r = sample();
+    r.files.push(file("src/a.c", 99, false));
+    let e = Index::write(&path, &r, &opts()).unwrap_err();
+    assert!(format!("{e:#}").contains("lists 'src/a.c' twice"), "{e:#}");
+    let mut r = sample();
+    r.commands[0].reads[0].file = FileRef(99);
+    let e = Index::write(&path, &r, &opts()).unwrap_err();
+    assert!(format!("{e:#}").contains("file #99"), "{e:#}");
+    assert!(!path.exists(), "nothing written");
+}
+
+#[test]
+fn missing_is_missing() {
+    let t = tempfile::tempdir().unwrap();
+    assert!(matches!(
+        Index::open(&t.path().join("index"), &opts()),
+        Open::Missing
+    ));
+}
+
+#[test]
+fn truncated_at_every_length_is_corrupt() {
+    let t = tempfile::tempdir().unwrap();
+    let path = t.path().join("index");
+    Index::write(&path, &sample(), &opts()).unwrap();
+    let bytes = fs::read(&path).unwrap();
+    let cut = t.path().join("cut");
+    for len in 0..bytes.len() {
+        fs::write(&cut, &bytes[..len]).unwrap();
+        match Index::open(&cut, &opts()) {
+            Open::Corrupt(_) => {}
+            other => panic!("length {len}: expected Corrupt, got {other:?}"),
+        }
+    }
+    // One byte too many is damage too.
+    let mut longer = bytes.clone();
+    longer.push(0);
+    fs::write(&cut, &longer).unwrap();
+    assert!(matches!(Index::open(&cut, &opts()), Open::Corrupt(_)));
+}
+
+#[test]
+fn any_flipped_byte_is_corrupt_or_stale() {
+    let t = tempfile::tempdir().unwrap();
+    let path = t.path().join("index");
+    Index::write(&path, &sample(), &opts()).unwrap();
+    let bytes = fs::read(&path).unwrap();
+    let bad = t.path().join("bad");
+    for i in 0..bytes.len() {
+        let mut b = bytes.clone();
+        b[i] ^= 0x5a;
+        fs::write(&bad, &b).unwrap();
+        match Index::open(&bad, &opts()) {
+            Open::Corrupt(_) => {}
+            // The format-version bytes: another version, not damage.
+            Open::Stale(_) if (8..12).contains(&i) => {}
+            other => panic!("byte {i}: expected Corrupt, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn another_format_version_is_stale() {
+    let t = tempfile::tempdir().unwrap();
+    let path = t.path().join("index");
+    Index::write(&path, &sample(), &opts()).unwrap();
+    let mut bytes = fs::read(&path).unwrap();
+    bytes[8..12].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
+    fs::write(&path, &bytes).unwrap();
+    match Index::open(&path, &opts()) {
+        Open::Stale(why) => assert!(why.contains("format 2"), "{why}"),
+        other => panic!("expected Stale, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_failed_write_leaves_the_old_index_intact() {
+    let t = tempfile::tempdir().unwrap();
+    let path = t.path().join("index");
+    let old = sample();
+    Index::write(&path, &old, &opts()).unwrap();
+    let before = fs::read(&path).unwrap();
+    // The temporary file cannot be created: a directory is in its way.
+    fs::create_dir(t.path().join("index.tmp")).unwrap();
+    let mut new = sample();
+    new.generation = Generation(8);
+    assert!(Index::write(&path, &new, &opts()).is_err());
+    assert_eq!(fs::read(&path).unwrap(), before);
+    assert_eq!(open_ready(&path).generation(), Generation(7));
+    // Once the way is clear the new index replaces the old one whole.
+    fs::remove_dir(t.path().join("index.tmp")).unwrap();
+    Index::write(&path, &new, &opts()).unwrap();
+    assert_eq!(open_ready(&path).generation(), Generation(8));
+    assert!(!t.path().join("index.tmp").exists());
+}
+
+#[test]
+fn an_open_index_survives_being_replaced() {
+    let t = tempfile::tempdir().unwrap();
+    let path = t.path().join("index");
+    Index::write(&path, &sample(), &opts()).unwrap();
+    let old = open_ready(&path);
+    let mut new = sample();
+    new.generation = Generation(9);
+    new.commands.clear();
+    Index::write(&path, &new, &opts()).unwrap();
+    // The old mapping still reads the old file (rename never rewrites it).
+    assert_eq!(old.generation(), Generation(7));
+    assert_eq!(old.command_count(), 2);
+    assert_eq!(open_ready(&path).command_count(), 0);
+}
+
+#[test]
+fn empty_record_round_trips() {
+    let t = tempfile::tempdir().unwrap();
+    let path = t.path().join("index");
+    Index::write(&path, &BuildRecord::default(), &IndexOptions::default()).unwrap();
+    let index = open_ready(&path);
+    assert_eq!(index.file_count(), 0);
+    assert_eq!(index.commands().count(), 0);
+    assert!(index.command_by_output("x").is_none());
+}
+
+/// Exercise every accessor of an index (must not panic, whatever it holds).
+fn read_everything(index: &Index) -> usize {
+    let mut n = 0;
+    for f in index.files() {
+        n += f.path().len() + usize::from(f.state().is_some()) + usize::from(f.digest().is_some());
+        let _ = f.to_record();
+    }
+    for c in index.commands() {
+        n += c.command().len() + c.reads().count() + c.outputs().count();
+        let _ = c.to_rule();
+        let _ = c.to_record(&mut |s| FileRef(s.0));
+        n += index.commands_by_key(&c.key()).count();
+    }
+    for tf in index.tupfiles() {
+        n += tf.reads().count() + tf.vars().count();
+    }
+    n + index.variables().count() + usize::from(index.command_by_output("src/a.o").is_some())
+}
+
+#[test]
+fn damage_behind_a_valid_checksum_never_panics() {
+    // A forged file (checksum recomputed) must still be rejected or read
+    // without panicking.
+    let t = tempfile::tempdir().unwrap();
+    let path = t.path().join("index");
+    Index::write(&path, &sample(), &opts()).unwrap();
+    let bytes = fs::read(&path).unwrap();
+    let bad = t.path().join("bad");
+    for i in HEADER_LEN..bytes.len() {
+        let mut b = bytes.clone();
+        b[i] ^= 0xff;
+        let sum = xxhash_rust::xxh3::xxh3_64(&b[HEADER_LEN..]);
+        b[24..32].copy_from_slice(&sum.to_le_bytes());
+        fs::write(&bad, &b).unwrap();
+        if let Open::Ready(index) = Index::open(&bad, &opts()) {
+            read_everything(&index);
+        }
+    }
+}

@@ -1,0 +1,291 @@
+//! Flattening a [`BuildRecord`] into the archive's [`Tables`]: sorting the
+//! tables lookups binary-search, interning strings into one text blob, and
+//! turning the record's `FileRef`s into the index's file slots.
+
+use std::collections::HashMap;
+
+use anyhow::{bail, Result};
+
+use super::record::{BuildRecord, CommandRecord, FileRecord, Seen};
+use super::schema::*;
+use crate::change::FileKind;
+use crate::identity::StickyVar;
+use crate::paths::ProjPath;
+use crate::tupfile::{GroupRef, RuleFlags};
+
+/// Flatten `record` into tables, checking what its docs promise (unique
+/// file paths, every `FileRef` in range).
+pub(crate) fn flatten(record: &BuildRecord) -> Result<Tables> {
+    let mut f = Flattener::default();
+    f.t.generation = record.generation.0;
+    let slot_of = f.files(&record.files)?;
+
+    let mut order: Vec<&CommandRecord> = record.commands.iter().collect();
+    order.sort_by_key(|c| c.key);
+    for (i, cmd) in order.iter().enumerate() {
+        let row = f.command(cmd, &slot_of)?;
+        f.t.commands.push(row);
+        for out in cmd.rule.outputs.iter().chain(&cmd.rule.extra_outputs) {
+            let path = f.text(out.as_str());
+            f.t.outputs.push(OutputRow {
+                path,
+                cmd: i as u32,
+            });
+        }
+    }
+    let text = std::mem::take(&mut f.text);
+    f.t.outputs
+        .sort_by(|a, b| span_str(&text, a.path).cmp(span_str(&text, b.path)));
+    f.text = text;
+
+    let mut vars: Vec<_> = record.variables.iter().collect();
+    vars.sort_by(|a, b| a.name.cmp(&b.name));
+    for v in vars {
+        let row = StickyRow {
+            name: f.text(&v.name),
+            digest: v.value.0,
+        };
+        f.t.variables.push(row);
+    }
+
+    let mut tupfiles: Vec<_> = record.tupfiles.iter().collect();
+    tupfiles.sort_by(|a, b| a.dir.cmp(&b.dir));
+    for tf in tupfiles {
+        let row = TupfileRow {
+            dir: f.text(tf.dir.as_str()),
+            reads: f.reads(&tf.reads, &slot_of)?,
+            vars: f.sticky(&tf.vars),
+        };
+        f.t.tupfiles.push(row);
+    }
+    f.t.text = f.text;
+    Ok(f.t)
+}
+
+fn span_str(text: &str, s: Span) -> &str {
+    text.get(s.start as usize..(s.start + s.len) as usize)
+        .unwrap_or("")
+}
+
+#[derive(Default)]
+struct Flattener {
+    t: Tables,
+    text: String,
+    interned: HashMap<String, Span>,
+}
+
+impl Flattener {
+    /// Intern a string into the text blob.
+    fn text(&mut self, s: &str) -> Span {
+        if let Some(span) = self.interned.get(s) {
+            return *span;
+        }
+        let span = Span {
+            start: self.text.len() as u32,
+            len: s.len() as u32,
+        };
+        self.text.push_str(s);
+        self.interned.insert(s.to_string(), span);
+        span
+    }
+
+    /// Write the file rows sorted by path; return each `FileRef`'s slot.
+    fn files(&mut self, files: &[FileRecord]) -> Result<Vec<u32>> {
+        let mut order: Vec<u32> = (0..files.len() as u32).collect();
+        order.sort_by(|&a, &b| files[a as usize].path.cmp(&files[b as usize].path));
+        let mut slot_of = vec![0u32; files.len()];
+        if let Some(pair) = order
+            .windows(2)
+            .find(|w| files[w[0] as usize].path == files[w[1] as usize].path)
+        {
+            bail!(
+                "the build record lists '{}' twice",
+                files[pair[0] as usize].path
+            );
+        }
+        for (slot, &i) in order.iter().enumerate() {
+            let file = &files[i as usize];
+            slot_of[i as usize] = slot as u32;
+            let row = self.file_row(file);
+            self.t.files.push(row);
+        }
+        Ok(slot_of)
+    }
+
+    fn file_row(&mut self, file: &FileRecord) -> FileRow {
+        let mut row = FileRow {
+            path: self.text(file.path.as_str()),
+            recorded_at: file.recorded_at.0,
+            since: file.since.0,
+            kind: KIND_ABSENT,
+            flags: if file.generated { FILE_GENERATED } else { 0 },
+            ..FileRow::default()
+        };
+        if let Some(s) = &file.state {
+            row.kind = kind_byte(s.kind);
+            row.mtime_ns = s.mtime_ns;
+            row.ctime_ns = s.ctime_ns;
+            row.size = s.size;
+            row.ino = s.ino;
+        }
+        if let Some(d) = &file.digest {
+            row.flags |= FILE_HAS_DIGEST;
+            row.digest = d.0;
+        }
+        row
+    }
+
+    fn command(&mut self, cmd: &CommandRecord, slot_of: &[u32]) -> Result<CmdRow> {
+        let rule = &cmd.rule;
+        let mut flags = rule_flag_bits(&rule.flags);
+        if cmd.must_rerun {
+            flags |= CMD_MUST_RERUN;
+        }
+        let display = match &rule.display {
+            Some(d) => {
+                flags |= CMD_HAS_DISPLAY;
+                self.text(d)
+            }
+            None => Span::default(),
+        };
+        let output_group = match &rule.output_group {
+            Some(g) => {
+                flags |= CMD_HAS_OUTPUT_GROUP;
+                self.group(g)
+            }
+            None => GroupRow::default(),
+        };
+        Ok(CmdRow {
+            key: cmd.key.0 .0,
+            signature: cmd.signature.0 .0,
+            location_file: self.text(rule.location.file.as_str()),
+            location_line: rule.location.line,
+            flags,
+            dir: self.text(rule.dir.as_str()),
+            command: self.text(&rule.command),
+            display,
+            output_group,
+            inputs: self.paths(&rule.inputs),
+            order_only: self.paths(&rule.order_only),
+            outputs: self.paths(&rule.outputs),
+            extra_outputs: self.paths(&rule.extra_outputs),
+            ignore: self.strs(rule.ignore.iter().map(String::as_str)),
+            exports: self.strs(rule.exports.iter().map(String::as_str)),
+            input_groups: self.groups(&rule.input_groups),
+            config_used: self.pairs(&rule.config_used),
+            sticky: self.sticky(&cmd.sticky),
+            reads: self.reads(&cmd.reads, slot_of)?,
+        })
+    }
+
+    fn paths(&mut self, paths: &[ProjPath]) -> Span {
+        self.strs(paths.iter().map(ProjPath::as_str))
+    }
+
+    fn strs<'s>(&mut self, items: impl Iterator<Item = &'s str>) -> Span {
+        let start = self.t.strs.len() as u32;
+        for s in items {
+            let span = self.text(s);
+            self.t.strs.push(span);
+        }
+        Span {
+            start,
+            len: self.t.strs.len() as u32 - start,
+        }
+    }
+
+    fn group(&mut self, g: &GroupRef) -> GroupRow {
+        GroupRow {
+            dir: self.text(g.dir.as_str()),
+            name: self.text(&g.name),
+        }
+    }
+
+    fn groups(&mut self, groups: &[GroupRef]) -> Span {
+        let start = self.t.groups.len() as u32;
+        for g in groups {
+            let row = self.group(g);
+            self.t.groups.push(row);
+        }
+        Span {
+            start,
+            len: self.t.groups.len() as u32 - start,
+        }
+    }
+
+    fn pairs(&mut self, pairs: &std::collections::BTreeMap<String, String>) -> Span {
+        let start = self.t.pairs.len() as u32;
+        for (name, value) in pairs {
+            let row = PairRow {
+                name: self.text(name),
+                value: self.text(value),
+            };
+            self.t.pairs.push(row);
+        }
+        Span {
+            start,
+            len: self.t.pairs.len() as u32 - start,
+        }
+    }
+
+    fn sticky(&mut self, vars: &[StickyVar]) -> Span {
+        let start = self.t.sticky.len() as u32;
+        for v in vars {
+            let row = StickyRow {
+                name: self.text(&v.name),
+                digest: v.value.0,
+            };
+            self.t.sticky.push(row);
+        }
+        Span {
+            start,
+            len: self.t.sticky.len() as u32 - start,
+        }
+    }
+
+    fn reads(&mut self, reads: &[Seen], slot_of: &[u32]) -> Result<Span> {
+        let start = self.t.reads.len() as u32;
+        for seen in reads {
+            let Some(&file) = slot_of.get(seen.file.0 as usize) else {
+                bail!(
+                    "the build record refers to file #{} of {}",
+                    seen.file.0,
+                    slot_of.len()
+                );
+            };
+            self.t.reads.push(SeenRow {
+                file,
+                since: seen.since.0,
+            });
+        }
+        Ok(Span {
+            start,
+            len: self.t.reads.len() as u32 - start,
+        })
+    }
+}
+
+/// `FileRow::kind` for a kind of file.
+pub(crate) fn kind_byte(kind: FileKind) -> u8 {
+    match kind {
+        FileKind::File => 1,
+        FileKind::Dir => 2,
+        FileKind::Symlink => 3,
+        FileKind::Other => 4,
+    }
+}
+
+/// The rule's `^` flags as bits 0..6 of `CmdRow::flags`.
+pub(crate) fn rule_flag_bits(f: &RuleFlags) -> u16 {
+    [
+        f.bash,
+        f.full_sandbox,
+        f.compile_db,
+        f.cutoff,
+        f.stream,
+        f.transient,
+    ]
+    .iter()
+    .enumerate()
+    .fold(0, |acc, (i, &on)| acc | (u16::from(on) << i))
+}

@@ -1,0 +1,301 @@
+//! The project-level parse: finding Tupfiles and variants, parsing every
+//! directory (and, on demand, the directories whose outputs another one
+//! uses first), and holding what all Tupfiles declared so far.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::Path;
+
+use super::config::Config;
+use super::gitignore;
+use super::tupfile::{self, DirOutcome};
+use super::vars::variant_mirror;
+use super::{Location, ParseError, ParseOptions, ParsedProject};
+use crate::paths::ProjPath;
+
+/// What a directory's parse state is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum DirState {
+    Parsing,
+    Done,
+}
+
+/// Where an output was declared.
+#[derive(Clone, Debug)]
+pub struct OutputInfo {
+    /// The rule that declared it.
+    pub location: Location,
+    /// The source directory of the Tupfile that declared it.
+    pub tupfile_dir: ProjPath,
+}
+
+/// The source tree as found on disk.
+struct Tree {
+    /// Source directory → the file describing it (Tupfile or Tupdefault).
+    tupfiles: BTreeMap<ProjPath, ProjPath>,
+    /// Variant directories (holding a tup.config, below the root).
+    variants: Vec<ProjPath>,
+}
+
+/// The state of parsing one variant (or the in-tree build).
+pub struct Driver<'a> {
+    /// The project root on disk.
+    pub root: &'a Path,
+    /// Environment and earlier-build knowledge.
+    pub opts: &'a ParseOptions,
+    /// The variant directory (the root in-tree).
+    pub variant: ProjPath,
+    /// The variant's config.
+    pub config: Config,
+    /// The root directory's own name (for `%d` at the root).
+    pub root_name: String,
+    tupfiles: &'a BTreeMap<ProjPath, ProjPath>,
+    skip: &'a BTreeSet<ProjPath>,
+    state: BTreeMap<ProjPath, DirState>,
+    stack: Vec<ProjPath>,
+    /// Every output declared so far, by its source-tree (logical) path.
+    pub outputs: BTreeMap<ProjPath, OutputInfo>,
+    /// Output file names declared so far, by logical directory.
+    pub outputs_by_dir: BTreeMap<ProjPath, BTreeSet<String>>,
+    done: BTreeMap<ProjPath, DirOutcome>,
+}
+
+/// Parse the whole project.
+pub fn parse(root: &Path, opts: &ParseOptions) -> Result<ParsedProject, ParseError> {
+    let tree = scan(root)?;
+    let skip: BTreeSet<ProjPath> = tree.variants.iter().cloned().collect();
+    let root_name = root
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_default();
+    let variants: Vec<ProjPath> = if tree.variants.is_empty() {
+        vec![ProjPath::root()]
+    } else {
+        tree.variants.clone()
+    };
+    let mut project = ParsedProject {
+        variants: tree.variants.clone(),
+        ..ParsedProject::default()
+    };
+    for variant in variants {
+        let config = read_config(root, &variant)?;
+        let mut drv = Driver {
+            root,
+            opts,
+            variant,
+            config,
+            root_name: root_name.clone(),
+            tupfiles: &tree.tupfiles,
+            skip: &skip,
+            state: BTreeMap::new(),
+            stack: Vec::new(),
+            outputs: BTreeMap::new(),
+            outputs_by_dir: BTreeMap::new(),
+            done: BTreeMap::new(),
+        };
+        for dir in tree.tupfiles.keys() {
+            drv.ensure_parsed(dir)?;
+        }
+        drv.finish(&mut project);
+    }
+    Ok(project)
+}
+
+fn read_config(root: &Path, variant: &ProjPath) -> Result<Config, ParseError> {
+    let file = variant.child("tup.config");
+    match fs::read_to_string(file.to_disk(root)) {
+        Ok(text) => Config::parse(&text, &file),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
+        Err(e) => Err(ParseError::msg(format!("cannot read {file}: {e}"))),
+    }
+}
+
+/// Walk the tree: which directories have a Tupfile (or a Tupdefault above
+/// them), and which are variants.
+fn scan(root: &Path) -> Result<Tree, ParseError> {
+    let mut tree = Tree {
+        tupfiles: BTreeMap::new(),
+        variants: Vec::new(),
+    };
+    let mut todo = vec![(ProjPath::root(), None::<ProjPath>)];
+    while let Some((dir, inherited_default)) = todo.pop() {
+        let disk = dir.to_disk(root);
+        let has = |name: &str| disk.join(name).is_file();
+        if !dir.is_root() && has("tup.config") {
+            tree.variants.push(dir);
+            continue;
+        }
+        let default = if has("Tupdefault") {
+            Some(dir.child("Tupdefault"))
+        } else {
+            inherited_default
+        };
+        if has("Tupfile") {
+            tree.tupfiles.insert(dir.clone(), dir.child("Tupfile"));
+        } else if has("Tupfile.lua") || has("Tupdefault.lua") {
+            let lua = if has("Tupfile.lua") {
+                "Tupfile.lua"
+            } else {
+                "Tupdefault.lua"
+            };
+            return Err(ParseError::at(
+                &Location {
+                    file: dir.child(lua),
+                    line: 1,
+                },
+                "Lua Tupfiles are not supported by tupfs; write the rules in a plain 'Tupfile'",
+            ));
+        } else if let Some(d) = &default {
+            tree.tupfiles.insert(dir.clone(), d.clone());
+        }
+        let entries = fs::read_dir(&disk)
+            .map_err(|e| ParseError::msg(format!("cannot list directory {dir}: {e}")))?;
+        let mut subdirs = Vec::new();
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
+            if is_dir && !name.starts_with('.') {
+                subdirs.push(dir.child(&name));
+            }
+        }
+        todo.extend(subdirs.into_iter().map(|d| (d, default.clone())));
+    }
+    tree.variants.sort();
+    Ok(tree)
+}
+
+impl Driver<'_> {
+    /// Parse the Tupfile of `dir` now unless it is parsed (a directory with
+    /// no Tupfile needs nothing). A directory met again while it is being
+    /// parsed is a cycle.
+    pub fn ensure_parsed(&mut self, dir: &ProjPath) -> Result<(), ParseError> {
+        let Some(file) = self.tupfiles.get(dir).cloned() else {
+            return Ok(());
+        };
+        match self.state.get(dir) {
+            Some(DirState::Done) => return Ok(()),
+            Some(DirState::Parsing) => {
+                let mut chain: Vec<String> = self
+                    .stack
+                    .iter()
+                    .skip_while(|d| *d != dir)
+                    .map(|d| d.to_string())
+                    .collect();
+                chain.push(dir.to_string());
+                return Err(ParseError::msg(format!(
+                    "circular dependency among Tupfiles: {} (each uses outputs of the next)",
+                    chain.join(" -> ")
+                )));
+            }
+            None => {}
+        }
+        self.state.insert(dir.clone(), DirState::Parsing);
+        self.stack.push(dir.clone());
+        let outcome = tupfile::parse_tupfile(self, dir, &file);
+        self.stack.pop();
+        let outcome = outcome?;
+        self.state.insert(dir.clone(), DirState::Done);
+        self.done.insert(dir.clone(), outcome);
+        Ok(())
+    }
+
+    /// True if `dir` is a source directory with a Tupfile (or Tupdefault).
+    pub fn has_tupfile(&self, dir: &ProjPath) -> bool {
+        self.tupfiles.contains_key(dir)
+    }
+
+    /// Where a logical (source-tree) path lives for this variant.
+    pub fn mirror(&self, logical: &ProjPath) -> ProjPath {
+        variant_mirror(&self.variant, logical)
+    }
+
+    /// True if `logical` is a variant directory or lies in one (not source).
+    pub fn in_variant_dir(&self, logical: &ProjPath) -> bool {
+        self.skip.iter().any(|v| logical.starts_with(v))
+    }
+
+    /// True if `logical` is a source file on disk (not an output of the
+    /// last build, not inside a variant directory).
+    pub fn is_source_file(&self, logical: &ProjPath) -> bool {
+        !self.in_variant_dir(logical)
+            && !self.opts.previous_outputs.contains(logical)
+            && logical.to_disk(self.root).is_file()
+    }
+
+    /// True if `logical` is a directory of the source tree.
+    pub fn is_source_dir(&self, logical: &ProjPath) -> bool {
+        !self.in_variant_dir(logical) && logical.to_disk(self.root).is_dir()
+    }
+
+    /// Names a glob in `dir` can match for a Tupfile in `tupfile_dir`: the
+    /// outputs declared there by the directory's own Tupfile or by
+    /// `tupfile_dir`, and the source files. In-tree they are merged in name
+    /// order; in a variant the outputs come first (as tup lists them).
+    pub fn glob_candidates(&self, dir: &ProjPath, tupfile_dir: &ProjPath) -> Vec<String> {
+        let outputs: Vec<String> = self
+            .outputs_by_dir
+            .get(dir)
+            .into_iter()
+            .flatten()
+            .filter(|name| {
+                self.outputs
+                    .get(&dir.child(name))
+                    .is_some_and(|o| o.tupfile_dir == *dir || o.tupfile_dir == *tupfile_dir)
+            })
+            .cloned()
+            .collect();
+        let mut sources = self.source_files(dir);
+        if self.variant.is_root() {
+            sources.extend(outputs);
+            sources.sort();
+            sources.dedup();
+            sources
+        } else {
+            let mut all = outputs;
+            all.extend(sources);
+            all
+        }
+    }
+
+    /// The source files (not hidden, not earlier outputs) of `dir`, sorted.
+    fn source_files(&self, dir: &ProjPath) -> Vec<String> {
+        if self.in_variant_dir(dir) {
+            return Vec::new();
+        }
+        let Ok(entries) = fs::read_dir(dir.to_disk(self.root)) else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = entries
+            .flatten()
+            .filter(|e| e.path().is_file())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with('.'))
+            .filter(|n| !self.opts.previous_outputs.contains(&dir.child(n)))
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Move this variant's results into `project`.
+    fn finish(self, project: &mut ParsedProject) {
+        let gitignore_dirs: Vec<ProjPath> = self
+            .done
+            .iter()
+            .filter(|(_, o)| o.gitignore)
+            .map(|(d, _)| d.clone())
+            .collect();
+        for dir in gitignore_dirs {
+            project.gitignores.push(gitignore::entries_for(
+                &dir,
+                &self.mirror(&dir),
+                &self.outputs,
+                self.tupfiles,
+            ));
+        }
+        for (_, outcome) in self.done {
+            project.rules.extend(outcome.rules);
+            project.tupfiles.push(outcome.record);
+        }
+    }
+}

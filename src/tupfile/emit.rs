@@ -1,0 +1,638 @@
+//! Turning one `:` rule into commands: resolving inputs (paths, globs,
+//! bins, groups, `^regex` exclusions), applying `!macros`, `foreach`,
+//! %-flags then variables, and declaring outputs.
+
+use std::collections::BTreeSet;
+
+use regex::Regex;
+
+use super::driver::{Driver, OutputInfo};
+use super::flags::{self, FlagCtx, Part};
+use super::glob;
+use super::rule::{split_display, split_rule};
+use super::tupfile::{FileCtx, TupfileParse};
+use super::vars::{eval, ConfigUse, Nodes};
+use super::{GroupRef, Location, ParseError, Rule};
+use crate::paths::ProjPath;
+
+/// One file in an input list or a bin.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// The path as written, relative to the Tupfile's directory (`%f`).
+    pub text: String,
+    /// Where the file really is (a variant output lives under the variant).
+    pub actual: ProjPath,
+    /// What the first glob wildcard matched, if a glob found it (`%g`).
+    pub glob: Option<String>,
+}
+
+/// Resolved inputs of a rule.
+#[derive(Clone, Debug, Default)]
+struct Inputs {
+    normal: Vec<Entry>,
+    order_only: Vec<Entry>,
+    groups: Vec<GroupRef>,
+}
+
+/// The rule's text parts after the macro (if any) was applied.
+#[derive(Clone, Debug)]
+struct Parts {
+    command: String,
+    extra_command: Option<String>,
+    outputs: String,
+    extra_outputs: Option<String>,
+    macro_extra_outputs: Option<String>,
+    macro_order_only: Option<String>,
+}
+
+/// Declared outputs of one command.
+#[derive(Default)]
+struct Outs {
+    normal: Vec<(String, ProjPath)>,
+    extra: Vec<(String, ProjPath)>,
+    group: Option<GroupRef>,
+    ignore: Vec<String>,
+}
+
+impl TupfileParse {
+    /// Carry out the rule whose text (after `:`) is `text`.
+    pub fn rule(
+        &mut self,
+        drv: &mut Driver,
+        ctx: &mut FileCtx,
+        text: &str,
+        loc: &Location,
+    ) -> Result<(), ParseError> {
+        let syn = split_rule(text)?;
+        let mut used = ConfigUse::new();
+        let inputs = match &syn.inputs {
+            Some(i) => self.resolve_inputs(drv, ctx, i, &mut used, true)?,
+            None => Inputs::default(),
+        };
+        let (macro_name, extra_command) = match syn.command.strip_prefix('!') {
+            Some(_) => match syn.command.split_once(' ') {
+                Some((n, rest)) => (Some(n.to_string()), Some(rest.trim().to_string())),
+                None => (Some(syn.command.clone()), None),
+            },
+            None => (None, None),
+        };
+        let macro_foreach = macro_name
+            .as_deref()
+            .and_then(|n| self.macros.get(n))
+            .is_some_and(|m| m.foreach);
+        let base = Parts {
+            command: syn.command.clone(),
+            extra_command,
+            outputs: syn.outputs.clone(),
+            extra_outputs: syn.extra_outputs.clone(),
+            macro_extra_outputs: None,
+            macro_order_only: None,
+        };
+        let bin = syn.bin.as_deref();
+        if syn.foreach || macro_foreach {
+            for entry in &inputs.normal {
+                let ext = flags::extension(&entry.text);
+                let parts = self.apply_macro(&base, macro_name.as_deref(), ext, true)?;
+                let one = std::slice::from_ref(entry);
+                self.command(
+                    drv,
+                    ctx,
+                    one,
+                    &inputs,
+                    &parts,
+                    ext,
+                    true,
+                    bin,
+                    loc,
+                    used.clone(),
+                )?;
+            }
+        } else if !inputs.normal.is_empty() || syn.empty_input {
+            let parts = self.apply_macro(&base, macro_name.as_deref(), None, false)?;
+            self.command(
+                drv,
+                ctx,
+                &inputs.normal,
+                &inputs,
+                &parts,
+                None,
+                false,
+                bin,
+                loc,
+                used.clone(),
+            )?;
+        } else if let Some(name) = &macro_name {
+            // No inputs matched: a `!m.EMPTY` macro may say what to do.
+            let empty = format!("{name}.EMPTY");
+            if self.macros.get(&empty).is_some() {
+                let parts = self.apply_macro(&base, Some(&empty), None, false)?;
+                self.command(
+                    drv,
+                    ctx,
+                    &[],
+                    &inputs,
+                    &parts,
+                    None,
+                    false,
+                    bin,
+                    loc,
+                    used.clone(),
+                )?;
+            }
+        }
+        self.record.config.extend(used);
+        Ok(())
+    }
+
+    /// Replace a `!macro` command by the macro's parts.
+    fn apply_macro(
+        &self,
+        base: &Parts,
+        name: Option<&str>,
+        ext: Option<&str>,
+        foreach: bool,
+    ) -> Result<Parts, ParseError> {
+        let Some(name) = name else {
+            return Ok(base.clone());
+        };
+        let found = if foreach {
+            self.macros.lookup(name, ext)
+        } else {
+            self.macros.get(name)
+        };
+        let Some(m) = found else {
+            return Err(ParseError::msg(format!(
+                "unknown macro '{name}'; define it with '{name} = |> command |> outputs' before use"
+            )));
+        };
+        Ok(Parts {
+            command: m.command.clone(),
+            extra_command: base.extra_command.clone(),
+            outputs: if base.outputs.is_empty() {
+                m.outputs.clone()
+            } else {
+                base.outputs.clone()
+            },
+            extra_outputs: base.extra_outputs.clone(),
+            macro_extra_outputs: m.extra_outputs.clone(),
+            macro_order_only: m.order_only.clone(),
+        })
+    }
+
+    /// Emit one command for the inputs `nl`.
+    #[allow(clippy::too_many_arguments)]
+    fn command(
+        &mut self,
+        drv: &mut Driver,
+        ctx: &mut FileCtx,
+        nl: &[Entry],
+        inputs: &Inputs,
+        parts: &Parts,
+        ext: Option<&str>,
+        foreach: bool,
+        bin: Option<&str>,
+        loc: &Location,
+        mut used: ConfigUse,
+    ) -> Result<(), ParseError> {
+        let mut all = inputs.clone();
+        let dir_name = self.dir_name(drv);
+        let texts: Vec<String> = nl.iter().map(|e| e.text.clone()).collect();
+        let globs: Vec<Option<String>> = nl.iter().map(|e| e.glob.clone()).collect();
+        if let Some(oo) = &parts.macro_order_only {
+            let text = if foreach {
+                let oo_texts: Vec<String> = all.order_only.iter().map(|e| e.text.clone()).collect();
+                let fc =
+                    self.flag_ctx(&texts, &globs, &[], &oo_texts, ext, &dir_name, Part::Inputs);
+                flags::expand(oo, &fc, None)?
+            } else {
+                oo.clone()
+            };
+            let more = self.resolve_inputs(drv, ctx, &format!("| {text}"), &mut used, false)?;
+            all.order_only.extend(more.order_only);
+            all.groups.extend(more.groups);
+            dedup(&mut all.order_only);
+        }
+        let oo_texts: Vec<String> = all.order_only.iter().map(|e| e.text.clone()).collect();
+        let fc = self.flag_ctx(
+            &texts,
+            &globs,
+            &[],
+            &oo_texts,
+            ext,
+            &dir_name,
+            Part::Outputs,
+        );
+        let out_text = flags::expand(&parts.outputs, &fc, None)?;
+        let out_text = self.eval_rule(drv, ctx, &out_text, Nodes::Forbidden, &mut used)?;
+        if parts.command.is_empty() {
+            // An empty command only puts its inputs in the bin.
+            if let Some(b) = bin {
+                ctx.bins
+                    .entry(b.to_string())
+                    .or_default()
+                    .extend(nl.iter().cloned());
+            }
+            return Ok(());
+        }
+        let mut outs = Outs::default();
+        for tok in out_text.split_whitespace() {
+            self.output_token(drv, tok, false, &mut outs)?;
+        }
+        let normal_texts: Vec<String> = outs.normal.iter().map(|(t, _)| t.clone()).collect();
+        for extra in [&parts.extra_outputs, &parts.macro_extra_outputs]
+            .into_iter()
+            .flatten()
+        {
+            let expanded = self.eval_rule(drv, ctx, extra, Nodes::Forbidden, &mut used)?;
+            for tok in expanded.split_whitespace() {
+                let fc = self.flag_ctx(
+                    &texts,
+                    &globs,
+                    &normal_texts,
+                    &oo_texts,
+                    ext,
+                    &dir_name,
+                    Part::ExtraOutputs,
+                );
+                let tok = flags::expand(tok, &fc, None)?;
+                self.output_token(drv, &tok, true, &mut outs)?;
+            }
+        }
+        let fc = self.flag_ctx(
+            &texts,
+            &globs,
+            &normal_texts,
+            &oo_texts,
+            ext,
+            &dir_name,
+            Part::Command,
+        );
+        let cmd = flags::expand(&parts.command, &fc, parts.extra_command.as_deref())?;
+        let dir = self.dir.clone();
+        let cmd = self.eval_rule(drv, ctx, &cmd, Nodes::RelativeTo(&dir), &mut used)?;
+        let (display, rule_flags, command) = split_display(&cmd)?;
+        self.declare_outputs(drv, &outs, loc)?;
+        if let Some(b) = bin {
+            let entries = outs.normal.iter().map(|(t, a)| Entry {
+                text: t.clone(),
+                actual: a.clone(),
+                glob: None,
+            });
+            ctx.bins.entry(b.to_string()).or_default().extend(entries);
+        }
+        self.rules.push(Rule {
+            location: loc.clone(),
+            dir: drv.mirror(&self.dir),
+            command,
+            display,
+            flags: rule_flags,
+            inputs: nl.iter().map(|e| e.actual.clone()).collect(),
+            order_only: all.order_only.iter().map(|e| e.actual.clone()).collect(),
+            input_groups: all.groups,
+            outputs: outs.normal.iter().map(|(_, a)| a.clone()).collect(),
+            extra_outputs: outs.extra.iter().map(|(_, a)| a.clone()).collect(),
+            output_group: outs.group,
+            ignore: outs.ignore,
+            config_used: used
+                .into_iter()
+                .map(|(k, v)| (k, v.unwrap_or_default()))
+                .collect(),
+            exports: self.exports.iter().cloned().collect(),
+            source_dir: self.dir.clone(),
+            variant: drv.variant.clone(),
+        });
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn flag_ctx<'a>(
+        &self,
+        inputs: &'a [String],
+        globs: &'a [Option<String>],
+        outputs: &'a [String],
+        order_only: &'a [String],
+        ext: Option<&'a str>,
+        dir_name: &'a str,
+        part: Part,
+    ) -> FlagCtx<'a> {
+        FlagCtx {
+            inputs,
+            globs,
+            outputs,
+            order_only,
+            ext,
+            dir_name,
+            part,
+        }
+    }
+
+    /// `%d`: the name of the directory the command runs in.
+    fn dir_name(&self, drv: &Driver) -> String {
+        let d = drv.mirror(&self.dir);
+        if d.is_root() {
+            drv.root_name.clone()
+        } else {
+            d.file_name().to_string()
+        }
+    }
+
+    fn eval_rule(
+        &self,
+        drv: &Driver,
+        ctx: &FileCtx,
+        text: &str,
+        nodes: Nodes,
+        used: &mut ConfigUse,
+    ) -> Result<String, ParseError> {
+        Ok(eval(text, &self.env(drv, ctx), nodes, used)?)
+    }
+
+    /// Resolve an input list (`normal | order-only`). With `allow_normal`
+    /// false (a macro's inputs) only the order-only part may be non-empty.
+    fn resolve_inputs(
+        &mut self,
+        drv: &mut Driver,
+        ctx: &FileCtx,
+        text: &str,
+        used: &mut ConfigUse,
+        allow_normal: bool,
+    ) -> Result<Inputs, ParseError> {
+        let dir = self.dir.clone();
+        let text = self.eval_rule(drv, ctx, text, Nodes::RelativeTo(&dir), used)?;
+        let (normal, oo) = match text.split_once('|') {
+            Some((n, o)) => (n, o),
+            None => (text.as_str(), ""),
+        };
+        if !allow_normal && !normal.trim().is_empty() {
+            return Err(ParseError::msg(format!(
+                "a macro may only have order-only inputs, found '{}'",
+                normal.trim()
+            )));
+        }
+        let mut inputs = Inputs::default();
+        inputs.normal = self.input_list(drv, ctx, normal, &mut inputs.groups)?;
+        inputs.order_only = self.input_list(drv, ctx, oo, &mut inputs.groups)?;
+        Ok(inputs)
+    }
+
+    fn input_list(
+        &mut self,
+        drv: &mut Driver,
+        ctx: &FileCtx,
+        text: &str,
+        groups: &mut Vec<GroupRef>,
+    ) -> Result<Vec<Entry>, ParseError> {
+        let mut list: Vec<Entry> = Vec::new();
+        for tok in text.split_whitespace() {
+            if let Some(name) = tok.strip_prefix('{') {
+                let name = name.strip_suffix('}').ok_or_else(|| {
+                    ParseError::msg(format!("expected '}}' to close the bin '{tok}'"))
+                })?;
+                let entries = ctx.bins.get(name).ok_or_else(|| {
+                    ParseError::msg(format!(
+                        "unknown bin '{{{name}}}'; bins are filled by earlier rules of the same file"
+                    ))
+                })?;
+                list.extend(entries.iter().cloned());
+            } else if let Some(re) = tok.strip_prefix('^') {
+                let re = compile(re)?;
+                list.retain(|e| !re.is_match(&e.text));
+            } else if tok.contains('<') {
+                groups.push(self.group(drv, tok)?);
+            } else {
+                let found = self.input_path(drv, tok)?;
+                list.extend(found);
+            }
+        }
+        dedup(&mut list);
+        Ok(list)
+    }
+
+    /// A path or glob among the inputs.
+    fn input_path(&mut self, drv: &mut Driver, tok: &str) -> Result<Vec<Entry>, ParseError> {
+        if tok == "." {
+            return Err(ParseError::msg(
+                "'.' is not a file; expected a file name or a glob",
+            ));
+        }
+        if tok
+            .split('/')
+            .any(|c| c.starts_with('.') && c != "." && c != "..")
+        {
+            return Err(ParseError::msg(format!(
+                "the path '{tok}' has a component starting with '.'; hidden files are ignored, so it cannot be an input"
+            )));
+        }
+        let (dir_text, name) = match tok.rfind('/') {
+            Some(i) => (&tok[..i], &tok[i + 1..]),
+            None => ("", tok),
+        };
+        let dir = ProjPath::join(&self.dir, dir_text)
+            .map_err(|e| ParseError::msg(format!("input '{tok}': {e}")))?;
+        if dir != self.dir {
+            drv.ensure_parsed(&dir)?;
+            if drv.has_tupfile(&dir) {
+                self.record.depends_on.insert(dir.clone());
+            }
+        }
+        let prefix = if dir_text.is_empty() {
+            String::new()
+        } else {
+            format!("{dir_text}/")
+        };
+        if glob::is_glob(name) {
+            if glob::is_glob(dir_text) {
+                return Err(ParseError::msg(format!(
+                    "input '{tok}': globs are only allowed in the last path component"
+                )));
+            }
+            self.record.globbed_dirs.insert(dir.clone());
+            let mut found = Vec::new();
+            for cand in drv.glob_candidates(&dir, &self.dir) {
+                if let Some(g) = glob::matches(name, &cand) {
+                    let logical = dir.child(&cand);
+                    found.push(Entry {
+                        text: format!("{prefix}{cand}"),
+                        actual: actual_input(drv, &logical),
+                        glob: Some(g),
+                    });
+                }
+            }
+            return Ok(found);
+        }
+        let logical = ProjPath::join(&dir, name)
+            .map_err(|e| ParseError::msg(format!("input '{tok}': {e}")))?;
+        if let Some(o) = drv.outputs.get(&logical) {
+            if o.tupfile_dir != self.dir && o.tupfile_dir != logical.parent() {
+                return Err(ParseError::msg(format!(
+                    "input '{tok}' is generated into another directory by the Tupfile of '{}' ({}); put it in a group and use the group as an input",
+                    o.tupfile_dir, o.location
+                )));
+            }
+        } else if !drv.is_source_file(&logical) {
+            return Err(ParseError::msg(format!(
+                "input '{tok}' does not exist: there is no source file {logical} and no earlier rule produces it"
+            )));
+        }
+        Ok(vec![Entry {
+            text: tok.to_string(),
+            actual: actual_input(drv, &logical),
+            glob: None,
+        }])
+    }
+
+    /// `dir/<name>`.
+    fn group(&self, drv: &Driver, tok: &str) -> Result<GroupRef, ParseError> {
+        let lt = tok.find('<').unwrap_or(0);
+        let (dir_text, rest) = tok.split_at(lt);
+        let name = rest[1..]
+            .strip_suffix('>')
+            .filter(|n| !n.is_empty() && !n.contains(['<', '>', '/']))
+            .ok_or_else(|| {
+                ParseError::msg(format!(
+                    "expected a group written 'dir/<name>', found '{tok}'"
+                ))
+            })?;
+        if !(dir_text.is_empty() || dir_text.ends_with('/')) {
+            return Err(ParseError::msg(format!(
+                "expected a group written 'dir/<name>', found '{tok}'"
+            )));
+        }
+        let dir = ProjPath::join(&self.dir, dir_text)
+            .map_err(|e| ParseError::msg(format!("group '{tok}': {e}")))?;
+        Ok(GroupRef {
+            dir: drv.mirror(&dir),
+            name: name.to_string(),
+        })
+    }
+
+    /// One output token: a file, a group or a `^regex` to ignore.
+    fn output_token(
+        &self,
+        drv: &Driver,
+        tok: &str,
+        extra: bool,
+        outs: &mut Outs,
+    ) -> Result<(), ParseError> {
+        if let Some(re) = tok.strip_prefix('^') {
+            compile(re)?;
+            outs.ignore.push(re.to_string());
+            return Ok(());
+        }
+        if tok.contains('<') {
+            let g = self.group(drv, tok)?;
+            if let Some(prev) = &outs.group {
+                return Err(ParseError::msg(format!(
+                    "a rule can put its outputs in one group only, found {prev} and {g}"
+                )));
+            }
+            outs.group = Some(g);
+            return Ok(());
+        }
+        let logical = ProjPath::join(&self.dir, tok).map_err(|_| {
+            ParseError::msg(format!(
+                "output '{tok}' is outside the project; outputs must stay inside the project root"
+            ))
+        })?;
+        if logical.is_root() || tok.ends_with('/') {
+            return Err(ParseError::msg(format!(
+                "output '{tok}' is not a file name"
+            )));
+        }
+        if logical.components().any(|c| c.starts_with('.')) {
+            return Err(ParseError::msg(format!(
+                "output '{tok}' has a path component starting with '.'; hidden files cannot be outputs"
+            )));
+        }
+        let base = logical.file_name();
+        if [
+            "Tupfile",
+            "Tuprules.tup",
+            "Tupfile.lua",
+            "Tuprules.lua",
+            "Tupdefault",
+            "tup.config",
+        ]
+        .contains(&base)
+        {
+            return Err(ParseError::msg(format!(
+                "output '{tok}' is a name reserved for build descriptions; outputs cannot be Tupfiles or tup.config"
+            )));
+        }
+        if drv.in_variant_dir(&logical) && drv.variant.is_root() {
+            return Err(ParseError::msg(format!(
+                "output '{tok}' is inside a variant directory"
+            )));
+        }
+        if !drv.variant.is_root() && drv.is_source_file(&logical) {
+            return Err(ParseError::msg(format!(
+                "output '{tok}' is a source file ({logical}); a variant build cannot overwrite the source tree"
+            )));
+        }
+        let all = outs.normal.iter().chain(outs.extra.iter());
+        if all.clone().any(|(_, a)| *a == drv.mirror(&logical)) {
+            return Err(ParseError::msg(format!(
+                "output '{tok}' is listed twice in one command"
+            )));
+        }
+        let entry = (tok.to_string(), drv.mirror(&logical));
+        if extra {
+            outs.extra.push(entry);
+        } else {
+            outs.normal.push(entry);
+        }
+        Ok(())
+    }
+
+    /// Record the command's outputs project-wide; one file, one rule.
+    fn declare_outputs(
+        &self,
+        drv: &mut Driver,
+        outs: &Outs,
+        loc: &Location,
+    ) -> Result<(), ParseError> {
+        for (tok, _) in outs.normal.iter().chain(outs.extra.iter()) {
+            let logical = ProjPath::join(&self.dir, tok)
+                .map_err(|e| ParseError::msg(format!("output '{tok}': {e}")))?;
+            if let Some(prev) = drv.outputs.get(&logical) {
+                return Err(ParseError::msg(format!(
+                    "output '{}' is produced by two rules: {} and {}; each file may have one rule",
+                    drv.mirror(&logical),
+                    prev.location,
+                    loc
+                )));
+            }
+            drv.outputs.insert(
+                logical.clone(),
+                OutputInfo {
+                    location: loc.clone(),
+                    tupfile_dir: self.dir.clone(),
+                },
+            );
+            drv.outputs_by_dir
+                .entry(logical.parent())
+                .or_default()
+                .insert(logical.file_name().to_string());
+        }
+        Ok(())
+    }
+}
+
+/// Where an input really is: a declared output lives in the variant.
+fn actual_input(drv: &Driver, logical: &ProjPath) -> ProjPath {
+    if drv.outputs.contains_key(logical) {
+        drv.mirror(logical)
+    } else {
+        logical.clone()
+    }
+}
+
+fn compile(re: &str) -> Result<Regex, ParseError> {
+    Regex::new(re).map_err(|e| ParseError::msg(format!("bad regular expression '^{re}': {e}")))
+}
+
+/// Drop later duplicates, keeping the first occurrence's position.
+fn dedup(list: &mut Vec<Entry>) {
+    let mut seen = BTreeSet::new();
+    list.retain(|e| seen.insert(e.actual.clone()));
+}

@@ -1,0 +1,1 @@
+//! Tests of the whole Tupfile front end on real files in temporary projects.

@@ -1,0 +1,517 @@
+//! The parse of one directory's Tupfile: reading files line by line and
+//! carrying out each directive (conditionals, include, include_rules, run,
+//! preload, export, import, .gitignore, error, macros, assignments). Rules
+//! are handed to `emit`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::process::{Command, Stdio};
+
+use super::cond::CondStack;
+use super::driver::Driver;
+use super::emit::Entry;
+use super::lines::{logical_lines, Line};
+use super::macros::MacroDb;
+use super::vars::{eval, ConfigUse, EvalEnv, NodeVars, Nodes, VarDb};
+use super::{Location, ParseError, Rule, TupfileRecord};
+use crate::paths::ProjPath;
+
+/// How deep `include` may nest (a file including itself hits this).
+const MAX_INCLUDE_DEPTH: usize = 64;
+
+/// The result of parsing one directory.
+#[derive(Debug)]
+pub struct DirOutcome {
+    /// Its rules, in order.
+    pub rules: Vec<Rule>,
+    /// What its parse read.
+    pub record: TupfileRecord,
+    /// True if it asked for a `.gitignore`.
+    pub gitignore: bool,
+}
+
+/// Bins (`{name}`) of the file being read: entries by bin name.
+pub type Bins = BTreeMap<String, Vec<Entry>>;
+
+/// The state of one Tupfile's parse (shared by the files it includes).
+pub struct TupfileParse {
+    /// The source directory the Tupfile describes.
+    pub dir: ProjPath,
+    /// `$`-variables.
+    pub vars: VarDb,
+    /// `&`-variables.
+    pub nodes: NodeVars,
+    /// `!`-macros.
+    pub macros: MacroDb,
+    /// Exported environment variable names.
+    pub exports: BTreeSet<String>,
+    /// What the parse read.
+    pub record: TupfileRecord,
+    /// Rules so far.
+    pub rules: Vec<Rule>,
+    gitignore: bool,
+    depth: usize,
+}
+
+/// The file being read: its directory and its bins.
+pub struct FileCtx {
+    /// Its directory (for `$(TUP_CWD)` and `include`).
+    pub dir: ProjPath,
+    /// Its bins (tup keeps bins per file).
+    pub bins: Bins,
+}
+
+/// Parse the Tupfile `file` describing the source directory `dir`.
+pub fn parse_tupfile(
+    drv: &mut Driver,
+    dir: &ProjPath,
+    file: &ProjPath,
+) -> Result<DirOutcome, ParseError> {
+    let mut p = TupfileParse {
+        dir: dir.clone(),
+        vars: VarDb::default(),
+        nodes: NodeVars::new(),
+        macros: MacroDb::default(),
+        exports: ["PATH", "HOME"].iter().map(|s| s.to_string()).collect(),
+        record: TupfileRecord {
+            variant: drv.variant.clone(),
+            dir: dir.clone(),
+            tupfile: file.clone(),
+            ..TupfileRecord::default()
+        },
+        rules: Vec::new(),
+        gitignore: false,
+        depth: 0,
+    };
+    p.read_file(drv, file)?;
+    Ok(DirOutcome {
+        rules: p.rules,
+        record: p.record,
+        gitignore: p.gitignore,
+    })
+}
+
+impl TupfileParse {
+    /// Read and carry out every line of `file`.
+    fn read_file(&mut self, drv: &mut Driver, file: &ProjPath) -> Result<(), ParseError> {
+        let text = fs::read(file.to_disk(drv.root))
+            .map_err(|e| ParseError::msg(format!("cannot read {file}: {e}")))?;
+        let text = String::from_utf8_lossy(&text);
+        let mut ctx = FileCtx {
+            dir: file.parent(),
+            bins: Bins::new(),
+        };
+        let mut conds = CondStack::default();
+        for line in logical_lines(&text) {
+            let loc = Location {
+                file: file.clone(),
+                line: line.number,
+            };
+            self.line(drv, &mut ctx, &mut conds, &line, &loc)
+                .map_err(|e| e.located(&loc))?;
+        }
+        if let Some(open) = conds.unclosed() {
+            let end = u32::try_from(text.lines().count())
+                .unwrap_or(u32::MAX)
+                .max(1);
+            return Err(ParseError::at(
+                &Location {
+                    file: file.clone(),
+                    line: end,
+                },
+                format!("missing 'endif' before the end of the file for the block opened on line {open}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// An evaluation environment for the file being read.
+    pub fn env<'a>(&'a self, drv: &'a Driver, ctx: &'a FileCtx) -> EvalEnv<'a> {
+        EvalEnv {
+            vars: &self.vars,
+            config: &drv.config,
+            nodes: &self.nodes,
+            tupfile_dir: &self.dir,
+            cur_dir: &ctx.dir,
+            variant: &drv.variant,
+        }
+    }
+
+    /// Expand `text`, recording config reads in the Tupfile's record.
+    fn eval_here(
+        &mut self,
+        drv: &Driver,
+        ctx: &FileCtx,
+        text: &str,
+        nodes: Nodes,
+    ) -> Result<(String, ConfigUse), ParseError> {
+        let mut used = ConfigUse::new();
+        let out = eval(text, &self.env(drv, ctx), nodes, &mut used)?;
+        self.record.config.extend(used.clone());
+        Ok((out, used))
+    }
+
+    fn line(
+        &mut self,
+        drv: &mut Driver,
+        ctx: &mut FileCtx,
+        conds: &mut CondStack,
+        line: &Line,
+        loc: &Location,
+    ) -> Result<(), ParseError> {
+        let t = line.text.as_str();
+        if t == "else" {
+            return Ok(conds.flip()?);
+        }
+        if t == "endif" {
+            return Ok(conds.pop()?);
+        }
+        for (kw, negate) in [("ifeq", false), ("ifneq", true)] {
+            if let Some(rest) = keyword(t, kw) {
+                let value = conds.active() && self.eval_eq(drv, ctx, rest)? != negate;
+                conds.push(value, line.number);
+                return Ok(());
+            }
+        }
+        for (kw, negate) in [("ifdef", false), ("ifndef", true)] {
+            if let Some(rest) = keyword(t, kw) {
+                let value = conds.active() && self.ifdef(drv, rest)? != negate;
+                conds.push(value, line.number);
+                return Ok(());
+            }
+        }
+        if !conds.active() {
+            return Ok(());
+        }
+        if t == "error" || t.starts_with("error ") {
+            let msg = t[5..].trim();
+            return Err(ParseError::msg(if msg.is_empty() {
+                "error directive (no message given)".to_string()
+            } else {
+                msg.to_string()
+            }));
+        }
+        if let Some(rest) = keyword(t, "include") {
+            return self.include(drv, ctx, rest);
+        }
+        if t == "include_rules" {
+            return self.include_rules(drv);
+        }
+        if let Some(rest) = keyword(t, "preload") {
+            return self.preload(drv, ctx, rest);
+        }
+        if let Some(rest) = keyword(t, "run") {
+            return self.run(drv, ctx, rest, loc);
+        }
+        if let Some(rest) = keyword(t, "export") {
+            return self.export(rest);
+        }
+        if let Some(rest) = keyword(t, "import") {
+            return self.import(drv, rest);
+        }
+        if t == ".gitignore" {
+            self.gitignore = true;
+            return Ok(());
+        }
+        if let Some(rest) = t.strip_prefix(':') {
+            return self.rule(drv, ctx, rest, loc);
+        }
+        if t.starts_with('!') {
+            return Ok(self.macros.define(t)?);
+        }
+        self.assign(drv, ctx, t)
+    }
+
+    /// `ifeq (a,b)`: compare the expanded halves (no trimming).
+    fn eval_eq(&mut self, drv: &Driver, ctx: &FileCtx, rest: &str) -> Result<bool, ParseError> {
+        let syntax =
+            || ParseError::msg(format!("expected '(a,b)' after ifeq/ifneq, found '{rest}'"));
+        let open = rest.find('(').ok_or_else(syntax)?;
+        let comma = rest[open..]
+            .find(',')
+            .map(|c| c + open)
+            .ok_or_else(syntax)?;
+        let close = rest.rfind(')').filter(|&c| c > comma).ok_or_else(syntax)?;
+        let (a, _) = self.eval_here(drv, ctx, &rest[open + 1..comma], Nodes::Forbidden)?;
+        let (b, _) = self.eval_here(drv, ctx, &rest[comma + 1..close], Nodes::Forbidden)?;
+        Ok(a == b)
+    }
+
+    /// `ifdef NAME`: true if the config sets NAME (any value).
+    fn ifdef(&mut self, drv: &Driver, rest: &str) -> Result<bool, ParseError> {
+        let name = rest.trim();
+        let name = name.strip_prefix("CONFIG_").unwrap_or(name);
+        if name.is_empty() || name.contains([' ', '\t']) {
+            return Err(ParseError::msg(format!(
+                "expected one config name after ifdef/ifndef, found '{rest}'"
+            )));
+        }
+        let value = drv.config.get(name);
+        let set = value.is_some();
+        self.record.config.insert(name.to_string(), value);
+        Ok(set)
+    }
+
+    /// `include FILE`, relative to the file being read.
+    fn include(&mut self, drv: &mut Driver, ctx: &FileCtx, rest: &str) -> Result<(), ParseError> {
+        let (name, _) = self.eval_here(drv, ctx, rest.trim(), Nodes::RelativeTo(&ctx.dir))?;
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(ParseError::msg("expected a file name after 'include'"));
+        }
+        let path = ProjPath::join(&ctx.dir, name)
+            .map_err(|e| ParseError::msg(format!("cannot include '{name}': {e}")))?;
+        if path.components().any(|c| c.starts_with('.')) {
+            return Err(ParseError::msg(format!(
+                "cannot include '{name}': a path component starts with '.' (hidden files are ignored)"
+            )));
+        }
+        if name.ends_with(".lua") {
+            return Err(ParseError::msg(format!(
+                "cannot include '{name}': Lua files are not supported by tupfs"
+            )));
+        }
+        if let Some(o) = drv.outputs.get(&path) {
+            return Err(ParseError::msg(format!(
+                "cannot include '{name}': it is a generated file (output of the rule at {}); include only files you write",
+                o.location
+            )));
+        }
+        if drv.opts.previous_outputs.contains(&drv.mirror(&path)) || !drv.is_source_file(&path) {
+            return Err(ParseError::msg(format!(
+                "cannot include '{name}': no such file ({path})"
+            )));
+        }
+        self.include_path(drv, &path)
+    }
+
+    fn include_path(&mut self, drv: &mut Driver, path: &ProjPath) -> Result<(), ParseError> {
+        if self.depth >= MAX_INCLUDE_DEPTH {
+            return Err(ParseError::msg(format!(
+                "includes nest deeper than {MAX_INCLUDE_DEPTH} levels at '{path}'; does a file include itself?"
+            )));
+        }
+        self.record.included.insert(path.clone());
+        self.depth += 1;
+        let r = self.read_file(drv, path);
+        self.depth -= 1;
+        r
+    }
+
+    /// `include_rules`: every Tuprules.tup from the root down to here.
+    fn include_rules(&mut self, drv: &mut Driver) -> Result<(), ParseError> {
+        let mut dirs = vec![self.dir.clone()];
+        let mut d = self.dir.clone();
+        while !d.is_root() {
+            d = d.parent();
+            dirs.push(d.clone());
+        }
+        for dir in dirs.iter().rev() {
+            let candidate = dir.child("Tuprules.tup");
+            if drv.is_source_file(&candidate) {
+                self.include_path(drv, &candidate)?;
+            } else {
+                self.record.probed_absent.insert(candidate);
+            }
+        }
+        Ok(())
+    }
+
+    /// `preload DIR...`: parse those directories first and record their listing.
+    fn preload(&mut self, drv: &mut Driver, ctx: &FileCtx, rest: &str) -> Result<(), ParseError> {
+        let (dirs, _) = self.eval_here(drv, ctx, rest, Nodes::RelativeTo(&self.dir.clone()))?;
+        for d in dirs.split_whitespace() {
+            let dir = ProjPath::join(&self.dir, d)
+                .map_err(|e| ParseError::msg(format!("cannot preload '{d}': {e}")))?;
+            if !drv.is_source_dir(&dir) {
+                return Err(ParseError::msg(format!(
+                    "cannot preload '{d}': not a directory"
+                )));
+            }
+            if dir != self.dir {
+                drv.ensure_parsed(&dir)?;
+                if drv.has_tupfile(&dir) {
+                    self.record.depends_on.insert(dir.clone());
+                }
+            }
+            self.record.globbed_dirs.insert(dir);
+        }
+        Ok(())
+    }
+
+    /// `run ./script args`: run it now; its stdout is more rules.
+    fn run(
+        &mut self,
+        drv: &mut Driver,
+        ctx: &mut FileCtx,
+        rest: &str,
+        loc: &Location,
+    ) -> Result<(), ParseError> {
+        let dir = self.dir.clone();
+        let (cmdline, _) = self.eval_here(drv, ctx, rest, Nodes::RelativeTo(&dir))?;
+        if let Some(script) = cmdline.split_whitespace().next() {
+            if let Ok(p) = ProjPath::join(&dir, script) {
+                if drv.is_source_file(&p) {
+                    self.record.run_scripts.insert(p);
+                }
+            }
+        }
+        self.record.globbed_dirs.insert(dir.clone());
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg(&cmdline)
+            .current_dir(dir.to_disk(drv.root))
+            .env_clear()
+            .stdin(Stdio::null());
+        for name in &self.exports {
+            if let Some(v) = drv.opts.env.get(name) {
+                cmd.env(name, v);
+            }
+        }
+        let out = cmd
+            .output()
+            .map_err(|e| ParseError::msg(format!("cannot run '{cmdline}': {e}")))?;
+        if !out.status.success() {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            return Err(ParseError::msg(format!(
+                "run script '{cmdline}' failed ({}): {}",
+                out.status,
+                stderr.trim()
+            )));
+        }
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        for (n, l) in stdout.lines().enumerate() {
+            let l = l.trim();
+            if l.is_empty() || l.starts_with('#') {
+                continue;
+            }
+            let Some(rule) = l.strip_prefix(':') else {
+                return Err(ParseError::msg(format!(
+                    "line {} of the output of 'run {cmdline}' is not a ':' rule: '{l}'",
+                    n + 1
+                )));
+            };
+            self.rule(drv, ctx, rule, loc).map_err(|e| {
+                let e = e.located(loc);
+                ParseError {
+                    message: format!(
+                        "{} (in line {} of the output of 'run {cmdline}')",
+                        e.message,
+                        n + 1
+                    ),
+                    ..e
+                }
+            })?;
+        }
+        Ok(())
+    }
+
+    fn export(&mut self, rest: &str) -> Result<(), ParseError> {
+        let name = rest.trim();
+        if name.is_empty() || name.contains([' ', '\t', '=']) {
+            return Err(ParseError::msg(format!(
+                "expected one environment variable name after 'export', found '{rest}'"
+            )));
+        }
+        self.exports.insert(name.to_string());
+        Ok(())
+    }
+
+    /// `import NAME[=default]`.
+    fn import(&mut self, drv: &Driver, rest: &str) -> Result<(), ParseError> {
+        let (name, default) = match rest.split_once('=') {
+            Some((n, d)) => (n.trim(), Some(d.trim())),
+            None => (rest.trim(), None),
+        };
+        if name.is_empty() || name.contains([' ', '\t']) {
+            return Err(ParseError::msg(format!(
+                "expected 'import NAME' or 'import NAME=default', found 'import {rest}'"
+            )));
+        }
+        if name.starts_with("CONFIG_") {
+            return Err(ParseError::msg(format!(
+                "cannot import '{name}': CONFIG_ variables come only from tup.config"
+            )));
+        }
+        let value = drv.opts.env.get(name).cloned();
+        self.record.env.insert(name.to_string(), value.clone());
+        if let Some(v) = value.or(default.map(str::to_string)) {
+            self.vars.set(name, v, ConfigUse::new());
+        }
+        Ok(())
+    }
+
+    /// `NAME = v`, `NAME := v`, `NAME += v`, `&name = path`.
+    fn assign(&mut self, drv: &Driver, ctx: &FileCtx, t: &str) -> Result<(), ParseError> {
+        let Some(eq) = t.find('=') else {
+            return Err(ParseError::msg(format!(
+                "expected a rule (':'), a macro ('!name = ...'), a directive or an assignment ('NAME = value'), found '{t}'"
+            )));
+        };
+        let (name_end, append) = match t[..eq].chars().last() {
+            Some('+') => (eq - 1, true),
+            Some(':') => (eq - 1, false),
+            _ => (eq, false),
+        };
+        let raw_name = t[..name_end].trim();
+        if raw_name.is_empty() {
+            return Err(ParseError::msg(format!(
+                "expected a variable name before '=' in '{t}'"
+            )));
+        }
+        let (name, mut deps) = self.eval_here(drv, ctx, raw_name, Nodes::Forbidden)?;
+        let (value, vdeps) =
+            self.eval_here(drv, ctx, t[eq + 1..].trim_start(), Nodes::Forbidden)?;
+        deps.extend(vdeps);
+        if name.starts_with("CONFIG_") {
+            return Err(ParseError::msg(format!(
+                "cannot set '{name}': CONFIG_ variables can only be set in tup.config"
+            )));
+        }
+        if let Some(node) = name.strip_prefix('&') {
+            return self.assign_node(drv, ctx, node, &value, append);
+        }
+        if append {
+            self.vars.append(&name, value, deps);
+        } else {
+            self.vars.set(&name, value, deps);
+        }
+        Ok(())
+    }
+
+    /// `&name = path`: a source file or directory, relative to the file
+    /// being read.
+    fn assign_node(
+        &mut self,
+        drv: &Driver,
+        ctx: &FileCtx,
+        name: &str,
+        value: &str,
+        append: bool,
+    ) -> Result<(), ParseError> {
+        let mut paths = Vec::new();
+        for v in value.split_whitespace() {
+            let p = ProjPath::join(&ctx.dir, v)
+                .map_err(|e| ParseError::msg(format!("node variable '&{name}': {e}")))?;
+            if drv.outputs.contains_key(&p) || !(drv.is_source_file(&p) || drv.is_source_dir(&p)) {
+                return Err(ParseError::msg(format!(
+                    "node variable '&{name}' must name an existing source file or directory; '{v}' is not one"
+                )));
+            }
+            paths.push(p);
+        }
+        let entry = self.nodes.entry(name.to_string()).or_default();
+        if !append {
+            entry.clear();
+        }
+        entry.extend(paths);
+        Ok(())
+    }
+}
+
+/// `kw` followed by white space: the rest of the line.
+fn keyword<'a>(line: &'a str, kw: &str) -> Option<&'a str> {
+    line.strip_prefix(kw)
+        .filter(|r| r.starts_with([' ', '\t']))
+        .map(|r| r.trim_start())
+}
