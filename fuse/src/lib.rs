@@ -6,18 +6,43 @@
 //! and how to spawn there), [`Job::finish`] once the command exited (its
 //! [`AccessLog`] and [`PendingWrites`]), then [`PendingWrites::commit`] or
 //! [`PendingWrites::discard`], and [`Tracer::unmount`]. Jobs are attributed by
-//! path prefix inside the mount, never by pid. No global state.
+//! path prefix inside the mount (`<mnt>/@job-N/...`), never by pid. No global
+//! state.
 //!
 //! All paths in this API are relative to the project root, with `/`
 //! separators and no `.` or `..` (the engine's `ProjPath` strings).
-//!
-//! NOTE: this first version is the API only: jobs run in the real tree and
-//! the access log is empty. The FUSE implementation replaces the insides.
 
-use std::collections::BTreeSet;
+mod access_log;
+mod fs;
+mod handles;
+mod inodes;
+mod mount;
+mod paths;
+mod spawn;
+mod staging;
+mod view;
+mod writes;
+
+use std::collections::{BTreeSet, HashMap};
+use std::ffi::OsString;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+pub use spawn::Isolation;
+pub use staging::PendingWrites;
+
+use crate::access_log::Recorder;
+use crate::fs::Shared;
+use crate::handles::Handles;
+use crate::inodes::InodeTable;
+use crate::mount::Mounted;
+use crate::spawn::{cstring, Entry};
+use crate::staging::{with_path, Overlay};
+use crate::view::JobView;
 
 /// How to mount.
 #[derive(Debug, Clone)]
@@ -29,15 +54,41 @@ pub struct MountConfig {
     /// Where private writes are staged (absolute, same filesystem as
     /// `root` so a commit is a rename), e.g. `.tupfs/tmp`.
     pub scratch: PathBuf,
-    /// Daemon threads (0: one per CPU).
+    /// Daemon threads (0: one per CPU, at least 2).
     pub threads: usize,
+}
+
+/// Tuning knobs beyond [`MountConfig`]; the defaults are what a build wants.
+#[derive(Debug, Clone)]
+pub struct MountOptions {
+    /// Let the kernel read and write backing files directly (FUSE
+    /// passthrough) when it offers to. Default true.
+    pub passthrough: bool,
+    /// How long the kernel may cache entries and attributes within a job.
+    pub ttl: Duration,
+    /// Force an isolation mode instead of probing (tests, benchmarks).
+    pub isolation: Option<Isolation>,
+}
+
+impl Default for MountOptions {
+    fn default() -> Self {
+        MountOptions {
+            passthrough: true,
+            ttl: Duration::from_secs(3600),
+            isolation: None,
+        }
+    }
 }
 
 /// The mounted tracing filesystem. `Sync`: start jobs from many threads.
 #[derive(Debug)]
 pub struct Tracer {
     config: MountConfig,
-    next_job: std::sync::atomic::AtomicU64,
+    shared: Arc<Shared>,
+    hidden: Arc<[OsString]>,
+    isolation: Isolation,
+    next_job: AtomicU64,
+    mounted: Mounted,
 }
 
 /// A job's number inside the mount.
@@ -50,7 +101,7 @@ pub struct JobSpec {
     /// The directory the command runs in, project-relative ("" = root).
     pub cwd: String,
     /// Regexes (tup's output `^REGEX`): matching accesses are not traced
-    /// and writes to matching paths are let through unrecorded.
+    /// and writes to matching paths go straight to the tree, unrecorded.
     pub ignore: Vec<String>,
 }
 
@@ -60,6 +111,16 @@ pub struct JobSpec {
 pub struct Job {
     id: JobId,
     cwd: PathBuf,
+    entry: Entry,
+    view: Arc<JobView>,
+    tracer: JobHandle,
+    closed: bool,
+}
+
+/// What a job needs from its tracer to close itself.
+#[derive(Debug, Clone)]
+struct JobHandle {
+    shared: Arc<Shared>,
 }
 
 /// Everything a job did to the tree, resolved to what finally stands
@@ -82,16 +143,11 @@ pub struct AccessLog {
 /// An operation the tracer refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
-    /// "unlink", "rename", "chmod", "truncate", "rmdir".
+    /// "unlink", "rename", "chmod", "chown", "utimes", "truncate", "rmdir",
+    /// "link", "mknod".
     pub op: &'static str,
     /// The path it was refused on.
     pub path: String,
-}
-
-/// The job's writes, staged privately until the engine decides.
-#[derive(Debug, Default)]
-pub struct PendingWrites {
-    files: Vec<String>,
 }
 
 /// A finished job.
@@ -106,33 +162,127 @@ pub struct Finished {
 impl Tracer {
     /// Mount (clearing a dead mount left by a crashed build first).
     pub fn mount(config: MountConfig) -> io::Result<Tracer> {
+        Tracer::mount_with(config, MountOptions::default())
+    }
+
+    /// Mount with explicit [`MountOptions`].
+    pub fn mount_with(config: MountConfig, options: MountOptions) -> io::Result<Tracer> {
+        let root = config
+            .root
+            .canonicalize()
+            .map_err(|e| with_path(e, &config.root))?;
+        clear_scratch(&config.scratch)?;
+        let hidden: Arc<[OsString]> =
+            paths::hidden_names(&root, &[&config.mountpoint, &config.scratch]).into();
+        let shared = Arc::new(Shared {
+            root: Arc::from(root.as_path()),
+            jobs: RwLock::new(HashMap::new()),
+            want_passthrough: options.passthrough,
+            passthrough: AtomicBool::new(false),
+            ttl: options.ttl,
+        });
+        let threads = match config.threads {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get().max(2)),
+            n => n,
+        };
+        let mounted = mount::mount(shared.clone(), &config.mountpoint, threads)?;
+        let isolation = options.isolation.unwrap_or_else(|| spawn::probe(&root));
+        let mut config = config;
+        config.root = root;
         Ok(Tracer {
             config,
-            next_job: std::sync::atomic::AtomicU64::new(1),
+            shared,
+            hidden,
+            isolation,
+            next_job: AtomicU64::new(1),
+            mounted,
         })
     }
 
-    /// The configuration this tracer was mounted with.
+    /// The configuration this tracer was mounted with (root canonicalised).
     pub fn config(&self) -> &MountConfig {
         &self.config
     }
 
+    /// How jobs are isolated on this machine.
+    pub fn isolation(&self) -> Isolation {
+        self.isolation
+    }
+
+    /// Whether the kernel passes file data through without the daemon.
+    pub fn passthrough(&self) -> bool {
+        self.shared.passthrough.load(Ordering::Relaxed)
+    }
+
     /// Start a job: allocates its prefix and access log.
     pub fn start_job(&self, spec: &JobSpec) -> io::Result<Job> {
-        let id = JobId(
-            self.next_job
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-        );
+        let id = JobId(self.next_job.fetch_add(1, Ordering::Relaxed));
+        let root = &self.config.root;
+        let view_dir = paths::job_view(&self.config.mountpoint, id);
+        let (cwd, entry) = match self.isolation {
+            Isolation::Namespace => {
+                let cwd = root.join(&spec.cwd);
+                let entry = Entry::Namespace {
+                    view: cstring(&view_dir)?,
+                    root: cstring(root)?,
+                    cwd: cstring(&cwd)?,
+                };
+                (cwd, entry)
+            }
+            Isolation::MountCwd => {
+                let cwd = view_dir.join(&spec.cwd);
+                (cwd.clone(), Entry::MountCwd(cwd))
+            }
+        };
+        let view = Arc::new(JobView {
+            id,
+            root: self.shared.root.clone(),
+            hidden: self.hidden.clone(),
+            inodes: RwLock::new(InodeTable::new()),
+            overlay: RwLock::new(Overlay::new(
+                self.config.scratch.join(format!("job-{}", id.0)),
+            )?),
+            recorder: Recorder::new(&spec.ignore)?,
+            handles: Handles::default(),
+        });
+        self.shared
+            .jobs
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, view.clone());
         Ok(Job {
             id,
-            cwd: self.config.root.join(&spec.cwd),
+            cwd,
+            entry,
+            view,
+            tracer: JobHandle {
+                shared: self.shared.clone(),
+            },
+            closed: false,
         })
     }
 
-    /// Unmount; waits for the daemon threads.
-    pub fn unmount(self) -> io::Result<()> {
-        Ok(())
+    /// Drop the kernel's cached entries of a finished job (memory only).
+    pub fn forget_job(&self, id: JobId) {
+        self.mounted.forget_top(&paths::job_dir_name(id));
     }
+
+    /// Unmount; waits for the daemon threads.
+    pub fn unmount(mut self) -> io::Result<()> {
+        self.mounted.unmount()
+    }
+}
+
+/// Remove staged writes left by a build that was killed.
+fn clear_scratch(scratch: &Path) -> io::Result<()> {
+    std::fs::create_dir_all(scratch).map_err(|e| with_path(e, scratch))?;
+    for entry in std::fs::read_dir(scratch).map_err(|e| with_path(e, scratch))? {
+        let entry = entry?;
+        if entry.file_name().to_string_lossy().starts_with("job-") {
+            std::fs::remove_dir_all(entry.path()).map_err(|e| with_path(e, &entry.path()))?;
+        }
+    }
+    Ok(())
 }
 
 impl Job {
@@ -147,39 +297,53 @@ impl Job {
     }
 
     /// A `Command` for `program` set up to run inside this job's view
-    /// (working directory, and the private mount namespace where available).
-    /// The caller adds arguments, environment (it should `env_clear` and set
-    /// only exported variables) and stdio, and spawns it.
+    /// (private mount namespace and working directory, or a working
+    /// directory inside the mount). The caller adds arguments, environment
+    /// (it should `env_clear` and set only exported variables) and stdio,
+    /// and spawns it; it must not call `current_dir`.
     pub fn command(&self, program: &str) -> Command {
-        let mut cmd = Command::new(program);
-        cmd.current_dir(&self.cwd);
-        cmd
+        spawn::command(program, &self.entry)
     }
 
     /// Close the job once its process (and all children) exited.
-    pub fn finish(self) -> io::Result<Finished> {
-        Ok(Finished {
-            log: AccessLog::default(),
-            pending: PendingWrites::default(),
-        })
+    pub fn finish(mut self) -> io::Result<Finished> {
+        Ok(self.close())
+    }
+
+    fn close(&mut self) -> Finished {
+        self.closed = true;
+        self.tracer
+            .shared
+            .jobs
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.id);
+        let overlay = std::mem::replace(&mut *self.view.overlay_mut(), Overlay::closed());
+        let log = self.view.recorder.resolve(&overlay);
+        let pending = overlay.into_pending(self.tracer.shared.root.to_path_buf());
+        Finished { log, pending }
     }
 }
 
-impl PendingWrites {
-    /// The staged files (project-relative).
-    pub fn files(&self) -> &[String] {
-        &self.files
+impl Drop for Job {
+    fn drop(&mut self) {
+        if !self.closed {
+            // Never finished (the engine bailed out): drop its writes.
+            drop(self.close());
+        }
     }
+}
 
-    /// Move the staged files for which `keep` is true into the tree (by
-    /// rename); drop the rest.
-    pub fn commit(self, keep: &dyn Fn(&str) -> bool) -> io::Result<()> {
-        let _ = keep;
-        Ok(())
-    }
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    /// Drop every staged file.
-    pub fn discard(self) -> io::Result<()> {
-        Ok(())
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn tracer_and_job_are_send_sync() {
+        assert_send_sync::<Tracer>();
+        assert_send_sync::<Job>();
+        assert_send_sync::<PendingWrites>();
     }
 }

@@ -1,0 +1,130 @@
+//! The per-job access log as it is gathered (reads, ghosts, refusals), and
+//! its resolution against the job's staged writes into the final
+//! [`AccessLog`].
+
+use std::collections::{BTreeSet, HashSet};
+use std::io;
+use std::sync::Mutex;
+
+use regex::RegexSet;
+
+use crate::paths;
+use crate::staging::Overlay;
+use crate::{AccessLog, Refusal};
+
+/// What one job did so far, apart from its writes (those are the overlay).
+#[derive(Debug)]
+pub(crate) struct Recorder {
+    ignore: Option<RegexSet>,
+    sets: Mutex<Sets>,
+}
+
+#[derive(Debug, Default)]
+struct Sets {
+    reads: HashSet<String>,
+    ghosts: HashSet<String>,
+    refused: Vec<Refusal>,
+}
+
+impl Recorder {
+    /// A recorder that skips paths matching any of `ignore`.
+    pub(crate) fn new(ignore: &[String]) -> io::Result<Recorder> {
+        let ignore = if ignore.is_empty() {
+            None
+        } else {
+            Some(RegexSet::new(ignore).map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("bad ignore regex (expected a Rust regex): {e}"),
+                )
+            })?)
+        };
+        Ok(Recorder {
+            ignore,
+            sets: Mutex::default(),
+        })
+    }
+
+    /// Whether accesses to `path` go untraced (and writes go straight through).
+    pub(crate) fn is_ignored(&self, path: &str) -> bool {
+        self.ignore.as_ref().is_some_and(|set| set.is_match(path))
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut Sets) -> R) -> R {
+        // A panic elsewhere must not stop tracing: take the data anyway.
+        let mut guard = self.sets.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut guard)
+    }
+
+    /// The job opened `path` for reading, read the link or executed it.
+    pub(crate) fn read(&self, path: &str) {
+        if !self.is_ignored(path) {
+            self.with(|s| {
+                if !s.reads.contains(path) {
+                    s.reads.insert(path.to_owned());
+                }
+            });
+        }
+    }
+
+    /// The job looked up `path` and it did not exist.
+    pub(crate) fn ghost(&self, path: &str) {
+        if !self.is_ignored(path) {
+            self.with(|s| {
+                if !s.ghosts.contains(path) {
+                    s.ghosts.insert(path.to_owned());
+                }
+            });
+        }
+    }
+
+    /// The job tried `op` on `path`, which it does not own; it got EPERM.
+    pub(crate) fn refuse(&self, op: &'static str, path: &str) {
+        let refusal = Refusal {
+            op,
+            path: path.to_owned(),
+        };
+        self.with(|s| {
+            if !s.refused.contains(&refusal) {
+                s.refused.push(refusal);
+            }
+        });
+    }
+
+    /// The final log: writes and dirs are what stands in the overlay; reads
+    /// of the job's own outputs and lookups of paths the job itself created
+    /// (mkstemp probes, temp dirs) are not dependencies.
+    pub(crate) fn resolve(&self, overlay: &Overlay) -> AccessLog {
+        let (writes, dirs_made) = overlay.standing();
+        let created = overlay.created();
+        let own = |p: &String| {
+            let mut cur = p.as_str();
+            loop {
+                if created.contains(cur) {
+                    return true;
+                }
+                if cur.is_empty() {
+                    return false;
+                }
+                cur = paths::parent(cur);
+            }
+        };
+        self.with(|s| AccessLog {
+            reads: s
+                .reads
+                .iter()
+                .filter(|p| !writes.contains(*p))
+                .cloned()
+                .collect(),
+            ghosts: s
+                .ghosts
+                .iter()
+                .filter(|p| !own(p))
+                .cloned()
+                .collect::<BTreeSet<_>>(),
+            writes: writes.clone(),
+            dirs_made,
+            refused: s.refused.clone(),
+        })
+    }
+}

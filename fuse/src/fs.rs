@@ -1,0 +1,801 @@
+//! The `fuser::Filesystem` implementation: decodes each request into
+//! (job, path), asks the job's view, records the access and replies.
+//! Requests of different jobs share no lock beyond a read lock on the job
+//! table.
+
+use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use fuser::{
+    AccessFlags, BackingId, BsdFileFlags, Errno, FileHandle, FopenFlags, Generation, INodeNo,
+    InitFlags, KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData,
+    ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyLseek, ReplyOpen, ReplyStatfs, ReplyWrite,
+    ReplyXattr, Request, TimeOrNow, WriteFlags,
+};
+
+use crate::handles::{DirEntry, Handle, OpenFile};
+use crate::paths::{self, Ino};
+use crate::view::{self, JobView, Location};
+use crate::writes::{open_disk, AttrChange};
+use crate::JobId;
+
+/// State shared between the daemon threads and the [`crate::Tracer`].
+#[derive(Debug)]
+pub(crate) struct Shared {
+    /// The project root (canonical).
+    pub(crate) root: Arc<Path>,
+    /// The running jobs.
+    pub(crate) jobs: RwLock<HashMap<JobId, Arc<JobView>>>,
+    /// Whether to ask the kernel for passthrough.
+    pub(crate) want_passthrough: bool,
+    /// Whether the kernel agreed to passthrough (set at FUSE init).
+    pub(crate) passthrough: AtomicBool,
+    /// How long the kernel may cache entries and attributes (per job).
+    pub(crate) ttl: Duration,
+}
+
+impl Shared {
+    fn job(&self, id: JobId) -> Option<Arc<JobView>> {
+        self.jobs
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .cloned()
+    }
+
+    /// The job and path behind a node's inode number.
+    fn node(&self, ino: INodeNo) -> Result<(Arc<JobView>, Arc<str>), Errno> {
+        match Ino::decode(ino.0) {
+            Some(Ino::Node(id, local)) => {
+                let job = self.job(id).ok_or(Errno::ESTALE)?;
+                let path = job.path_of(local).ok_or(Errno::ESTALE)?;
+                Ok((job, path))
+            }
+            _ => Err(Errno::ENOENT),
+        }
+    }
+}
+
+/// The filesystem the daemon threads serve.
+#[derive(Debug)]
+pub(crate) struct TraceFs(pub(crate) Arc<Shared>);
+
+/// Names the kernel hands us that are not UTF-8 cannot be project paths.
+fn utf8(name: &OsStr) -> Result<&str, Errno> {
+    paths::name_str(name).ok_or(Errno::EINVAL)
+}
+
+fn open_flags(flags: i32) -> (bool, bool) {
+    let write = flags & libc::O_ACCMODE != libc::O_RDONLY;
+    (write, flags & libc::O_TRUNC != 0)
+}
+
+impl TraceFs {
+    fn ttl(&self) -> &Duration {
+        &self.0.ttl
+    }
+
+    fn entry_reply(&self, job: &JobView, path: &str, reply: ReplyEntry) {
+        match job.stat(path) {
+            Ok(meta) => reply.entry(self.ttl(), &view::attr(job.ino(path), &meta), Generation(0)),
+            Err(e) => reply.error(e.into()),
+        }
+    }
+
+    /// Register `file` as an open handle and, under passthrough, its backing
+    /// id. Returns the handle, the flags for the reply and the backing id.
+    fn register(
+        &self,
+        job: &JobView,
+        ino: INodeNo,
+        file: File,
+        write: bool,
+        open_backing: impl FnOnce(&File) -> io::Result<BackingId>,
+    ) -> (FileHandle, FopenFlags, Option<Arc<BackingId>>) {
+        let mut backing = None;
+        if self.0.passthrough.load(Ordering::Relaxed) {
+            match job.handles.backing(ino.0, || open_backing(&file)) {
+                Ok(id) => backing = Some(id),
+                Err(e) => log::debug!("passthrough refused for inode {ino:?}: {e}"),
+            }
+        }
+        let flags = if write || backing.is_some() {
+            FopenFlags::empty()
+        } else {
+            FopenFlags::FOPEN_KEEP_CACHE
+        };
+        let fh = job.handles.insert(Handle::File(OpenFile {
+            file,
+            _backing: backing.clone(),
+        }));
+        (FileHandle(fh), flags, backing)
+    }
+
+    fn job_root_attr(&self, ino: INodeNo) -> io::Result<fuser::FileAttr> {
+        Ok(view::attr(ino, &std::fs::metadata(&*self.0.root)?))
+    }
+
+    fn list_jobs(&self) -> Vec<DirEntry> {
+        let jobs = self.0.jobs.read().unwrap_or_else(|e| e.into_inner());
+        jobs.keys()
+            .map(|id| DirEntry {
+                name: OsString::from(paths::job_dir_name(*id)),
+                kind: fuser::FileType::Directory,
+                ino: INodeNo(Ino::Node(*id, 0).encode()),
+            })
+            .collect()
+    }
+
+    fn file_handle(&self, ino: INodeNo, fh: FileHandle) -> Result<Arc<Handle>, Errno> {
+        let (job, _) = self.0.node(ino)?;
+        job.handles.file(fh.0).ok_or(Errno::EBADF)
+    }
+}
+
+impl fuser::Filesystem for TraceFs {
+    fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> io::Result<()> {
+        let offered = config.capabilities();
+        let mut want = InitFlags::FUSE_ATOMIC_O_TRUNC
+            | InitFlags::FUSE_PARALLEL_DIROPS
+            | InitFlags::FUSE_CACHE_SYMLINKS;
+        if self.0.want_passthrough && offered.contains(InitFlags::FUSE_PASSTHROUGH) {
+            // Depth 2: the project itself may live on overlayfs (containers).
+            if config.set_max_stack_depth(2).is_ok() {
+                want |= InitFlags::FUSE_PASSTHROUGH;
+            }
+        }
+        let want = want & offered;
+        if config.add_capabilities(want).is_ok() && want.contains(InitFlags::FUSE_PASSTHROUGH) {
+            self.0.passthrough.store(true, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        if parent == INodeNo::ROOT {
+            let job = paths::parse_job_dir(name).and_then(|id| self.0.job(id).map(|j| (id, j)));
+            return match job {
+                Some((id, _)) => match self.job_root_attr(INodeNo(Ino::Node(id, 0).encode())) {
+                    Ok(attr) => reply.entry(self.ttl(), &attr, Generation(0)),
+                    Err(e) => reply.error(e.into()),
+                },
+                None => reply.error(Errno::ENOENT),
+            };
+        }
+        let (job, dir) = match self.0.node(parent) {
+            Ok(n) => n,
+            Err(e) => return reply.error(e),
+        };
+        let Ok(name) = utf8(name) else {
+            return reply.error(Errno::ENOENT);
+        };
+        if job.is_hidden(&dir, name) {
+            return reply.error(Errno::ENOENT);
+        }
+        let path = paths::join(&dir, name);
+        match job.stat(&path) {
+            Ok(meta) => reply.entry(
+                self.ttl(),
+                &view::attr(job.ino(&path), &meta),
+                Generation(0),
+            ),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                job.recorder.ghost(&path);
+                // A negative entry: this job's prefix makes the name unique
+                // to it, so caching cannot hide the ghost from another job.
+                reply.entry(self.ttl(), &view::negative_attr(), Generation(0));
+            }
+            Err(e) => reply.error(e.into()),
+        }
+    }
+
+    fn getattr(&self, _req: &Request, ino: INodeNo, fh: Option<FileHandle>, reply: ReplyAttr) {
+        if ino == INodeNo::ROOT {
+            return match self.job_root_attr(ino) {
+                Ok(attr) => reply.attr(self.ttl(), &attr),
+                Err(e) => reply.error(e.into()),
+            };
+        }
+        let (job, path) = match self.0.node(ino) {
+            Ok(n) => n,
+            Err(e) => return reply.error(e),
+        };
+        let handle = fh.and_then(|fh| job.handles.file(fh.0));
+        let meta = match handle.as_deref().and_then(Handle::as_file) {
+            Some(file) => file.metadata(),
+            None => job.stat(&path),
+        };
+        match meta {
+            Ok(meta) => reply.attr(self.ttl(), &view::attr(ino, &meta)),
+            Err(e) => reply.error(e.into()),
+        }
+    }
+
+    fn setattr(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        mode: Option<u32>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+        size: Option<u64>,
+        atime: Option<TimeOrNow>,
+        mtime: Option<TimeOrNow>,
+        _ctime: Option<SystemTime>,
+        fh: Option<FileHandle>,
+        _crtime: Option<SystemTime>,
+        _chgtime: Option<SystemTime>,
+        _bkuptime: Option<SystemTime>,
+        _flags: Option<BsdFileFlags>,
+        reply: ReplyAttr,
+    ) {
+        let (job, path) = match self.0.node(ino) {
+            Ok(n) => n,
+            Err(e) => return reply.error(e),
+        };
+        let change = AttrChange {
+            mode,
+            uid,
+            gid,
+            size,
+            atime,
+            mtime,
+        };
+        let handle = fh.and_then(|fh| job.handles.file(fh.0));
+        let file = handle.as_deref().and_then(Handle::as_file);
+        if let Err(e) = job.setattr(&path, file, &change) {
+            return reply.error(e);
+        }
+        let meta = match file {
+            Some(f) => f.metadata(),
+            None => job.stat(&path),
+        };
+        match meta {
+            Ok(meta) => reply.attr(self.ttl(), &view::attr(ino, &meta)),
+            Err(e) => reply.error(e.into()),
+        }
+    }
+
+    fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
+        let (job, path) = match self.0.node(ino) {
+            Ok(n) => n,
+            Err(e) => return reply.error(e),
+        };
+        let target = match job.locate(&path) {
+            Location::Staged(p, _) => std::fs::read_link(p),
+            Location::Real(p) => {
+                job.recorder.read(&path);
+                std::fs::read_link(p)
+            }
+            Location::Gone => Err(io::ErrorKind::NotFound.into()),
+        };
+        match target {
+            Ok(t) => reply.data(std::os::unix::ffi::OsStrExt::as_bytes(t.as_os_str())),
+            Err(e) => reply.error(e.into()),
+        }
+    }
+
+    fn mknod(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        _rdev: u32,
+        reply: ReplyEntry,
+    ) {
+        let (job, dir) = match self.0.node(parent) {
+            Ok(n) => n,
+            Err(e) => return reply.error(e),
+        };
+        let Ok(name) = utf8(name) else {
+            return reply.error(Errno::EINVAL);
+        };
+        let path = paths::join(&dir, name);
+        if mode & libc::S_IFMT != libc::S_IFREG {
+            job.recorder.refuse("mknod", &path);
+            return reply.error(Errno::EPERM);
+        }
+        match job.create(&path, mode & !umask & 0o7777, true, false) {
+            Ok(_) => self.entry_reply(&job, &path, reply),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn mkdir(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        reply: ReplyEntry,
+    ) {
+        let (job, dir) = match self.0.node(parent) {
+            Ok(n) => n,
+            Err(e) => return reply.error(e),
+        };
+        let Ok(name) = utf8(name) else {
+            return reply.error(Errno::EINVAL);
+        };
+        if job.is_hidden(&dir, name) {
+            return reply.error(Errno::EACCES);
+        }
+        let path = paths::join(&dir, name);
+        match job.mkdir(&path, mode & !umask & 0o7777) {
+            Ok(_) => self.entry_reply(&job, &path, reply),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let result = self.0.node(parent).and_then(|(job, dir)| {
+            let path = paths::join(&dir, utf8(name)?);
+            job.unlink(&path)
+        });
+        match result {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        let result = self.0.node(parent).and_then(|(job, dir)| {
+            let path = paths::join(&dir, utf8(name)?);
+            job.rmdir(&path)
+        });
+        match result {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn symlink(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        link_name: &OsStr,
+        target: &Path,
+        reply: ReplyEntry,
+    ) {
+        let (job, dir) = match self.0.node(parent) {
+            Ok(n) => n,
+            Err(e) => return reply.error(e),
+        };
+        let Ok(name) = utf8(link_name) else {
+            return reply.error(Errno::EINVAL);
+        };
+        let path = paths::join(&dir, name);
+        match job.symlink(&path, target) {
+            Ok(_) => self.entry_reply(&job, &path, reply),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn rename(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        newparent: INodeNo,
+        newname: &OsStr,
+        flags: RenameFlags,
+        reply: ReplyEmpty,
+    ) {
+        let result = (|| {
+            let (job, dir) = self.0.node(parent)?;
+            let (job2, newdir) = self.0.node(newparent)?;
+            if job.id != job2.id {
+                return Err(Errno::EXDEV);
+            }
+            if flags.contains(RenameFlags::RENAME_EXCHANGE)
+                || flags.contains(RenameFlags::RENAME_WHITEOUT)
+            {
+                return Err(Errno::EINVAL);
+            }
+            let newname = utf8(newname)?;
+            if job.is_hidden(&newdir, newname) {
+                return Err(Errno::EACCES);
+            }
+            let from = paths::join(&dir, utf8(name)?);
+            let to = paths::join(&newdir, newname);
+            job.rename(&from, &to, flags.contains(RenameFlags::RENAME_NOREPLACE))
+        })();
+        match result {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn link(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        newparent: INodeNo,
+        newname: &OsStr,
+        reply: ReplyEntry,
+    ) {
+        // Hard links would let one staged file stand at two paths; no build
+        // tool needs them inside the tree.
+        if let (Ok((job, dir)), Some(name)) = (self.0.node(newparent), newname.to_str()) {
+            job.recorder.refuse("link", &paths::join(&dir, name));
+        }
+        reply.error(Errno::EPERM);
+    }
+
+    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        let (job, path) = match self.0.node(ino) {
+            Ok(n) => n,
+            Err(e) => return reply.error(e),
+        };
+        let (write, truncate) = open_flags(flags.0);
+        let disk: Result<PathBuf, Errno> = if write {
+            job.stage_for_write(&path, truncate)
+        } else {
+            match job.locate(&path) {
+                Location::Staged(p, _) => Ok(p),
+                Location::Real(p) => {
+                    job.recorder.read(&path);
+                    Ok(p)
+                }
+                Location::Gone => Err(Errno::ENOENT),
+            }
+        };
+        let file =
+            match disk.and_then(|p| open_disk(&p, write, truncate, None).map_err(Errno::from)) {
+                Ok(f) => f,
+                Err(e) => return reply.error(e),
+            };
+        let (fh, fopen, backing) = self.register(&job, ino, file, write, |f| reply.open_backing(f));
+        match backing {
+            Some(id) => reply.opened_passthrough(fh, fopen, &id),
+            None => reply.opened(fh, fopen),
+        }
+    }
+
+    fn read(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        size: u32,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyData,
+    ) {
+        let handle = match self.file_handle(ino, fh) {
+            Ok(h) => h,
+            Err(e) => return reply.error(e),
+        };
+        let Some(file) = handle.as_file() else {
+            return reply.error(Errno::EBADF);
+        };
+        let mut buf = vec![0u8; size as usize];
+        let mut filled = 0;
+        while filled < buf.len() {
+            match file.read_at(&mut buf[filled..], offset + filled as u64) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return reply.error(e.into()),
+            }
+        }
+        reply.data(&buf[..filled]);
+    }
+
+    fn write(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        data: &[u8],
+        _write_flags: WriteFlags,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyWrite,
+    ) {
+        let handle = match self.file_handle(ino, fh) {
+            Ok(h) => h,
+            Err(e) => return reply.error(e),
+        };
+        let Some(file) = handle.as_file() else {
+            return reply.error(Errno::EBADF);
+        };
+        match file.write_all_at(data, offset) {
+            Ok(()) => reply.written(data.len() as u32),
+            Err(e) => reply.error(e.into()),
+        }
+    }
+
+    fn flush(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _lo: LockOwner,
+        reply: ReplyEmpty,
+    ) {
+        // Nothing to flush: data is written through. ENOSYS makes the kernel
+        // stop sending flushes (one round trip less per close).
+        reply.error(Errno::ENOSYS);
+    }
+
+    fn release(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        _flush: bool,
+        reply: ReplyEmpty,
+    ) {
+        if let Ok((job, _)) = self.0.node(ino) {
+            job.handles.remove(fh.0);
+        }
+        reply.ok();
+    }
+
+    fn fsync(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        datasync: bool,
+        reply: ReplyEmpty,
+    ) {
+        let result = self.file_handle(ino, fh).and_then(|h| {
+            let file = h.as_file().ok_or(Errno::EBADF)?;
+            let r = if datasync {
+                file.sync_data()
+            } else {
+                file.sync_all()
+            };
+            r.map_err(Errno::from)
+        });
+        match result {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        let listing = if ino == INodeNo::ROOT {
+            return reply.opened(FileHandle(0), FopenFlags::empty());
+        } else {
+            match self.0.node(ino) {
+                Ok((job, path)) => job.list(&path).map(|l| (job, l)).map_err(Errno::from),
+                Err(e) => Err(e),
+            }
+        };
+        match listing {
+            Ok((job, entries)) => {
+                let fh = job.handles.insert(Handle::Dir(entries));
+                reply.opened(FileHandle(fh), FopenFlags::empty());
+            }
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn readdir(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectory,
+    ) {
+        let (entries, handle);
+        let list: &[DirEntry] = if ino == INodeNo::ROOT {
+            entries = self.list_jobs();
+            &entries
+        } else {
+            handle = match self
+                .0
+                .node(ino)
+                .and_then(|(job, _)| job.handles.get(fh.0).ok_or(Errno::EBADF))
+            {
+                Ok(h) => h,
+                Err(e) => return reply.error(e),
+            };
+            match &*handle {
+                Handle::Dir(list) => list,
+                Handle::File(_) => return reply.error(Errno::ENOTDIR),
+            }
+        };
+        let dots = [
+            DirEntry {
+                name: ".".into(),
+                kind: fuser::FileType::Directory,
+                ino,
+            },
+            DirEntry {
+                name: "..".into(),
+                kind: fuser::FileType::Directory,
+                ino,
+            },
+        ];
+        for (i, entry) in dots.iter().chain(list).enumerate().skip(offset as usize) {
+            if reply.add(entry.ino, i as u64 + 1, entry.kind, &entry.name) {
+                break;
+            }
+        }
+        reply.ok();
+    }
+
+    fn releasedir(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        reply: ReplyEmpty,
+    ) {
+        if let Ok((job, _)) = self.0.node(ino) {
+            job.handles.remove(fh.0);
+        }
+        reply.ok();
+    }
+
+    fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
+        let root = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(
+            self.0.root.as_os_str(),
+        ));
+        let Ok(root) = root else {
+            return reply.error(Errno::EINVAL);
+        };
+        // SAFETY: statvfs fills the zeroed struct; `root` is a C string.
+        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+        if unsafe { libc::statvfs(root.as_ptr(), &mut st) } != 0 {
+            return reply.error(io::Error::last_os_error().into());
+        }
+        reply.statfs(
+            st.f_blocks,
+            st.f_bfree,
+            st.f_bavail,
+            st.f_files,
+            st.f_ffree,
+            st.f_bsize as u32,
+            st.f_namemax as u32,
+            st.f_frsize as u32,
+        );
+    }
+
+    fn setxattr(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _name: &OsStr,
+        _value: &[u8],
+        _flags: i32,
+        _position: u32,
+        reply: ReplyEmpty,
+    ) {
+        reply.error(Errno::ENOSYS);
+    }
+
+    fn getxattr(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _name: &OsStr,
+        _size: u32,
+        reply: ReplyXattr,
+    ) {
+        reply.error(Errno::ENOSYS);
+    }
+
+    fn listxattr(&self, _req: &Request, _ino: INodeNo, _size: u32, reply: ReplyXattr) {
+        reply.error(Errno::ENOSYS);
+    }
+
+    fn removexattr(&self, _req: &Request, _ino: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
+        reply.error(Errno::ENOSYS);
+    }
+
+    fn access(&self, _req: &Request, _ino: INodeNo, _mask: AccessFlags, reply: ReplyEmpty) {
+        reply.ok();
+    }
+
+    fn create(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        name: &OsStr,
+        mode: u32,
+        umask: u32,
+        flags: i32,
+        reply: ReplyCreate,
+    ) {
+        let (job, dir) = match self.0.node(parent) {
+            Ok(n) => n,
+            Err(e) => return reply.error(e),
+        };
+        let Ok(name) = utf8(name) else {
+            return reply.error(Errno::EINVAL);
+        };
+        if job.is_hidden(&dir, name) {
+            return reply.error(Errno::EACCES);
+        }
+        let path = paths::join(&dir, name);
+        let (_, truncate) = open_flags(flags);
+        let excl = flags & libc::O_EXCL != 0;
+        let file = match job.create(&path, mode & !umask & 0o7777, excl, truncate) {
+            Ok(f) => f,
+            Err(e) => return reply.error(e),
+        };
+        let ino = job.ino(&path);
+        let attr = match file.metadata() {
+            Ok(meta) => view::attr(ino, &meta),
+            Err(e) => return reply.error(e.into()),
+        };
+        let (fh, fopen, backing) = self.register(&job, ino, file, true, |f| reply.open_backing(f));
+        match backing {
+            Some(id) => reply.created_passthrough(self.ttl(), &attr, Generation(0), fh, fopen, &id),
+            None => reply.created(self.ttl(), &attr, Generation(0), fh, fopen),
+        }
+    }
+
+    fn fallocate(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        length: u64,
+        mode: i32,
+        reply: ReplyEmpty,
+    ) {
+        let result = self.file_handle(ino, fh).and_then(|h| {
+            let file = h.as_file().ok_or(Errno::EBADF)?;
+            // SAFETY: plain syscall on a descriptor we own.
+            let rc =
+                unsafe { libc::fallocate(file.as_raw_fd(), mode, offset as i64, length as i64) };
+            if rc == 0 {
+                Ok(())
+            } else {
+                Err(io::Error::last_os_error().into())
+            }
+        });
+        match result {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn lseek(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: i64,
+        whence: i32,
+        reply: ReplyLseek,
+    ) {
+        let result = self.file_handle(ino, fh).and_then(|h| {
+            let file = h.as_file().ok_or(Errno::EBADF)?;
+            // SAFETY: plain syscall on a descriptor we own.
+            let pos = unsafe { libc::lseek(file.as_raw_fd(), offset, whence) };
+            if pos >= 0 {
+                Ok(pos)
+            } else {
+                Err(io::Error::last_os_error().into())
+            }
+        });
+        match result {
+            Ok(pos) => reply.offset(pos),
+            Err(e) => reply.error(e),
+        }
+    }
+}

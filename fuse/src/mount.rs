@@ -1,0 +1,167 @@
+//! Mount lifecycle: clear a dead mount left by a killed build, mount the
+//! filesystem with a multi-threaded daemon, and unmount without hanging even
+//! if a stray process still holds the connection.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fuser::{BackgroundSession, Config, MountOption, Session};
+
+use crate::fs::{Shared, TraceFs};
+use crate::spawn::cstring;
+use crate::staging::with_path;
+
+/// A live mount and its daemon threads.
+#[derive(Debug)]
+pub(crate) struct Mounted {
+    mountpoint: PathBuf,
+    session: Option<BackgroundSession>,
+    /// The FUSE connection number (`/sys/fs/fuse/connections/N`).
+    connection: u64,
+}
+
+/// If `mountpoint` is a FUSE mount whose daemon died (ENOTCONN), detach it.
+pub(crate) fn clear_dead_mount(mountpoint: &Path) -> io::Result<()> {
+    match fs::metadata(mountpoint) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {
+            log::info!("clearing dead mount at {}", mountpoint.display());
+            detach(mountpoint)
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `umount2(MNT_DETACH)`, or `fusermount3 -uz` when not permitted.
+fn detach(mountpoint: &Path) -> io::Result<()> {
+    let c = cstring(mountpoint)?;
+    // SAFETY: plain system call with a valid C string.
+    if unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } == 0 {
+        return Ok(());
+    }
+    let err = io::Error::last_os_error();
+    if err.raw_os_error() != Some(libc::EPERM) {
+        return Err(with_path(err, mountpoint));
+    }
+    let status = std::process::Command::new("fusermount3")
+        .arg("-uz")
+        .arg(mountpoint)
+        .status()?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(with_path(
+            io::Error::other(format!("fusermount3 -uz: {status}")),
+            mountpoint,
+        ))
+    }
+}
+
+/// Refuse to mount over a live mount (another build is running).
+fn check_not_mounted(mountpoint: &Path) -> io::Result<()> {
+    let Some(parent) = mountpoint.parent() else {
+        return Ok(());
+    };
+    let (here, above) = (fs::metadata(mountpoint)?, fs::metadata(parent)?);
+    if here.dev() != above.dev() {
+        return Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            format!(
+                "{}: something is already mounted here (is another tupfs build running?)",
+                mountpoint.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Mount `shared`'s filesystem on `mountpoint` with `threads` daemon threads.
+pub(crate) fn mount(shared: Arc<Shared>, mountpoint: &Path, threads: usize) -> io::Result<Mounted> {
+    fs::create_dir_all(mountpoint).or_else(|e| match e.raw_os_error() {
+        Some(libc::ENOTCONN) => Ok(()),
+        _ => Err(with_path(e, mountpoint)),
+    })?;
+    clear_dead_mount(mountpoint)?;
+    check_not_mounted(mountpoint)?;
+    let mut config = Config::default();
+    config.mount_options = vec![
+        MountOption::FSName("tupfs".into()),
+        MountOption::Subtype("tupfs".into()),
+        MountOption::DefaultPermissions,
+        MountOption::NoAtime,
+    ];
+    config.n_threads = Some(threads.max(1));
+    config.clone_fd = true;
+    let session =
+        Session::new(TraceFs(shared), mountpoint, &config).map_err(|e| with_path(e, mountpoint))?;
+    let session = session.spawn()?;
+    // Only now: stat on the mount needs the daemon threads running.
+    let connection = fs::metadata(mountpoint)
+        .map(|m| u64::from(libc::minor(m.dev())))
+        .map_err(|e| with_path(e, mountpoint))?;
+    Ok(Mounted {
+        mountpoint: mountpoint.to_owned(),
+        session: Some(session),
+        connection,
+    })
+}
+
+impl Mounted {
+    /// Unmount and wait for the daemon threads. If processes in other mount
+    /// namespaces still hold the filesystem, abort the connection rather
+    /// than wait for them.
+    pub(crate) fn unmount(&mut self) -> io::Result<()> {
+        let Some(session) = self.session.take() else {
+            return Ok(());
+        };
+        let detached = detach(&self.mountpoint);
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while !session.guard.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if !session.guard.is_finished() {
+            self.abort();
+        }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while !session.guard.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if session.guard.is_finished() {
+            session.join()?;
+        } else {
+            log::warn!(
+                "{}: FUSE daemon still busy after unmount; leaving it",
+                self.mountpoint.display()
+            );
+        }
+        detached
+    }
+
+    /// Tell the kernel to drop its cached entries under top-level `name`
+    /// (a finished job's directory); errors only cost memory.
+    pub(crate) fn forget_top(&self, name: &str) {
+        if let Some(session) = &self.session {
+            let _ = session
+                .notifier()
+                .inval_entry(fuser::INodeNo::ROOT, std::ffi::OsStr::new(name));
+        }
+    }
+
+    fn abort(&self) {
+        let abort = format!("/sys/fs/fuse/connections/{}/abort", self.connection);
+        if let Err(e) = fs::write(&abort, "1") {
+            log::debug!("{abort}: {e}");
+        }
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        if let Err(e) = self.unmount() {
+            log::warn!("unmounting {}: {e}", self.mountpoint.display());
+        }
+    }
+}

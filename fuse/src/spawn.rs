@@ -1,0 +1,135 @@
+//! Namespace spawn: run a job's command in a private mount namespace where
+//! the project root is bind-mounted from the job's view, so the command sees
+//! real paths; or, where namespaces are not permitted, with its working
+//! directory inside the mount.
+
+use std::ffi::CString;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::ptr;
+
+/// How jobs are isolated, decided once per mount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    /// A private mount namespace per job; commands see real paths.
+    Namespace,
+    /// No namespaces: commands run with their cwd inside the mount.
+    MountCwd,
+}
+
+/// What a job's command needs to enter its view, prepared before the fork
+/// (the child may only make async-signal-safe system calls).
+#[derive(Debug, Clone)]
+pub(crate) enum Entry {
+    Namespace {
+        view: CString,
+        root: CString,
+        cwd: CString,
+    },
+    MountCwd(PathBuf),
+}
+
+/// A C string of a path (paths from the OS cannot hold NUL; say so if one does).
+pub(crate) fn cstring(path: &Path) -> io::Result<CString> {
+    CString::new(path.as_os_str().as_bytes()).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{}: path contains a NUL byte", path.display()),
+        )
+    })
+}
+
+fn check(rc: libc::c_int) -> io::Result<()> {
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// In the child: a private mount namespace in which `root` shows `view`,
+/// then `chdir(cwd)`. Only system calls: no allocation, locks or logging.
+fn enter_namespace(view: &CString, root: &CString, cwd: &CString) -> io::Result<()> {
+    // SAFETY: raw system calls with valid C strings and null optional args.
+    unsafe {
+        check(libc::unshare(libc::CLONE_NEWNS))?;
+        // Our mounts must not propagate back into the parent namespace.
+        check(libc::mount(
+            c"none".as_ptr(),
+            c"/".as_ptr(),
+            ptr::null(),
+            libc::MS_REC | libc::MS_SLAVE,
+            ptr::null(),
+        ))?;
+        check(libc::mount(
+            view.as_ptr(),
+            root.as_ptr(),
+            ptr::null(),
+            libc::MS_BIND,
+            ptr::null(),
+        ))?;
+        check(libc::chdir(cwd.as_ptr()))
+    }
+}
+
+/// A `Command` for `program` that enters the job's view when spawned.
+pub(crate) fn command(program: &str, entry: &Entry) -> Command {
+    let mut cmd = Command::new(program);
+    match entry.clone() {
+        Entry::Namespace { view, root, cwd } => {
+            // SAFETY: the closure only makes async-signal-safe system calls
+            // on C strings prepared before the fork.
+            unsafe {
+                cmd.pre_exec(move || enter_namespace(&view, &root, &cwd));
+            }
+        }
+        Entry::MountCwd(dir) => {
+            cmd.current_dir(dir);
+        }
+    }
+    cmd
+}
+
+/// Whether this process may give children private mount namespaces with a
+/// bind mount of `root` (tried in a throwaway thread, whose namespace dies
+/// with it).
+pub(crate) fn probe(root: &Path) -> Isolation {
+    let Ok(root) = cstring(root) else {
+        return Isolation::MountCwd;
+    };
+    let worked = std::thread::spawn(move || {
+        // SAFETY: unshare affects only this short-lived thread's namespace.
+        unsafe {
+            check(libc::unshare(libc::CLONE_NEWNS | libc::CLONE_FS))?;
+            check(libc::mount(
+                c"none".as_ptr(),
+                c"/".as_ptr(),
+                ptr::null(),
+                libc::MS_REC | libc::MS_SLAVE,
+                ptr::null(),
+            ))?;
+            check(libc::mount(
+                root.as_ptr(),
+                root.as_ptr(),
+                ptr::null(),
+                libc::MS_BIND,
+                ptr::null(),
+            ))
+        }
+    })
+    .join();
+    match worked {
+        Ok(Ok(())) => Isolation::Namespace,
+        Ok(Err(e)) => {
+            log::warn!(
+                "mount namespaces not available ({e}): commands run with their \
+                 working directory inside the tracing mount and see its paths"
+            );
+            Isolation::MountCwd
+        }
+        Err(_) => Isolation::MountCwd,
+    }
+}

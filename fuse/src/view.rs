@@ -1,0 +1,228 @@
+//! A job's view of the project: the real tree with the job's staged writes
+//! layered over it, its inode table, log and open handles. Answers "what
+//! stands at this path for this job, and where is it on disk".
+
+use std::ffi::OsString;
+use std::fs::{self, Metadata};
+use std::io;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use fuser::{FileAttr, FileType, INodeNo};
+
+use crate::access_log::Recorder;
+use crate::handles::{DirEntry, Handles};
+use crate::inodes::InodeTable;
+use crate::paths::{self, Ino};
+use crate::staging::{Overlay, Staged};
+use crate::JobId;
+
+/// Everything the daemon keeps for one running job.
+#[derive(Debug)]
+pub(crate) struct JobView {
+    pub(crate) id: JobId,
+    /// The project root (canonical).
+    pub(crate) root: Arc<Path>,
+    /// Top-level names hidden from the view (tupfs's own state).
+    pub(crate) hidden: Arc<[OsString]>,
+    pub(crate) inodes: RwLock<InodeTable>,
+    pub(crate) overlay: RwLock<Overlay>,
+    pub(crate) recorder: Recorder,
+    pub(crate) handles: Handles,
+}
+
+/// Where a path of the view lives on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Location {
+    /// The real tree, `<root>/<path>` (it may not exist).
+    Real(PathBuf),
+    /// The job's staged file, symlink or directory.
+    Staged(PathBuf, Staged),
+    /// The job removed its own version: nothing stands here.
+    Gone,
+}
+
+impl JobView {
+    /// Read access to the overlay (a poisoned lock still holds valid data).
+    pub(crate) fn overlay(&self) -> RwLockReadGuard<'_, Overlay> {
+        self.overlay.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Write access to the overlay.
+    pub(crate) fn overlay_mut(&self) -> RwLockWriteGuard<'_, Overlay> {
+        self.overlay.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The real location of `path`.
+    pub(crate) fn real(&self, path: &str) -> PathBuf {
+        if path.is_empty() {
+            self.root.to_path_buf()
+        } else {
+            self.root.join(path)
+        }
+    }
+
+    /// Where `path` lives for this job.
+    pub(crate) fn locate(&self, path: &str) -> Location {
+        let overlay = self.overlay();
+        if !overlay.is_empty() {
+            if let Some(staged) = overlay.get(path) {
+                return match overlay.scratch(staged) {
+                    Some(p) => Location::Staged(p, staged),
+                    None => Location::Gone,
+                };
+            }
+        }
+        Location::Real(self.real(path))
+    }
+
+    /// `lstat` of what stands at `path` for this job.
+    pub(crate) fn stat(&self, path: &str) -> io::Result<Metadata> {
+        match self.locate(path) {
+            Location::Real(p) | Location::Staged(p, _) => fs::symlink_metadata(p),
+            Location::Gone => Err(io::ErrorKind::NotFound.into()),
+        }
+    }
+
+    /// Whether the real tree has something at `path` (staged or not).
+    pub(crate) fn real_exists(&self, path: &str) -> bool {
+        fs::symlink_metadata(self.real(path)).is_ok()
+    }
+
+    /// Whether `name` at the top of the view is tupfs's own and hidden.
+    pub(crate) fn is_hidden(&self, dir: &str, name: &str) -> bool {
+        dir.is_empty() && self.hidden.iter().any(|h| h == name)
+    }
+
+    /// The inode number of `path` for the kernel (allocated on first use).
+    pub(crate) fn ino(&self, path: &str) -> INodeNo {
+        let known = self
+            .inodes
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(path);
+        let local = known.unwrap_or_else(|| {
+            self.inodes
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .intern(path)
+        });
+        INodeNo(Ino::Node(self.id, local).encode())
+    }
+
+    /// The path behind local inode `local`.
+    pub(crate) fn path_of(&self, local: u32) -> Option<Arc<str>> {
+        self.inodes
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .path(local)
+    }
+
+    /// The listing of directory `dir` as the job sees it (no `.`/`..`).
+    pub(crate) fn list(&self, dir: &str) -> io::Result<Vec<DirEntry>> {
+        let staged = self.overlay().children(dir);
+        let mut out = Vec::new();
+        if let Location::Real(real) = self.locate(dir) {
+            for entry in fs::read_dir(real)? {
+                let entry = entry?;
+                let name = entry.file_name();
+                let Some(name_str) = name.to_str() else {
+                    continue;
+                };
+                if self.is_hidden(dir, name_str) || staged.iter().any(|(n, _)| n == name_str) {
+                    continue;
+                }
+                let kind = file_type(entry.file_type()?);
+                let ino = self.ino(&paths::join(dir, name_str));
+                out.push(DirEntry { name, kind, ino });
+            }
+        }
+        for (name, what) in staged {
+            if what == Staged::Whiteout {
+                continue;
+            }
+            let path = paths::join(dir, &name);
+            let Ok(meta) = self.stat(&path) else {
+                continue;
+            };
+            out.push(DirEntry {
+                kind: file_type(meta.file_type()),
+                ino: self.ino(&path),
+                name: name.into(),
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// The FUSE file type of a std file type.
+pub(crate) fn file_type(t: fs::FileType) -> FileType {
+    if t.is_dir() {
+        FileType::Directory
+    } else if t.is_symlink() {
+        FileType::Symlink
+    } else if t.is_block_device() {
+        FileType::BlockDevice
+    } else if t.is_char_device() {
+        FileType::CharDevice
+    } else if t.is_fifo() {
+        FileType::NamedPipe
+    } else if t.is_socket() {
+        FileType::Socket
+    } else {
+        FileType::RegularFile
+    }
+}
+
+fn time(secs: i64, nsecs: i64) -> SystemTime {
+    let nsecs = nsecs.clamp(0, 999_999_999) as u32;
+    if secs >= 0 {
+        UNIX_EPOCH + Duration::new(secs as u64, nsecs)
+    } else {
+        UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs()) + Duration::from_nanos(nsecs.into())
+    }
+}
+
+/// FUSE attributes of `meta`, under our inode number `ino`.
+pub(crate) fn attr(ino: INodeNo, meta: &Metadata) -> FileAttr {
+    FileAttr {
+        ino,
+        size: meta.size(),
+        blocks: meta.blocks(),
+        atime: time(meta.atime(), meta.atime_nsec()),
+        mtime: time(meta.mtime(), meta.mtime_nsec()),
+        ctime: time(meta.ctime(), meta.ctime_nsec()),
+        crtime: time(meta.ctime(), meta.ctime_nsec()),
+        kind: file_type(meta.file_type()),
+        perm: (meta.mode() & 0o7777) as u16,
+        nlink: meta.nlink() as u32,
+        uid: meta.uid(),
+        gid: meta.gid(),
+        rdev: meta.rdev() as u32,
+        blksize: meta.blksize() as u32,
+        flags: 0,
+    }
+}
+
+/// The attributes of a negative entry (inode 0: "does not exist").
+pub(crate) fn negative_attr() -> FileAttr {
+    FileAttr {
+        ino: INodeNo(0),
+        size: 0,
+        blocks: 0,
+        atime: UNIX_EPOCH,
+        mtime: UNIX_EPOCH,
+        ctime: UNIX_EPOCH,
+        crtime: UNIX_EPOCH,
+        kind: FileType::RegularFile,
+        perm: 0,
+        nlink: 0,
+        uid: 0,
+        gid: 0,
+        rdev: 0,
+        blksize: 0,
+        flags: 0,
+    }
+}

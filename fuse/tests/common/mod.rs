@@ -1,0 +1,132 @@
+//! Test fixture: a temporary project with a real tracing mount on
+//! `.tupfs/mnt`, unmounted on drop even when the test fails.
+
+#![allow(dead_code)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+
+use tupfs_fuse::{Finished, Job, JobSpec, MountConfig, MountOptions, Tracer};
+
+/// A project directory with a mounted tracer.
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub tracer: Option<Tracer>,
+}
+
+/// Whether FUSE can be used here; prints why not.
+pub fn fuse_available() -> bool {
+    if Path::new("/dev/fuse").exists() {
+        true
+    } else {
+        println!("SKIP: no /dev/fuse");
+        false
+    }
+}
+
+/// The mount layout the engine uses, under `root`.
+pub fn config(root: &Path) -> MountConfig {
+    MountConfig {
+        root: root.to_owned(),
+        mountpoint: root.join(".tupfs/mnt"),
+        scratch: root.join(".tupfs/tmp"),
+        threads: 0,
+    }
+}
+
+impl Fixture {
+    /// A fresh project mounted with default options, or `None` (after
+    /// printing "SKIP: ...") when FUSE is unavailable.
+    pub fn new() -> Option<Fixture> {
+        Fixture::with(MountOptions::default())
+    }
+
+    /// Like [`Fixture::new`] with explicit options.
+    pub fn with(options: MountOptions) -> Option<Fixture> {
+        if !fuse_available() {
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let tracer = Tracer::mount_with(config(dir.path()), options).expect("mount");
+        Some(Fixture {
+            dir,
+            tracer: Some(tracer),
+        })
+    }
+
+    pub fn tracer(&self) -> &Tracer {
+        self.tracer.as_ref().expect("mounted")
+    }
+
+    /// The project root (canonical).
+    pub fn root(&self) -> PathBuf {
+        self.tracer().config().root.clone()
+    }
+
+    /// Write a project file (creating parent dirs).
+    pub fn write(&self, rel: &str, content: &str) {
+        let path = self.root().join(rel);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, content).unwrap();
+    }
+
+    /// Start a job in `cwd`.
+    pub fn job(&self, cwd: &str) -> Job {
+        self.tracer()
+            .start_job(&JobSpec {
+                cwd: cwd.into(),
+                ignore: vec![],
+            })
+            .expect("start job")
+    }
+
+    /// Run `sh -e -c script` as a job started with `spec`.
+    pub fn run_spec(&self, spec: &JobSpec, script: &str) -> (Output, Finished) {
+        let job = self.tracer().start_job(spec).expect("start job");
+        let output = job
+            .command("/bin/sh")
+            .args(["-e", "-c", script])
+            .stdin(Stdio::null())
+            .output()
+            .expect("spawn");
+        (output, job.finish().expect("finish"))
+    }
+
+    /// Run `sh -e -c script` in the project root.
+    pub fn run(&self, script: &str) -> (Output, Finished) {
+        self.run_spec(&JobSpec::default(), script)
+    }
+
+    /// Like [`Fixture::run`], asserting the command succeeded.
+    pub fn run_ok(&self, script: &str) -> Finished {
+        let (out, fin) = self.run(script);
+        assert!(
+            out.status.success(),
+            "{script}: {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        fin
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        if let Some(tracer) = self.tracer.take() {
+            let mnt = tracer.config().mountpoint.clone();
+            if let Err(e) = tracer.unmount() {
+                eprintln!("unmount failed: {e}; detaching");
+                let _ = std::process::Command::new("umount")
+                    .arg("-l")
+                    .arg(mnt)
+                    .status();
+            }
+        }
+    }
+}
+
+/// A set of strings, for comparing with an access log field.
+pub fn set(items: &[&str]) -> std::collections::BTreeSet<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
