@@ -276,6 +276,33 @@ impl Project {
         copy
     }
 
+    /// A clean build of the current sources AT THE SAME ABSOLUTE PATH, so
+    /// anything a tool writes about paths comes out the same: the project is
+    /// moved aside, its sources written to a fresh root and built with `tupfs
+    /// build ARGS...`, the outputs collected, the fresh root deleted and the
+    /// project moved back (renames keep every inode and mtime, so the
+    /// incremental state is untouched). Returns the clean build's run and its
+    /// outputs.
+    pub fn clean_build_in_place(&self, args: &[&str]) -> (Outcome, BTreeMap<String, Vec<u8>>) {
+        let sources = self.sources();
+        let aside = self.outside("proj.incremental");
+        fs::rename(&self.root, &aside).expect("move the project aside");
+        fs::create_dir(&self.root).expect("make the clean root");
+        for (rel, bytes) in &sources {
+            let path = self.path(rel);
+            if let Some(dir) = path.parent() {
+                fs::create_dir_all(dir).expect("mkdir in clean root");
+            }
+            fs::write(&path, bytes).expect("write a clean source");
+        }
+        let outcome = self.build(args);
+        let outputs = self.outputs();
+        unmount_all_under(&self.root);
+        fs::remove_dir_all(&self.root).expect("remove the clean root");
+        fs::rename(&aside, &self.root).expect("move the project back");
+        (outcome, outputs)
+    }
+
     /// `tupfs build ARGS...`, waited for.
     pub fn build(&self, args: &[&str]) -> Outcome {
         let mut all = vec!["build"];
