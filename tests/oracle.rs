@@ -693,7 +693,7 @@ fn oracle_model_generates_valid_projects() {
             std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
             std::fs::write(&p, text).expect("write");
         }
-        for ((d, name), _) in &m.sources {
+        for (d, name) in m.sources.keys() {
             let out = std::process::Command::new("gcc")
                 .args(["-g0", "-O0", "-DFLAGV=1", "-DDIRV=1"])
                 .args(["-I../include", "-I../sys", "-c"])
