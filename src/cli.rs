@@ -5,10 +5,16 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{bail, Result};
+use anyhow::{Context, Result};
 
+use crate::exec::{self, BuildStatus};
+use crate::graph::Graph;
+use crate::lock::BuildLock;
+use crate::options::{ChangeMode, Options};
 use crate::project::Project;
 use crate::tupfile;
+use crate::ui::runlog::RunLog;
+use crate::ui::UiOptions;
 
 /// Options of `tupfs build`.
 #[derive(Debug, Clone, Default)]
@@ -86,10 +92,70 @@ fn write_rule_text(out: &mut impl Write, rule: &tupfile::Rule) -> std::io::Resul
     Ok(())
 }
 
-/// `tupfs build`.
+/// Exit code of a usage or parse error.
+const EXIT_USAGE: u8 = 2;
+/// Exit code of an interrupted build.
+const EXIT_INTERRUPTED: u8 = 130;
+
+/// `tupfs build`: parse → graph → plan → execute → record. Exit 0 when up
+/// to date, 1 when a command failed, 2 for a Tupfile or usage error, 130
+/// when interrupted.
 pub fn build(dir: &Path, opts: &BuildOptions) -> Result<ExitCode> {
-    let _ = opts;
     let project = Project::find(dir)?;
     project.ensure_initialised()?;
-    bail!("build is not implemented yet (the engine issue)")
+    let _lock = BuildLock::acquire(&project.state_dir())?;
+    let parse_options = tupfile::ParseOptions {
+        previous_outputs: exec::previous_outputs(&project),
+        ..Default::default()
+    };
+    let parsed = match tupfile::parse_project_with(&project.root, &parse_options) {
+        Ok(parsed) => parsed,
+        Err(e) => return failed_early(&project, &e),
+    };
+    tupfile::write_gitignores(&project.root, &parsed).context("cannot write a .gitignore")?;
+    let graph = match Graph::build(parsed.rules) {
+        Ok(graph) => graph,
+        Err(e) => return failed_early(&project, &e),
+    };
+    let cwd = dir.canonicalize()?;
+    let selected = match exec::targets::select(&graph, &project.root, &cwd, &opts.targets) {
+        Ok(selected) => selected,
+        Err(e) => return failed_early(&project, &format!("{e:#}")),
+    };
+    let change = match change_mode(&project, opts.change.as_deref()) {
+        Ok(mode) => mode,
+        Err(e) => return failed_early(&project, &format!("{e:#}")),
+    };
+    let request = exec::Request {
+        selected,
+        jobs: opts.jobs,
+        keep_going: opts.keep_going,
+        change,
+        ui: UiOptions {
+            verbose: opts.verbose,
+            quiet: opts.quiet,
+            explain: opts.explain,
+        },
+    };
+    Ok(match exec::run_build(&project, &graph, &request)? {
+        BuildStatus::Ok | BuildStatus::NothingToDo => ExitCode::SUCCESS,
+        BuildStatus::Failed => ExitCode::FAILURE,
+        BuildStatus::Interrupted => ExitCode::from(EXIT_INTERRUPTED),
+    })
+}
+
+/// `--change MODE` if given, else what `.tupfs/options` says.
+fn change_mode(project: &Project, flag: Option<&str>) -> Result<ChangeMode> {
+    match flag {
+        Some(mode) => Ok(mode.parse().map_err(|e| anyhow::anyhow!("--change: {e}"))?),
+        None => Ok(Options::load(&project.state_dir().join("options"))?.change),
+    }
+}
+
+/// A Tupfile or usage error: say it, leave a run log in which nothing ran,
+/// exit 2.
+fn failed_early(project: &Project, e: &dyn std::fmt::Display) -> Result<ExitCode> {
+    eprintln!("tupfs: error: {e}");
+    RunLog::failed_early().write(&project.state_dir())?;
+    Ok(ExitCode::from(EXIT_USAGE))
 }

@@ -6,9 +6,14 @@
 
 pub mod change;
 pub mod cli;
+pub mod exec;
+pub mod graph;
 pub mod identity;
 pub mod index;
+pub mod lock;
 pub mod options;
 pub mod paths;
+pub mod plan;
 pub mod project;
 pub mod tupfile;
+pub mod ui;

@@ -154,14 +154,9 @@ impl Mounted {
         detached
     }
 
-    /// Tell the kernel to drop its cached entries under top-level `name`
-    /// (a finished job's directory); errors only cost memory.
-    pub(crate) fn forget_top(&self, name: &str) {
-        if let Some(session) = &self.session {
-            let _ = session
-                .notifier()
-                .inval_entry(fuser::INodeNo::ROOT, std::ffi::OsStr::new(name));
-        }
+    /// A handle for telling the kernel to drop cached entries.
+    pub(crate) fn notifier(&self) -> Option<fuser::Notifier> {
+        self.session.as_ref().map(BackgroundSession::notifier)
     }
 
     fn abort(&self) {

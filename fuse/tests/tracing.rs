@@ -352,3 +352,24 @@ fn eight_jobs_at_once_each_see_only_their_own_accesses() {
         assert!(fx.root().join(format!("out{i}.o")).exists());
     }
 }
+
+#[test]
+fn following_a_symlink_reads_the_link_and_its_target() {
+    let Some(fx) = Fixture::new() else { return };
+    fx.write("real.txt", "r\n");
+    std::os::unix::fs::symlink("real.txt", fx.root().join("link.txt")).unwrap();
+    let fin = fx.run_ok("cat link.txt > copy.txt");
+    assert_eq!(fin.log.reads, set(&["link.txt", "real.txt"]));
+    assert_eq!(fin.log.writes, set(&["copy.txt"]));
+}
+
+#[test]
+fn rereading_after_rewriting_sees_the_new_content() {
+    let Some(fx) = Fixture::new() else { return };
+    fx.write("gen.txt", "old\n");
+    let (out, fin) = fx.run("cat gen.txt; echo new > gen.txt; cat gen.txt");
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "old\nnew\n");
+    assert_eq!(fin.log.writes, set(&["gen.txt"]));
+    assert_eq!(fin.log.reads, set(&[]), "its own output is no input");
+}

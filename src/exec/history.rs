@@ -1,0 +1,255 @@
+//! The last build as the planner and scheduler see it: the adapter from the
+//! `index` (what the last build recorded) and `change` (what differs on disk
+//! now) modules to the planner's [`LastBuild`] and [`Changes`].
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use crate::change::{
+    digest_path, ChangeDetector, ChangeSource, FileState, FullScan, Judgement, Moment,
+};
+use crate::graph::Graph;
+use crate::identity::{self, CommandKey, Identity};
+use crate::index::{CommandView, Generation, Index, IndexOptions, Open};
+use crate::options::ChangeMode;
+use crate::paths::ProjPath;
+use crate::plan::{Changes, LastBuild, PrevCommand, SeenFile};
+use crate::project::Project;
+use crate::ui::Ui;
+
+/// An output as it came out of a command of this build.
+#[derive(Debug, Clone)]
+pub struct FreshOutput {
+    /// Its state and digest (when compared), taken right after commit.
+    pub judgement: Judgement,
+    /// Its contents differ from what the index recorded.
+    pub changed: bool,
+}
+
+/// The last build (if any), what changed since, and this build's identities.
+pub struct History {
+    /// Identity of every command of the graph, by `CmdId::index`.
+    pub ids: Vec<Identity>,
+    /// The change mode of this build.
+    pub mode: ChangeMode,
+    /// This build's generation.
+    pub generation: Generation,
+    /// The index of the last build (None: first build, or unusable).
+    pub index: Option<Index>,
+    /// The judgement of each of the index's files (by file slot).
+    pub scan: crate::change::Changes,
+    /// Outputs rewritten in this build, judged after commit.
+    pub fresh: Mutex<HashMap<ProjPath, FreshOutput>>,
+    root: PathBuf,
+}
+
+impl History {
+    /// Open the index of `project` (saying in one line why it cannot be
+    /// used, if so). [`History::scan`] then judges what changed.
+    pub fn load(project: &Project, graph: &Graph, mode: ChangeMode, ui: &Ui) -> History {
+        let path = project.state_dir().join("index");
+        let index = match Index::open(&path, &IndexOptions { change_mode: mode }) {
+            Open::Ready(index) => Some(index),
+            Open::Missing => None,
+            Open::Stale(why) => {
+                ui.warn(&format!(
+                    "the index is from another tupfs ({why}): rebuilding everything"
+                ));
+                None
+            }
+            Open::Corrupt(why) => {
+                ui.warn(&format!(
+                    "the index is damaged ({why}): rebuilding everything"
+                ));
+                None
+            }
+        };
+        let generation = index
+            .as_ref()
+            .map_or(Generation(1), |i| i.generation().next());
+        let ids = graph
+            .commands()
+            .map(|(_, c)| identity::of(&c.rule, &identity::process_env))
+            .collect();
+        History {
+            ids,
+            mode,
+            generation,
+            index,
+            scan: Default::default(),
+            fresh: Mutex::default(),
+            root: project.root.clone(),
+        }
+    }
+
+    /// Judge every recorded file against the disk (after stale outputs
+    /// were removed, so their readers see them gone).
+    pub fn scan(&mut self) {
+        if let Some(index) = &self.index {
+            let detector = ChangeDetector::new(self.mode);
+            self.scan = FullScan::new(&self.root).changes(index, detector);
+        }
+    }
+
+    /// The judgement of a recorded path at the start of the build.
+    fn judged(&self, path: &ProjPath) -> Option<(&Judgement, Generation)> {
+        let index = self.index.as_ref()?;
+        let file = index.file(path.as_str())?;
+        Some((self.scan.get(file.slot())?, file.since()))
+    }
+
+    /// The generation in which `path`'s contents last changed, as this build
+    /// leaves it (None: never recorded or examined).
+    pub fn current_since(&self, path: &ProjPath) -> Option<Generation> {
+        if let Some(f) = lock(&self.fresh).get(path) {
+            return Some(match f.changed {
+                true => self.generation,
+                false => self.judged(path).map_or(self.generation, |(_, s)| s),
+            });
+        }
+        let (j, since) = self.judged(path)?;
+        Some(match j.verdict.is_changed() {
+            true => self.generation,
+            false => since,
+        })
+    }
+
+    /// Every output the last build recorded (empty without a usable index).
+    pub fn previous_outputs(project: &Project) -> BTreeSet<ProjPath> {
+        let path = project.state_dir().join("index");
+        let Open::Ready(index) = Index::open(&path, &IndexOptions::default()) else {
+            return BTreeSet::new();
+        };
+        let outputs = index
+            .commands()
+            .flat_map(|c| c.outputs().chain(c.extra_outputs()).collect::<Vec<_>>())
+            .filter_map(|p| ProjPath::new(p).ok())
+            .collect();
+        outputs
+    }
+
+    /// Outputs of the last build that no command of `graph` produces.
+    pub fn stale_outputs(&self, graph: &Graph) -> Vec<ProjPath> {
+        let Some(index) = &self.index else {
+            return Vec::new();
+        };
+        let mut stale: Vec<ProjPath> = index
+            .commands()
+            .flat_map(|c| c.outputs().chain(c.extra_outputs()).collect::<Vec<_>>())
+            .filter_map(|p| ProjPath::new(p).ok())
+            .filter(|p| graph.producer_of(p).is_none())
+            .collect();
+        stale.sort();
+        stale.dedup();
+        stale
+    }
+
+    /// The command views of the last build that made `path`.
+    pub fn view_by_output(&self, path: &ProjPath) -> Option<CommandView<'_>> {
+        self.index.as_ref()?.command_by_output(path.as_str())
+    }
+
+    /// Judge `path` now, against its record (for files the scan did not see).
+    pub fn judge_now(&self, path: &ProjPath, generated: bool) -> Judgement {
+        let old = self
+            .index
+            .as_ref()
+            .and_then(|i| i.file(path.as_str()))
+            .map(|f| f.as_recorded());
+        let detector = ChangeDetector::new(self.mode);
+        detector.judge(
+            &path.to_disk(&self.root),
+            old.as_ref(),
+            generated,
+            Moment::now(),
+        )
+    }
+
+    fn prev(&self, view: CommandView<'_>) -> PrevCommand {
+        let index = self.index.as_ref();
+        let reads = view
+            .reads()
+            .filter_map(|o| {
+                let file = index?.file_at(o.file)?;
+                Some(SeenFile {
+                    path: ProjPath::new(file.path()).ok()?,
+                    since: o.since.0,
+                    ghost: file.state().is_none(),
+                })
+            })
+            .collect();
+        PrevCommand {
+            key: view.key(),
+            signature: view.signature(),
+            sticky: view
+                .sticky()
+                .map(|(name, value)| identity::StickyVar {
+                    name: name.to_string(),
+                    value,
+                })
+                .collect(),
+            outputs: view
+                .outputs()
+                .chain(view.extra_outputs())
+                .filter_map(|p| ProjPath::new(p).ok())
+                .collect(),
+            must_rerun: view.must_rerun(),
+            reads,
+        }
+    }
+}
+
+/// Lock a mutex, surviving a panicked holder (the data stays valid).
+pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl LastBuild for History {
+    fn by_output(&self, path: &ProjPath) -> Option<PrevCommand> {
+        self.view_by_output(path).map(|v| self.prev(v))
+    }
+
+    fn by_key(&self, key: &CommandKey) -> Option<PrevCommand> {
+        let view = self.index.as_ref()?.commands_by_key(key).next()?;
+        Some(self.prev(view))
+    }
+}
+
+impl Changes for History {
+    fn since(&self, path: &ProjPath) -> Option<u32> {
+        self.current_since(path).map(|g| g.0)
+    }
+
+    fn modified(&self, path: &ProjPath) -> bool {
+        self.judged(path)
+            .is_some_and(|(j, _)| j.verdict.is_changed())
+    }
+
+    fn exists(&self, path: &ProjPath) -> bool {
+        match self.judged(path) {
+            Some((j, _)) => j.state.is_some(),
+            None => FileState::lstat(&path.to_disk(&self.root)).is_ok_and(|s| s.is_some()),
+        }
+    }
+
+    fn output_changed(&self, path: &ProjPath, cutoff: bool) -> bool {
+        let detector = ChangeDetector::new(self.mode);
+        let compare = cutoff || detector.uses_digest(true);
+        let mut judgement = self.judge_now(path, true);
+        let recorded = self
+            .judged(path)
+            .and_then(|_| self.index.as_ref()?.file(path.as_str())?.digest());
+        if compare && judgement.digest.is_none() {
+            if let Some(state) = judgement.state {
+                judgement.digest = digest_path(&path.to_disk(&self.root), state.kind).ok();
+            }
+        }
+        let changed = match (compare, recorded, judgement.digest) {
+            (true, Some(old), Some(new)) => old != new,
+            _ => true,
+        };
+        lock(&self.fresh).insert(path.clone(), FreshOutput { judgement, changed });
+        changed
+    }
+}

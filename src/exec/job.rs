@@ -1,0 +1,185 @@
+//! Running one command through the tracer: `sh -e -c CMD` (bash with
+//! pipefail for `^b`) in the rule's directory, stdin from /dev/null, only the
+//! exported environment, its own process group, and stdout+stderr captured
+//! to one file that is read back whole when the job ends.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{Read, Seek};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+
+use tupfs_fuse::{Finished, JobSpec, Tracer};
+
+use crate::graph::CmdId;
+use crate::paths::ProjPath;
+
+/// Everything a worker needs to run one command.
+#[derive(Debug, Clone)]
+pub struct JobRequest {
+    /// Which command.
+    pub cmd: CmdId,
+    /// The shell text.
+    pub command: String,
+    /// Where it runs.
+    pub dir: ProjPath,
+    /// `^b`: bash with pipefail.
+    pub bash: bool,
+    /// `^s`: let output through live instead of capturing it.
+    pub stream: bool,
+    /// The environment: exported variables only.
+    pub env: Vec<(String, std::ffi::OsString)>,
+    /// Output `^REGEX`es the tracer ignores.
+    pub ignore: Vec<String>,
+}
+
+/// How a job's process ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    /// Exited with this code.
+    Code(i32),
+    /// Killed by this signal.
+    Signal(i32),
+    /// Could not be started (the reason).
+    NotStarted(String),
+}
+
+impl Exit {
+    /// True for exit code 0.
+    pub fn success(&self) -> bool {
+        *self == Exit::Code(0)
+    }
+}
+
+/// A job that ended.
+#[derive(Debug)]
+pub struct JobResult {
+    /// Which command.
+    pub cmd: CmdId,
+    /// How it ended.
+    pub exit: Exit,
+    /// Its stdout and stderr, in the order written.
+    pub output: Vec<u8>,
+    /// The tracer's record (None if the job could not even start).
+    pub finished: Option<Finished>,
+    /// When it started (for checks that compare mtimes).
+    pub started: SystemTime,
+}
+
+/// Names of the files that capture a job's output in the scratch directory
+/// (not `job-*`: those are the tracer's).
+pub const CAPTURE_PREFIX: &str = "capture-";
+
+/// The process groups of running jobs, so an interrupt can stop them.
+pub type Running = Mutex<HashMap<CmdId, u32>>;
+
+/// Run `req` to completion under `tracer`, staging output in `scratch`.
+pub fn run(tracer: &Tracer, req: &JobRequest, scratch: &Path, running: &Running) -> JobResult {
+    let started = SystemTime::now();
+    let mut result = JobResult {
+        cmd: req.cmd,
+        exit: Exit::NotStarted(String::new()),
+        output: Vec::new(),
+        finished: None,
+        started,
+    };
+    let spec = JobSpec {
+        cwd: req.dir.as_str().to_string(),
+        ignore: req.ignore.clone(),
+    };
+    let job = match tracer.start_job(&spec) {
+        Ok(job) => job,
+        Err(e) => {
+            result.exit = Exit::NotStarted(format!("the tracer could not start the job: {e}"));
+            return result;
+        }
+    };
+    let capture = scratch.join(format!("{CAPTURE_PREFIX}{}", job.id().0));
+    let mut cmd = shell_command(&job, req);
+    result.exit = match spawn_and_wait(&mut cmd, req, &capture, running) {
+        Ok((exit, output)) => {
+            result.output = output;
+            exit
+        }
+        Err(e) => Exit::NotStarted(format!("cannot run /bin/sh: {e}")),
+    };
+    let _ = fs::remove_file(&capture);
+    match job.finish() {
+        Ok(f) => result.finished = Some(f),
+        Err(e) => {
+            let msg = format!("\ntupfs: the tracer lost this job's record: {e}\n");
+            result.output.extend_from_slice(msg.as_bytes());
+            if result.exit.success() {
+                result.exit = Exit::NotStarted("no trace".into());
+            }
+        }
+    }
+    result
+}
+
+fn shell_command(job: &tupfs_fuse::Job, req: &JobRequest) -> Command {
+    let mut cmd = if req.bash {
+        let mut c = job.command("/bin/bash");
+        c.args(["-e", "-o", "pipefail", "-c", &req.command]);
+        c
+    } else {
+        let mut c = job.command("/bin/sh");
+        c.args(["-e", "-c", &req.command]);
+        c
+    };
+    cmd.env_clear()
+        .envs(req.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .process_group(0);
+    cmd
+}
+
+/// Spawn, register the process group, wait, and read the captured output.
+fn spawn_and_wait(
+    cmd: &mut Command,
+    req: &JobRequest,
+    capture: &Path,
+    running: &Running,
+) -> std::io::Result<(Exit, Vec<u8>)> {
+    let mut out_file = None;
+    if !req.stream {
+        let f = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(capture)?;
+        cmd.stdout(f.try_clone()?).stderr(f.try_clone()?);
+        out_file = Some(f);
+    }
+    let mut child = cmd.spawn()?;
+    lock(running).insert(req.cmd, child.id());
+    if super::signals::interrupted() {
+        super::signals::kill_group(child.id(), libc::SIGKILL);
+    }
+    let status = child.wait();
+    lock(running).remove(&req.cmd);
+    let status = status?;
+    // The command's own handle is closed (dropped in `cmd`'s stdio after
+    // spawn), so reading our handle from the start gets everything.
+    let mut output = Vec::new();
+    if let Some(mut f) = out_file {
+        f.rewind()?;
+        f.read_to_end(&mut output)?;
+    }
+    let exit = match (status.code(), status.signal()) {
+        (Some(code), _) => Exit::Code(code),
+        (None, Some(sig)) => Exit::Signal(sig),
+        (None, None) => Exit::Code(-1),
+    };
+    Ok((exit, output))
+}
+
+/// Lock the registry, surviving a panicked holder (the map stays valid).
+pub fn lock(running: &Running) -> std::sync::MutexGuard<'_, HashMap<CmdId, u32>> {
+    running.lock().unwrap_or_else(|e| e.into_inner())
+}

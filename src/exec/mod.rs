@@ -1,0 +1,186 @@
+//! Running a build: from the graph and the last build's record to commands
+//! run through the tracer, outputs committed, stale outputs removed, the new
+//! index and the run log written.
+//!
+//! `run_build` is the whole pipeline after parsing: history → identity →
+//! plan → stale removal → schedule (jobs through the tracer) → record.
+
+pub mod enforce;
+pub mod job;
+pub mod schedule;
+pub mod settle;
+pub mod signals;
+pub mod stale;
+pub mod targets;
+
+mod history;
+mod record;
+mod report;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context as _, Result};
+use tupfs_fuse::{MountConfig, Tracer};
+
+use crate::graph::{CmdId, Graph};
+use crate::options::ChangeMode;
+use crate::paths::ProjPath;
+use crate::plan::Plan;
+use crate::project::Project;
+use crate::ui::{Ui, UiOptions};
+use job::JobRequest;
+
+/// How a build ended (the exit code follows from it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuildStatus {
+    /// Everything selected is up to date now.
+    Ok,
+    /// Nothing needed to run.
+    NothingToDo,
+    /// A command failed (or a stale output could not be removed).
+    Failed,
+    /// SIGINT/SIGTERM.
+    Interrupted,
+}
+
+/// What the user asked of this build (after parsing).
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// The commands to build, by `CmdId::index` ([`targets::select`]);
+    /// empty: all of them.
+    pub selected: Vec<bool>,
+    /// Parallel jobs (None: one per CPU).
+    pub jobs: Option<usize>,
+    /// Go on after failures.
+    pub keep_going: bool,
+    /// How files count as changed (`--change`, else `.tupfs/options`).
+    pub change: ChangeMode,
+    /// The console's options.
+    pub ui: UiOptions,
+}
+
+/// Build `graph` in `project`: plan, run, record. The caller holds the lock.
+pub fn run_build(project: &Project, graph: &Graph, req: &Request) -> Result<BuildStatus> {
+    let started = Instant::now();
+    signals::install();
+    let ui = Ui::new(req.ui);
+    let mut history = history::History::load(project, graph, req.change, &ui);
+    let stale = stale::remove(&project.root, &history.stale_outputs(graph));
+    history.scan();
+    let plan = Plan::make(graph, &history.ids, &history, &history);
+    let selected = match req.selected.is_empty() {
+        true => vec![true; graph.len()],
+        false => req.selected.clone(),
+    };
+    let to_run = plan.may_run(graph, &selected).len();
+    ui.set_total(to_run);
+    let outcomes = if to_run == 0 {
+        schedule::Outcomes::nothing_ran(&selected)
+    } else {
+        let tracer = mount(project)?;
+        let ctx = schedule::Context {
+            graph,
+            plan: &plan,
+            changes: &history,
+            selected: &selected,
+            root: &project.root,
+            scratch: &project.state_dir().join("tmp"),
+            jobs: req.jobs.unwrap_or_else(cpus),
+            keep_going: req.keep_going,
+            ui: &ui,
+        };
+        let outcomes = schedule::run(&ctx, &tracer);
+        tracer
+            .unmount()
+            .context("cannot unmount the tracing filesystem")?;
+        outcomes
+    };
+    history.record(project, graph, &outcomes, &stale)?;
+    let report = report::Report {
+        graph,
+        ids: &history.ids,
+        outcomes: &outcomes,
+        stale: &stale,
+        elapsed: started.elapsed(),
+    };
+    report.finish(project, &ui)
+}
+
+/// The outputs the last build recorded (for the parser: globs must not
+/// match them unless a rule still produces them). Empty without an index.
+pub fn previous_outputs(project: &Project) -> BTreeSet<ProjPath> {
+    history::History::previous_outputs(project)
+}
+
+fn mount(project: &Project) -> Result<Tracer> {
+    let state = project.state_dir();
+    let mountpoint = state.join("mnt");
+    let scratch = state.join("tmp");
+    for d in [&mountpoint, &scratch] {
+        std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
+    }
+    remove_old_captures(&scratch);
+    Tracer::mount(MountConfig {
+        root: project.root.clone(),
+        mountpoint,
+        scratch,
+        threads: 0,
+    })
+    .context("cannot mount the tracing filesystem")
+}
+
+/// Output captures left by a build that was killed.
+fn remove_old_captures(scratch: &Path) {
+    let Ok(entries) = std::fs::read_dir(scratch) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(job::CAPTURE_PREFIX)
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The job for command `id`: its shell text, directory, flags and the
+/// exported variables' values from tupfs's own environment.
+pub fn request(graph: &Graph, id: CmdId) -> JobRequest {
+    let rule = &graph.cmd(id).rule;
+    let env = rule
+        .exports
+        .iter()
+        .filter_map(|name| std::env::var_os(name).map(|v| (name.clone(), v)))
+        .collect();
+    JobRequest {
+        cmd: id,
+        command: rule.command.clone(),
+        dir: rule.dir.clone(),
+        bash: rule.flags.bash,
+        stream: rule.flags.stream,
+        env,
+        ignore: rule.ignore.clone(),
+    }
+}
+
+/// Before a command runs: remove its previous outputs (as tup does: a
+/// command never sees or appends to its old output, and one that fails
+/// leaves nothing behind) and make the directories they go in (tupfs makes
+/// them, so a command never has to and never leaves one behind).
+pub fn prepare_outputs(graph: &Graph, id: CmdId, root: &Path) {
+    for out in graph.outputs(id) {
+        let disk = out.to_disk(root);
+        let _ = std::fs::remove_file(&disk);
+        if let Some(parent) = disk.parent() {
+            let _ = std::fs::create_dir_all(parent);
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! Recording this build as the new index: every command with its identity,
+//! must-rerun flag and the versions of what it read; every path examined
+//! with its state. Written whole (atomically) by the `index` module, also
+//! after a failed or interrupted build, so the next one does only what is
+//! left.
+
+use std::collections::{BTreeSet, HashMap};
+
+use anyhow::Result;
+
+use super::history::{lock, History};
+use super::schedule::{Outcome, Outcomes, RunStatus};
+use super::stale::StaleRemoval;
+use crate::change::Judgement;
+use crate::graph::{CmdId, Graph};
+use crate::index::{BuildRecord, CommandRecord, FileRecord, FileRef, Index, IndexOptions, Seen};
+use crate::paths::ProjPath;
+use crate::project::Project;
+
+impl History {
+    /// Write the index for this build.
+    pub fn record(
+        &self,
+        project: &Project,
+        graph: &Graph,
+        outcomes: &Outcomes,
+        stale: &StaleRemoval,
+    ) -> Result<()> {
+        let mut rec = Recorder::new(self, graph);
+        for (id, _) in graph.commands() {
+            let cmd = rec.command(id, &outcomes.per_cmd[id.index()]);
+            rec.out.commands.push(cmd);
+        }
+        rec.keep_stale(stale);
+        rec.variables();
+        let options = IndexOptions {
+            change_mode: self.mode,
+        };
+        Index::write(&project.state_dir().join("index"), &rec.out, &options)
+    }
+}
+
+struct Recorder<'a> {
+    history: &'a History,
+    graph: &'a Graph,
+    out: BuildRecord,
+    files: HashMap<ProjPath, FileRef>,
+}
+
+impl<'a> Recorder<'a> {
+    fn new(history: &'a History, graph: &'a Graph) -> Recorder<'a> {
+        Recorder {
+            history,
+            graph,
+            out: BuildRecord {
+                generation: history.generation,
+                ..Default::default()
+            },
+            files: HashMap::new(),
+        }
+    }
+
+    /// The record of `path` in the new index (added on first use), with
+    /// the state this build leaves it in.
+    fn file(&mut self, path: &ProjPath) -> FileRef {
+        if let Some(&r) = self.files.get(path) {
+            return r;
+        }
+        let generated = self.graph.producer_of(path).is_some();
+        let h = self.history;
+        let fresh = lock(&h.fresh).get(path).map(|f| f.judgement.clone());
+        let judgement: Judgement = match fresh {
+            Some(j) => j,
+            None => match h.index.as_ref().and_then(|i| i.file(path.as_str())) {
+                Some(f) => h
+                    .scan
+                    .get(f.slot())
+                    .cloned()
+                    .unwrap_or_else(|| h.judge_now(path, generated)),
+                None => h.judge_now(path, generated),
+            },
+        };
+        let since = h.current_since(path).unwrap_or(h.generation);
+        let r = self.out.add_file(FileRecord {
+            path: path.clone(),
+            state: judgement.state,
+            digest: judgement.digest,
+            generated,
+            recorded_at: judgement.recorded_at,
+            since,
+        });
+        self.files.insert(path.clone(), r);
+        r
+    }
+
+    fn seen(&mut self, path: &ProjPath) -> Seen {
+        let file = self.file(path);
+        let since = self.out.files[file.0 as usize].since;
+        Seen { file, since }
+    }
+
+    fn command(&mut self, id: CmdId, outcome: &Outcome) -> CommandRecord {
+        let node = self.graph.cmd(id);
+        let ident = &self.history.ids[id.index()];
+        for out in self.graph.outputs(id) {
+            self.file(out);
+        }
+        let prev = self.previous_reads(id);
+        let (must_rerun, reads) = match outcome {
+            Outcome::Ran {
+                status: RunStatus::Ok,
+                reads,
+                ghosts,
+                ..
+            } => {
+                let mut all: BTreeSet<ProjPath> = node
+                    .inputs
+                    .iter()
+                    .map(|f| self.graph.path(*f).clone())
+                    .collect();
+                all.extend(reads.iter().flatten().cloned());
+                all.extend(ghosts.iter().flatten().cloned());
+                let seen = all.iter().map(|p| self.seen(p)).collect();
+                (false, seen)
+            }
+            Outcome::Ran { .. } => (true, prev.unwrap_or_default()),
+            Outcome::NotRun { dirty } => {
+                let was = self.must_rerun_before(id);
+                (*dirty || was || prev.is_none(), prev.unwrap_or_default())
+            }
+            Outcome::UpToDate | Outcome::NotSelected => {
+                let was = self.must_rerun_before(id);
+                (was || prev.is_none(), prev.unwrap_or_default())
+            }
+        };
+        CommandRecord {
+            rule: node.rule.clone(),
+            key: ident.key,
+            signature: ident.signature,
+            sticky: ident.sticky.clone(),
+            must_rerun,
+            reads,
+        }
+    }
+
+    fn must_rerun_before(&self, id: CmdId) -> bool {
+        self.graph
+            .outputs(id)
+            .next()
+            .and_then(|o| self.history.view_by_output(o))
+            .is_some_and(|v| v.must_rerun())
+    }
+
+    /// What the command saw last time, carried over unchanged (the versions
+    /// it saw then, so a change it has not run for still shows next time).
+    fn previous_reads(&mut self, id: CmdId) -> Option<Vec<Seen>> {
+        use crate::plan::LastBuild as _;
+        let prev = match self.graph.outputs(id).next() {
+            Some(o) => self.history.by_output(o),
+            None => self.history.by_key(&self.history.ids[id.index()].key),
+        }?;
+        Some(
+            prev.reads
+                .iter()
+                .map(|s| Seen {
+                    file: self.file(&s.path),
+                    since: crate::index::Generation(s.since),
+                })
+                .collect(),
+        )
+    }
+
+    /// A stale output that could not be removed keeps its command's record,
+    /// so the next build tries again.
+    fn keep_stale(&mut self, stale: &StaleRemoval) {
+        let h = self.history;
+        let mut done = BTreeSet::new();
+        for (path, _) in &stale.kept {
+            let Some(view) = h.view_by_output(path) else {
+                continue;
+            };
+            if !done.insert(view.slot()) {
+                continue;
+            }
+            let mut file_ref = |slot| {
+                let p = h
+                    .index
+                    .as_ref()
+                    .and_then(|i| i.file_at(slot))
+                    .and_then(|f| ProjPath::new(f.path()).ok());
+                self.file(&p.unwrap_or_default())
+            };
+            if let Ok(cmd) = view.to_record(&mut file_ref) {
+                for o in cmd.rule.outputs.iter().chain(&cmd.rule.extra_outputs) {
+                    self.file(o);
+                }
+                self.out.commands.push(cmd);
+            }
+        }
+    }
+
+    /// Variable values by name, for sticky comparisons.
+    fn variables(&mut self) {
+        let mut seen = BTreeSet::new();
+        for id in &self.history.ids {
+            for v in &id.sticky {
+                if seen.insert(v.name.clone()) {
+                    self.out.variables.push(crate::index::VariableRecord {
+                        name: v.name.clone(),
+                        value: v.value,
+                    });
+                }
+            }
+        }
+    }
+}

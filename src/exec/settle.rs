@@ -1,0 +1,132 @@
+//! Settling a finished job: run the checks, commit the writes of a job that
+//! passed (only its declared outputs), or discard them and remove its
+//! previous outputs so a failed command leaves nothing that looks current.
+
+use std::collections::BTreeSet;
+
+use super::enforce::{self, JobFacts};
+use super::job::{Exit, JobResult};
+use super::schedule::{Context, RunStatus};
+use super::signals;
+use crate::graph::{describe, CmdId, Graph};
+use crate::paths::ProjPath;
+
+/// What the scheduler keeps of a finished job.
+pub struct Settled {
+    /// How it went.
+    pub status: RunStatus,
+    /// What it read (when it passed).
+    pub reads: Option<BTreeSet<ProjPath>>,
+    /// What it looked up in vain (when it passed).
+    pub ghosts: Option<BTreeSet<ProjPath>>,
+    /// Its outputs that came out with new content.
+    pub changed: Vec<ProjPath>,
+}
+
+/// Check, commit or discard, and report job `n` of this build.
+pub fn settle(ctx: &Context, result: JobResult, n: usize) -> Settled {
+    let graph = ctx.graph;
+    let id = result.cmd;
+    let rule = &graph.cmd(id).rule;
+    let label = ctx.ui.label(rule.display.as_deref(), &rule.command);
+    let mut why = Vec::new();
+    let interrupted = signals::interrupted() && !result.exit.success();
+    match &result.exit {
+        Exit::Code(0) => {}
+        Exit::Code(c) => why.push(format!("exit status {c}")),
+        Exit::Signal(s) => why.push(format!("killed by signal {s}")),
+        Exit::NotStarted(e) => why.push(e.clone()),
+    }
+    let Some(finished) = result.finished else {
+        ctx.ui
+            .failed(&label, &rule.location.to_string(), &why, &result.output);
+        remove_outputs(ctx, id);
+        return failed(interrupted);
+    };
+    let facts = JobFacts {
+        cmd: id,
+        log: &finished.log,
+        pending: finished.pending.files(),
+        success: result.exit.success(),
+    };
+    why.extend(
+        enforce::check(graph, ctx.root, &facts)
+            .into_iter()
+            .map(|v| v.0),
+    );
+    if !why.is_empty() {
+        let _ = finished.pending.discard();
+        if !interrupted {
+            ctx.ui
+                .failed(&label, &rule.location.to_string(), &why, &result.output);
+        }
+        remove_outputs(ctx, id);
+        return failed(interrupted);
+    }
+    let declared: BTreeSet<String> = graph.outputs(id).map(|p| p.as_str().into()).collect();
+    if let Err(e) = finished.pending.commit(&|p| declared.contains(p)) {
+        let why = vec![format!("cannot move its outputs into place: {e}")];
+        ctx.ui
+            .failed(&label, &rule.location.to_string(), &why, &result.output);
+        remove_outputs(ctx, id);
+        return failed(false);
+    }
+    ctx.ui.succeeded(n, &label, &result.output);
+    Settled {
+        status: RunStatus::Ok,
+        reads: Some(observed(graph, id, &finished.log.reads)),
+        ghosts: Some(to_paths(&finished.log.ghosts)),
+        changed: changed_outputs(ctx, id),
+    }
+}
+
+fn failed(interrupted: bool) -> Settled {
+    Settled {
+        status: match interrupted {
+            true => RunStatus::Interrupted,
+            false => RunStatus::Failed,
+        },
+        reads: None,
+        ghosts: None,
+        changed: Vec::new(),
+    }
+}
+
+/// Reads worth recording: not the command's own outputs.
+fn observed(graph: &Graph, id: CmdId, reads: &BTreeSet<String>) -> BTreeSet<ProjPath> {
+    let own: BTreeSet<&ProjPath> = graph.outputs(id).collect();
+    to_paths(reads)
+        .into_iter()
+        .filter(|p| !own.contains(p))
+        .collect()
+}
+
+fn to_paths(paths: &BTreeSet<String>) -> BTreeSet<ProjPath> {
+    paths.iter().filter_map(|p| ProjPath::new(p).ok()).collect()
+}
+
+/// The outputs whose content a consumer must see as new (early cut-off:
+/// the change mode, or `^o`, may say they came out identical).
+fn changed_outputs(ctx: &Context, id: CmdId) -> Vec<ProjPath> {
+    let cutoff = ctx.graph.cmd(id).rule.flags.cutoff;
+    ctx.graph
+        .outputs(id)
+        .filter(|p| ctx.changes.output_changed(p, cutoff))
+        .cloned()
+        .collect()
+}
+
+/// A failed command leaves no output that could pass for current.
+fn remove_outputs(ctx: &Context, id: CmdId) {
+    for p in ctx.graph.outputs(id) {
+        let disk = p.to_disk(ctx.root);
+        if let Err(e) = std::fs::remove_file(&disk) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                let rule = describe(&ctx.graph.cmd(id).rule);
+                ctx.ui.warn(&format!(
+                    "cannot remove {p}, an output of failed {rule}: {e}"
+                ));
+            }
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! The JSON run log `.tupfs/log/last.json` (format version 1, described in
+//! DESIGN.md): which commands ran in the last build and why. Written at the
+//! end of every build, also a failed or interrupted one.
+
+use std::fs;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+/// The whole log.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunLog {
+    /// Format version: 1.
+    pub version: u32,
+    /// "ok", "failed", "interrupted" or "nothing-to-do".
+    pub status: &'static str,
+    /// Every command that started, in the order they finished.
+    pub commands: Vec<LoggedCommand>,
+    /// Stale outputs removed (their rules disappeared).
+    pub removed: Vec<String>,
+    /// Counts and time.
+    pub summary: Summary,
+}
+
+/// One command that ran.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoggedCommand {
+    /// Its identity key (hex).
+    pub key: String,
+    /// Where its rule is written (`dir/Tupfile:3`).
+    pub rule: String,
+    /// Where it ran (project-relative, "" for the root).
+    pub dir: String,
+    /// Its `^ TEXT^`, or the command line when it has none.
+    pub display: String,
+    /// The exact shell command.
+    pub command: String,
+    /// Its declared outputs.
+    pub outputs: Vec<String>,
+    /// Why it ran (a `plan::Reason` word).
+    pub reason: &'static str,
+    /// The file or variable behind the reason, if any.
+    pub reason_detail: Option<String>,
+    /// "ok", "failed" or "interrupted".
+    pub status: &'static str,
+}
+
+/// The summary line's numbers.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Summary {
+    /// Commands that ran (ok or failed).
+    pub ran: usize,
+    /// Commands that failed.
+    pub failed: usize,
+    /// Wall time of the build.
+    pub duration_ms: u128,
+}
+
+/// The current format version.
+pub const VERSION: u32 = 1;
+
+impl RunLog {
+    /// The log of a build that failed before running anything (a Tupfile
+    /// or usage error): status "failed", nothing ran.
+    pub fn failed_early() -> RunLog {
+        RunLog {
+            version: VERSION,
+            status: "failed",
+            commands: Vec::new(),
+            removed: Vec::new(),
+            summary: Summary {
+                ran: 0,
+                failed: 0,
+                duration_ms: 0,
+            },
+        }
+    }
+
+    /// Write to `state_dir/log/last.json` (whole, via a rename).
+    pub fn write(&self, state_dir: &Path) -> Result<()> {
+        let dir = state_dir.join("log");
+        fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let tmp = dir.join("last.json.tmp");
+        let text = serde_json::to_vec_pretty(self)?;
+        fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
+        let dest = dir.join("last.json");
+        fs::rename(&tmp, &dest).with_context(|| format!("cannot write {}", dest.display()))
+    }
+}
