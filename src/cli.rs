@@ -5,13 +5,15 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::exec::{self, BuildStatus};
 use crate::graph::Graph;
 use crate::lock::BuildLock;
+use crate::options::{ChangeMode, Options};
 use crate::project::Project;
 use crate::tupfile;
+use crate::ui::runlog::RunLog;
 use crate::ui::UiOptions;
 
 /// Options of `tupfs build`.
@@ -33,7 +35,8 @@ pub struct BuildOptions {
     pub quiet: bool,
 }
 
-/// `tupfs parse`: print every expanded command.
+/// `tupfs parse`: print every expanded command (text for people, `--json`
+/// for tools). Runs `run` scripts but writes nothing to the tree.
 pub fn parse(dir: &Path, json: bool) -> Result<ExitCode> {
     let project = Project::find(dir)?;
     let parsed = tupfile::parse_project(&project.root)?;
@@ -43,10 +46,50 @@ pub fn parse(dir: &Path, json: bool) -> Result<ExitCode> {
         writeln!(out)?;
     } else {
         for rule in &parsed.rules {
-            writeln!(out, "{}: [{}] {}", rule.location, rule.dir, rule.command)?;
+            write_rule_text(&mut out, rule)?;
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One rule as readable text: `[dir] command`, then its files.
+fn write_rule_text(out: &mut impl Write, rule: &tupfile::Rule) -> std::io::Result<()> {
+    let join = |v: &[crate::paths::ProjPath]| {
+        v.iter()
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    writeln!(out, "[{}] {}", rule.dir, rule.command)?;
+    writeln!(out, "    rule: {}", rule.location)?;
+    if let Some(d) = &rule.display {
+        writeln!(out, "    display: {d}")?;
+    }
+    let groups = |g: &[tupfile::GroupRef]| {
+        g.iter()
+            .map(|g| g.to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    for (label, value) in [
+        ("inputs", join(&rule.inputs)),
+        ("order-only", join(&rule.order_only)),
+        ("groups-in", groups(&rule.input_groups)),
+        ("outputs", join(&rule.outputs)),
+        ("extra-outputs", join(&rule.extra_outputs)),
+        (
+            "group-out",
+            rule.output_group
+                .as_ref()
+                .map(|g| g.to_string())
+                .unwrap_or_default(),
+        ),
+    ] {
+        if !value.is_empty() {
+            writeln!(out, "    {label}: {value}")?;
+        }
+    }
+    Ok(())
 }
 
 /// Exit code of a usage or parse error.
@@ -61,24 +104,33 @@ pub fn build(dir: &Path, opts: &BuildOptions) -> Result<ExitCode> {
     let project = Project::find(dir)?;
     project.ensure_initialised()?;
     let _lock = BuildLock::acquire(&project.state_dir())?;
-    let parsed = match tupfile::parse_project(&project.root) {
-        Ok(parsed) => parsed,
-        Err(e) => return usage_error(&e),
+    let parse_options = tupfile::ParseOptions {
+        previous_outputs: exec::previous_outputs(&project),
+        ..Default::default()
     };
+    let parsed = match tupfile::parse_project_with(&project.root, &parse_options) {
+        Ok(parsed) => parsed,
+        Err(e) => return failed_early(&project, &e),
+    };
+    tupfile::write_gitignores(&project.root, &parsed).context("cannot write a .gitignore")?;
     let graph = match Graph::build(parsed.rules) {
         Ok(graph) => graph,
-        Err(e) => return usage_error(&e),
+        Err(e) => return failed_early(&project, &e),
     };
     let cwd = dir.canonicalize()?;
     let selected = match exec::targets::select(&graph, &project.root, &cwd, &opts.targets) {
         Ok(selected) => selected,
-        Err(e) => return usage_error(&format!("{e:#}")),
+        Err(e) => return failed_early(&project, &format!("{e:#}")),
+    };
+    let change = match change_mode(&project, opts.change.as_deref()) {
+        Ok(mode) => mode,
+        Err(e) => return failed_early(&project, &format!("{e:#}")),
     };
     let request = exec::Request {
         selected,
         jobs: opts.jobs,
         keep_going: opts.keep_going,
-        change: opts.change.clone(),
+        change,
         ui: UiOptions {
             verbose: opts.verbose,
             quiet: opts.quiet,
@@ -92,7 +144,18 @@ pub fn build(dir: &Path, opts: &BuildOptions) -> Result<ExitCode> {
     })
 }
 
-fn usage_error(e: &dyn std::fmt::Display) -> Result<ExitCode> {
+/// `--change MODE` if given, else what `.tupfs/options` says.
+fn change_mode(project: &Project, flag: Option<&str>) -> Result<ChangeMode> {
+    match flag {
+        Some(mode) => Ok(mode.parse().map_err(|e| anyhow::anyhow!("--change: {e}"))?),
+        None => Ok(Options::load(&project.state_dir().join("options"))?.change),
+    }
+}
+
+/// A Tupfile or usage error: say it, leave a run log in which nothing ran,
+/// exit 2.
+fn failed_early(project: &Project, e: &dyn std::fmt::Display) -> Result<ExitCode> {
     eprintln!("tupfs: error: {e}");
+    RunLog::failed_early().write(&project.state_dir())?;
     Ok(ExitCode::from(EXIT_USAGE))
 }

@@ -246,7 +246,7 @@ mod tests {
             },
             dir: p(dir),
             source_dir: p(dir),
-            variant: ProjPath::root(),
+            variant: p(""),
             command: command.into(),
             display: None,
             flags: Default::default(),

@@ -5,6 +5,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+/// The options file's name inside `.tupfs/`.
+pub const OPTIONS_FILE: &str = "options";
+
 /// How a file counts as changed since the index recorded it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum ChangeMode {

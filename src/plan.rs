@@ -236,10 +236,11 @@ fn direct_reason(
     }
     let outputs: Vec<&ProjPath> = graph.outputs(id).collect();
     if prev.signature != ident.signature || !same_paths(&prev.outputs, &outputs) {
-        return Some(Reason::VariableChanged(changed_var(
-            &prev.sticky,
-            &ident.sticky,
-        )));
+        let vars = changed_var(&prev.sticky, &ident.sticky);
+        return Some(match vars.is_empty() {
+            true => Reason::IdentityChanged,
+            false => Reason::VariableChanged(vars),
+        });
     }
     if let Some(reason) = input_reason(graph, id, prev, changes) {
         return Some(reason);
@@ -404,6 +405,10 @@ mod tests {
         fake.changed.clear();
         fake.missing.insert(p("app"));
         ids[0].signature = Signature(crate::identity::Digest::of(b"other"));
+        ids[0].sticky = vec![StickyVar {
+            name: "$FOO".into(),
+            value: crate::identity::Digest::of(b"1"),
+        }];
         let plan = Plan::make(&g, &ids, &fake, &fake);
         assert_eq!(
             plan.direct[&CmdId::from_index(0)].word(),

@@ -167,7 +167,6 @@ fn editing_a_source_reruns_its_compile_only_and_explains_why() {
 }
 
 #[test]
-#[ignore = "needs the FUSE tracer (observed reads of lib/greet.o and greet.h)"]
 fn editing_a_header_reruns_exactly_its_users() {
     let p = Proj::example("hello");
     p.build_ok();
@@ -356,4 +355,222 @@ fn sigint_stops_the_build_and_the_next_one_finishes() {
     let log = p.build_ok();
     assert_eq!(log["commands"][0]["reason"], "must-rerun");
     assert!(p.root.join("slow.txt").exists());
+}
+
+#[test]
+fn identical_output_cuts_off_in_digest_mode_and_with_caret_o() {
+    for (mode, flag, consumer_reruns) in [
+        ("digest", "", false),
+        ("mtime", "^o^ ", false),
+        ("mtime", "", true),
+    ] {
+        let p = Proj::empty();
+        p.write("gen.sh", "echo same\n");
+        p.write(
+            "Tupfile",
+            &format!(": gen.sh |> {flag}sh gen.sh > %o |> gen.txt\n: gen.txt |> cat %f > %o |> out.txt\n"),
+        );
+        assert!(p.build(&["--change", mode]).status.success());
+        p.write("gen.sh", "# a comment\necho same\n");
+        let out = p.build(&["--change", mode]);
+        assert!(out.status.success(), "{}", text(&out));
+        let cmds: Vec<String> = p.log()["commands"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["command"].as_str().unwrap().to_string())
+            .collect();
+        assert!(
+            cmds.contains(&"sh gen.sh > gen.txt".to_string()),
+            "{mode}{flag}: {cmds:?}"
+        );
+        assert_eq!(
+            cmds.contains(&"cat gen.txt > out.txt".to_string()),
+            consumer_reruns,
+            "{mode} {flag}: {cmds:?}"
+        );
+        let log = p.build_ok();
+        assert!(
+            ran(&log).is_empty(),
+            "{mode} {flag}: second build ran {log:#}"
+        );
+    }
+}
+
+#[test]
+fn exported_variable_change_reruns_with_its_name() {
+    let p = Proj::empty();
+    p.write(
+        "Tupfile",
+        "export TUPFS_T_FOO\n: |> echo \"$TUPFS_T_FOO\" > %o |> foo.txt\n",
+    );
+    let run = |value: &str| {
+        Command::new(TUPFS)
+            .arg("build")
+            .env("TUPFS_T_FOO", value)
+            .current_dir(&p.root)
+            .output()
+            .unwrap()
+    };
+    assert!(run("one").status.success());
+    assert_eq!(fs::read_to_string(p.root.join("foo.txt")).unwrap(), "one\n");
+    assert!(run("one").status.success());
+    assert!(ran(&p.log()).is_empty());
+    assert!(run("two").status.success());
+    let log = p.log();
+    assert_eq!(log["commands"][0]["reason"], "variable-changed");
+    assert_eq!(log["commands"][0]["reason_detail"], "$TUPFS_T_FOO");
+    assert_eq!(fs::read_to_string(p.root.join("foo.txt")).unwrap(), "two\n");
+}
+
+#[test]
+fn damaged_index_is_one_line_and_a_full_rebuild() {
+    let p = Proj::example("hello");
+    p.build_ok();
+    fs::write(
+        p.root.join(".tupfs/index"),
+        b"TUPFSIDX garbage that is not an index",
+    )
+    .unwrap();
+    let out = p.build(&[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.lines().filter(|l| l.contains("index")).count(),
+        1,
+        "{err}"
+    );
+    assert_eq!(ran(&p.log()).len(), 4);
+    assert_eq!(hello_output(&p), "hello, world (greet 1.0)\n");
+    assert!(ran(&p.build_ok()).is_empty());
+}
+
+#[test]
+fn stale_output_that_cannot_be_removed_fails_and_is_retried() {
+    let p = Proj::empty();
+    p.write(
+        "Tupfile",
+        ": |> echo a > %o |> a.txt\n: |> echo b > %o |> b.txt\n",
+    );
+    p.build_ok();
+    // b.txt becomes a non-empty directory: it cannot be removed as a file.
+    fs::remove_file(p.root.join("b.txt")).unwrap();
+    p.write("b.txt/keep", "x");
+    p.write("Tupfile", ": |> echo a > %o |> a.txt\n");
+    let out = p.build(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("b.txt"),
+        "{}",
+        text(&out)
+    );
+    fs::remove_dir_all(p.root.join("b.txt")).unwrap();
+    let log = p.build_ok();
+    assert_eq!(log["removed"], serde_json::json!(["b.txt"]));
+}
+
+#[test]
+fn unknown_change_mode_is_a_usage_error() {
+    let p = Proj::empty();
+    p.write("Tupfile", ": |> echo a > %o |> a.txt\n");
+    let out = p.build(&["--change", "sometimes"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("sometimes"));
+}
+
+#[test]
+fn undeclared_write_fails_and_is_not_kept() {
+    let p = Proj::empty();
+    p.write(
+        "Tupfile",
+        ": |> echo x > %o; echo junk > junk.txt |> out.txt\n",
+    );
+    let out = p.build(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("unspecified output") && err.contains("junk.txt"),
+        "{err}"
+    );
+    assert!(!p.root.join("junk.txt").exists());
+    assert!(!p.root.join("out.txt").exists());
+}
+
+#[test]
+fn reading_a_generated_file_needs_a_declared_path() {
+    let p = Proj::empty();
+    p.write(
+        "Tupfile",
+        ": |> echo gen > %o |> gen.txt\n: |> cat gen.txt > %o |> use.txt\n",
+    );
+    let out = p.build(&["-j1"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("missing input dependency"), "{err}");
+    assert!(
+        err.contains("gen.txt") && err.contains("Tupfile:1"),
+        "{err}"
+    );
+    assert!(!p.root.join("use.txt").exists());
+    p.write(
+        "Tupfile",
+        ": |> echo gen > %o |> gen.txt\n: | gen.txt |> cat gen.txt > %o |> use.txt\n",
+    );
+    p.build_ok();
+    assert_eq!(fs::read_to_string(p.root.join("use.txt")).unwrap(), "gen\n");
+}
+
+#[test]
+fn temp_files_and_renames_are_fine_but_a_left_dir_is_not() {
+    let p = Proj::empty();
+    p.write(
+        "Tupfile",
+        ": |> echo t > tmp.txt; rm tmp.txt; mkdir d; rmdir d; echo z > part; mv part %o |> ok.txt\n",
+    );
+    let log = p.build_ok();
+    assert_eq!(log["commands"][0]["status"], "ok");
+    assert!(!p.root.join("tmp.txt").exists() && !p.root.join("part").exists());
+    assert_eq!(fs::read_to_string(p.root.join("ok.txt")).unwrap(), "z\n");
+    p.write("Tupfile", ": |> mkdir leftdir; echo y > %o |> out.txt\n");
+    let out = p.build(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("leftdir"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn removing_a_group_member_reruns_the_groups_consumer() {
+    let p = Proj::empty();
+    p.write("a.txt", "a\n");
+    p.write("b.txt", "b\n");
+    p.write(
+        "Tupfile",
+        ": foreach *.txt |> cp %f %o |> %B.part <parts>\n: | <parts> |> cat *.part > %o |> all.out\n",
+    );
+    p.build_ok();
+    assert_eq!(
+        fs::read_to_string(p.root.join("all.out")).unwrap(),
+        "a\nb\n"
+    );
+    fs::remove_file(p.root.join("b.txt")).unwrap();
+    let log = p.build_ok();
+    assert_eq!(log["removed"], serde_json::json!(["b.part"]));
+    assert_eq!(ran(&log), vec!["cat *.part > all.out"]);
+    assert_eq!(fs::read_to_string(p.root.join("all.out")).unwrap(), "a\n");
+}
+
+#[test]
+fn gitignore_directive_lists_outputs() {
+    let p = Proj::empty();
+    p.write(".gitignore", "my-own-line\n");
+    p.write("Tupfile", ".gitignore\n: |> echo a > %o |> a.txt\n");
+    p.build_ok();
+    let ignore = fs::read_to_string(p.root.join(".gitignore")).unwrap();
+    assert!(
+        ignore.contains("my-own-line") && ignore.contains("a.txt"),
+        "{ignore}"
+    );
 }

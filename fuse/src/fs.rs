@@ -11,7 +11,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, SystemTime};
 
 use fuser::{
@@ -40,9 +40,24 @@ pub(crate) struct Shared {
     pub(crate) passthrough: AtomicBool,
     /// How long the kernel may cache entries and attributes (per job).
     pub(crate) ttl: Duration,
+    /// Set once mounted: drops a finished job's cached entries.
+    pub(crate) notifier: OnceLock<fuser::Notifier>,
 }
 
 impl Shared {
+    /// Forget a finished job: its prefix stops resolving, and the kernel
+    /// drops the entries it cached below it (memory only; errors ignored).
+    pub(crate) fn end_job(&self, id: JobId) {
+        self.jobs
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
+        if let Some(notifier) = self.notifier.get() {
+            let name = paths::job_dir_name(id);
+            let _ = notifier.inval_entry(INodeNo::ROOT, OsStr::new(&name));
+        }
+    }
+
     fn job(&self, id: JobId) -> Option<Arc<JobView>> {
         self.jobs
             .read()
@@ -90,32 +105,54 @@ impl TraceFs {
         }
     }
 
-    /// Register `file` as an open handle and, under passthrough, its backing
-    /// id. Returns the handle, the flags for the reply and the backing id.
+    /// Register `file` (opened from `disk`) as an open handle and, under
+    /// passthrough, its backing id. Read-only opens are cached per inode.
     fn register(
         &self,
         job: &JobView,
         ino: INodeNo,
         file: File,
+        disk: PathBuf,
         write: bool,
         open_backing: impl FnOnce(&File) -> io::Result<BackingId>,
     ) -> (FileHandle, FopenFlags, Option<Arc<BackingId>>) {
         let mut backing = None;
         if self.0.passthrough.load(Ordering::Relaxed) {
-            match job.handles.backing(ino.0, || open_backing(&file)) {
+            let id = if write {
+                job.handles.backing(ino.0, &disk, || open_backing(&file))
+            } else {
+                open_backing(&file).map(Arc::new)
+            };
+            match id {
                 Ok(id) => backing = Some(id),
                 Err(e) => log::debug!("passthrough refused for inode {ino:?}: {e}"),
             }
         }
+        let open = Arc::new(OpenFile {
+            file,
+            disk,
+            backing,
+        });
+        if !write {
+            job.handles.keep_reader(ino.0, open.clone());
+        }
+        self.reuse(job, open, write)
+    }
+
+    /// A new handle on an already open file.
+    fn reuse(
+        &self,
+        job: &JobView,
+        open: Arc<OpenFile>,
+        write: bool,
+    ) -> (FileHandle, FopenFlags, Option<Arc<BackingId>>) {
+        let backing = open.backing.clone();
         let flags = if write || backing.is_some() {
             FopenFlags::empty()
         } else {
             FopenFlags::FOPEN_KEEP_CACHE
         };
-        let fh = job.handles.insert(Handle::File(OpenFile {
-            file,
-            _backing: backing.clone(),
-        }));
+        let fh = job.handles.insert(Handle::File(open));
         (FileHandle(fh), flags, backing)
     }
 
@@ -450,12 +487,18 @@ impl fuser::Filesystem for TraceFs {
                 Location::Gone => Err(Errno::ENOENT),
             }
         };
-        let file =
-            match disk.and_then(|p| open_disk(&p, write, truncate, None).map_err(Errno::from)) {
-                Ok(f) => f,
-                Err(e) => return reply.error(e),
-            };
-        let (fh, fopen, backing) = self.register(&job, ino, file, write, |f| reply.open_backing(f));
+        let disk = match disk {
+            Ok(d) => d,
+            Err(e) => return reply.error(e),
+        };
+        let cached = (!write).then(|| job.handles.reader(ino.0, &disk)).flatten();
+        let (fh, fopen, backing) = match cached {
+            Some(open) => self.reuse(&job, open, false),
+            None => match open_disk(&disk, write, truncate, None) {
+                Ok(file) => self.register(&job, ino, file, disk, write, |f| reply.open_backing(f)),
+                Err(e) => return reply.error(e.into()),
+            },
+        };
         match backing {
             Some(id) => reply.opened_passthrough(fh, fopen, &id),
             None => reply.opened(fh, fopen),
@@ -731,7 +774,7 @@ impl fuser::Filesystem for TraceFs {
         let path = paths::join(&dir, name);
         let (_, truncate) = open_flags(flags);
         let excl = flags & libc::O_EXCL != 0;
-        let file = match job.create(&path, mode & !umask & 0o7777, excl, truncate) {
+        let (file, disk) = match job.create(&path, mode & !umask & 0o7777, excl, truncate) {
             Ok(f) => f,
             Err(e) => return reply.error(e),
         };
@@ -740,7 +783,8 @@ impl fuser::Filesystem for TraceFs {
             Ok(meta) => view::attr(ino, &meta),
             Err(e) => return reply.error(e.into()),
         };
-        let (fh, fopen, backing) = self.register(&job, ino, file, true, |f| reply.open_backing(f));
+        let (fh, fopen, backing) =
+            self.register(&job, ino, file, disk, true, |f| reply.open_backing(f));
         match backing {
             Some(id) => reply.created_passthrough(self.ttl(), &attr, Generation(0), fh, fopen, &id),
             None => reply.created(self.ttl(), &attr, Generation(0), fh, fopen),

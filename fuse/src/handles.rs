@@ -6,10 +6,15 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fs::File;
 use std::io;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use fuser::{BackingId, FileType, INodeNo};
+
+/// How many read-only opens one job keeps cached: enough for a compiler's
+/// project headers, bounded so `-j N` jobs stay far below `RLIMIT_NOFILE`.
+const MAX_READERS: usize = 64;
 
 /// An open file: our descriptor on the backing file (the real one or the
 /// job's staged copy) and, under passthrough, the kernel's backing id.
@@ -18,8 +23,10 @@ pub(crate) struct OpenFile {
     /// Used for `read`/`write` when the kernel does not pass through, and
     /// for `getattr`/`setattr` on the handle.
     pub(crate) file: File,
-    /// Keeps the backing id registered while the kernel uses it.
-    pub(crate) _backing: Option<Arc<BackingId>>,
+    /// Where `file` was opened (what a cached reader must still match).
+    pub(crate) disk: PathBuf,
+    /// Keeps the backing id registered while the kernel may use it.
+    pub(crate) backing: Option<Arc<BackingId>>,
 }
 
 /// One entry of a directory listing.
@@ -33,7 +40,7 @@ pub(crate) struct DirEntry {
 /// What a kernel file handle refers to.
 #[derive(Debug)]
 pub(crate) enum Handle {
-    File(OpenFile),
+    File(Arc<OpenFile>),
     /// A directory listing, taken at `opendir` so `readdir` offsets are stable.
     Dir(Vec<DirEntry>),
 }
@@ -43,7 +50,11 @@ pub(crate) enum Handle {
 pub(crate) struct Handles {
     next: AtomicU64,
     map: Mutex<HashMap<u64, Arc<Handle>>>,
-    backings: Mutex<HashMap<u64, Weak<BackingId>>>,
+    /// Read-only opens are shared per inode for the job's lifetime: a
+    /// repeated open costs the daemon no `open(2)` and no backing ioctls.
+    readers: Mutex<HashMap<u64, Arc<OpenFile>>>,
+    /// Backing ids of write opens, shared while any handle holds them.
+    backings: Mutex<HashMap<(u64, PathBuf), Weak<BackingId>>>,
 }
 
 impl Handles {
@@ -69,19 +80,38 @@ impl Handles {
         lock(&self.map).remove(&fh);
     }
 
-    /// The backing id for inode `ino`, registering `file` if no open handle
-    /// of that inode holds one (the kernel wants one backing file per inode).
+    /// The cached read-only open of inode `ino`, if it is still of `disk`.
+    pub(crate) fn reader(&self, ino: u64, disk: &Path) -> Option<Arc<OpenFile>> {
+        lock(&self.readers)
+            .get(&ino)
+            .filter(|open| open.disk == disk)
+            .cloned()
+    }
+
+    /// Cache a read-only open of inode `ino`, unless the job already holds
+    /// [`MAX_READERS`] (each costs the daemon a descriptor until the job ends).
+    pub(crate) fn keep_reader(&self, ino: u64, open: Arc<OpenFile>) {
+        let mut readers = lock(&self.readers);
+        if readers.len() < MAX_READERS || readers.contains_key(&ino) {
+            readers.insert(ino, open);
+        }
+    }
+
+    /// The backing id for inode `ino` on `disk`, registering one if no open
+    /// handle holds it (the kernel wants one backing file per inode).
     pub(crate) fn backing(
         &self,
         ino: u64,
+        disk: &Path,
         register: impl FnOnce() -> io::Result<BackingId>,
     ) -> io::Result<Arc<BackingId>> {
         let mut map = lock(&self.backings);
-        if let Some(id) = map.get(&ino).and_then(Weak::upgrade) {
+        let key = (ino, disk.to_owned());
+        if let Some(id) = map.get(&key).and_then(Weak::upgrade) {
             return Ok(id);
         }
         let id = Arc::new(register()?);
-        map.insert(ino, Arc::downgrade(&id));
+        map.insert(key, Arc::downgrade(&id));
         Ok(id)
     }
 }

@@ -180,12 +180,16 @@ impl Tracer {
             want_passthrough: options.passthrough,
             passthrough: AtomicBool::new(false),
             ttl: options.ttl,
+            notifier: std::sync::OnceLock::new(),
         });
         let threads = match config.threads {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get().max(2)),
             n => n,
         };
         let mounted = mount::mount(shared.clone(), &config.mountpoint, threads)?;
+        if let Some(notifier) = mounted.notifier() {
+            let _ = shared.notifier.set(notifier);
+        }
         let isolation = options.isolation.unwrap_or_else(|| spawn::probe(&root));
         let mut config = config;
         config.root = root;
@@ -262,11 +266,6 @@ impl Tracer {
         })
     }
 
-    /// Drop the kernel's cached entries of a finished job (memory only).
-    pub fn forget_job(&self, id: JobId) {
-        self.mounted.forget_top(&paths::job_dir_name(id));
-    }
-
     /// Unmount; waits for the daemon threads.
     pub fn unmount(mut self) -> io::Result<()> {
         self.mounted.unmount()
@@ -312,12 +311,7 @@ impl Job {
 
     fn close(&mut self) -> Finished {
         self.closed = true;
-        self.tracer
-            .shared
-            .jobs
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.id);
+        self.tracer.shared.end_job(self.id);
         let overlay = std::mem::replace(&mut *self.view.overlay_mut(), Overlay::closed());
         let log = self.view.recorder.resolve(&overlay);
         let pending = overlay.into_pending(self.tracer.shared.root.to_path_buf());

@@ -24,14 +24,28 @@ pub(crate) struct Mounted {
     connection: u64,
 }
 
-/// If `mountpoint` is a FUSE mount whose daemon died (ENOTCONN), detach it.
+/// If `mountpoint` is a FUSE mount whose daemon died, detach it. `statfs`
+/// is the probe: unlike `stat`, the kernel never answers it from a cache,
+/// so a dead connection always shows as ENOTCONN.
 pub(crate) fn clear_dead_mount(mountpoint: &Path) -> io::Result<()> {
-    match fs::metadata(mountpoint) {
-        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {
-            log::info!("clearing dead mount at {}", mountpoint.display());
-            detach(mountpoint)
-        }
-        _ => Ok(()),
+    if statfs(mountpoint).raw_os_error() == Some(libc::ENOTCONN) {
+        log::info!("clearing dead mount at {}", mountpoint.display());
+        detach(mountpoint)?;
+    }
+    Ok(())
+}
+
+/// The error of `statfs(path)` (errno 0 when it succeeds).
+fn statfs(path: &Path) -> io::Error {
+    let Ok(c) = cstring(path) else {
+        return io::Error::from_raw_os_error(libc::EINVAL);
+    };
+    // SAFETY: statfs fills the zeroed struct; `c` is a valid C string.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statfs(c.as_ptr(), &mut st) } == 0 {
+        io::Error::from_raw_os_error(0)
+    } else {
+        io::Error::last_os_error()
     }
 }
 
@@ -140,14 +154,9 @@ impl Mounted {
         detached
     }
 
-    /// Tell the kernel to drop its cached entries under top-level `name`
-    /// (a finished job's directory); errors only cost memory.
-    pub(crate) fn forget_top(&self, name: &str) {
-        if let Some(session) = &self.session {
-            let _ = session
-                .notifier()
-                .inval_entry(fuser::INodeNo::ROOT, std::ffi::OsStr::new(name));
-        }
+    /// A handle for telling the kernel to drop cached entries.
+    pub(crate) fn notifier(&self) -> Option<fuser::Notifier> {
+        self.session.as_ref().map(BackgroundSession::notifier)
     }
 
     fn abort(&self) {

@@ -85,7 +85,12 @@ impl Overlay {
     }
 
     /// Stage a new empty file at `path` (mode already masked) and open it.
-    pub(crate) fn create_file(&mut self, path: &str, mode: u32, write: bool) -> io::Result<File> {
+    pub(crate) fn create_file(
+        &mut self,
+        path: &str,
+        mode: u32,
+        write: bool,
+    ) -> io::Result<(File, PathBuf)> {
         let staged = Staged::File(self.next_id());
         let scratch = self.scratch(staged).unwrap_or_default();
         let file = OpenOptions::new()
@@ -95,7 +100,7 @@ impl Overlay {
             .mode(mode)
             .open(&scratch)?;
         self.claim(path, staged);
-        Ok(file)
+        Ok((file, scratch))
     }
 
     /// Stage a copy of the real file `real` at `path` (empty if `truncate`),

@@ -85,15 +85,16 @@ impl JobView {
     }
 
     /// Create a regular file at `path` (or open it for writing if it exists
-    /// and `excl` is not set). Returns the open file.
+    /// and `excl` is not set). Returns the open file and where it lives.
     pub(crate) fn create(
         &self,
         path: &str,
         mode: u32,
         excl: bool,
         truncate: bool,
-    ) -> Result<File, Errno> {
+    ) -> Result<(File, PathBuf), Errno> {
         if self.recorder.is_ignored(path) {
+            let real = self.real(path);
             let mut opts = OpenOptions::new();
             opts.read(true).write(true).mode(mode).truncate(truncate);
             if excl {
@@ -101,14 +102,15 @@ impl JobView {
             } else {
                 opts.create(true);
             }
-            return opts.open(self.real(path)).map_err(errno);
+            return opts.open(&real).map(|f| (f, real)).map_err(errno);
         }
         if self.stat(path).is_ok() {
             if excl {
                 return Err(Errno::EEXIST);
             }
             let staged = self.stage_for_write(path, truncate)?;
-            return open_disk(&staged, true, truncate, None).map_err(errno);
+            let file = open_disk(&staged, true, truncate, None).map_err(errno)?;
+            return Ok((file, staged));
         }
         self.overlay_mut()
             .create_file(path, mode, true)

@@ -58,12 +58,12 @@ pub fn check(graph: &Graph, root: &Path, job: &JobFacts) -> Vec<Violation> {
     out
 }
 
-/// Reads of files another command generates with no declared path of edges
-/// from that command to this one.
+/// Reads (or vain lookups: it ran too early) of files another command
+/// generates, with no declared path of edges from that command to this one.
 fn missing_inputs(graph: &Graph, job: &JobFacts) -> Vec<Violation> {
     let ancestors = graph.ancestors(job.cmd);
     let mut out = Vec::new();
-    for r in &job.log.reads {
+    for r in job.log.reads.iter().chain(&job.log.ghosts) {
         let Ok(path) = ProjPath::new(r) else { continue };
         let Some(maker) = graph.producer_of(&path) else {
             continue;

@@ -2,11 +2,9 @@
 //! `index` (what the last build recorded) and `change` (what differs on disk
 //! now) modules to the planner's [`LastBuild`] and [`Changes`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Mutex;
-
-use anyhow::{Context as _, Result};
 
 use crate::change::{
     digest_path, ChangeDetector, ChangeSource, FileState, FullScan, Judgement, Moment,
@@ -14,7 +12,7 @@ use crate::change::{
 use crate::graph::Graph;
 use crate::identity::{self, CommandKey, Identity};
 use crate::index::{CommandView, Generation, Index, IndexOptions, Open};
-use crate::options::{ChangeMode, Options};
+use crate::options::ChangeMode;
 use crate::paths::ProjPath;
 use crate::plan::{Changes, LastBuild, PrevCommand, SeenFile};
 use crate::project::Project;
@@ -48,14 +46,8 @@ pub struct History {
 
 impl History {
     /// Open the index of `project` (saying in one line why it cannot be
-    /// used, if so) and judge what changed since.
-    pub fn load(
-        project: &Project,
-        graph: &Graph,
-        change: Option<&str>,
-        ui: &Ui,
-    ) -> Result<History> {
-        let mode = change_mode(project, change)?;
+    /// used, if so). [`History::scan`] then judges what changed.
+    pub fn load(project: &Project, graph: &Graph, mode: ChangeMode, ui: &Ui) -> History {
         let path = project.state_dir().join("index");
         let index = match Index::open(&path, &IndexOptions { change_mode: mode }) {
             Open::Ready(index) => Some(index),
@@ -73,11 +65,6 @@ impl History {
                 None
             }
         };
-        let detector = ChangeDetector::new(mode);
-        let scan = match &index {
-            Some(index) => FullScan::new(&project.root).changes(index, detector),
-            None => Default::default(),
-        };
         let generation = index
             .as_ref()
             .map_or(Generation(1), |i| i.generation().next());
@@ -85,15 +72,24 @@ impl History {
             .commands()
             .map(|(_, c)| identity::of(&c.rule, &identity::process_env))
             .collect();
-        Ok(History {
+        History {
             ids,
             mode,
             generation,
             index,
-            scan,
+            scan: Default::default(),
             fresh: Mutex::default(),
             root: project.root.clone(),
-        })
+        }
+    }
+
+    /// Judge every recorded file against the disk (after stale outputs
+    /// were removed, so their readers see them gone).
+    pub fn scan(&mut self) {
+        if let Some(index) = &self.index {
+            let detector = ChangeDetector::new(self.mode);
+            self.scan = FullScan::new(&self.root).changes(index, detector);
+        }
     }
 
     /// The judgement of a recorded path at the start of the build.
@@ -117,6 +113,20 @@ impl History {
             true => self.generation,
             false => since,
         })
+    }
+
+    /// Every output the last build recorded (empty without a usable index).
+    pub fn previous_outputs(project: &Project) -> BTreeSet<ProjPath> {
+        let path = project.state_dir().join("index");
+        let Open::Ready(index) = Index::open(&path, &IndexOptions::default()) else {
+            return BTreeSet::new();
+        };
+        let outputs = index
+            .commands()
+            .flat_map(|c| c.outputs().chain(c.extra_outputs()).collect::<Vec<_>>())
+            .filter_map(|p| ProjPath::new(p).ok())
+            .collect();
+        outputs
     }
 
     /// Outputs of the last build that no command of `graph` produces.
@@ -187,13 +197,6 @@ impl History {
             must_rerun: view.must_rerun(),
             reads,
         }
-    }
-}
-
-fn change_mode(project: &Project, change: Option<&str>) -> Result<ChangeMode> {
-    match change {
-        Some(m) => m.parse().with_context(|| "--change"),
-        None => Ok(Options::load(&project.state_dir().join("options"))?.change),
     }
 }
 

@@ -70,6 +70,10 @@ pub struct JobResult {
     pub started: SystemTime,
 }
 
+/// Names of the files that capture a job's output in the scratch directory
+/// (not `job-*`: those are the tracer's).
+pub const CAPTURE_PREFIX: &str = "capture-";
+
 /// The process groups of running jobs, so an interrupt can stop them.
 pub type Running = Mutex<HashMap<CmdId, u32>>;
 
@@ -94,7 +98,7 @@ pub fn run(tracer: &Tracer, req: &JobRequest, scratch: &Path, running: &Running)
             return result;
         }
     };
-    let capture = scratch.join(format!("job-{}.out", job.id().0));
+    let capture = scratch.join(format!("{CAPTURE_PREFIX}{}", job.id().0));
     let mut cmd = shell_command(&job, req);
     result.exit = match spawn_and_wait(&mut cmd, req, &capture, running) {
         Ok((exit, output)) => {

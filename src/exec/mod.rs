@@ -17,6 +17,7 @@ mod history;
 mod record;
 mod report;
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Instant;
 
@@ -24,6 +25,8 @@ use anyhow::{Context as _, Result};
 use tupfs_fuse::{MountConfig, Tracer};
 
 use crate::graph::{CmdId, Graph};
+use crate::options::ChangeMode;
+use crate::paths::ProjPath;
 use crate::plan::Plan;
 use crate::project::Project;
 use crate::ui::{Ui, UiOptions};
@@ -52,8 +55,8 @@ pub struct Request {
     pub jobs: Option<usize>,
     /// Go on after failures.
     pub keep_going: bool,
-    /// `--change MODE`.
-    pub change: Option<String>,
+    /// How files count as changed (`--change`, else `.tupfs/options`).
+    pub change: ChangeMode,
     /// The console's options.
     pub ui: UiOptions,
 }
@@ -63,13 +66,14 @@ pub fn run_build(project: &Project, graph: &Graph, req: &Request) -> Result<Buil
     let started = Instant::now();
     signals::install();
     let ui = Ui::new(req.ui);
-    let history = history::History::load(project, graph, req.change.as_deref(), &ui)?;
+    let mut history = history::History::load(project, graph, req.change, &ui);
+    let stale = stale::remove(&project.root, &history.stale_outputs(graph));
+    history.scan();
     let plan = Plan::make(graph, &history.ids, &history, &history);
     let selected = match req.selected.is_empty() {
         true => vec![true; graph.len()],
         false => req.selected.clone(),
     };
-    let stale = stale::remove(&project.root, &history.stale_outputs(graph));
     let to_run = plan.may_run(graph, &selected).len();
     ui.set_total(to_run);
     let outcomes = if to_run == 0 {
@@ -104,6 +108,12 @@ pub fn run_build(project: &Project, graph: &Graph, req: &Request) -> Result<Buil
     report.finish(project, &ui)
 }
 
+/// The outputs the last build recorded (for the parser: globs must not
+/// match them unless a rule still produces them). Empty without an index.
+pub fn previous_outputs(project: &Project) -> BTreeSet<ProjPath> {
+    history::History::previous_outputs(project)
+}
+
 fn mount(project: &Project) -> Result<Tracer> {
     let state = project.state_dir();
     let mountpoint = state.join("mnt");
@@ -111,6 +121,7 @@ fn mount(project: &Project) -> Result<Tracer> {
     for d in [&mountpoint, &scratch] {
         std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
     }
+    remove_old_captures(&scratch);
     Tracer::mount(MountConfig {
         root: project.root.clone(),
         mountpoint,
@@ -118,6 +129,22 @@ fn mount(project: &Project) -> Result<Tracer> {
         threads: 0,
     })
     .context("cannot mount the tracing filesystem")
+}
+
+/// Output captures left by a build that was killed.
+fn remove_old_captures(scratch: &Path) {
+    let Ok(entries) = std::fs::read_dir(scratch) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(job::CAPTURE_PREFIX)
+        {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 fn cpus() -> usize {

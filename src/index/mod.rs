@@ -31,6 +31,8 @@ pub use view::{CommandView, FileView, Observed, TupfileView};
 use crate::options::ChangeMode;
 use schema::ArchivedTables;
 
+/// The index's file name inside `.tupfs/`.
+pub const INDEX_FILE: &str = "index";
 /// The first bytes of every index file.
 pub const MAGIC: &[u8; 8] = b"TUPFSIDX";
 /// The format this tupfs writes; any other costs one full rebuild.

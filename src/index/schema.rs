@@ -53,6 +53,8 @@ pub(crate) struct CmdRow {
     pub location_line: u32,
     pub flags: u16,
     pub dir: Span,
+    pub source_dir: Span,
+    pub variant: Span,
     pub command: Span,
     pub display: Span,
     pub output_group: GroupRow,

@@ -39,7 +39,7 @@ fn rule(dir: &str, src: &str, out: &str) -> Rule {
         },
         dir: p(dir),
         source_dir: p(dir),
-        variant: ProjPath::root(),
+        variant: p(""),
         command: format!("gcc -c {src} -o {out}"),
         display: Some(format!("CC {src}")),
         flags: RuleFlags {

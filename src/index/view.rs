@@ -295,6 +295,16 @@ impl<'a> CommandView<'a> {
         self.index.str(&self.row.dir)
     }
 
+    /// The source directory the rule was written for.
+    pub fn source_dir(&self) -> &'a str {
+        self.index.str(&self.row.source_dir)
+    }
+
+    /// The variant directory the rule belongs to (the root in-tree).
+    pub fn variant(&self) -> &'a str {
+        self.index.str(&self.row.variant)
+    }
+
     /// The exact shell command.
     pub fn command(&self) -> &'a str {
         self.index.str(&self.row.command)
@@ -411,9 +421,8 @@ impl<'a> CommandView<'a> {
                 line,
             },
             dir: ProjPath::new(self.dir())?,
-            // Not recorded yet (merge of the lang branch): the in-tree values.
-            source_dir: ProjPath::new(self.dir())?,
-            variant: ProjPath::root(),
+            source_dir: ProjPath::new(self.source_dir())?,
+            variant: ProjPath::new(self.variant())?,
             command: self.command().to_string(),
             display: self.display().map(String::from),
             flags: self.rule_flags(),

@@ -162,6 +162,8 @@ impl Flattener {
             location_line: rule.location.line,
             flags,
             dir: self.text(rule.dir.as_str()),
+            source_dir: self.text(rule.source_dir.as_str()),
+            variant: self.text(rule.variant.as_str()),
             command: self.text(&rule.command),
             display,
             output_group,

@@ -7,8 +7,8 @@ use std::fs;
 use std::path::Path;
 
 use super::config::Config;
+use super::directives::{self, DirOutcome};
 use super::gitignore;
-use super::tupfile::{self, DirOutcome};
 use super::vars::variant_mirror;
 use super::{Location, ParseError, ParseOptions, ParsedProject};
 use crate::paths::ProjPath;
@@ -62,7 +62,7 @@ pub struct Driver<'a> {
 
 /// Parse the whole project.
 pub fn parse(root: &Path, opts: &ParseOptions) -> Result<ParsedProject, ParseError> {
-    let tree = scan(root)?;
+    let tree = scan(root, opts)?;
     let skip: BTreeSet<ProjPath> = tree.variants.iter().cloned().collect();
     let root_name = root
         .canonicalize()
@@ -113,7 +113,7 @@ fn read_config(root: &Path, variant: &ProjPath) -> Result<Config, ParseError> {
 
 /// Walk the tree: which directories have a Tupfile (or a Tupdefault above
 /// them), and which are variants.
-fn scan(root: &Path) -> Result<Tree, ParseError> {
+fn scan(root: &Path, opts: &ParseOptions) -> Result<Tree, ParseError> {
     let mut tree = Tree {
         tupfiles: BTreeMap::new(),
         variants: Vec::new(),
@@ -147,7 +147,10 @@ fn scan(root: &Path) -> Result<Tree, ParseError> {
                 "Lua Tupfiles are not supported by tupfs; write the rules in a plain 'Tupfile'",
             ));
         } else if let Some(d) = &default {
-            tree.tupfiles.insert(dir.clone(), d.clone());
+            // A directory the last build made for its outputs is not source.
+            if !only_previous_outputs(root, &dir, opts) {
+                tree.tupfiles.insert(dir.clone(), d.clone());
+            }
         }
         let entries = fs::read_dir(&disk)
             .map_err(|e| ParseError::msg(format!("cannot list directory {dir}: {e}")))?;
@@ -163,6 +166,22 @@ fn scan(root: &Path) -> Result<Tree, ParseError> {
     }
     tree.variants.sort();
     Ok(tree)
+}
+
+/// True if every entry of `dir` is an output of the last build.
+fn only_previous_outputs(root: &Path, dir: &ProjPath, opts: &ParseOptions) -> bool {
+    let Ok(entries) = fs::read_dir(dir.to_disk(root)) else {
+        return false;
+    };
+    let mut any = false;
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !opts.previous_outputs.contains(&dir.child(&name)) {
+            return false;
+        }
+        any = true;
+    }
+    any
 }
 
 impl Driver<'_> {
@@ -192,7 +211,7 @@ impl Driver<'_> {
         }
         self.state.insert(dir.clone(), DirState::Parsing);
         self.stack.push(dir.clone());
-        let outcome = tupfile::parse_tupfile(self, dir, &file);
+        let outcome = directives::parse_tupfile(self, dir, &file);
         self.stack.pop();
         let outcome = outcome?;
         self.state.insert(dir.clone(), DirState::Done);

@@ -6,11 +6,11 @@ use std::collections::BTreeSet;
 
 use regex::Regex;
 
+use super::directives::{FileCtx, TupfileParse};
 use super::driver::{Driver, OutputInfo};
 use super::flags::{self, FlagCtx, Part};
 use super::glob;
 use super::rule::{split_display, split_rule};
-use super::tupfile::{FileCtx, TupfileParse};
 use super::vars::{eval, ConfigUse, Nodes};
 use super::{GroupRef, Location, ParseError, Rule};
 use crate::paths::ProjPath;
@@ -24,14 +24,23 @@ pub struct Entry {
     pub actual: ProjPath,
     /// What the first glob wildcard matched, if a glob found it (`%g`).
     pub glob: Option<String>,
+    /// Set for a `dir/<group>` entry (tup lists groups in `%f`/`%i` as
+    /// written); `actual` is then meaningless.
+    pub group: Option<GroupRef>,
 }
 
-/// Resolved inputs of a rule.
+impl Entry {
+    /// The real file, unless the entry is a group.
+    fn file(&self) -> Option<&ProjPath> {
+        self.group.is_none().then_some(&self.actual)
+    }
+}
+
+/// Resolved inputs of a rule (groups are entries too, as in tup).
 #[derive(Clone, Debug, Default)]
 struct Inputs {
     normal: Vec<Entry>,
     order_only: Vec<Entry>,
-    groups: Vec<GroupRef>,
 }
 
 /// The rule's text parts after the macro (if any) was applied.
@@ -209,7 +218,6 @@ impl TupfileParse {
             };
             let more = self.resolve_inputs(drv, ctx, &format!("| {text}"), &mut used, false)?;
             all.order_only.extend(more.order_only);
-            all.groups.extend(more.groups);
             dedup(&mut all.order_only);
         }
         let oo_texts: Vec<String> = all.order_only.iter().map(|e| e.text.clone()).collect();
@@ -271,12 +279,20 @@ impl TupfileParse {
         let dir = self.dir.clone();
         let cmd = self.eval_rule(drv, ctx, &cmd, Nodes::RelativeTo(&dir), &mut used)?;
         let (display, rule_flags, command) = split_display(&cmd)?;
+        if let Some(prev) = self.commands.get(&command) {
+            return Err(ParseError::msg(format!(
+                "the command '{command}' is written twice for this directory ({prev} and {loc}); each command must differ"
+            )));
+        }
+        self.commands.insert(command.clone(), loc.clone());
         self.declare_outputs(drv, &outs, loc)?;
+        self.record.config.extend(used.clone());
         if let Some(b) = bin {
             let entries = outs.normal.iter().map(|(t, a)| Entry {
                 text: t.clone(),
                 actual: a.clone(),
                 glob: None,
+                group: None,
             });
             ctx.bins.entry(b.to_string()).or_default().extend(entries);
         }
@@ -286,9 +302,18 @@ impl TupfileParse {
             command,
             display,
             flags: rule_flags,
-            inputs: nl.iter().map(|e| e.actual.clone()).collect(),
-            order_only: all.order_only.iter().map(|e| e.actual.clone()).collect(),
-            input_groups: all.groups,
+            inputs: nl.iter().filter_map(Entry::file).cloned().collect(),
+            order_only: all
+                .order_only
+                .iter()
+                .filter_map(Entry::file)
+                .cloned()
+                .collect(),
+            input_groups: nl
+                .iter()
+                .chain(all.order_only.iter())
+                .filter_map(|e| e.group.clone())
+                .collect(),
             outputs: outs.normal.iter().map(|(_, a)| a.clone()).collect(),
             extra_outputs: outs.extra.iter().map(|(_, a)| a.clone()).collect(),
             output_group: outs.group,
@@ -369,10 +394,10 @@ impl TupfileParse {
                 normal.trim()
             )));
         }
-        let mut inputs = Inputs::default();
-        inputs.normal = self.input_list(drv, ctx, normal, &mut inputs.groups)?;
-        inputs.order_only = self.input_list(drv, ctx, oo, &mut inputs.groups)?;
-        Ok(inputs)
+        Ok(Inputs {
+            normal: self.input_list(drv, ctx, normal)?,
+            order_only: self.input_list(drv, ctx, oo)?,
+        })
     }
 
     fn input_list(
@@ -380,7 +405,6 @@ impl TupfileParse {
         drv: &mut Driver,
         ctx: &FileCtx,
         text: &str,
-        groups: &mut Vec<GroupRef>,
     ) -> Result<Vec<Entry>, ParseError> {
         let mut list: Vec<Entry> = Vec::new();
         for tok in text.split_whitespace() {
@@ -398,7 +422,12 @@ impl TupfileParse {
                 let re = compile(re)?;
                 list.retain(|e| !re.is_match(&e.text));
             } else if tok.contains('<') {
-                groups.push(self.group(drv, tok)?);
+                list.push(Entry {
+                    text: tok.to_string(),
+                    actual: ProjPath::root(),
+                    glob: None,
+                    group: Some(self.group(drv, tok)?),
+                });
             } else {
                 let found = self.input_path(drv, tok)?;
                 list.extend(found);
@@ -455,6 +484,7 @@ impl TupfileParse {
                         text: format!("{prefix}{cand}"),
                         actual: actual_input(drv, &logical),
                         glob: Some(g),
+                        group: None,
                     });
                 }
             }
@@ -478,6 +508,7 @@ impl TupfileParse {
             text: tok.to_string(),
             actual: actual_input(drv, &logical),
             glob: None,
+            group: None,
         }])
     }
 
@@ -634,5 +665,5 @@ fn compile(re: &str) -> Result<Regex, ParseError> {
 /// Drop later duplicates, keeping the first occurrence's position.
 fn dedup(list: &mut Vec<Entry>) {
     let mut seen = BTreeSet::new();
-    list.retain(|e| seen.insert(e.actual.clone()));
+    list.retain(|e| seen.insert((e.group.clone(), e.actual.clone())));
 }

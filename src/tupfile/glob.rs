@@ -1,92 +1,113 @@
 //! Glob patterns of one path component (`*`, `?`, `[...]`), as tup matches
 //! them, and the text the first wildcard matched (`%g`).
 
+use std::collections::HashSet;
+
 /// True if `s` contains a glob character.
 pub fn is_glob(s: &str) -> bool {
     s.contains(['*', '?', '['])
 }
 
+/// Longest pattern accepted (keeps matching time and recursion bounded).
+pub const MAX_PATTERN: usize = 4096;
+
 /// Match `name` against `pattern`. On a match, returns what the first
 /// wildcard matched (empty if the pattern has none).
 pub fn matches(pattern: &str, name: &str) -> Option<String> {
+    if pattern.len() > MAX_PATTERN {
+        return None;
+    }
     let p: Vec<char> = pattern.chars().collect();
     let n: Vec<char> = name.chars().collect();
-    let mut first = None;
-    if match_at(&p, 0, &n, 0, &mut first) {
-        let (a, b) = first.unwrap_or((0, 0));
+    let mut m = Matcher {
+        p: &p,
+        n: &n,
+        first: None,
+        failed: HashSet::new(),
+    };
+    if m.at(0, 0) {
+        let (a, b) = m.first.unwrap_or((0, 0));
         Some(n[a..b].iter().collect())
     } else {
         None
     }
 }
 
-/// Backtracking matcher; `*` tries the longest span first (tup picks the
-/// longest match for `%g`: `*.txt` on `a.txt.txt` gives `a.txt`).
-fn match_at(
-    p: &[char],
-    pi: usize,
-    n: &[char],
-    ni: usize,
-    first: &mut Option<(usize, usize)>,
-) -> bool {
-    let Some(&c) = p.get(pi) else {
-        return ni == n.len();
-    };
-    let record = first.is_none();
-    match c {
-        '*' => {
-            for end in (ni..=n.len()).rev() {
-                if record {
-                    *first = Some((ni, end));
-                }
-                if match_at(p, pi + 1, n, end, first) {
-                    return true;
-                }
-                if record {
-                    *first = None;
-                }
-            }
-            false
+/// A backtracking matcher; `*` tries the longest span first (tup picks the
+/// longest match for `%g`: `*.txt` on `a.txt.txt` gives `a.txt`). Failed
+/// states are remembered, so matching stays polynomial.
+struct Matcher<'a> {
+    p: &'a [char],
+    n: &'a [char],
+    /// The span the first wildcard matched.
+    first: Option<(usize, usize)>,
+    failed: HashSet<(usize, usize)>,
+}
+
+impl Matcher<'_> {
+    fn at(&mut self, mut pi: usize, mut ni: usize) -> bool {
+        let start = (pi, ni);
+        if self.failed.contains(&start) {
+            return false;
         }
-        '?' => {
-            if ni >= n.len() {
+        // Single-character items match iteratively; only `*` recurses.
+        while let Some(&c) = self.p.get(pi) {
+            if c == '*' {
+                let next = pi + self.p[pi..].iter().take_while(|&&c| c == '*').count();
+                let record = self.first.is_none();
+                for end in (ni..=self.n.len()).rev() {
+                    if record {
+                        self.first = Some((ni, end));
+                    }
+                    if self.at(next, end) {
+                        return true;
+                    }
+                }
+                if record {
+                    self.first = None;
+                }
+                self.failed.insert(start);
                 return false;
             }
-            if record {
-                *first = Some((ni, ni + 1));
+            let Some(&ch) = self.n.get(ni) else { break };
+            let (step, wildcard) = match c {
+                '?' => (Some(pi + 1), true),
+                '[' => match class(self.p, pi) {
+                    Some(cl) => {
+                        let hit = cl.ranges.iter().any(|&(lo, hi)| lo <= ch && ch <= hi);
+                        ((hit != cl.negated).then_some(cl.end + 1), true)
+                    }
+                    None => ((ch == '[').then_some(pi + 1), false),
+                },
+                lit => ((ch == lit).then_some(pi + 1), false),
+            };
+            let Some(next) = step else { break };
+            if wildcard && self.first.is_none() {
+                self.first = Some((ni, ni + 1));
             }
-            let ok = match_at(p, pi + 1, n, ni + 1, first);
-            if !ok && record {
-                *first = None;
-            }
-            ok
+            pi = next;
+            ni += 1;
         }
-        '[' => match class(p, pi) {
-            Some((set_end, negated, items)) => {
-                let Some(&ch) = n.get(ni) else { return false };
-                let hit = items.iter().any(|&(lo, hi)| lo <= ch && ch <= hi);
-                if hit == negated {
-                    return false;
-                }
-                if record {
-                    *first = Some((ni, ni + 1));
-                }
-                let ok = match_at(p, set_end + 1, n, ni + 1, first);
-                if !ok && record {
-                    *first = None;
-                }
-                ok
-            }
-            // An unclosed `[` is a literal character.
-            None => n.get(ni) == Some(&'[') && match_at(p, pi + 1, n, ni + 1, first),
-        },
-        lit => n.get(ni) == Some(&lit) && match_at(p, pi + 1, n, ni + 1, first),
+        let ok = pi == self.p.len() && ni == self.n.len();
+        if !ok {
+            self.failed.insert(start);
+        }
+        ok
     }
 }
 
-/// Parse the class starting at `p[start] == '['`: its closing index,
-/// whether it is negated, and its ranges.
-fn class(p: &[char], start: usize) -> Option<(usize, bool, Vec<(char, char)>)> {
+/// A `[...]` character class.
+struct Class {
+    /// Index of the closing `]`.
+    end: usize,
+    /// `[!...]` or `[^...]`.
+    negated: bool,
+    /// Inclusive character ranges.
+    ranges: Vec<(char, char)>,
+}
+
+/// Parse the class starting at `p[start] == '['` (`None` if unclosed).
+fn class(p: &[char], start: usize) -> Option<Class> {
     let mut i = start + 1;
     let negated = matches!(p.get(i), Some('!') | Some('^'));
     if negated {
@@ -96,7 +117,11 @@ fn class(p: &[char], start: usize) -> Option<(usize, bool, Vec<(char, char)>)> {
     let mut first = true;
     while let Some(&c) = p.get(i) {
         if c == ']' && !first {
-            return Some((i, negated, items));
+            return Some(Class {
+                end: i,
+                negated,
+                ranges: items,
+            });
         }
         first = false;
         if p.get(i + 1) == Some(&'-') && p.get(i + 2).is_some_and(|&e| e != ']') {
@@ -127,5 +152,14 @@ mod tests {
         assert_eq!(matches("plain", "plain").as_deref(), Some(""));
         assert_eq!(matches("a[b", "a[b").as_deref(), Some(""));
         assert!(is_glob("a*") && !is_glob("a.c"));
+        assert_eq!(matches("a**b", "axxb").as_deref(), Some("xx"));
+    }
+
+    #[test]
+    fn pathological_patterns_stay_fast() {
+        let name = "a".repeat(60);
+        assert!(matches(&"*a".repeat(30), &name).is_some());
+        assert_eq!(matches(&format!("{}b", "*a".repeat(30)), &name), None);
+        assert_eq!(matches(&"x".repeat(MAX_PATTERN + 1), "x"), None);
     }
 }

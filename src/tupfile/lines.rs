@@ -63,7 +63,7 @@ mod tests {
             vec![
                 Line {
                     number: 2,
-                    text: "a = 1    b".into()
+                    text: "a = 1     b".into()
                 },
                 Line {
                     number: 7,

@@ -7,6 +7,7 @@
 
 mod cond;
 mod config;
+mod directives;
 mod driver;
 mod emit;
 mod flags;
@@ -15,7 +16,6 @@ mod glob;
 mod lines;
 mod macros;
 mod rule;
-mod tupfile;
 mod vars;
 
 #[cfg(test)]
@@ -240,6 +240,9 @@ pub struct ParseOptions {
     /// not source files: globs skip them unless a rule declares them again,
     /// and naming one that no rule produces any more is an error.
     pub previous_outputs: BTreeSet<ProjPath>,
+    /// Whether `run` lines may execute their scripts (off: `run` is an
+    /// error; for parsing untrusted text).
+    pub allow_run: bool,
 }
 
 impl Default for ParseOptions {
@@ -247,6 +250,7 @@ impl Default for ParseOptions {
         ParseOptions {
             env: std::env::vars().collect(),
             previous_outputs: BTreeSet::new(),
+            allow_run: true,
         }
     }
 }

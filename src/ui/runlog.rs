@@ -61,6 +61,22 @@ pub struct Summary {
 pub const VERSION: u32 = 1;
 
 impl RunLog {
+    /// The log of a build that failed before running anything (a Tupfile
+    /// or usage error): status "failed", nothing ran.
+    pub fn failed_early() -> RunLog {
+        RunLog {
+            version: VERSION,
+            status: "failed",
+            commands: Vec::new(),
+            removed: Vec::new(),
+            summary: Summary {
+                ran: 0,
+                failed: 0,
+                duration_ms: 0,
+            },
+        }
+    }
+
     /// Write to `state_dir/log/last.json` (whole, via a rename).
     pub fn write(&self, state_dir: &Path) -> Result<()> {
         let dir = state_dir.join("log");

@@ -130,3 +130,17 @@ impl Drop for Fixture {
 pub fn set(items: &[&str]) -> std::collections::BTreeSet<String> {
     items.iter().map(|s| s.to_string()).collect()
 }
+
+/// Detaches whatever is mounted at a path on drop (for tests that leave a
+/// mount behind on purpose, or might on failure).
+pub struct MountGuard(pub PathBuf);
+
+impl Drop for MountGuard {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .stderr(Stdio::null())
+            .status();
+    }
+}

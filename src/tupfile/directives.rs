@@ -49,6 +49,9 @@ pub struct TupfileParse {
     pub record: TupfileRecord,
     /// Rules so far.
     pub rules: Vec<Rule>,
+    /// Where each command text was written (one text, one command per
+    /// directory, as tup requires).
+    pub commands: BTreeMap<String, Location>,
     gitignore: bool,
     depth: usize,
 }
@@ -80,6 +83,7 @@ pub fn parse_tupfile(
             ..TupfileRecord::default()
         },
         rules: Vec::new(),
+        commands: BTreeMap::new(),
         gitignore: false,
         depth: 0,
     };
@@ -349,8 +353,14 @@ impl TupfileParse {
     ) -> Result<(), ParseError> {
         let dir = self.dir.clone();
         let (cmdline, _) = self.eval_here(drv, ctx, rest, Nodes::RelativeTo(&dir))?;
-        if let Some(script) = cmdline.split_whitespace().next() {
-            if let Ok(p) = ProjPath::join(&dir, script) {
+        if !drv.opts.allow_run {
+            return Err(ParseError::msg(format!(
+                "'run {cmdline}' is not allowed in this parse (scripts are disabled)"
+            )));
+        }
+        // The script and any file it is given are inputs of the parse.
+        for word in cmdline.split_whitespace() {
+            if let Ok(p) = ProjPath::join(&dir, word) {
                 if drv.is_source_file(&p) {
                     self.record.run_scripts.insert(p);
                 }
@@ -443,15 +453,17 @@ impl TupfileParse {
 
     /// `NAME = v`, `NAME := v`, `NAME += v`, `&name = path`.
     fn assign(&mut self, drv: &Driver, ctx: &FileCtx, t: &str) -> Result<(), ParseError> {
-        let Some(eq) = t.find('=') else {
+        // As tup: the first "+=", else the first ":=", else the first "=".
+        let (name_end, eq, append) = if let Some(i) = t.find("+=") {
+            (i, i + 1, true)
+        } else if let Some(i) = t.find(":=") {
+            (i, i + 1, false)
+        } else if let Some(i) = t.find('=') {
+            (i, i, false)
+        } else {
             return Err(ParseError::msg(format!(
                 "expected a rule (':'), a macro ('!name = ...'), a directive or an assignment ('NAME = value'), found '{t}'"
             )));
-        };
-        let (name_end, append) = match t[..eq].chars().last() {
-            Some('+') => (eq - 1, true),
-            Some(':') => (eq - 1, false),
-            _ => (eq, false),
         };
         let raw_name = t[..name_end].trim();
         if raw_name.is_empty() {
@@ -459,9 +471,14 @@ impl TupfileParse {
                 "expected a variable name before '=' in '{t}'"
             )));
         }
-        let (name, mut deps) = self.eval_here(drv, ctx, raw_name, Nodes::Forbidden)?;
-        let (value, vdeps) =
-            self.eval_here(drv, ctx, t[eq + 1..].trim_start(), Nodes::Forbidden)?;
+        let name_col = t.len() - t.trim_start().len();
+        let (name, mut deps) = self
+            .eval_here(drv, ctx, raw_name, Nodes::Forbidden)
+            .map_err(|e| shift_column(e, name_col))?;
+        let raw_value = t[eq + 1..].trim_start();
+        let (value, vdeps) = self
+            .eval_here(drv, ctx, raw_value, Nodes::Forbidden)
+            .map_err(|e| shift_column(e, t.len() - raw_value.len()))?;
         deps.extend(vdeps);
         if name.starts_with("CONFIG_") {
             return Err(ParseError::msg(format!(
@@ -507,6 +524,19 @@ impl TupfileParse {
         entry.extend(paths);
         Ok(())
     }
+}
+
+/// Make a "column N:" message (relative to a part of the line) relative to
+/// the whole line, the part starting `offset` bytes in.
+fn shift_column(mut e: ParseError, offset: usize) -> ParseError {
+    if let Some(rest) = e.message.strip_prefix("column ") {
+        if let Some((n, tail)) = rest.split_once(':') {
+            if let Ok(n) = n.parse::<usize>() {
+                e.message = format!("column {}:{tail}", n + offset);
+            }
+        }
+    }
+    e
 }
 
 /// `kw` followed by white space: the rest of the line.

@@ -1,0 +1,2 @@
+#include "common.h"
+const char *text_name(void) { return "text"; }

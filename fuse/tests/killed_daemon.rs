@@ -1,0 +1,102 @@
+//! A build killed with SIGKILL leaves a dead mount (ENOTCONN) and staged
+//! files behind; the next mount must clear both and work.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::MetadataExt;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use common::{config, fuse_available, set, Fixture, MountGuard};
+use tupfs_fuse::{JobSpec, Tracer};
+
+const HOLD_VAR: &str = "TUPFS_FUSE_TEST_HOLD_MOUNT";
+
+/// Not a test on its own: when re-executed with `HOLD_VAR` set, mounts the
+/// given project, leaves a staged write, says MOUNTED and waits to be killed.
+#[test]
+fn helper_hold_mount() {
+    let Ok(root) = std::env::var(HOLD_VAR) else {
+        return;
+    };
+    let tracer = Tracer::mount(config(root.as_ref())).expect("helper mount");
+    let job = tracer.start_job(&JobSpec::default()).expect("job");
+    let status = job
+        .command("/bin/sh")
+        .args(["-c", "echo staged > left.txt"])
+        .status()
+        .expect("spawn");
+    assert!(status.success());
+    println!("MOUNTED");
+    std::thread::sleep(Duration::from_secs(60));
+    drop((job, tracer));
+}
+
+#[test]
+fn killed_daemon_leaves_nothing_that_breaks_the_next_mount() {
+    if !fuse_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    let mnt = root.join(".tupfs/mnt");
+    let _guard = MountGuard(mnt.clone());
+    std::fs::write(root.join("a.txt"), "a\n").unwrap();
+
+    let mut helper = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "helper_hold_mount",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(HOLD_VAR, &root)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = helper.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains("MOUNTED") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    let ready = rx.recv_timeout(Duration::from_secs(60));
+    helper.kill().unwrap(); // SIGKILL: no destructor runs
+    helper.wait().unwrap();
+    ready.expect("helper mounted");
+
+    let c = std::ffi::CString::new(mnt.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: statfs fills the zeroed struct; `c` is a valid C string.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::statfs(c.as_ptr(), &mut st) }, -1);
+    let dead = std::io::Error::last_os_error();
+    assert_eq!(dead.raw_os_error(), Some(libc::ENOTCONN), "{dead}");
+    assert!(
+        root.join(".tupfs/tmp/job-1").exists(),
+        "staged write left behind"
+    );
+
+    let fx = Fixture {
+        tracer: Some(Tracer::mount(config(&root)).expect("mount over a dead mount")),
+        dir,
+    };
+    assert!(
+        !root.join(".tupfs/tmp/job-1").exists(),
+        "stale staging cleared"
+    );
+    let fin = fx.run_ok("cat a.txt > b.txt");
+    assert_eq!(fin.log.reads, set(&["a.txt"]));
+    assert!(!root.join("left.txt").exists());
+    let mut fx = fx;
+    fx.tracer.take().unwrap().unmount().unwrap();
+    let (here, above) = (
+        std::fs::metadata(&mnt).unwrap(),
+        std::fs::metadata(mnt.parent().unwrap()).unwrap(),
+    );
+    assert_eq!(here.dev(), above.dev(), "unmounted cleanly");
+}
