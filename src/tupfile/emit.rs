@@ -52,6 +52,26 @@ struct Parts {
     extra_outputs: Option<String>,
     macro_extra_outputs: Option<String>,
     macro_order_only: Option<String>,
+    /// Where the command starts in the line (None: it came from a macro).
+    command_at: Option<usize>,
+    /// Where the outputs start in the line (None: from a macro).
+    outputs_at: Option<usize>,
+    /// The macro applied, if any (named in errors about its text).
+    macro_name: Option<String>,
+}
+
+impl Parts {
+    /// Place an error about the command (or outputs, with `at`) in the line.
+    fn locate(&self, e: ParseError, at: Option<usize>) -> ParseError {
+        match (at, &self.macro_name) {
+            (Some(off), _) => e.shifted(off),
+            (None, Some(m)) => ParseError {
+                message: format!("in macro '{m}': {}", e.message),
+                ..e
+            },
+            (None, None) => e,
+        }
+    }
 }
 
 /// Declared outputs of one command.
@@ -73,9 +93,12 @@ impl TupfileParse {
         loc: &Location,
     ) -> Result<(), ParseError> {
         let syn = split_rule(text)?;
+        let (inputs_at, command_at, outputs_at) = part_offsets(text, &syn);
         let mut used = ConfigUse::new();
         let inputs = match &syn.inputs {
-            Some(i) => self.resolve_inputs(drv, ctx, i, &mut used, true)?,
+            Some(i) => self
+                .resolve_inputs(drv, ctx, i, &mut used, true)
+                .map_err(|e| e.shifted(inputs_at))?,
             None => Inputs::default(),
         };
         let (macro_name, extra_command) = match syn.command.strip_prefix('!') {
@@ -96,6 +119,9 @@ impl TupfileParse {
             extra_outputs: syn.extra_outputs.clone(),
             macro_extra_outputs: None,
             macro_order_only: None,
+            command_at: Some(command_at),
+            outputs_at: Some(outputs_at),
+            macro_name: None,
         };
         let bin = syn.bin.as_deref();
         if syn.foreach || macro_foreach {
@@ -185,6 +211,9 @@ impl TupfileParse {
             extra_outputs: base.extra_outputs.clone(),
             macro_extra_outputs: m.extra_outputs.clone(),
             macro_order_only: m.order_only.clone(),
+            command_at: None,
+            outputs_at: base.outputs_at.filter(|_| !base.outputs.is_empty()),
+            macro_name: Some(name.to_string()),
         })
     }
 
@@ -230,8 +259,11 @@ impl TupfileParse {
             &dir_name,
             Part::Outputs,
         );
-        let out_text = flags::expand(&parts.outputs, &fc, None)?;
-        let out_text = self.eval_rule(drv, ctx, &out_text, Nodes::Forbidden, &mut used)?;
+        let out_text = flags::expand(&parts.outputs, &fc, None)
+            .map_err(|e| parts.locate(e.into(), parts.outputs_at))?;
+        let out_text = self
+            .eval_rule(drv, ctx, &out_text, Nodes::Forbidden, &mut used)
+            .map_err(|e| parts.locate(e.without_column(), None))?;
         if parts.command.is_empty() {
             // An empty command only puts its inputs in the bin.
             if let Some(b) = bin {
@@ -275,9 +307,14 @@ impl TupfileParse {
             &dir_name,
             Part::Command,
         );
-        let cmd = flags::expand(&parts.command, &fc, parts.extra_command.as_deref())?;
+        let cmd = flags::expand(&parts.command, &fc, parts.extra_command.as_deref())
+            .map_err(|e| parts.locate(e.into(), parts.command_at))?;
         let dir = self.dir.clone();
-        let cmd = self.eval_rule(drv, ctx, &cmd, Nodes::RelativeTo(&dir), &mut used)?;
+        // Columns of the variable expansion count in the %-expanded text,
+        // which the user never wrote: leave them out.
+        let cmd = self
+            .eval_rule(drv, ctx, &cmd, Nodes::RelativeTo(&dir), &mut used)
+            .map_err(|e| parts.locate(e.without_column(), None))?;
         let (display, rule_flags, command) = split_display(&cmd)?;
         if let Some(prev) = self.commands.get(&command) {
             return Err(ParseError::msg(format!(
@@ -647,6 +684,21 @@ impl TupfileParse {
         }
         Ok(())
     }
+}
+
+/// Byte offsets (counted from the `:`) of the inputs, command and outputs
+/// of a rule line whose text after `:` is `text`.
+fn part_offsets(text: &str, syn: &super::rule::RuleSyntax) -> (usize, usize, usize) {
+    let inputs = syn
+        .inputs
+        .as_deref()
+        .and_then(|i| text.find(i))
+        .unwrap_or(0);
+    let first = text.find("|>").map_or(0, |i| i + 2);
+    let command = first + text[first..].find(syn.command.as_str()).unwrap_or(0);
+    let second = text[first..].find("|>").map_or(first, |i| first + i + 2);
+    let outputs = second + text[second..].find(syn.outputs.as_str()).unwrap_or(0);
+    (inputs + 1, command + 1, outputs + 1)
 }
 
 /// Where an input really is: a declared output lives in the variant.
