@@ -654,28 +654,24 @@ fn compare_outputs(
 }
 
 #[test]
-#[ignore = "fails: a glob matches a stale output still on disk, so `ld -r *.o` keeps a deleted object (issues 2, 4)"]
 fn s43_oracle_mtime() {
     require_fuse!();
     run_oracle(Mode::Mtime, 0x7f5a_0001);
 }
 
 #[test]
-#[ignore = "fails: a glob matches a stale output still on disk, so `ld -r *.o` keeps a deleted object (issues 2, 4)"]
 fn s43_oracle_digest() {
     require_fuse!();
     run_oracle(Mode::Digest, 0x7f5a_0002);
 }
 
 #[test]
-#[ignore = "fails: a glob matches a stale output still on disk, so `ld -r *.o` keeps a deleted object (issues 2, 4)"]
 fn s43_oracle_mtime_digest() {
     require_fuse!();
     run_oracle(Mode::MtimeDigest, 0x7f5a_0003);
 }
 
 #[test]
-#[ignore = "fails: a glob matches a stale output still on disk, so `ld -r *.o` keeps a deleted object (issues 2, 4)"]
 fn s43_oracle_mtime_digest_inputs() {
     require_fuse!();
     run_oracle(Mode::MtimeDigestInputs, 0x7f5a_0004);
