@@ -477,6 +477,12 @@ struct FileState {
 
 type Disk = BTreeMap<String, FileState>;
 
+/// Every source file of the project and its text (what `Model::render` gives).
+type Tree = BTreeMap<String, String>;
+
+/// Every output file of a build and its bytes.
+type Outputs = BTreeMap<String, Vec<u8>>;
+
 /// The commands that must run going from (`old`, `before`) to (`new`,
 /// `after`) in `mode`; `old` is None for the first build.
 fn required(mode: Mode, old: Option<(&Model, &Disk)>, new: &Model, after: &Disk) -> Vec<String> {
@@ -586,7 +592,7 @@ fn run_oracle(mode: Mode, default_seed: u64) {
     // A clean build's outputs depend on the source tree alone (that is the
     // premise of the comparison), so a step that left the tree as it was (a
     // touch) reuses the previous clean build instead of paying for another.
-    let mut last_clean: Option<(BTreeMap<String, String>, BTreeMap<String, Vec<u8>>)> = None;
+    let mut last_clean: Option<(Tree, Outputs)> = None;
     for step in 0..=steps {
         let touch = if step == 0 {
             None
