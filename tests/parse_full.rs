@@ -74,3 +74,68 @@ fn full_example_matches_tup() {
         .collect();
     assert_eq!(ours, tup);
 }
+
+#[test]
+fn full_example_details() {
+    use tupfs::tupfile::{parse_project_with, ParseOptions};
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/full");
+    let scratch = tempfile::tempdir().unwrap();
+    copy_tree(&src, scratch.path());
+    let p = parse_project_with(scratch.path(), &ParseOptions::default()).unwrap();
+    let names = |v: &[tupfs::paths::ProjPath]| v.iter().map(|p| p.to_string()).collect::<Vec<_>>();
+    assert_eq!(names(&p.variants), vec!["build-debug", "build-release"]);
+
+    let main = p
+        .rules
+        .iter()
+        .find(|r| r.dir.as_str() == "build-debug/app" && r.command.contains("main.c"))
+        .unwrap();
+    assert_eq!(main.display.as_deref(), Some("CC main.c"));
+    assert_eq!(names(&main.inputs), vec!["app/main.c"]);
+    assert_eq!(names(&main.outputs), vec!["build-debug/app/main.o"]);
+    assert_eq!(names(&main.extra_outputs), vec!["build-debug/app/main.d"]);
+    assert_eq!(main.input_groups[0].to_string(), "build-debug/gen/<hdrs>");
+    let used: Vec<(&str, &str)> = main
+        .config_used
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(used, vec![("OPT", "0")]);
+    assert_eq!(main.source_dir.as_str(), "app");
+
+    let gen = p
+        .rules
+        .iter()
+        .find(|r| r.dir.as_str() == "build-release/gen")
+        .unwrap();
+    assert!(gen.flags.cutoff);
+    assert_eq!(
+        gen.output_group.as_ref().unwrap().to_string(),
+        "build-release/gen/<hdrs>"
+    );
+
+    let ignores: Vec<(String, Vec<String>)> = p
+        .gitignores
+        .iter()
+        .map(|g| (g.dir.to_string(), g.entries.clone()))
+        .collect();
+    let app = vec!["/.gitignore", "/app", "/main.d", "/main.o", "/output.txt"];
+    let app: Vec<String> = app.into_iter().map(String::from).collect();
+    assert_eq!(
+        ignores,
+        vec![
+            ("build-debug/app".to_string(), app.clone()),
+            ("build-release/app".to_string(), app)
+        ]
+    );
+
+    let gen_rec = p.tupfiles.iter().find(|t| t.dir.as_str() == "gen").unwrap();
+    assert_eq!(
+        names(&gen_rec.run_scripts.iter().cloned().collect::<Vec<_>>()),
+        vec!["gen/gen-rules.sh"]
+    );
+    assert!(gen_rec
+        .included
+        .iter()
+        .any(|f| f.as_str() == "Tuprules.tup"));
+}

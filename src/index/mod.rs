@@ -112,7 +112,7 @@ impl Index {
         }
         // SAFETY: the index is never modified in place (only replaced by
         // rename), so the mapped bytes do not change under us.
-        let map = match unsafe { Mmap::map(&file) } {
+        let map = match unsafe { memmap2::MmapOptions::new().populate().map(&file) } {
             Ok(m) => m,
             Err(e) => return Open::Corrupt(format!("cannot map {}: {e}", path.display())),
         };
@@ -205,7 +205,7 @@ fn check(bytes: &[u8]) -> std::result::Result<IndexOptions, Bad> {
             archive.len()
         ));
     }
-    if xxhash_rust::xxh3::xxh3_64(archive) != checksum {
+    if self::checksum(archive) != checksum {
         return corrupt("checksum mismatch (the file was damaged)".into());
     }
     if let Err(e) = rkyv::access::<ArchivedTables, rkyv::rancor::Error>(archive) {
@@ -226,8 +226,36 @@ fn header_bytes(options: &IndexOptions, archive: &[u8]) -> [u8; HEADER_LEN] {
     h[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
     h[12] = options.change_mode.to_byte();
     h[16..24].copy_from_slice(&(archive.len() as u64).to_le_bytes());
-    h[24..32].copy_from_slice(&xxhash_rust::xxh3::xxh3_64(archive).to_le_bytes());
+    h[24..32].copy_from_slice(&checksum(archive).to_le_bytes());
     h
+}
+
+/// The archive's checksum: xxh3 of each 1 MiB chunk (hashed on several
+/// threads: the whole index is read at every open), then xxh3 of those.
+pub(crate) fn checksum(bytes: &[u8]) -> u64 {
+    const CHUNK: usize = 1 << 20;
+    let chunks: Vec<&[u8]> = bytes.chunks(CHUNK).collect();
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = cpus.min(8).min(chunks.len() / 4).max(1);
+    let mut sums = vec![0u64; chunks.len()];
+    if threads == 1 {
+        for (sum, chunk) in sums.iter_mut().zip(&chunks) {
+            *sum = xxhash_rust::xxh3::xxh3_64(chunk);
+        }
+    } else {
+        let per = chunks.len().div_ceil(threads);
+        std::thread::scope(|s| {
+            for (sums, chunks) in sums.chunks_mut(per).zip(chunks.chunks(per)) {
+                s.spawn(move || {
+                    for (sum, chunk) in sums.iter_mut().zip(chunks) {
+                        *sum = xxhash_rust::xxh3::xxh3_64(chunk);
+                    }
+                });
+            }
+        });
+    }
+    let joined: Vec<u8> = sums.iter().flat_map(|s| s.to_le_bytes()).collect();
+    xxhash_rust::xxh3::xxh3_64(&joined)
 }
 
 /// The temporary file beside `path` (same directory, so rename is atomic).

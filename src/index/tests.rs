@@ -340,11 +340,24 @@ fn damage_behind_a_valid_checksum_never_panics() {
     for i in HEADER_LEN..bytes.len() {
         let mut b = bytes.clone();
         b[i] ^= 0xff;
-        let sum = xxhash_rust::xxh3::xxh3_64(&b[HEADER_LEN..]);
+        let sum = checksum(&b[HEADER_LEN..]);
         b[24..32].copy_from_slice(&sum.to_le_bytes());
         fs::write(&bad, &b).unwrap();
         if let Open::Ready(index) = Index::open(&bad, &opts()) {
             read_everything(&index);
         }
     }
+}
+
+#[test]
+fn checksum_covers_every_chunk() {
+    let big = vec![3u8; (1 << 20) * 9 + 17];
+    let sum = checksum(&big);
+    assert_eq!(sum, checksum(&big.clone()), "deterministic");
+    for at in [0, (1 << 20) * 4 + 5, big.len() - 1] {
+        let mut b = big.clone();
+        b[at] ^= 1;
+        assert_ne!(checksum(&b), sum, "flip at {at}");
+    }
+    assert_ne!(checksum(&big[..big.len() - 1]), sum);
 }

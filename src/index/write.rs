@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use anyhow::{bail, Result};
+use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 use super::record::{BuildRecord, CommandRecord, FileRecord, Seen};
 use super::schema::*;
@@ -16,7 +17,12 @@ use crate::tupfile::{GroupRef, RuleFlags};
 /// Flatten `record` into tables, checking what its docs promise (unique
 /// file paths, every `FileRef` in range).
 pub(crate) fn flatten(record: &BuildRecord) -> Result<Tables> {
-    let mut f = Flattener::default();
+    let mut f = Flattener {
+        t: Tables::default(),
+        text: String::new(),
+        interned: HashMap::default(),
+        sticky_lists: HashMap::default(),
+    };
     f.t.generation = record.generation.0;
     let slot_of = f.files(&record.files)?;
 
@@ -67,16 +73,18 @@ fn span_str(text: &str, s: Span) -> &str {
         .unwrap_or("")
 }
 
-#[derive(Default)]
-struct Flattener {
+/// Builds the tables from a record `'r`, interning strings and sticky
+/// lists (most commands share theirs) so each is stored once.
+struct Flattener<'r> {
     t: Tables,
     text: String,
-    interned: HashMap<String, Span>,
+    interned: HashMap<&'r str, Span, Xxh3DefaultBuilder>,
+    sticky_lists: HashMap<&'r [StickyVar], Span, Xxh3DefaultBuilder>,
 }
 
-impl Flattener {
+impl<'r> Flattener<'r> {
     /// Intern a string into the text blob.
-    fn text(&mut self, s: &str) -> Span {
+    fn text(&mut self, s: &'r str) -> Span {
         if let Some(span) = self.interned.get(s) {
             return *span;
         }
@@ -85,12 +93,12 @@ impl Flattener {
             len: s.len() as u32,
         };
         self.text.push_str(s);
-        self.interned.insert(s.to_string(), span);
+        self.interned.insert(s, span);
         span
     }
 
     /// Write the file rows sorted by path; return each `FileRef`'s slot.
-    fn files(&mut self, files: &[FileRecord]) -> Result<Vec<u32>> {
+    fn files(&mut self, files: &'r [FileRecord]) -> Result<Vec<u32>> {
         let mut order: Vec<u32> = (0..files.len() as u32).collect();
         order.sort_by(|&a, &b| files[a as usize].path.cmp(&files[b as usize].path));
         let mut slot_of = vec![0u32; files.len()];
@@ -112,7 +120,7 @@ impl Flattener {
         Ok(slot_of)
     }
 
-    fn file_row(&mut self, file: &FileRecord) -> FileRow {
+    fn file_row(&mut self, file: &'r FileRecord) -> FileRow {
         let mut row = FileRow {
             path: self.text(file.path.as_str()),
             recorded_at: file.recorded_at.0,
@@ -135,7 +143,7 @@ impl Flattener {
         row
     }
 
-    fn command(&mut self, cmd: &CommandRecord, slot_of: &[u32]) -> Result<CmdRow> {
+    fn command(&mut self, cmd: &'r CommandRecord, slot_of: &[u32]) -> Result<CmdRow> {
         let rule = &cmd.rule;
         let mut flags = rule_flag_bits(&rule.flags);
         if cmd.must_rerun {
@@ -180,11 +188,11 @@ impl Flattener {
         })
     }
 
-    fn paths(&mut self, paths: &[ProjPath]) -> Span {
+    fn paths(&mut self, paths: &'r [ProjPath]) -> Span {
         self.strs(paths.iter().map(ProjPath::as_str))
     }
 
-    fn strs<'s>(&mut self, items: impl Iterator<Item = &'s str>) -> Span {
+    fn strs(&mut self, items: impl Iterator<Item = &'r str>) -> Span {
         let start = self.t.strs.len() as u32;
         for s in items {
             let span = self.text(s);
@@ -196,14 +204,14 @@ impl Flattener {
         }
     }
 
-    fn group(&mut self, g: &GroupRef) -> GroupRow {
+    fn group(&mut self, g: &'r GroupRef) -> GroupRow {
         GroupRow {
             dir: self.text(g.dir.as_str()),
             name: self.text(&g.name),
         }
     }
 
-    fn groups(&mut self, groups: &[GroupRef]) -> Span {
+    fn groups(&mut self, groups: &'r [GroupRef]) -> Span {
         let start = self.t.groups.len() as u32;
         for g in groups {
             let row = self.group(g);
@@ -215,7 +223,7 @@ impl Flattener {
         }
     }
 
-    fn pairs(&mut self, pairs: &std::collections::BTreeMap<String, String>) -> Span {
+    fn pairs(&mut self, pairs: &'r std::collections::BTreeMap<String, String>) -> Span {
         let start = self.t.pairs.len() as u32;
         for (name, value) in pairs {
             let row = PairRow {
@@ -230,7 +238,10 @@ impl Flattener {
         }
     }
 
-    fn sticky(&mut self, vars: &[StickyVar]) -> Span {
+    fn sticky(&mut self, vars: &'r [StickyVar]) -> Span {
+        if let Some(span) = self.sticky_lists.get(vars) {
+            return *span;
+        }
         let start = self.t.sticky.len() as u32;
         for v in vars {
             let row = StickyRow {
@@ -239,10 +250,12 @@ impl Flattener {
             };
             self.t.sticky.push(row);
         }
-        Span {
+        let span = Span {
             start,
             len: self.t.sticky.len() as u32 - start,
-        }
+        };
+        self.sticky_lists.insert(vars, span);
+        span
     }
 
     fn reads(&mut self, reads: &[Seen], slot_of: &[u32]) -> Result<Span> {

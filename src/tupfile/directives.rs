@@ -87,7 +87,8 @@ pub fn parse_tupfile(
         gitignore: false,
         depth: 0,
     };
-    p.read_file(drv, file)?;
+    // A Tupdefault is read as if it were the directory's own Tupfile.
+    p.read_file(drv, file, dir)?;
     Ok(DirOutcome {
         rules: p.rules,
         record: p.record,
@@ -96,13 +97,18 @@ pub fn parse_tupfile(
 }
 
 impl TupfileParse {
-    /// Read and carry out every line of `file`.
-    fn read_file(&mut self, drv: &mut Driver, file: &ProjPath) -> Result<(), ParseError> {
+    /// Read and carry out every line of `file`, as if it were in `dir`.
+    fn read_file(
+        &mut self,
+        drv: &mut Driver,
+        file: &ProjPath,
+        dir: &ProjPath,
+    ) -> Result<(), ParseError> {
         let text = fs::read(file.to_disk(drv.root))
             .map_err(|e| ParseError::msg(format!("cannot read {file}: {e}")))?;
         let text = String::from_utf8_lossy(&text);
         let mut ctx = FileCtx {
-            dir: file.parent(),
+            dir: dir.clone(),
             bins: Bins::new(),
         };
         let mut conds = CondStack::default();
@@ -297,7 +303,7 @@ impl TupfileParse {
         }
         self.record.included.insert(path.clone());
         self.depth += 1;
-        let r = self.read_file(drv, path);
+        let r = self.read_file(drv, path, &path.parent());
         self.depth -= 1;
         r
     }
@@ -474,11 +480,11 @@ impl TupfileParse {
         let name_col = t.len() - t.trim_start().len();
         let (name, mut deps) = self
             .eval_here(drv, ctx, raw_name, Nodes::Forbidden)
-            .map_err(|e| shift_column(e, name_col))?;
+            .map_err(|e| e.shifted(name_col))?;
         let raw_value = t[eq + 1..].trim_start();
         let (value, vdeps) = self
             .eval_here(drv, ctx, raw_value, Nodes::Forbidden)
-            .map_err(|e| shift_column(e, t.len() - raw_value.len()))?;
+            .map_err(|e| e.shifted(t.len() - raw_value.len()))?;
         deps.extend(vdeps);
         if name.starts_with("CONFIG_") {
             return Err(ParseError::msg(format!(
@@ -524,19 +530,6 @@ impl TupfileParse {
         entry.extend(paths);
         Ok(())
     }
-}
-
-/// Make a "column N:" message (relative to a part of the line) relative to
-/// the whole line, the part starting `offset` bytes in.
-fn shift_column(mut e: ParseError, offset: usize) -> ParseError {
-    if let Some(rest) = e.message.strip_prefix("column ") {
-        if let Some((n, tail)) = rest.split_once(':') {
-            if let Ok(n) = n.parse::<usize>() {
-                e.message = format!("column {}:{tail}", n + offset);
-            }
-        }
-    }
-    e
 }
 
 /// `kw` followed by white space: the rest of the line.

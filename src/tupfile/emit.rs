@@ -52,6 +52,26 @@ struct Parts {
     extra_outputs: Option<String>,
     macro_extra_outputs: Option<String>,
     macro_order_only: Option<String>,
+    /// Where the command starts in the line (None: it came from a macro).
+    command_at: Option<usize>,
+    /// Where the outputs start in the line (None: from a macro).
+    outputs_at: Option<usize>,
+    /// The macro applied, if any (named in errors about its text).
+    macro_name: Option<String>,
+}
+
+impl Parts {
+    /// Place an error about the command (or outputs, with `at`) in the line.
+    fn locate(&self, e: ParseError, at: Option<usize>) -> ParseError {
+        match (at, &self.macro_name) {
+            (Some(off), _) => e.shifted(off),
+            (None, Some(m)) => ParseError {
+                message: format!("in macro '{m}': {}", e.message),
+                ..e
+            },
+            (None, None) => e,
+        }
+    }
 }
 
 /// Declared outputs of one command.
@@ -61,6 +81,49 @@ struct Outs {
     extra: Vec<(String, ProjPath)>,
     group: Option<GroupRef>,
     ignore: Vec<String>,
+}
+
+/// One command to emit: its inputs and the rule parts that apply.
+struct Job<'a> {
+    /// The normal inputs of this command (one for foreach).
+    nl: &'a [Entry],
+    /// The rule's inputs (for the order-only ones).
+    inputs: &'a Inputs,
+    /// The rule's parts after the macro.
+    parts: &'a Parts,
+    /// The extension of the foreach input.
+    ext: Option<&'a str>,
+    /// True for a foreach rule.
+    foreach: bool,
+    /// The bin the outputs go into.
+    bin: Option<&'a str>,
+    /// Where the rule was written.
+    loc: &'a Location,
+}
+
+/// What the %-flags of one command refer to, owned.
+struct Texts {
+    inputs: Vec<String>,
+    globs: Vec<Option<String>>,
+    outputs: Vec<String>,
+    order_only: Vec<String>,
+    ext: Option<String>,
+    dir_name: String,
+}
+
+impl Texts {
+    /// The flag context for expanding `part`.
+    fn ctx(&self, part: Part) -> FlagCtx<'_> {
+        FlagCtx {
+            inputs: &self.inputs,
+            globs: &self.globs,
+            outputs: &self.outputs,
+            order_only: &self.order_only,
+            ext: self.ext.as_deref(),
+            dir_name: &self.dir_name,
+            part,
+        }
+    }
 }
 
 impl TupfileParse {
@@ -73,9 +136,12 @@ impl TupfileParse {
         loc: &Location,
     ) -> Result<(), ParseError> {
         let syn = split_rule(text)?;
+        let (inputs_at, command_at, outputs_at) = part_offsets(text, &syn);
         let mut used = ConfigUse::new();
         let inputs = match &syn.inputs {
-            Some(i) => self.resolve_inputs(drv, ctx, i, &mut used, true)?,
+            Some(i) => self
+                .resolve_inputs(drv, ctx, i, &mut used, true)
+                .map_err(|e| e.shifted(inputs_at))?,
             None => Inputs::default(),
         };
         let (macro_name, extra_command) = match syn.command.strip_prefix('!') {
@@ -96,6 +162,9 @@ impl TupfileParse {
             extra_outputs: syn.extra_outputs.clone(),
             macro_extra_outputs: None,
             macro_order_only: None,
+            command_at: Some(command_at),
+            outputs_at: Some(outputs_at),
+            macro_name: None,
         };
         let bin = syn.bin.as_deref();
         if syn.foreach || macro_foreach {
@@ -106,13 +175,15 @@ impl TupfileParse {
                 self.command(
                     drv,
                     ctx,
-                    one,
-                    &inputs,
-                    &parts,
-                    ext,
-                    true,
-                    bin,
-                    loc,
+                    Job {
+                        nl: one,
+                        inputs: &inputs,
+                        parts: &parts,
+                        ext,
+                        foreach: true,
+                        bin,
+                        loc,
+                    },
                     used.clone(),
                 )?;
             }
@@ -121,13 +192,15 @@ impl TupfileParse {
             self.command(
                 drv,
                 ctx,
-                &inputs.normal,
-                &inputs,
-                &parts,
-                None,
-                false,
-                bin,
-                loc,
+                Job {
+                    nl: &inputs.normal,
+                    inputs: &inputs,
+                    parts: &parts,
+                    ext: None,
+                    foreach: false,
+                    bin,
+                    loc,
+                },
                 used.clone(),
             )?;
         } else if let Some(name) = &macro_name {
@@ -138,13 +211,15 @@ impl TupfileParse {
                 self.command(
                     drv,
                     ctx,
-                    &[],
-                    &inputs,
-                    &parts,
-                    None,
-                    false,
-                    bin,
-                    loc,
+                    Job {
+                        nl: &[],
+                        inputs: &inputs,
+                        parts: &parts,
+                        ext: None,
+                        foreach: false,
+                        bin,
+                        loc,
+                    },
                     used.clone(),
                 )?;
             }
@@ -185,53 +260,55 @@ impl TupfileParse {
             extra_outputs: base.extra_outputs.clone(),
             macro_extra_outputs: m.extra_outputs.clone(),
             macro_order_only: m.order_only.clone(),
+            command_at: None,
+            outputs_at: base.outputs_at.filter(|_| !base.outputs.is_empty()),
+            macro_name: Some(name.to_string()),
         })
     }
 
-    /// Emit one command for the inputs `nl`.
-    #[allow(clippy::too_many_arguments)]
+    /// Emit one command for the inputs `job.nl`.
     fn command(
         &mut self,
         drv: &mut Driver,
         ctx: &mut FileCtx,
-        nl: &[Entry],
-        inputs: &Inputs,
-        parts: &Parts,
-        ext: Option<&str>,
-        foreach: bool,
-        bin: Option<&str>,
-        loc: &Location,
+        job: Job,
         mut used: ConfigUse,
     ) -> Result<(), ParseError> {
-        let mut all = inputs.clone();
-        let dir_name = self.dir_name(drv);
-        let texts: Vec<String> = nl.iter().map(|e| e.text.clone()).collect();
-        let globs: Vec<Option<String>> = nl.iter().map(|e| e.glob.clone()).collect();
+        let Job {
+            nl,
+            inputs,
+            parts,
+            ext,
+            foreach,
+            bin,
+            loc,
+        } = job;
+        let mut order_only = inputs.order_only.clone();
+        let mut texts = Texts {
+            inputs: nl.iter().map(|e| e.text.clone()).collect(),
+            globs: nl.iter().map(|e| e.glob.clone()).collect(),
+            outputs: Vec::new(),
+            order_only: order_only.iter().map(|e| e.text.clone()).collect(),
+            ext: ext.map(str::to_string),
+            dir_name: self.dir_name(drv),
+        };
         if let Some(oo) = &parts.macro_order_only {
+            // A foreach rule's macro order-only inputs may use %-flags.
             let text = if foreach {
-                let oo_texts: Vec<String> = all.order_only.iter().map(|e| e.text.clone()).collect();
-                let fc =
-                    self.flag_ctx(&texts, &globs, &[], &oo_texts, ext, &dir_name, Part::Inputs);
-                flags::expand(oo, &fc, None)?
+                flags::expand(oo, &texts.ctx(Part::Inputs), None)?
             } else {
                 oo.clone()
             };
             let more = self.resolve_inputs(drv, ctx, &format!("| {text}"), &mut used, false)?;
-            all.order_only.extend(more.order_only);
-            dedup(&mut all.order_only);
+            order_only.extend(more.order_only);
+            dedup(&mut order_only);
+            texts.order_only = order_only.iter().map(|e| e.text.clone()).collect();
         }
-        let oo_texts: Vec<String> = all.order_only.iter().map(|e| e.text.clone()).collect();
-        let fc = self.flag_ctx(
-            &texts,
-            &globs,
-            &[],
-            &oo_texts,
-            ext,
-            &dir_name,
-            Part::Outputs,
-        );
-        let out_text = flags::expand(&parts.outputs, &fc, None)?;
-        let out_text = self.eval_rule(drv, ctx, &out_text, Nodes::Forbidden, &mut used)?;
+        let out_text = flags::expand(&parts.outputs, &texts.ctx(Part::Outputs), None)
+            .map_err(|e| parts.locate(e.into(), parts.outputs_at))?;
+        let out_text = self
+            .eval_rule(drv, ctx, &out_text, Nodes::Forbidden, &mut used)
+            .map_err(|e| parts.locate(e.without_column(), None))?;
         if parts.command.is_empty() {
             // An empty command only puts its inputs in the bin.
             if let Some(b) = bin {
@@ -242,42 +319,19 @@ impl TupfileParse {
             }
             return Ok(());
         }
-        let mut outs = Outs::default();
-        for tok in out_text.split_whitespace() {
-            self.output_token(drv, tok, false, &mut outs)?;
-        }
-        let normal_texts: Vec<String> = outs.normal.iter().map(|(t, _)| t.clone()).collect();
-        for extra in [&parts.extra_outputs, &parts.macro_extra_outputs]
-            .into_iter()
-            .flatten()
-        {
-            let expanded = self.eval_rule(drv, ctx, extra, Nodes::Forbidden, &mut used)?;
-            for tok in expanded.split_whitespace() {
-                let fc = self.flag_ctx(
-                    &texts,
-                    &globs,
-                    &normal_texts,
-                    &oo_texts,
-                    ext,
-                    &dir_name,
-                    Part::ExtraOutputs,
-                );
-                let tok = flags::expand(tok, &fc, None)?;
-                self.output_token(drv, &tok, true, &mut outs)?;
-            }
-        }
-        let fc = self.flag_ctx(
-            &texts,
-            &globs,
-            &normal_texts,
-            &oo_texts,
-            ext,
-            &dir_name,
-            Part::Command,
-        );
-        let cmd = flags::expand(&parts.command, &fc, parts.extra_command.as_deref())?;
+        let outs = self.outputs(drv, ctx, parts, &out_text, &mut texts, &mut used)?;
+        let cmd = flags::expand(
+            &parts.command,
+            &texts.ctx(Part::Command),
+            parts.extra_command.as_deref(),
+        )
+        .map_err(|e| parts.locate(e.into(), parts.command_at))?;
         let dir = self.dir.clone();
-        let cmd = self.eval_rule(drv, ctx, &cmd, Nodes::RelativeTo(&dir), &mut used)?;
+        // Columns of the variable expansion count in the %-expanded text,
+        // which the user never wrote: leave them out.
+        let cmd = self
+            .eval_rule(drv, ctx, &cmd, Nodes::RelativeTo(&dir), &mut used)
+            .map_err(|e| parts.locate(e.without_column(), None))?;
         let (display, rule_flags, command) = split_display(&cmd)?;
         if let Some(prev) = self.commands.get(&command) {
             return Err(ParseError::msg(format!(
@@ -296,22 +350,18 @@ impl TupfileParse {
             });
             ctx.bins.entry(b.to_string()).or_default().extend(entries);
         }
+        let files = |v: &[Entry]| v.iter().filter_map(Entry::file).cloned().collect();
         self.rules.push(Rule {
             location: loc.clone(),
             dir: drv.mirror(&self.dir),
             command,
             display,
             flags: rule_flags,
-            inputs: nl.iter().filter_map(Entry::file).cloned().collect(),
-            order_only: all
-                .order_only
-                .iter()
-                .filter_map(Entry::file)
-                .cloned()
-                .collect(),
+            inputs: files(nl),
+            order_only: files(&order_only),
             input_groups: nl
                 .iter()
-                .chain(all.order_only.iter())
+                .chain(&order_only)
                 .filter_map(|e| e.group.clone())
                 .collect(),
             outputs: outs.normal.iter().map(|(_, a)| a.clone()).collect(),
@@ -329,26 +379,33 @@ impl TupfileParse {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn flag_ctx<'a>(
+    /// The outputs (already %-expanded and evaluated in `out_text`) and the
+    /// extra outputs (evaluated, then %-expanded with `%o`/`%O` known).
+    fn outputs(
         &self,
-        inputs: &'a [String],
-        globs: &'a [Option<String>],
-        outputs: &'a [String],
-        order_only: &'a [String],
-        ext: Option<&'a str>,
-        dir_name: &'a str,
-        part: Part,
-    ) -> FlagCtx<'a> {
-        FlagCtx {
-            inputs,
-            globs,
-            outputs,
-            order_only,
-            ext,
-            dir_name,
-            part,
+        drv: &Driver,
+        ctx: &FileCtx,
+        parts: &Parts,
+        out_text: &str,
+        texts: &mut Texts,
+        used: &mut ConfigUse,
+    ) -> Result<Outs, ParseError> {
+        let mut outs = Outs::default();
+        for tok in out_text.split_whitespace() {
+            self.output_token(drv, tok, false, &mut outs)?;
         }
+        texts.outputs = outs.normal.iter().map(|(t, _)| t.clone()).collect();
+        for extra in [&parts.extra_outputs, &parts.macro_extra_outputs]
+            .into_iter()
+            .flatten()
+        {
+            let expanded = self.eval_rule(drv, ctx, extra, Nodes::Forbidden, used)?;
+            for tok in expanded.split_whitespace() {
+                let tok = flags::expand(tok, &texts.ctx(Part::ExtraOutputs), None)?;
+                self.output_token(drv, &tok, true, &mut outs)?;
+            }
+        }
+        Ok(outs)
     }
 
     /// `%d`: the name of the directory the command runs in.
@@ -647,6 +704,21 @@ impl TupfileParse {
         }
         Ok(())
     }
+}
+
+/// Byte offsets (counted from the `:`) of the inputs, command and outputs
+/// of a rule line whose text after `:` is `text`.
+fn part_offsets(text: &str, syn: &super::rule::RuleSyntax) -> (usize, usize, usize) {
+    let inputs = syn
+        .inputs
+        .as_deref()
+        .and_then(|i| text.find(i))
+        .unwrap_or(0);
+    let first = text.find("|>").map_or(0, |i| i + 2);
+    let command = first + text[first..].find(syn.command.as_str()).unwrap_or(0);
+    let second = text[first..].find("|>").map_or(first, |i| first + i + 2);
+    let outputs = second + text[second..].find(syn.outputs.as_str()).unwrap_or(0);
+    (inputs + 1, command + 1, outputs + 1)
 }
 
 /// Where an input really is: a declared output lives in the variant.

@@ -66,8 +66,16 @@ fn path_no_ext(path: &str) -> &str {
 }
 
 /// Expand the %-flags of `text`; `extra` (the arguments after a `!macro`)
-/// is appended after a space. Errors carry a 1-based column.
+/// is appended after a space and expanded too (as tup 0.7.11 does).
+/// Errors carry a 1-based column.
 pub fn expand(text: &str, ctx: &FlagCtx, extra: Option<&str>) -> Result<String, String> {
+    match extra {
+        Some(extra) => expand_one(&format!("{text} {extra}"), ctx),
+        None => expand_one(text, ctx),
+    }
+}
+
+fn expand_one(text: &str, ctx: &FlagCtx) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut chars = text.char_indices().peekable();
     while let Some((i, c)) = chars.next() {
@@ -102,10 +110,6 @@ pub fn expand(text: &str, ctx: &FlagCtx, extra: Option<&str>) -> Result<String, 
             }
         };
         one_flag(flag, index, ctx, col, &mut out)?;
-    }
-    if let Some(extra) = extra {
-        out.push(' ');
-        out.push_str(extra);
     }
     Ok(out)
 }
@@ -223,8 +227,8 @@ mod tests {
         let oo = s(&["gen.h"]);
         let c = ctx(&i, &o, &oo, Part::Command);
         assert_eq!(
-            expand("%f|%b|%B|%e|%o|%i|%d|%%|%2f|%1B|%1o|%<grp>", &c, Some("-x")).unwrap(),
-            "a/x.c y.tar.gz|x.c y.tar.gz|x y.tar|c|out/z.o|gen.h|src|%|y.tar.gz|x|out/z.o|%<grp> -x"
+            expand("%f|%b|%B|%e|%o|%i|%d|%%|%2f|%1B|%1o|%<grp>", &c, Some("-x %1b")).unwrap(),
+            "a/x.c y.tar.gz|x.c y.tar.gz|x y.tar|c|out/z.o|gen.h|src|%|y.tar.gz|x|out/z.o|%<grp> -x x.c"
         );
         let c = ctx(&i, &o, &oo, Part::ExtraOutputs);
         assert_eq!(expand("%O.map", &c, None).unwrap(), "out/z.map");

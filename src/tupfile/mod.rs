@@ -164,6 +164,32 @@ impl ParseError {
         }
     }
 
+    /// Make a "column N:" message, counted within a part of the line that
+    /// starts `offset` bytes in, count from the start of the line.
+    pub(crate) fn shifted(mut self, offset: usize) -> ParseError {
+        if let Some(rest) = self.message.strip_prefix("column ") {
+            if let Some((n, tail)) = rest.split_once(':') {
+                if let Ok(n) = n.parse::<usize>() {
+                    self.message = format!("column {}:{tail}", n + offset);
+                }
+            }
+        }
+        self
+    }
+
+    /// Drop a leading "column N:" (when it counts in text the user did
+    /// not write).
+    pub(crate) fn without_column(mut self) -> ParseError {
+        if let Some(rest) = self.message.strip_prefix("column ") {
+            if let Some((n, tail)) = rest.split_once(": ") {
+                if n.parse::<usize>().is_ok() {
+                    self.message = tail.to_string();
+                }
+            }
+        }
+        self
+    }
+
     /// Fill in `location` if the error has none yet.
     pub(crate) fn located(mut self, location: &Location) -> ParseError {
         if self.location.is_none() {

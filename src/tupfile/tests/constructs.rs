@@ -126,7 +126,7 @@ fn macros_in_all_forms() {
              !alias = !cc\n\
              !link = |> ld %f -o %o |>\n\
              : foreach a.c b.S |> !cc |>\n\
-             : c.c |> !alias -O2 |> custom.o\n\
+             : c.c |> !alias -O2 -DF=%B |> custom.o\n\
              : a.o b.o |> !link |> prog\n",
         ),
     ]);
@@ -136,7 +136,7 @@ fn macros_in_all_forms() {
         vec![
             "gcc -c a.c -o a.o",
             "as b.S -o b.o",
-            "gcc -c c.c -o custom.o -O2",
+            "gcc -c c.c -o custom.o -O2 -DF=c",
             "ld a.o b.o -o prog"
         ]
     );
@@ -453,4 +453,14 @@ fn assignment_operators_are_found_as_tup_finds_them() {
         "B = x+=y\nC := a=b\n: |> echo [$(B)] [$(C)] |> o\n",
     )]);
     assert_eq!(c, vec![".: echo [] [a=b]"]);
+}
+
+#[test]
+fn a_tupdefault_reads_as_the_directory_own_tupfile() {
+    let c = cmds(&[
+        ("Tupdefault", ": |> echo $(TUP_CWD) %d |> o\n"),
+        ("x/keep", ""),
+    ]);
+    assert_eq!(c.len(), 2);
+    assert_eq!(c[1], "x: echo . x");
 }

@@ -6,7 +6,7 @@ use super::err;
 fn unknown_percent_flag() {
     assert_eq!(
         err(&[("Tupfile", "\n: |> cc %q |> x\n")]),
-        "Tupfile:2: column 4: unknown %-flag '%q'; expected one of %f %b %B %e %o %O %i %d %g %<group> %%"
+        "Tupfile:2: column 9: unknown %-flag '%q'; expected one of %f %b %B %e %o %O %i %d %g %<group> %%"
     );
 }
 
@@ -191,15 +191,15 @@ fn run_script_mistakes() {
 fn percent_flag_misuse() {
     assert_eq!(
         err(&[("Tupfile", ": |> cc %f |> x\n")]),
-        "Tupfile:1: column 4: %f used but the rule has no input files"
+        "Tupfile:1: column 9: %f used but the rule has no input files"
     );
     assert_eq!(
         err(&[("Tupfile", ": |> cc |> %o\n")]),
-        "Tupfile:1: column 1: %o can only be used in the command or the extra outputs"
+        "Tupfile:1: column 12: %o can only be used in the command or the extra outputs"
     );
     assert_eq!(
         err(&[("a.c", ""), ("Tupfile", ": a.c |> cc %e |> x\n")]),
-        "Tupfile:1: column 4: %e is only valid in a foreach rule whose input has an extension"
+        "Tupfile:1: column 13: %e is only valid in a foreach rule whose input has an extension"
     );
 }
 
@@ -224,5 +224,21 @@ fn same_command_twice_in_a_directory() {
     assert_eq!(
         err(&[("a.c", ""), ("Tupfile", ": a.c |> echo %f |> x\n: foreach *.c |> echo %f |> %B.y\n")]),
         "Tupfile:2: the command 'echo a.c' is written twice for this directory (Tupfile:1 and Tupfile:2); each command must differ"
+    );
+}
+
+#[test]
+fn errors_inside_a_macro_name_it() {
+    assert_eq!(
+        err(&[("Tupfile", "!m = |> cc %q |> x\n: |> !m |>\n")]),
+        "Tupfile:2: in macro '!m': column 4: unknown %-flag '%q'; expected one of %f %b %B %e %o %O %i %d %g %<group> %%"
+    );
+    assert_eq!(
+        err(&[("Tupfile", ": |> cc |> %B.o\n")]),
+        "Tupfile:1: column 12: %B used but the rule has no input files"
+    );
+    assert_eq!(
+        err(&[("Tupfile", ": a.c $(X |> cc |> x\n")]),
+        "Tupfile:1: column 7: expected ')' to close '$('"
     );
 }
