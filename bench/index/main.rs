@@ -69,7 +69,9 @@ fn build_record(commands: usize) -> BuildRecord {
         let dir = format!("src/component_{:03}/module_{:02}/impl", d / 10, d % 10);
         let tupfile = r.add_file(file(&format!("{dir}/Tupfile"), d as u64, false));
         r.tupfiles.push(TupfileRecord {
+            variant: p(""),
             dir: p(&dir),
+            depends_on: vec![],
             reads: vec![Seen {
                 file: tupfile,
                 since: Generation(1),

@@ -4,9 +4,10 @@
 //! per-Tupfile parse read-sets.
 
 use crate::change::{FileState, Moment};
+use crate::identity;
 use crate::identity::{CommandKey, Digest, Signature, StickyVar};
 use crate::paths::ProjPath;
-use crate::tupfile::Rule;
+use crate::tupfile::{self, Rule};
 
 /// A build's number. Each build records one higher than the last; a file's
 /// [`FileRecord::since`] is the generation in which its content last
@@ -90,14 +91,53 @@ pub struct VariableRecord {
 /// one of these changed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TupfileRecord {
-    /// The directory whose Tupfile was parsed (a variant's mirror for a
-    /// variant); its commands are those whose `rule.dir` is this.
+    /// The variant (the root in-tree).
+    pub variant: ProjPath,
+    /// The source directory whose Tupfile was parsed; its commands are
+    /// those whose `rule.source_dir` and `rule.variant` are these.
     pub dir: ProjPath,
-    /// Files and directories the parse read (the Tupfile, includes,
-    /// globbed directories), with the generation seen.
+    /// Files and directories the parse read (the Tupfile, includes, absent
+    /// `Tuprules.tup` probed, globbed directories, `run` scripts), with the
+    /// generation seen.
     pub reads: Vec<Seen>,
-    /// Variables the parse read (`@(X)` in conditions, ...).
+    /// Variables the parse read (`@NAME` config, `$NAME` environment),
+    /// sorted by name.
     pub vars: Vec<StickyVar>,
+    /// Directories whose Tupfiles had to be parsed first.
+    pub depends_on: Vec<ProjPath>,
+}
+
+impl TupfileRecord {
+    /// The index's record of one parse: every path it read goes through
+    /// `seen` (which knows each file's current generation), every config
+    /// and environment value it read becomes a sticky variable.
+    pub fn from_parse(
+        parse: &tupfile::TupfileRecord,
+        seen: &mut dyn FnMut(&ProjPath) -> Seen,
+    ) -> TupfileRecord {
+        let paths = std::iter::once(&parse.tupfile)
+            .chain(&parse.included)
+            .chain(&parse.probed_absent)
+            .chain(&parse.globbed_dirs)
+            .chain(&parse.run_scripts);
+        let config = parse.config.iter().map(|(name, value)| StickyVar {
+            name: identity::config_var_name(name),
+            value: identity::value_digest(value.as_deref()),
+        });
+        let env = parse.env.iter().map(|(name, value)| StickyVar {
+            name: identity::env_var_name(name),
+            value: identity::value_digest(value.as_deref()),
+        });
+        let mut vars: Vec<StickyVar> = config.chain(env).collect();
+        vars.sort();
+        TupfileRecord {
+            variant: parse.variant.clone(),
+            dir: parse.dir.clone(),
+            reads: paths.map(seen).collect(),
+            vars,
+            depends_on: parse.depends_on.iter().cloned().collect(),
+        }
+    }
 }
 
 /// Everything one build leaves for the next: the plain value written to

@@ -110,10 +110,13 @@ pub(crate) struct OutputRow {
     pub cmd: u32,
 }
 
-/// A Tupfile's parse read-set; sorted by directory.
+/// A Tupfile's parse read-set; sorted by (variant, directory).
 #[derive(Archive, Serialize, Clone, Copy, Debug, Default)]
 pub(crate) struct TupfileRow {
+    pub variant: Span,
     pub dir: Span,
+    /// Span into `Tables::strs`.
+    pub depends_on: Span,
     /// Span into `Tables::reads`.
     pub reads: Span,
     /// Span into `Tables::sticky`.

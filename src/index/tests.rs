@@ -100,7 +100,9 @@ fn sample() -> BuildRecord {
         value: identity::value_digest(Some("gcc")),
     });
     r.tupfiles.push(TupfileRecord {
+        variant: p(""),
         dir: p("src"),
+        depends_on: vec![p("gen")],
         reads: vec![Seen {
             file: tf,
             since: Generation(2),
@@ -173,13 +175,15 @@ fn round_trip_keeps_everything() {
         Some(identity::value_digest(Some("gcc")))
     );
     assert_eq!(index.variable("@LD"), None);
-    let tf = index.tupfile("src").unwrap();
-    assert_eq!(tf.dir(), "src");
+    let tf = index.tupfile("", "src").unwrap();
+    assert_eq!((tf.variant(), tf.dir()), ("", "src"));
+    assert_eq!(tf.depends_on().collect::<Vec<_>>(), ["gen"]);
     let read: Vec<_> = tf.reads().collect();
     assert_eq!(index.file_at(read[0].file).unwrap().path(), "src/Tupfile");
     assert_eq!(read[0].since, Generation(2));
     assert_eq!(tf.vars().count(), 1);
-    assert!(index.tupfile("lib").is_none());
+    assert!(index.tupfile("", "lib").is_none());
+    assert!(index.tupfile("build", "src").is_none());
 }
 
 #[test]
@@ -360,4 +364,44 @@ fn checksum_covers_every_chunk() {
         assert_ne!(checksum(&b), sum, "flip at {at}");
     }
     assert_ne!(checksum(&big[..big.len() - 1]), sum);
+}
+
+#[test]
+fn tupfile_record_from_a_parse_keeps_every_read_and_value() {
+    let parse = crate::tupfile::TupfileRecord {
+        variant: p("build"),
+        dir: p("src"),
+        tupfile: p("src/Tupfile"),
+        included: [p("Tuprules.tup")].into(),
+        probed_absent: [p("src/Tuprules.tup")].into(),
+        globbed_dirs: [p("src")].into(),
+        depends_on: [p("gen")].into(),
+        config: [("DEBUG".to_string(), Some("y".to_string()))].into(),
+        env: [("HOME".to_string(), None)].into(),
+        run_scripts: [p("gen.sh")].into(),
+    };
+    let mut asked = Vec::new();
+    let rec = TupfileRecord::from_parse(&parse, &mut |path| {
+        asked.push(path.to_string());
+        Seen {
+            file: FileRef(asked.len() as u32 - 1),
+            since: Generation(4),
+        }
+    });
+    assert_eq!(
+        asked,
+        [
+            "src/Tupfile",
+            "Tuprules.tup",
+            "src/Tuprules.tup",
+            "src",
+            "gen.sh"
+        ]
+    );
+    assert_eq!(rec.reads.len(), 5);
+    let names: Vec<&str> = rec.vars.iter().map(|v| v.name.as_str()).collect();
+    assert_eq!(names, ["$HOME", "@DEBUG"]);
+    assert_eq!(rec.vars[0].value, identity::value_digest(None));
+    assert_eq!((rec.variant.as_str(), rec.dir.as_str()), ("build", "src"));
+    assert_eq!(rec.depends_on, [p("gen")]);
 }

@@ -150,11 +150,14 @@ impl Index {
             .map(|v| (self.str(&v.name), Digest(v.digest)))
     }
 
-    /// The parse read-set of the Tupfile of `dir`.
-    pub fn tupfile(&self, dir: &str) -> Option<TupfileView<'_>> {
+    /// The parse read-set of the Tupfile of source directory `dir` in
+    /// `variant` (`""` in-tree).
+    pub fn tupfile(&self, variant: &str, dir: &str) -> Option<TupfileView<'_>> {
         let tfs = &self.tables().tupfiles;
         let i = tfs
-            .binary_search_by(|row| self.str(&row.dir).cmp(dir))
+            .binary_search_by(|row| {
+                (self.str(&row.variant), self.str(&row.dir)).cmp(&(variant, dir))
+            })
             .ok()?;
         Some(TupfileView {
             index: self,
@@ -162,7 +165,7 @@ impl Index {
         })
     }
 
-    /// Every recorded Tupfile read-set, sorted by directory.
+    /// Every recorded Tupfile read-set, sorted by (variant, directory).
     pub fn tupfiles(&self) -> impl Iterator<Item = TupfileView<'_>> + '_ {
         self.tables()
             .tupfiles
@@ -489,9 +492,20 @@ pub struct TupfileView<'a> {
 }
 
 impl<'a> TupfileView<'a> {
-    /// The directory whose Tupfile was parsed.
+    /// The variant (`""` in-tree).
+    pub fn variant(&self) -> &'a str {
+        self.index.str(&self.row.variant)
+    }
+
+    /// The source directory whose Tupfile was parsed.
     pub fn dir(&self) -> &'a str {
         self.index.str(&self.row.dir)
+    }
+
+    /// Directories whose Tupfiles had to be parsed first: re-parsing one of
+    /// them re-parses this one.
+    pub fn depends_on(&self) -> impl Iterator<Item = &'a str> + 'a {
+        self.index.strs(&self.row.depends_on)
     }
 
     /// The files and directories the parse read.

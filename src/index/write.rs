@@ -55,10 +55,12 @@ pub(crate) fn flatten(record: &BuildRecord) -> Result<Tables> {
     }
 
     let mut tupfiles: Vec<_> = record.tupfiles.iter().collect();
-    tupfiles.sort_by(|a, b| a.dir.cmp(&b.dir));
+    tupfiles.sort_by(|a, b| (&a.variant, &a.dir).cmp(&(&b.variant, &b.dir)));
     for tf in tupfiles {
         let row = TupfileRow {
+            variant: f.text(tf.variant.as_str()),
             dir: f.text(tf.dir.as_str()),
+            depends_on: f.paths(&tf.depends_on),
             reads: f.reads(&tf.reads, &slot_of)?,
             vars: f.sticky(&tf.vars),
         };
