@@ -39,7 +39,12 @@ pub struct BuildOptions {
 /// for tools). Runs `run` scripts but writes nothing to the tree.
 pub fn parse(dir: &Path, json: bool) -> Result<ExitCode> {
     let project = Project::find(dir)?;
-    let parsed = tupfile::parse_project(&project.root)?;
+    // Files the last build wrote are outputs, not sources (for globs).
+    let options = tupfile::ParseOptions {
+        previous_outputs: exec::previous_outputs(&project),
+        ..Default::default()
+    };
+    let parsed = tupfile::parse_project_with(&project.root, &options)?;
     let mut out = std::io::stdout().lock();
     if json {
         serde_json::to_writer_pretty(&mut out, &parsed)?;

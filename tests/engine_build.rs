@@ -4,7 +4,6 @@
 
 use std::fs;
 use std::io::{BufRead, BufReader};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -299,9 +298,7 @@ fn a_second_build_waits_for_the_lock() {
     let p = Proj::empty();
     p.write("Tupfile", ": |> echo a > %o |> a.txt\n");
     fs::create_dir_all(p.root.join(".tupfs")).unwrap();
-    let lock = fs::File::create(p.root.join(".tupfs/lock")).unwrap();
-    // SAFETY: flock on an fd we own.
-    assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
+    let lock = tupfs::lock::BuildLock::acquire(&p.root.join(".tupfs")).unwrap();
     let mut child = Command::new("timeout")
         .args(["60", TUPFS, "build"])
         .current_dir(&p.root)

@@ -105,8 +105,6 @@ fn command(files: &mut Vec<FileRecord>, dir: &str, n: u64, headers: &[FileRef]) 
             line: 4,
         },
         dir: p(dir),
-        source_dir: p(dir),
-        variant: p(""),
         command: format!(
             "gcc -c -O2 -g -Wall -Wextra -I../../../../include -DCOMPONENT={} {src} -o {obj}",
             n / 1000

@@ -118,9 +118,9 @@ fn mount(project: &Project) -> Result<Tracer> {
     let state = project.state_dir();
     let mountpoint = state.join("mnt");
     let scratch = state.join("tmp");
-    for d in [&mountpoint, &scratch] {
-        std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
-    }
+    // The tracer makes the mountpoint (and clears a dead mount there).
+    std::fs::create_dir_all(&scratch)
+        .with_context(|| format!("cannot create {}", scratch.display()))?;
     remove_old_captures(&scratch);
     Tracer::mount(MountConfig {
         root: project.root.clone(),

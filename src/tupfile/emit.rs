@@ -83,6 +83,49 @@ struct Outs {
     ignore: Vec<String>,
 }
 
+/// One command to emit: its inputs and the rule parts that apply.
+struct Job<'a> {
+    /// The normal inputs of this command (one for foreach).
+    nl: &'a [Entry],
+    /// The rule's inputs (for the order-only ones).
+    inputs: &'a Inputs,
+    /// The rule's parts after the macro.
+    parts: &'a Parts,
+    /// The extension of the foreach input.
+    ext: Option<&'a str>,
+    /// True for a foreach rule.
+    foreach: bool,
+    /// The bin the outputs go into.
+    bin: Option<&'a str>,
+    /// Where the rule was written.
+    loc: &'a Location,
+}
+
+/// What the %-flags of one command refer to, owned.
+struct Texts {
+    inputs: Vec<String>,
+    globs: Vec<Option<String>>,
+    outputs: Vec<String>,
+    order_only: Vec<String>,
+    ext: Option<String>,
+    dir_name: String,
+}
+
+impl Texts {
+    /// The flag context for expanding `part`.
+    fn ctx(&self, part: Part) -> FlagCtx<'_> {
+        FlagCtx {
+            inputs: &self.inputs,
+            globs: &self.globs,
+            outputs: &self.outputs,
+            order_only: &self.order_only,
+            ext: self.ext.as_deref(),
+            dir_name: &self.dir_name,
+            part,
+        }
+    }
+}
+
 impl TupfileParse {
     /// Carry out the rule whose text (after `:`) is `text`.
     pub fn rule(
@@ -132,13 +175,15 @@ impl TupfileParse {
                 self.command(
                     drv,
                     ctx,
-                    one,
-                    &inputs,
-                    &parts,
-                    ext,
-                    true,
-                    bin,
-                    loc,
+                    Job {
+                        nl: one,
+                        inputs: &inputs,
+                        parts: &parts,
+                        ext,
+                        foreach: true,
+                        bin,
+                        loc,
+                    },
                     used.clone(),
                 )?;
             }
@@ -147,13 +192,15 @@ impl TupfileParse {
             self.command(
                 drv,
                 ctx,
-                &inputs.normal,
-                &inputs,
-                &parts,
-                None,
-                false,
-                bin,
-                loc,
+                Job {
+                    nl: &inputs.normal,
+                    inputs: &inputs,
+                    parts: &parts,
+                    ext: None,
+                    foreach: false,
+                    bin,
+                    loc,
+                },
                 used.clone(),
             )?;
         } else if let Some(name) = &macro_name {
@@ -164,13 +211,15 @@ impl TupfileParse {
                 self.command(
                     drv,
                     ctx,
-                    &[],
-                    &inputs,
-                    &parts,
-                    None,
-                    false,
-                    bin,
-                    loc,
+                    Job {
+                        nl: &[],
+                        inputs: &inputs,
+                        parts: &parts,
+                        ext: None,
+                        foreach: false,
+                        bin,
+                        loc,
+                    },
                     used.clone(),
                 )?;
             }
@@ -217,49 +266,45 @@ impl TupfileParse {
         })
     }
 
-    /// Emit one command for the inputs `nl`.
-    #[allow(clippy::too_many_arguments)]
+    /// Emit one command for the inputs `job.nl`.
     fn command(
         &mut self,
         drv: &mut Driver,
         ctx: &mut FileCtx,
-        nl: &[Entry],
-        inputs: &Inputs,
-        parts: &Parts,
-        ext: Option<&str>,
-        foreach: bool,
-        bin: Option<&str>,
-        loc: &Location,
+        job: Job,
         mut used: ConfigUse,
     ) -> Result<(), ParseError> {
-        let mut all = inputs.clone();
-        let dir_name = self.dir_name(drv);
-        let texts: Vec<String> = nl.iter().map(|e| e.text.clone()).collect();
-        let globs: Vec<Option<String>> = nl.iter().map(|e| e.glob.clone()).collect();
+        let Job {
+            nl,
+            inputs,
+            parts,
+            ext,
+            foreach,
+            bin,
+            loc,
+        } = job;
+        let mut order_only = inputs.order_only.clone();
+        let mut texts = Texts {
+            inputs: nl.iter().map(|e| e.text.clone()).collect(),
+            globs: nl.iter().map(|e| e.glob.clone()).collect(),
+            outputs: Vec::new(),
+            order_only: order_only.iter().map(|e| e.text.clone()).collect(),
+            ext: ext.map(str::to_string),
+            dir_name: self.dir_name(drv),
+        };
         if let Some(oo) = &parts.macro_order_only {
+            // A foreach rule's macro order-only inputs may use %-flags.
             let text = if foreach {
-                let oo_texts: Vec<String> = all.order_only.iter().map(|e| e.text.clone()).collect();
-                let fc =
-                    self.flag_ctx(&texts, &globs, &[], &oo_texts, ext, &dir_name, Part::Inputs);
-                flags::expand(oo, &fc, None)?
+                flags::expand(oo, &texts.ctx(Part::Inputs), None)?
             } else {
                 oo.clone()
             };
             let more = self.resolve_inputs(drv, ctx, &format!("| {text}"), &mut used, false)?;
-            all.order_only.extend(more.order_only);
-            dedup(&mut all.order_only);
+            order_only.extend(more.order_only);
+            dedup(&mut order_only);
+            texts.order_only = order_only.iter().map(|e| e.text.clone()).collect();
         }
-        let oo_texts: Vec<String> = all.order_only.iter().map(|e| e.text.clone()).collect();
-        let fc = self.flag_ctx(
-            &texts,
-            &globs,
-            &[],
-            &oo_texts,
-            ext,
-            &dir_name,
-            Part::Outputs,
-        );
-        let out_text = flags::expand(&parts.outputs, &fc, None)
+        let out_text = flags::expand(&parts.outputs, &texts.ctx(Part::Outputs), None)
             .map_err(|e| parts.locate(e.into(), parts.outputs_at))?;
         let out_text = self
             .eval_rule(drv, ctx, &out_text, Nodes::Forbidden, &mut used)
@@ -274,41 +319,13 @@ impl TupfileParse {
             }
             return Ok(());
         }
-        let mut outs = Outs::default();
-        for tok in out_text.split_whitespace() {
-            self.output_token(drv, tok, false, &mut outs)?;
-        }
-        let normal_texts: Vec<String> = outs.normal.iter().map(|(t, _)| t.clone()).collect();
-        for extra in [&parts.extra_outputs, &parts.macro_extra_outputs]
-            .into_iter()
-            .flatten()
-        {
-            let expanded = self.eval_rule(drv, ctx, extra, Nodes::Forbidden, &mut used)?;
-            for tok in expanded.split_whitespace() {
-                let fc = self.flag_ctx(
-                    &texts,
-                    &globs,
-                    &normal_texts,
-                    &oo_texts,
-                    ext,
-                    &dir_name,
-                    Part::ExtraOutputs,
-                );
-                let tok = flags::expand(tok, &fc, None)?;
-                self.output_token(drv, &tok, true, &mut outs)?;
-            }
-        }
-        let fc = self.flag_ctx(
-            &texts,
-            &globs,
-            &normal_texts,
-            &oo_texts,
-            ext,
-            &dir_name,
-            Part::Command,
-        );
-        let cmd = flags::expand(&parts.command, &fc, parts.extra_command.as_deref())
-            .map_err(|e| parts.locate(e.into(), parts.command_at))?;
+        let outs = self.outputs(drv, ctx, parts, &out_text, &mut texts, &mut used)?;
+        let cmd = flags::expand(
+            &parts.command,
+            &texts.ctx(Part::Command),
+            parts.extra_command.as_deref(),
+        )
+        .map_err(|e| parts.locate(e.into(), parts.command_at))?;
         let dir = self.dir.clone();
         // Columns of the variable expansion count in the %-expanded text,
         // which the user never wrote: leave them out.
@@ -333,22 +350,18 @@ impl TupfileParse {
             });
             ctx.bins.entry(b.to_string()).or_default().extend(entries);
         }
+        let files = |v: &[Entry]| v.iter().filter_map(Entry::file).cloned().collect();
         self.rules.push(Rule {
             location: loc.clone(),
             dir: drv.mirror(&self.dir),
             command,
             display,
             flags: rule_flags,
-            inputs: nl.iter().filter_map(Entry::file).cloned().collect(),
-            order_only: all
-                .order_only
-                .iter()
-                .filter_map(Entry::file)
-                .cloned()
-                .collect(),
+            inputs: files(nl),
+            order_only: files(&order_only),
             input_groups: nl
                 .iter()
-                .chain(all.order_only.iter())
+                .chain(&order_only)
                 .filter_map(|e| e.group.clone())
                 .collect(),
             outputs: outs.normal.iter().map(|(_, a)| a.clone()).collect(),
@@ -366,26 +379,33 @@ impl TupfileParse {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn flag_ctx<'a>(
+    /// The outputs (already %-expanded and evaluated in `out_text`) and the
+    /// extra outputs (evaluated, then %-expanded with `%o`/`%O` known).
+    fn outputs(
         &self,
-        inputs: &'a [String],
-        globs: &'a [Option<String>],
-        outputs: &'a [String],
-        order_only: &'a [String],
-        ext: Option<&'a str>,
-        dir_name: &'a str,
-        part: Part,
-    ) -> FlagCtx<'a> {
-        FlagCtx {
-            inputs,
-            globs,
-            outputs,
-            order_only,
-            ext,
-            dir_name,
-            part,
+        drv: &Driver,
+        ctx: &FileCtx,
+        parts: &Parts,
+        out_text: &str,
+        texts: &mut Texts,
+        used: &mut ConfigUse,
+    ) -> Result<Outs, ParseError> {
+        let mut outs = Outs::default();
+        for tok in out_text.split_whitespace() {
+            self.output_token(drv, tok, false, &mut outs)?;
         }
+        texts.outputs = outs.normal.iter().map(|(t, _)| t.clone()).collect();
+        for extra in [&parts.extra_outputs, &parts.macro_extra_outputs]
+            .into_iter()
+            .flatten()
+        {
+            let expanded = self.eval_rule(drv, ctx, extra, Nodes::Forbidden, used)?;
+            for tok in expanded.split_whitespace() {
+                let tok = flags::expand(tok, &texts.ctx(Part::ExtraOutputs), None)?;
+                self.output_token(drv, &tok, true, &mut outs)?;
+            }
+        }
+        Ok(outs)
     }
 
     /// `%d`: the name of the directory the command runs in.
