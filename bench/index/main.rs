@@ -120,6 +120,8 @@ fn command(files: &mut Vec<FileRecord>, dir: &str, n: u64, headers: &[FileRef]) 
         ignore: vec![],
         config_used: [("CC".to_string(), "gcc".to_string())].into(),
         exports: vec!["PATH".into()],
+        source_dir: p(dir),
+        variant: p(""),
     };
     let id = identity::of(&rule, &|_| Some("/usr/local/bin:/usr/bin:/bin".into()));
     let mut reads = vec![Seen {
