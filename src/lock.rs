@@ -1,5 +1,10 @@
-//! The per-project build lock (`.tupfs/lock`, an flock): one build at a
-//! time; a second one says so and waits.
+//! The per-project build lock (`.tupfs/lock`): one build at a time; a
+//! second one says so and waits.
+//!
+//! A POSIX record lock (`fcntl(F_SETLKW)`), not `flock`: a record lock
+//! belongs to the process, so a job's child that is still between fork and
+//! exec when tupfs is killed (e.g. blocked setting up its mount namespace
+//! on a mount whose daemon died) does not keep the project locked.
 
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
@@ -25,28 +30,35 @@ impl BuildLock {
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
+            .read(true)
             .write(true)
             .open(&path)
             .with_context(|| format!("cannot open the lock file {}", path.display()))?;
-        if !flock(&file, libc::LOCK_EX | libc::LOCK_NB)? {
+        if !lock(&file, false)? {
             eprintln!("tupfs: {WAITING}");
-            flock(&file, libc::LOCK_EX)?;
+            lock(&file, true)?;
         }
         Ok(BuildLock { _file: file })
     }
 }
 
-/// flock; Ok(false) when non-blocking and held elsewhere. Retries EINTR.
-fn flock(file: &File, op: libc::c_int) -> Result<bool> {
+/// Write-lock the whole file; Ok(false) when `wait` is false and another
+/// process holds it. Retries EINTR.
+pub fn lock(file: &File, wait: bool) -> Result<bool> {
+    // SAFETY: a zeroed flock struct is valid; we set the fields we need.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = libc::F_WRLCK as libc::c_short;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    let cmd = if wait { libc::F_SETLKW } else { libc::F_SETLK };
     loop {
-        // SAFETY: flock on an fd we own; no memory is passed.
-        if unsafe { libc::flock(file.as_raw_fd(), op) } == 0 {
+        // SAFETY: fcntl on an fd we own with a valid flock struct.
+        if unsafe { libc::fcntl(file.as_raw_fd(), cmd, &fl) } == 0 {
             return Ok(true);
         }
         let err = std::io::Error::last_os_error();
         match err.raw_os_error() {
             Some(libc::EINTR) => continue,
-            Some(libc::EWOULDBLOCK) => return Ok(false),
+            Some(libc::EAGAIN) | Some(libc::EACCES) if !wait => return Ok(false),
             _ => return Err(err).context("cannot lock .tupfs/lock"),
         }
     }
@@ -57,15 +69,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn second_lock_waits_until_first_is_dropped() {
+    fn a_child_process_sees_the_lock_held() {
         let t = tempfile::tempdir().unwrap();
         let first = BuildLock::acquire(t.path()).unwrap();
-        let f = File::options()
-            .write(true)
-            .open(t.path().join("lock"))
-            .unwrap();
-        assert!(!flock(&f, libc::LOCK_EX | libc::LOCK_NB).unwrap());
+        // Record locks are per process: test from another one.
+        let probe = |path: &Path| {
+            std::process::Command::new("python3")
+                .arg("-c")
+                .arg(
+                    "import fcntl,sys\nf=open(sys.argv[1],'r+')\n\
+                     try:\n  fcntl.lockf(f, fcntl.LOCK_EX|fcntl.LOCK_NB); print('free')\n\
+                     except OSError: print('held')",
+                )
+                .arg(path)
+                .output()
+                .unwrap()
+                .stdout
+        };
+        let path = t.path().join("lock");
+        assert_eq!(probe(&path), b"held\n");
         drop(first);
-        assert!(flock(&f, libc::LOCK_EX | libc::LOCK_NB).unwrap());
+        assert_eq!(probe(&path), b"free\n");
     }
 }

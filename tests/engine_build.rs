@@ -4,7 +4,6 @@
 
 use std::fs;
 use std::io::{BufRead, BufReader};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -119,6 +118,13 @@ fn hello_builds_and_prints_its_greeting() {
         .iter()
         .all(|c| c["reason"] == "new" && c["status"] == "ok"));
     assert_eq!(log["summary"]["ran"], 4);
+    // The index records every command and what each Tupfile's parse read.
+    let opened = tupfs::index::Index::open(&p.root.join(".tupfs/index"), &Default::default());
+    let tupfs::index::Open::Ready(index) = opened else {
+        panic!("no usable index after a build: {opened:?}");
+    };
+    assert_eq!(index.command_count(), 4);
+    assert_eq!(index.tupfiles().count(), 2);
 }
 
 #[test]
@@ -299,9 +305,7 @@ fn a_second_build_waits_for_the_lock() {
     let p = Proj::empty();
     p.write("Tupfile", ": |> echo a > %o |> a.txt\n");
     fs::create_dir_all(p.root.join(".tupfs")).unwrap();
-    let lock = fs::File::create(p.root.join(".tupfs/lock")).unwrap();
-    // SAFETY: flock on an fd we own.
-    assert_eq!(unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) }, 0);
+    let lock = tupfs::lock::BuildLock::acquire(&p.root.join(".tupfs")).unwrap();
     let mut child = Command::new("timeout")
         .args(["60", TUPFS, "build"])
         .current_dir(&p.root)

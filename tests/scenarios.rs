@@ -633,7 +633,6 @@ fn s27_undeletable_stale_output_fails_and_keeps_record() {
 }
 
 #[test]
-#[ignore = "run log missing when the build fails before running (issue 4)"]
 fn s28_two_rules_one_output_names_both_lines() {
     require_fuse!();
     let p = Project::new().file(
@@ -648,7 +647,6 @@ fn s28_two_rules_one_output_names_both_lines() {
 }
 
 #[test]
-#[ignore = "run log missing when the build fails before running (issue 4)"]
 fn s29_dependency_cycle_is_named() {
     require_fuse!();
     let p = Project::new().file(
@@ -874,7 +872,7 @@ fn s33_run_script_rules_and_reparse() {
 }
 
 #[test]
-#[ignore = "needs variant commands to see their sources: gcc in build-debug/ finds no a.c (issues 2, 4)"]
+#[ignore = "needs variant jobs to see the sources in the variant dir, as tup does: gcc in build-debug/ finds no a.c (issues 3, 4)"]
 fn s34_variants_build_side_by_side() {
     require_fuse!();
     let p = Project::new()
@@ -907,7 +905,6 @@ fn s34_variants_build_side_by_side() {
 }
 
 #[test]
-#[ignore = "needs the .gitignore directive to write the file (issue 4)"]
 fn s35_gitignore_lists_outputs_keeps_user_lines() {
     require_fuse!();
     let p = Project::new()
@@ -1041,7 +1038,6 @@ fn s38_sigint_stops_cleanly_and_next_build_finishes() {
 }
 
 #[test]
-#[ignore = "needs recovery after kill -9: next mount fails on .tupfs/tmp/job-N.out leftovers (issue 3)"]
 fn s39_kill9_then_next_build_recovers() {
     require_fuse!();
     let (p, go, _slow) = blocking_project();
@@ -1090,7 +1086,6 @@ fn s40_corrupt_index_full_rebuild() {
 }
 
 #[test]
-#[ignore = "run log missing when the build fails before running (issue 4)"]
 fn s41_syntax_error_names_line_and_changes_nothing() {
     require_fuse!();
     let bad_rule = ": |> echo b > %o |> b.txt\n";

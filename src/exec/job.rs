@@ -9,7 +9,6 @@ use std::io::{Read, Seek};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
-use std::time::SystemTime;
 
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 
@@ -66,8 +65,6 @@ pub struct JobResult {
     pub output: Vec<u8>,
     /// The tracer's record (None if the job could not even start).
     pub finished: Option<Finished>,
-    /// When it started (for checks that compare mtimes).
-    pub started: SystemTime,
 }
 
 /// Names of the files that capture a job's output in the scratch directory
@@ -79,13 +76,11 @@ pub type Running = Mutex<HashMap<CmdId, u32>>;
 
 /// Run `req` to completion under `tracer`, staging output in `scratch`.
 pub fn run(tracer: &Tracer, req: &JobRequest, scratch: &Path, running: &Running) -> JobResult {
-    let started = SystemTime::now();
     let mut result = JobResult {
         cmd: req.cmd,
         exit: Exit::NotStarted(String::new()),
         output: Vec::new(),
         finished: None,
-        started,
     };
     let spec = JobSpec {
         cwd: req.dir.as_str().to_string(),

@@ -27,21 +27,10 @@ pub struct Settled {
 pub fn settle(ctx: &Context, result: JobResult, n: usize) -> Settled {
     let graph = ctx.graph;
     let id = result.cmd;
-    let rule = &graph.cmd(id).rule;
-    let label = ctx.ui.label(rule.display.as_deref(), &rule.command);
-    let mut why = Vec::new();
     let interrupted = signals::interrupted() && !result.exit.success();
-    match &result.exit {
-        Exit::Code(0) => {}
-        Exit::Code(c) => why.push(format!("exit status {c}")),
-        Exit::Signal(s) => why.push(format!("killed by signal {s}")),
-        Exit::NotStarted(e) => why.push(e.clone()),
-    }
+    let mut why: Vec<String> = exit_problem(&result.exit).into_iter().collect();
     let Some(finished) = result.finished else {
-        ctx.ui
-            .failed(&label, &rule.location.to_string(), &why, &result.output);
-        remove_outputs(ctx, id);
-        return failed(interrupted);
+        return fail(ctx, id, &why, &result.output, interrupted);
     };
     let facts = JobFacts {
         cmd: id,
@@ -49,28 +38,19 @@ pub fn settle(ctx: &Context, result: JobResult, n: usize) -> Settled {
         pending: finished.pending.files(),
         success: result.exit.success(),
     };
-    why.extend(
-        enforce::check(graph, ctx.root, &facts)
-            .into_iter()
-            .map(|v| v.0),
-    );
+    let violations = enforce::check(graph, ctx.root, &facts);
+    why.extend(violations.into_iter().map(|v| v.0));
     if !why.is_empty() {
         let _ = finished.pending.discard();
-        if !interrupted {
-            ctx.ui
-                .failed(&label, &rule.location.to_string(), &why, &result.output);
-        }
-        remove_outputs(ctx, id);
-        return failed(interrupted);
+        return fail(ctx, id, &why, &result.output, interrupted);
     }
     let declared: BTreeSet<String> = graph.outputs(id).map(|p| p.as_str().into()).collect();
     if let Err(e) = finished.pending.commit(&|p| declared.contains(p)) {
-        let why = vec![format!("cannot move its outputs into place: {e}")];
-        ctx.ui
-            .failed(&label, &rule.location.to_string(), &why, &result.output);
-        remove_outputs(ctx, id);
-        return failed(false);
+        let why = [format!("cannot move its outputs into place: {e}")];
+        return fail(ctx, id, &why, &result.output, false);
     }
+    let rule = &graph.cmd(id).rule;
+    let label = ctx.ui.label(rule.display.as_deref(), &rule.command);
     ctx.ui.succeeded(n, &label, &result.output);
     Settled {
         status: RunStatus::Ok,
@@ -80,7 +60,26 @@ pub fn settle(ctx: &Context, result: JobResult, n: usize) -> Settled {
     }
 }
 
-fn failed(interrupted: bool) -> Settled {
+/// What was wrong with how the process ended, if anything.
+fn exit_problem(exit: &Exit) -> Option<String> {
+    match exit {
+        Exit::Code(0) => None,
+        Exit::Code(c) => Some(format!("exit status {c}")),
+        Exit::Signal(s) => Some(format!("killed by signal {s}")),
+        Exit::NotStarted(e) => Some(e.clone()),
+    }
+}
+
+/// A failed (or interrupted) job: report it with its rule's place and its
+/// output, and remove its outputs.
+fn fail(ctx: &Context, id: CmdId, why: &[String], output: &[u8], interrupted: bool) -> Settled {
+    let rule = &ctx.graph.cmd(id).rule;
+    if !interrupted {
+        let label = ctx.ui.label(rule.display.as_deref(), &rule.command);
+        ctx.ui
+            .failed(&label, &rule.location.to_string(), why, output);
+    }
+    remove_outputs(ctx, id);
     Settled {
         status: match interrupted {
             true => RunStatus::Interrupted,
