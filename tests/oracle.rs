@@ -29,10 +29,9 @@
 //! Steps per mode: `TUPFS_ORACLE_STEPS` (default 200); seed:
 //! `TUPFS_ORACLE_SEED` (default: fixed per mode, so CI is reproducible).
 //! A failure prints the seed, the step and the whole edit history.
-//! Measured (release, 200 steps x 4 modes, 2 test threads): 12 min wall on
-//! a 2-core machine shared with five compiling peers (load 10), of which the
-//! run itself used 6.4 CPU-minutes including gcc — about 3-4 min on an idle
-//! 2-core CI runner.
+//! Measured, 200 steps x 4 modes, 2 test threads, 2 cores: 3.4 min (debug
+//! build, machine otherwise quiet); 12 min (release) while five peers were
+//! compiling on the same 2 cores (load 10).
 //! The long run (one command):
 //!   TUPFS_ORACLE_STEPS=3000 TUPFS_ORACLE_SEED=$RANDOM cargo test --release --test oracle -- --include-ignored --nocapture
 

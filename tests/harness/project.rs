@@ -345,7 +345,7 @@ impl Project {
         Running::start(cmd, what, self.root.clone())
     }
 
-    /// Pids of processes (other than tupfs runs the harness waits for) whose
+    /// Pids of processes (not this test process) whose
     /// working directory is inside the project or whose command line
     /// mentions `token`: what a stopped build must not leave running.
     pub fn processes_in(&self, token: &str) -> Vec<u32> {
