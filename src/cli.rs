@@ -118,6 +118,7 @@ pub fn build(dir: &Path, opts: &BuildOptions) -> Result<ExitCode> {
         Err(e) => return failed_early(&project, &e),
     };
     tupfile::write_gitignores(&project.root, &parsed).context("cannot write a .gitignore")?;
+    let tupfiles = parsed.tupfiles;
     let graph = match Graph::build(parsed.rules) {
         Ok(graph) => graph,
         Err(e) => return failed_early(&project, &e),
@@ -133,6 +134,7 @@ pub fn build(dir: &Path, opts: &BuildOptions) -> Result<ExitCode> {
     };
     let request = exec::Request {
         selected,
+        tupfiles,
         jobs: opts.jobs,
         keep_going: opts.keep_going,
         change,

@@ -118,6 +118,13 @@ fn hello_builds_and_prints_its_greeting() {
         .iter()
         .all(|c| c["reason"] == "new" && c["status"] == "ok"));
     assert_eq!(log["summary"]["ran"], 4);
+    // The index records every command and what each Tupfile's parse read.
+    let opened = tupfs::index::Index::open(&p.root.join(".tupfs/index"), &Default::default());
+    let tupfs::index::Open::Ready(index) = opened else {
+        panic!("no usable index after a build: {opened:?}");
+    };
+    assert_eq!(index.command_count(), 4);
+    assert_eq!(index.tupfiles().count(), 2);
 }
 
 #[test]

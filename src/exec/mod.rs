@@ -51,6 +51,8 @@ pub struct Request {
     /// The commands to build, by `CmdId::index` ([`targets::select`]);
     /// empty: all of them.
     pub selected: Vec<bool>,
+    /// What each Tupfile's parse read (recorded in the index).
+    pub tupfiles: Vec<crate::tupfile::TupfileRecord>,
     /// Parallel jobs (None: one per CPU).
     pub jobs: Option<usize>,
     /// Go on after failures.
@@ -97,7 +99,7 @@ pub fn run_build(project: &Project, graph: &Graph, req: &Request) -> Result<Buil
             .context("cannot unmount the tracing filesystem")?;
         outcomes
     };
-    history.record(project, graph, &outcomes, &stale)?;
+    history.record(project, graph, &outcomes, &stale, &req.tupfiles)?;
     let report = report::Report {
         graph,
         ids: &history.ids,

@@ -13,9 +13,12 @@ use super::schedule::{Outcome, Outcomes, RunStatus};
 use super::stale::StaleRemoval;
 use crate::change::Judgement;
 use crate::graph::{CmdId, Graph};
-use crate::index::{BuildRecord, CommandRecord, FileRecord, FileRef, Index, IndexOptions, Seen};
+use crate::index::{
+    BuildRecord, CommandRecord, FileRecord, FileRef, Index, IndexOptions, Seen, TupfileRecord,
+};
 use crate::paths::ProjPath;
 use crate::project::Project;
+use crate::tupfile;
 
 impl History {
     /// Write the index for this build.
@@ -25,8 +28,13 @@ impl History {
         graph: &Graph,
         outcomes: &Outcomes,
         stale: &StaleRemoval,
+        tupfiles: &[tupfile::TupfileRecord],
     ) -> Result<()> {
         let mut rec = Recorder::new(self, graph);
+        for parse in tupfiles {
+            let t = TupfileRecord::from_parse(parse, &mut |p| rec.seen(p));
+            rec.out.tupfiles.push(t);
+        }
         for (id, _) in graph.commands() {
             let cmd = rec.command(id, &outcomes.per_cmd[id.index()]);
             rec.out.commands.push(cmd);
