@@ -76,6 +76,9 @@ fn main() -> ExitCode {
     env_logger::Builder::new()
         .filter_level(level)
         .format_timestamp(None)
+        // tupfs-fuse detaches the mount itself; fuser's own second unmount
+        // attempt then fails harmlessly with EINVAL and would warn on every build.
+        .filter_module("fuser::mnt", log::LevelFilter::Error)
         .parse_env("TUPFS_LOG")
         .init();
     let dir = cli.directory.clone().unwrap_or_else(|| PathBuf::from("."));

@@ -230,6 +230,7 @@ impl Tracer {
                     view: cstring(&view_dir)?,
                     root: cstring(root)?,
                     cwd: cstring(&cwd)?,
+                    fuse_rdev: spawn::fuse_rdev(),
                 };
                 (cwd, entry)
             }

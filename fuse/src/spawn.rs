@@ -28,6 +28,9 @@ pub(crate) enum Entry {
         view: CString,
         root: CString,
         cwd: CString,
+        /// The device number of `/dev/fuse`, to close our copies of the
+        /// daemon's fds (see `close_fuse_fds`).
+        fuse_rdev: libc::dev_t,
     },
     MountCwd(PathBuf),
 }
@@ -50,9 +53,51 @@ fn check(rc: libc::c_int) -> io::Result<()> {
     }
 }
 
+/// The device number of `/dev/fuse` (0 if it cannot be read).
+pub(crate) fn fuse_rdev() -> libc::dev_t {
+    // SAFETY: stat into a zeroed, properly sized struct.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::stat(c"/dev/fuse".as_ptr(), &mut st) == 0 {
+            st.st_rdev
+        } else {
+            0
+        }
+    }
+}
+
+/// In the child: close every inherited `/dev/fuse` fd before touching the
+/// mount. Otherwise, if tupfs is killed while a child sits between fork and
+/// exec, that child holds the FUSE connection open with nobody serving it,
+/// and its bind mount below waits for an answer forever (an unkillable
+/// process that also blocks the next build). Only fstat and close.
+fn close_fuse_fds(fuse_rdev: libc::dev_t) {
+    if fuse_rdev == 0 {
+        return;
+    }
+    for fd in 3..4096 {
+        // SAFETY: fstat on any fd number is harmless (EBADF if unused).
+        unsafe {
+            let mut st: libc::stat = std::mem::zeroed();
+            if libc::fstat(fd, &mut st) == 0
+                && st.st_mode & libc::S_IFMT == libc::S_IFCHR
+                && st.st_rdev == fuse_rdev
+            {
+                libc::close(fd);
+            }
+        }
+    }
+}
+
 /// In the child: a private mount namespace in which `root` shows `view`,
 /// then `chdir(cwd)`. Only system calls: no allocation, locks or logging.
-fn enter_namespace(view: &CString, root: &CString, cwd: &CString) -> io::Result<()> {
+fn enter_namespace(
+    view: &CString,
+    root: &CString,
+    cwd: &CString,
+    fuse_rdev: libc::dev_t,
+) -> io::Result<()> {
+    close_fuse_fds(fuse_rdev);
     // SAFETY: raw system calls with valid C strings and null optional args.
     unsafe {
         check(libc::unshare(libc::CLONE_NEWNS))?;
@@ -79,11 +124,16 @@ fn enter_namespace(view: &CString, root: &CString, cwd: &CString) -> io::Result<
 pub(crate) fn command(program: &str, entry: &Entry) -> Command {
     let mut cmd = Command::new(program);
     match entry.clone() {
-        Entry::Namespace { view, root, cwd } => {
+        Entry::Namespace {
+            view,
+            root,
+            cwd,
+            fuse_rdev,
+        } => {
             // SAFETY: the closure only makes async-signal-safe system calls
             // on C strings prepared before the fork.
             unsafe {
-                cmd.pre_exec(move || enter_namespace(&view, &root, &cwd));
+                cmd.pre_exec(move || enter_namespace(&view, &root, &cwd, fuse_rdev));
             }
         }
         Entry::MountCwd(dir) => {
