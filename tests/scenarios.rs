@@ -1038,7 +1038,6 @@ fn s38_sigint_stops_cleanly_and_next_build_finishes() {
 }
 
 #[test]
-#[ignore = "intermittent (about 1 run in 3): after kill -9 the next build fails \"cannot mount the tracing filesystem: .tupfs/mnt: File exists\" (issue 3)"]
 fn s39_kill9_then_next_build_recovers() {
     require_fuse!();
     let (p, go, _slow) = blocking_project();
