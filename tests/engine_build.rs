@@ -2,9 +2,11 @@
 //! directories, asserting on files, exit codes, messages and the run log
 //! (`.tupfs/log/last.json`).
 
+mod harness;
+
 use std::fs;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
@@ -27,10 +29,7 @@ impl Proj {
 
     fn example(name: &str) -> Proj {
         let p = Proj::empty();
-        let src = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("examples")
-            .join(name);
-        copy_tree(&src, &p.root);
+        harness::copy_example(name, &p.root);
         p
     }
 
@@ -60,19 +59,6 @@ impl Proj {
     fn log(&self) -> Value {
         let log = fs::read_to_string(self.root.join(".tupfs/log/last.json")).unwrap();
         serde_json::from_str(&log).unwrap()
-    }
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let dest = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_tree(&entry.path(), &dest);
-        } else {
-            fs::copy(entry.path(), dest).unwrap();
-        }
     }
 }
 

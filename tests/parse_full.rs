@@ -2,22 +2,11 @@
 //! runs for it (tests/data/full-tup-commands.txt, made by the script next
 //! to it), and writes nothing to the tree.
 
+mod harness;
+
 use std::fs;
 use std::path::Path;
 use std::process::Command;
-
-fn copy_tree(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_tree(&e.path(), &dest);
-        } else {
-            fs::copy(e.path(), &dest).unwrap();
-        }
-    }
-}
 
 fn listing(root: &Path) -> Vec<String> {
     let mut out = Vec::new();
@@ -37,9 +26,8 @@ fn listing(root: &Path) -> Vec<String> {
 
 #[test]
 fn full_example_matches_tup() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/full");
     let scratch = tempfile::tempdir().unwrap();
-    copy_tree(&src, scratch.path());
+    harness::copy_example("full", scratch.path());
     let before = listing(scratch.path());
     let out = Command::new(env!("CARGO_BIN_EXE_tupfs"))
         .args(["parse", "--json", "-C"])
@@ -78,9 +66,8 @@ fn full_example_matches_tup() {
 #[test]
 fn full_example_details() {
     use tupfs::tupfile::{parse_project_with, ParseOptions};
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/full");
     let scratch = tempfile::tempdir().unwrap();
-    copy_tree(&src, scratch.path());
+    harness::copy_example("full", scratch.path());
     let p = parse_project_with(scratch.path(), &ParseOptions::default()).unwrap();
     let names = |v: &[tupfs::paths::ProjPath]| v.iter().map(|p| p.to_string()).collect::<Vec<_>>();
     assert_eq!(names(&p.variants), vec!["build-debug", "build-release"]);

@@ -6,11 +6,13 @@
 //! hence the `dead_code` and `unused_imports` allowances.
 #![allow(dead_code, unused_imports)]
 
+mod examples;
 mod mounts;
 mod outcome;
 mod project;
 mod runlog;
 
+pub use examples::copy_example;
 pub use mounts::mounts_under;
 pub use outcome::{Outcome, Running};
 pub use project::{Mode, Project};
