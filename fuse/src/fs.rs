@@ -66,6 +66,18 @@ impl Shared {
             .cloned()
     }
 
+    /// The job and the path of a name about to be made in `parent`: a name
+    /// that is not UTF-8 is EINVAL, one hidden from jobs (`.tupfs`) EACCES.
+    fn new_child(&self, parent: INodeNo, name: &OsStr) -> Result<(Arc<JobView>, String), Errno> {
+        let (job, dir) = self.node(parent)?;
+        let name = utf8(name)?;
+        if job.is_hidden(&dir, name) {
+            return Err(Errno::EACCES);
+        }
+        let path = paths::join(&dir, name);
+        Ok((job, path))
+    }
+
     /// The job and path behind a node's inode number.
     fn node(&self, ino: INodeNo) -> Result<(Arc<JobView>, Arc<str>), Errno> {
         match Ino::decode(ino.0) {
@@ -330,14 +342,10 @@ impl fuser::Filesystem for TraceFs {
         _rdev: u32,
         reply: ReplyEntry,
     ) {
-        let (job, dir) = match self.0.node(parent) {
+        let (job, path) = match self.0.new_child(parent, name) {
             Ok(n) => n,
             Err(e) => return reply.error(e),
         };
-        let Ok(name) = utf8(name) else {
-            return reply.error(Errno::EINVAL);
-        };
-        let path = paths::join(&dir, name);
         if mode & libc::S_IFMT != libc::S_IFREG {
             job.recorder.refuse("mknod", &path);
             return reply.error(Errno::EPERM);
@@ -357,17 +365,10 @@ impl fuser::Filesystem for TraceFs {
         umask: u32,
         reply: ReplyEntry,
     ) {
-        let (job, dir) = match self.0.node(parent) {
+        let (job, path) = match self.0.new_child(parent, name) {
             Ok(n) => n,
             Err(e) => return reply.error(e),
         };
-        let Ok(name) = utf8(name) else {
-            return reply.error(Errno::EINVAL);
-        };
-        if job.is_hidden(&dir, name) {
-            return reply.error(Errno::EACCES);
-        }
-        let path = paths::join(&dir, name);
         match job.mkdir(&path, mode & !umask & 0o7777) {
             Ok(_) => self.entry_reply(&job, &path, reply),
             Err(e) => reply.error(e),
@@ -404,14 +405,10 @@ impl fuser::Filesystem for TraceFs {
         target: &Path,
         reply: ReplyEntry,
     ) {
-        let (job, dir) = match self.0.node(parent) {
+        let (job, path) = match self.0.new_child(parent, link_name) {
             Ok(n) => n,
             Err(e) => return reply.error(e),
         };
-        let Ok(name) = utf8(link_name) else {
-            return reply.error(Errno::EINVAL);
-        };
-        let path = paths::join(&dir, name);
         match job.symlink(&path, target) {
             Ok(_) => self.entry_reply(&job, &path, reply),
             Err(e) => reply.error(e),
@@ -761,17 +758,10 @@ impl fuser::Filesystem for TraceFs {
         flags: i32,
         reply: ReplyCreate,
     ) {
-        let (job, dir) = match self.0.node(parent) {
+        let (job, path) = match self.0.new_child(parent, name) {
             Ok(n) => n,
             Err(e) => return reply.error(e),
         };
-        let Ok(name) = utf8(name) else {
-            return reply.error(Errno::EINVAL);
-        };
-        if job.is_hidden(&dir, name) {
-            return reply.error(Errno::EACCES);
-        }
-        let path = paths::join(&dir, name);
         let (_, truncate) = open_flags(flags);
         let excl = flags & libc::O_EXCL != 0;
         let (file, disk) = match job.create(&path, mode & !umask & 0o7777, excl, truncate) {
