@@ -94,11 +94,8 @@ fn check_not_mounted(mountpoint: &Path) -> io::Result<()> {
 
 /// Mount `shared`'s filesystem on `mountpoint` with `threads` daemon threads.
 pub(crate) fn mount(shared: Arc<Shared>, mountpoint: &Path, threads: usize) -> io::Result<Mounted> {
-    fs::create_dir_all(mountpoint).or_else(|e| match e.raw_os_error() {
-        Some(libc::ENOTCONN) => Ok(()),
-        _ => Err(with_path(e, mountpoint)),
-    })?;
     clear_dead_mount(mountpoint)?;
+    fs::create_dir_all(mountpoint).map_err(|e| with_path(e, mountpoint))?;
     check_not_mounted(mountpoint)?;
     let mut config = Config::default();
     config.mount_options = vec![
