@@ -55,7 +55,6 @@ fn time_each(iters: usize, mut op: impl FnMut(usize) -> io::Result<()>) -> io::R
 /// Runs in the directory to measure; prints `name<TAB>median_ns` lines.
 fn worker(args: &[String]) -> io::Result<()> {
     let iters = number(args, 0, 20000)?;
-    let gcc_iters = number(args, 1, 20)?;
     let mut samples: Samples = Vec::new();
     let mut buf = vec![0u8; 4096];
     let big = vec![7u8; 1 << 20];
@@ -102,19 +101,6 @@ fn worker(args: &[String]) -> io::Result<()> {
             File::create("w.bin")?.write_all(&big)
         })?,
     ));
-    samples.push((
-        "gcc -O2 -c (one compile)".into(),
-        time_each(gcc_iters, |_| {
-            let status = Command::new("gcc")
-                .args(["-O2", "-c", "bench.c", "-o", "bench.o"])
-                .status()?;
-            if status.success() {
-                Ok(())
-            } else {
-                Err(io::Error::other(format!("gcc: {status}")))
-            }
-        })?,
-    ));
     for (name, mut ns) in samples {
         ns.sort_unstable();
         println!("{name}\t{}", ns[ns.len() / 2]);
@@ -159,9 +145,9 @@ fn parse(output: &[u8]) -> Vec<(String, u64)> {
         .collect()
 }
 
-fn run_worker(mut cmd: Command, iters: usize, gcc_iters: usize) -> io::Result<Vec<(String, u64)>> {
+fn run_worker(mut cmd: Command, iters: usize) -> io::Result<Vec<(String, u64)>> {
     let out = cmd
-        .args(["--worker", &iters.to_string(), &gcc_iters.to_string()])
+        .args(["--worker", &iters.to_string()])
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
         .output()?;
@@ -171,77 +157,131 @@ fn run_worker(mut cmd: Command, iters: usize, gcc_iters: usize) -> io::Result<Ve
     Ok(parse(&out.stdout))
 }
 
-fn traced(
-    root: &Path,
-    exe: &Path,
-    passthrough: bool,
-    iters: usize,
-    gcc_iters: usize,
-) -> io::Result<(Vec<(String, u64)>, bool)> {
+/// A mount of `root` on `.tupfs/<name>` with or without passthrough.
+fn mount(root: &Path, name: &str, passthrough: bool) -> io::Result<Tracer> {
     let config = MountConfig {
         root: root.to_owned(),
-        mountpoint: root.join(".tupfs/mnt"),
-        scratch: root.join(".tupfs/tmp"),
+        mountpoint: root.join(format!(".tupfs/{name}")),
+        scratch: root.join(format!(".tupfs/{name}-tmp")),
         threads: 0,
     };
     let options = MountOptions {
         passthrough,
         ..MountOptions::default()
     };
-    let tracer = Tracer::mount_with(config, options)?;
+    Tracer::mount_with(config, options)
+}
+
+/// The micro-benchmarks as one traced job.
+fn traced_worker(tracer: &Tracer, exe: &str, iters: usize) -> io::Result<Vec<(String, u64)>> {
     let job = tracer.start_job(&JobSpec::default())?;
-    let exe = exe
-        .to_str()
-        .ok_or_else(|| io::Error::other("exe path not UTF-8"))?;
-    let results = run_worker(job.command(exe), iters, gcc_iters);
+    let results = run_worker(job.command(exe), iters);
     let fin = job.finish()?;
     eprintln!(
-        "  traced: {} reads, {} ghosts, {} writes",
+        "  traced worker: {} reads, {} ghosts, {} writes",
         fin.log.reads.len(),
         fin.log.ghosts.len(),
         fin.log.writes.len()
     );
     fin.pending.discard()?;
-    let got = tracer.passthrough();
-    tracer.unmount()?;
-    Ok((results?, got))
+    results
+}
+
+fn gcc(mut cmd: Command) -> io::Result<u64> {
+    let t = Instant::now();
+    let status = cmd
+        .args(["-O2", "-c", "bench.c", "-o", "bench.o"])
+        .stdin(Stdio::null())
+        .status()?;
+    let ns = t.elapsed().as_nanos() as u64;
+    if status.success() {
+        Ok(ns)
+    } else {
+        Err(io::Error::other(format!("gcc: {status}")))
+    }
+}
+
+/// One compile per job, as a build runs it (job start, namespace, bind
+/// mount, compile, finish), alternating with native compiles so machine
+/// load hits all three alike.
+fn compiles(root: &Path, tracers: [&Tracer; 2], iters: usize) -> io::Result<[u64; 3]> {
+    let mut times: [Vec<u64>; 3] = Default::default();
+    for _ in 0..iters {
+        let mut native = Command::new("gcc");
+        native.current_dir(root);
+        times[0].push(gcc(native)?);
+        for (k, tracer) in tracers.iter().enumerate() {
+            let t = Instant::now();
+            let job = tracer.start_job(&JobSpec::default())?;
+            gcc(job.command("gcc"))?;
+            let fin = job.finish()?;
+            fin.pending.discard()?;
+            times[k + 1].push(t.elapsed().as_nanos() as u64);
+        }
+    }
+    Ok(times.map(|mut v| {
+        v.sort_unstable();
+        v[v.len() / 2]
+    }))
 }
 
 fn driver(args: &[String]) -> io::Result<()> {
     let iters = number(args, 0, 20000)?;
     let gcc_iters = number(args, 1, 20)?;
-    let exe = std::env::current_exe()?;
+    let exe_path = std::env::current_exe()?;
+    let exe = exe_path
+        .to_str()
+        .ok_or_else(|| io::Error::other("exe path not UTF-8"))?;
     let root = make_project()?;
     eprintln!(
         "project {}; {iters} iterations, {gcc_iters} compiles",
         root.display()
     );
-    let mut native_cmd = Command::new(&exe);
-    native_cmd.current_dir(&root);
-    let native = run_worker(native_cmd, iters, gcc_iters);
-    let pass = traced(&root, &exe, true, iters, gcc_iters);
-    let nopass = traced(&root, &exe, false, iters, gcc_iters);
+    let result = measure(&root, exe, iters, gcc_iters);
     let cleanup = fs::remove_dir_all(&root);
-    let (native, (pass, got_pass), (nopass, _)) = (native?, pass?, nopass?);
+    let (mut rows, got_pass) = result?;
     cleanup?;
     println!(
         "| operation (median) | native | traced, passthrough{} | ratio | traced, no passthrough | ratio |",
         if got_pass { "" } else { " (NOT offered)" }
     );
     println!("|---|---:|---:|---:|---:|---:|");
-    for (name, n) in &native {
-        let find = |v: &[(String, u64)]| v.iter().find(|(m, _)| m == name).map_or(0, |(_, t)| *t);
-        let (p, q) = (find(&pass), find(&nopass));
+    for (name, [n, p, q]) in rows.drain(..) {
         println!(
             "| {name} | {} | {} | {:.2}x | {} | {:.2}x |",
-            show(*n),
+            show(n),
             show(p),
-            p as f64 / (*n).max(1) as f64,
+            p as f64 / n.max(1) as f64,
             show(q),
-            q as f64 / (*n).max(1) as f64
+            q as f64 / n.max(1) as f64
         );
     }
     Ok(())
+}
+
+/// Rows of (operation, [native, passthrough, no passthrough]) medians.
+type Rows = Vec<(String, [u64; 3])>;
+
+fn measure(root: &Path, exe: &str, iters: usize, gcc_iters: usize) -> io::Result<(Rows, bool)> {
+    let pass = mount(root, "mnt-pt", true)?;
+    let nopass = mount(root, "mnt-np", false)?;
+    let mut native_cmd = Command::new(exe);
+    native_cmd.current_dir(root);
+    let native = run_worker(native_cmd, iters)?;
+    let p = traced_worker(&pass, exe, iters)?;
+    let q = traced_worker(&nopass, exe, iters)?;
+    let find =
+        |v: &[(String, u64)], name: &str| v.iter().find(|(m, _)| m == name).map_or(0, |(_, t)| *t);
+    let mut rows: Rows = native
+        .iter()
+        .map(|(name, n)| (name.clone(), [*n, find(&p, name), find(&q, name)]))
+        .collect();
+    let gcc = compiles(root, [&pass, &nopass], gcc_iters)?;
+    rows.push(("gcc -O2 -c, one job per compile".into(), gcc));
+    let got_pass = pass.passthrough();
+    pass.unmount()?;
+    nopass.unmount()?;
+    Ok((rows, got_pass))
 }
 
 fn show(ns: u64) -> String {
