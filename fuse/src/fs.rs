@@ -66,6 +66,13 @@ impl Shared {
             .cloned()
     }
 
+    /// The job and the path of `name` in the directory `parent`.
+    fn child(&self, parent: INodeNo, name: &OsStr) -> Result<(Arc<JobView>, String), Errno> {
+        let (job, dir) = self.node(parent)?;
+        let path = paths::join(&dir, utf8(name)?);
+        Ok((job, path))
+    }
+
     /// The job and the path of a name about to be made in `parent`: a name
     /// that is not UTF-8 is EINVAL, one hidden from jobs (`.tupfs`) EACCES.
     fn new_child(&self, parent: INodeNo, name: &OsStr) -> Result<(Arc<JobView>, String), Errno> {
@@ -98,6 +105,13 @@ pub(crate) struct TraceFs(pub(crate) Arc<Shared>);
 /// Names the kernel hands us that are not UTF-8 cannot be project paths.
 fn utf8(name: &OsStr) -> Result<&str, Errno> {
     paths::name_str(name).ok_or(Errno::EINVAL)
+}
+
+fn reply_empty(reply: ReplyEmpty, result: Result<(), Errno>) {
+    match result {
+        Ok(()) => reply.ok(),
+        Err(e) => reply.error(e),
+    }
 }
 
 fn open_flags(flags: i32) -> (bool, bool) {
@@ -376,25 +390,21 @@ impl fuser::Filesystem for TraceFs {
     }
 
     fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let result = self.0.node(parent).and_then(|(job, dir)| {
-            let path = paths::join(&dir, utf8(name)?);
-            job.unlink(&path)
-        });
-        match result {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        reply_empty(
+            reply,
+            self.0
+                .child(parent, name)
+                .and_then(|(job, path)| job.unlink(&path)),
+        );
     }
 
     fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        let result = self.0.node(parent).and_then(|(job, dir)| {
-            let path = paths::join(&dir, utf8(name)?);
-            job.rmdir(&path)
-        });
-        match result {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        reply_empty(
+            reply,
+            self.0
+                .child(parent, name)
+                .and_then(|(job, path)| job.rmdir(&path)),
+        );
     }
 
     fn symlink(

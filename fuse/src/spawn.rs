@@ -98,10 +98,18 @@ fn enter_namespace(
     fuse_rdev: libc::dev_t,
 ) -> io::Result<()> {
     close_fuse_fds(fuse_rdev);
+    private_bind(libc::CLONE_NEWNS, view, root)?;
+    // SAFETY: chdir with a valid C string.
+    check(unsafe { libc::chdir(cwd.as_ptr()) })
+}
+
+/// Unshare (`flags` must include CLONE_NEWNS), make every mount a slave so
+/// nothing propagates back to the parent namespace, and bind `from` onto
+/// `onto`. System calls only: safe between fork and exec.
+fn private_bind(flags: libc::c_int, from: &CString, onto: &CString) -> io::Result<()> {
     // SAFETY: raw system calls with valid C strings and null optional args.
     unsafe {
-        check(libc::unshare(libc::CLONE_NEWNS))?;
-        // Our mounts must not propagate back into the parent namespace.
+        check(libc::unshare(flags))?;
         check(libc::mount(
             c"none".as_ptr(),
             c"/".as_ptr(),
@@ -110,13 +118,12 @@ fn enter_namespace(
             ptr::null(),
         ))?;
         check(libc::mount(
-            view.as_ptr(),
-            root.as_ptr(),
+            from.as_ptr(),
+            onto.as_ptr(),
             ptr::null(),
             libc::MS_BIND,
             ptr::null(),
-        ))?;
-        check(libc::chdir(cwd.as_ptr()))
+        ))
     }
 }
 
@@ -151,24 +158,8 @@ pub(crate) fn probe(root: &Path) -> Isolation {
         return Isolation::MountCwd;
     };
     let worked = std::thread::spawn(move || {
-        // SAFETY: unshare affects only this short-lived thread's namespace.
-        unsafe {
-            check(libc::unshare(libc::CLONE_NEWNS | libc::CLONE_FS))?;
-            check(libc::mount(
-                c"none".as_ptr(),
-                c"/".as_ptr(),
-                ptr::null(),
-                libc::MS_REC | libc::MS_SLAVE,
-                ptr::null(),
-            ))?;
-            check(libc::mount(
-                root.as_ptr(),
-                root.as_ptr(),
-                ptr::null(),
-                libc::MS_BIND,
-                ptr::null(),
-            ))
-        }
+        // The namespace is this short-lived thread's own (CLONE_FS).
+        private_bind(libc::CLONE_NEWNS | libc::CLONE_FS, &root, &root)
     })
     .join();
     match worked {
