@@ -187,41 +187,29 @@ impl TupfileParse {
                     used.clone(),
                 )?;
             }
-        } else if !inputs.normal.is_empty() || syn.empty_input {
-            let parts = self.apply_macro(&base, macro_name.as_deref(), None, false)?;
-            self.command(
-                drv,
-                ctx,
-                Job {
-                    nl: &inputs.normal,
+        } else {
+            // With no inputs matched, a `!m.EMPTY` macro may say what to do.
+            let which = if !inputs.normal.is_empty() || syn.empty_input {
+                Some((&inputs.normal[..], macro_name.clone()))
+            } else {
+                macro_name
+                    .as_ref()
+                    .map(|name| format!("{name}.EMPTY"))
+                    .filter(|empty| self.macros.get(empty).is_some())
+                    .map(|empty| (&[][..], Some(empty)))
+            };
+            if let Some((nl, mac)) = which {
+                let parts = self.apply_macro(&base, mac.as_deref(), None, false)?;
+                let job = Job {
+                    nl,
                     inputs: &inputs,
                     parts: &parts,
                     ext: None,
                     foreach: false,
                     bin,
                     loc,
-                },
-                used.clone(),
-            )?;
-        } else if let Some(name) = &macro_name {
-            // No inputs matched: a `!m.EMPTY` macro may say what to do.
-            let empty = format!("{name}.EMPTY");
-            if self.macros.get(&empty).is_some() {
-                let parts = self.apply_macro(&base, Some(&empty), None, false)?;
-                self.command(
-                    drv,
-                    ctx,
-                    Job {
-                        nl: &[],
-                        inputs: &inputs,
-                        parts: &parts,
-                        ext: None,
-                        foreach: false,
-                        bin,
-                        loc,
-                    },
-                    used.clone(),
-                )?;
+                };
+                self.command(drv, ctx, job, used.clone())?;
             }
         }
         self.record.config.extend(used);
