@@ -464,3 +464,12 @@ fn a_tupdefault_reads_as_the_directory_own_tupfile() {
     assert_eq!(c.len(), 2);
     assert_eq!(c[1], "x: echo . x");
 }
+
+#[test]
+fn empty_macro_runs_only_when_no_input_matched() {
+    let macros = "!ar = |> ar rcs %o %f |> lib.a\n!ar.EMPTY = |> touch %o |> lib.a\n";
+    let none = cmds(&[("Tupfile", &format!("{macros}: *.o |> !ar |>\n"))]);
+    assert_eq!(none, vec![".: touch lib.a"]);
+    let some = cmds(&[("x.o", ""), ("Tupfile", &format!("{macros}: *.o |> !ar |>\n"))]);
+    assert_eq!(some, vec![".: ar rcs lib.a x.o"]);
+}
