@@ -470,6 +470,9 @@ fn empty_macro_runs_only_when_no_input_matched() {
     let macros = "!ar = |> ar rcs %o %f |> lib.a\n!ar.EMPTY = |> touch %o |> lib.a\n";
     let none = cmds(&[("Tupfile", &format!("{macros}: *.o |> !ar |>\n"))]);
     assert_eq!(none, vec![".: touch lib.a"]);
-    let some = cmds(&[("x.o", ""), ("Tupfile", &format!("{macros}: *.o |> !ar |>\n"))]);
+    let some = cmds(&[
+        ("x.o", ""),
+        ("Tupfile", &format!("{macros}: *.o |> !ar |>\n")),
+    ]);
     assert_eq!(some, vec![".: ar rcs lib.a x.o"]);
 }
