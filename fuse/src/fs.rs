@@ -201,6 +201,17 @@ impl TraceFs {
         let (job, _) = self.0.node(ino)?;
         job.handles.file(fh.0).ok_or(Errno::EBADF)
     }
+
+    /// Run `op` on the open file behind a handle (EBADF for a directory).
+    fn with_file<R>(
+        &self,
+        ino: INodeNo,
+        fh: FileHandle,
+        op: impl FnOnce(&File) -> Result<R, Errno>,
+    ) -> Result<R, Errno> {
+        let handle = self.file_handle(ino, fh)?;
+        op(handle.as_file().ok_or(Errno::EBADF)?)
+    }
 }
 
 impl fuser::Filesystem for TraceFs {
@@ -523,24 +534,24 @@ impl fuser::Filesystem for TraceFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        let handle = match self.file_handle(ino, fh) {
-            Ok(h) => h,
-            Err(e) => return reply.error(e),
-        };
-        let Some(file) = handle.as_file() else {
-            return reply.error(Errno::EBADF);
-        };
-        let mut buf = vec![0u8; size as usize];
-        let mut filled = 0;
-        while filled < buf.len() {
-            match file.read_at(&mut buf[filled..], offset + filled as u64) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return reply.error(e.into()),
+        let read = self.with_file(ino, fh, |file| {
+            let mut buf = vec![0u8; size as usize];
+            let mut filled = 0;
+            while filled < buf.len() {
+                match file.read_at(&mut buf[filled..], offset + filled as u64) {
+                    Ok(0) => break,
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e.into()),
+                }
             }
+            buf.truncate(filled);
+            Ok(buf)
+        });
+        match read {
+            Ok(buf) => reply.data(&buf),
+            Err(e) => reply.error(e),
         }
-        reply.data(&buf[..filled]);
     }
 
     fn write(
@@ -555,16 +566,12 @@ impl fuser::Filesystem for TraceFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
-        let handle = match self.file_handle(ino, fh) {
-            Ok(h) => h,
-            Err(e) => return reply.error(e),
-        };
-        let Some(file) = handle.as_file() else {
-            return reply.error(Errno::EBADF);
-        };
-        match file.write_all_at(data, offset) {
+        let written = self.with_file(ino, fh, |file| {
+            file.write_all_at(data, offset).map_err(Errno::from)
+        });
+        match written {
             Ok(()) => reply.written(data.len() as u32),
-            Err(e) => reply.error(e.into()),
+            Err(e) => reply.error(e),
         }
     }
 
