@@ -70,21 +70,78 @@ pub(crate) fn fuse_rdev() -> libc::dev_t {
 /// mount. Otherwise, if tupfs is killed while a child sits between fork and
 /// exec, that child holds the FUSE connection open with nobody serving it,
 /// and its bind mount below waits for an answer forever (an unkillable
-/// process that also blocks the next build). Only fstat and close.
+/// process that also blocks the next build). Only the fds that are open are
+/// looked at (read from `/proc/self/fd` with `getdents64` into a stack
+/// buffer; probing every possible fd number cost ~1 ms per job): system
+/// calls only, no allocation.
 fn close_fuse_fds(fuse_rdev: libc::dev_t) {
     if fuse_rdev == 0 {
         return;
     }
-    for fd in 3..4096 {
-        // SAFETY: fstat on any fd number is harmless (EBADF if unused).
-        unsafe {
-            let mut st: libc::stat = std::mem::zeroed();
-            if libc::fstat(fd, &mut st) == 0
-                && st.st_mode & libc::S_IFMT == libc::S_IFCHR
-                && st.st_rdev == fuse_rdev
-            {
-                libc::close(fd);
+    // SAFETY: open/getdents64/fstat/close on buffers we own; the dirent
+    // records are parsed within the length getdents64 returned.
+    unsafe {
+        let dir = libc::open(
+            c"/proc/self/fd".as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        );
+        if dir < 0 {
+            return close_fuse_fds_upto(4096, fuse_rdev);
+        }
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = libc::syscall(libc::SYS_getdents64, dir, buf.as_mut_ptr(), buf.len());
+            if n <= 0 {
+                break;
             }
+            let mut at = 0usize;
+            while at + 19 < n as usize {
+                // struct linux_dirent64: u64 ino, i64 off, u16 reclen, u8 type, name.
+                let reclen = u16::from_ne_bytes([buf[at + 16], buf[at + 17]]) as usize;
+                if reclen == 0 {
+                    break;
+                }
+                if let Some(fd) = parse_fd(&buf[at + 19..(at + reclen).min(n as usize)]) {
+                    if fd > 2 && fd != dir {
+                        close_if_fuse(fd, fuse_rdev);
+                    }
+                }
+                at += reclen;
+            }
+        }
+        libc::close(dir);
+    }
+}
+
+/// The fd number in a NUL-terminated `/proc/self/fd` entry name.
+fn parse_fd(name: &[u8]) -> Option<libc::c_int> {
+    let mut fd: libc::c_int = 0;
+    for &b in name.iter().take_while(|&&b| b != 0) {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        fd = fd.checked_mul(10)?.checked_add(libc::c_int::from(b - b'0'))?;
+    }
+    Some(fd)
+}
+
+/// Without `/proc`: probe every fd number below `limit`.
+fn close_fuse_fds_upto(limit: libc::c_int, fuse_rdev: libc::dev_t) {
+    for fd in 3..limit {
+        close_if_fuse(fd, fuse_rdev);
+    }
+}
+
+/// Close `fd` if it is a `/dev/fuse` descriptor. Only fstat and close.
+fn close_if_fuse(fd: libc::c_int, fuse_rdev: libc::dev_t) {
+    // SAFETY: fstat on any fd number is harmless (EBADF if unused).
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::fstat(fd, &mut st) == 0
+            && st.st_mode & libc::S_IFMT == libc::S_IFCHR
+            && st.st_rdev == fuse_rdev
+        {
+            libc::close(fd);
         }
     }
 }

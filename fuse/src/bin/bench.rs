@@ -3,8 +3,15 @@
 //! kernel passthrough), in one run. Prints medians and ratios as Markdown.
 //!
 //! Usage: `tupfs-fuse-bench [ITERS [GCC_ITERS]]` (run by bench/fuse/run.sh).
-//! Internally re-runs itself as `tupfs-fuse-bench --worker ITERS GCC_ITERS`
+//! Internally re-runs itself as `tupfs-fuse-bench --worker ITERS [OP]`
 //! in the directory to measure, natively or as a traced job.
+//!
+//! For profilers: `tupfs-fuse-bench --profile OP [ITERS [passthrough|plain]]`
+//! runs only OP as traced jobs, so `perf record -a -g -- tupfs-fuse-bench
+//! --profile open+close` sees only it. OP is an operation of the table
+//! (`open+close`, ...), `true` or `gcc` (one job per iteration; prints the
+//! median of each phase of a job to stderr), or `sh:SCRIPT` (one job
+//! running SCRIPT in the test project).
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -19,10 +26,10 @@ const DISTINCT: usize = 2000;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let result = if args.get(1).map(String::as_str) == Some("--worker") {
-        worker(&args[2..])
-    } else {
-        driver(&args[1..])
+    let result = match args.get(1).map(String::as_str) {
+        Some("--worker") => worker(&args[2..]),
+        Some("--profile") => profile(&args[2..]),
+        _ => driver(&args[1..]),
     };
     if let Err(e) = result {
         eprintln!("tupfs-fuse-bench: {e}");
@@ -52,55 +59,47 @@ fn time_each(iters: usize, mut op: impl FnMut(usize) -> io::Result<()>) -> io::R
     Ok(out)
 }
 
-/// Runs in the directory to measure; prints `name<TAB>median_ns` lines.
+/// Runs in the directory to measure; prints `name<TAB>median_ns` lines
+/// (only for the operation named by the optional second argument).
 fn worker(args: &[String]) -> io::Result<()> {
     let iters = number(args, 0, 20000)?;
+    let only = args.get(1).map(String::as_str);
     let mut samples: Samples = Vec::new();
+    let mut run = |name: &str, n: usize, op: &mut dyn FnMut(usize) -> io::Result<()>| {
+        if only.is_none_or(|o| o == name) {
+            samples.push((name.to_owned(), time_each(n, op)?));
+        }
+        io::Result::Ok(())
+    };
     let mut buf = vec![0u8; 4096];
     let big = vec![7u8; 1 << 20];
     let missing: Vec<String> = (0..iters).map(|i| format!("missing{i}.h")).collect();
     let distinct: Vec<String> = (0..DISTINCT).map(|i| format!("many/s{i}.h")).collect();
-
-    samples.push((
-        "open+close".into(),
-        time_each(iters, |_| File::open("f.txt").map(drop))?,
-    ));
-    samples.push((
-        "stat existing (cached in job)".into(),
-        time_each(iters, |_| fs::metadata("f.txt").map(drop))?,
-    ));
-    samples.push((
-        "stat existing (first time in job)".into(),
-        time_each(DISTINCT, |i| fs::metadata(&distinct[i]).map(drop))?,
-    ));
-    samples.push((
-        "stat missing (cached in job)".into(),
-        time_each(iters, |_| {
-            fs::metadata("missing.h")
-                .err()
-                .map(drop)
-                .ok_or_else(|| io::Error::other("exists"))
-        })?,
-    ));
-    samples.push((
-        "stat missing (first time in job)".into(),
-        time_each(iters, |i| {
-            fs::metadata(&missing[i])
-                .err()
-                .map(drop)
-                .ok_or_else(|| io::Error::other("exists"))
-        })?,
-    ));
-    samples.push((
-        "open+read 4 KiB".into(),
-        time_each(iters, |_| File::open("f.txt")?.read_exact(&mut buf))?,
-    ));
-    samples.push((
-        "write 1 MiB".into(),
-        time_each((iters / 50).max(20), |_| {
-            File::create("w.bin")?.write_all(&big)
-        })?,
-    ));
+    let absent = |p: &str| {
+        fs::metadata(p)
+            .err()
+            .map(drop)
+            .ok_or_else(|| io::Error::other("exists"))
+    };
+    run("open+close", iters, &mut |_| File::open("f.txt").map(drop))?;
+    run("stat existing (cached in job)", iters, &mut |_| {
+        fs::metadata("f.txt").map(drop)
+    })?;
+    run("stat existing (first time in job)", DISTINCT, &mut |i| {
+        fs::metadata(&distinct[i]).map(drop)
+    })?;
+    run("stat missing (cached in job)", iters, &mut |_| {
+        absent("missing.h")
+    })?;
+    run("stat missing (first time in job)", iters, &mut |i| {
+        absent(&missing[i])
+    })?;
+    run("open+read 4 KiB", iters, &mut |_| {
+        File::open("f.txt")?.read_exact(&mut buf)
+    })?;
+    run("write 1 MiB", (iters / 50).max(20), &mut |_| {
+        File::create("w.bin")?.write_all(&big)
+    })?;
     for (name, mut ns) in samples {
         ns.sort_unstable();
         println!("{name}\t{}", ns[ns.len() / 2]);
@@ -145,9 +144,14 @@ fn parse(output: &[u8]) -> Vec<(String, u64)> {
         .collect()
 }
 
-fn run_worker(mut cmd: Command, iters: usize) -> io::Result<Vec<(String, u64)>> {
+fn run_worker(
+    mut cmd: Command,
+    iters: usize,
+    only: Option<&str>,
+) -> io::Result<Vec<(String, u64)>> {
     let out = cmd
         .args(["--worker", &iters.to_string()])
+        .args(only)
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
         .output()?;
@@ -173,9 +177,14 @@ fn mount(root: &Path, name: &str, passthrough: bool) -> io::Result<Tracer> {
 }
 
 /// The micro-benchmarks as one traced job.
-fn traced_worker(tracer: &Tracer, exe: &str, iters: usize) -> io::Result<Vec<(String, u64)>> {
+fn traced_worker(
+    tracer: &Tracer,
+    exe: &str,
+    iters: usize,
+    only: Option<&str>,
+) -> io::Result<Vec<(String, u64)>> {
     let job = tracer.start_job(&JobSpec::default())?;
-    let results = run_worker(job.command(exe), iters);
+    let results = run_worker(job.command(exe), iters, only);
     let fin = job.finish()?;
     eprintln!(
         "  traced worker: {} reads, {} ghosts, {} writes",
@@ -187,36 +196,48 @@ fn traced_worker(tracer: &Tracer, exe: &str, iters: usize) -> io::Result<Vec<(St
     results
 }
 
-fn gcc(mut cmd: Command) -> io::Result<u64> {
+/// A command run once per job: the program and its arguments.
+type Cmd = (&'static str, &'static [&'static str]);
+
+/// A compile of the test project.
+const GCC: Cmd = ("gcc", &["-O2", "-c", "bench.c", "-o", "bench.o"]);
+
+/// The cheapest command: what a job costs besides its command.
+const TRUE: Cmd = ("/bin/true", &[]);
+
+/// Run `cmd` to success and return how long it took.
+fn timed(mut command: Command, (program, args): Cmd) -> io::Result<u64> {
     let t = Instant::now();
-    let status = cmd
-        .args(["-O2", "-c", "bench.c", "-o", "bench.o"])
-        .stdin(Stdio::null())
-        .status()?;
+    let status = command.args(args).stdin(Stdio::null()).status()?;
     let ns = t.elapsed().as_nanos() as u64;
     if status.success() {
         Ok(ns)
     } else {
-        Err(io::Error::other(format!("gcc: {status}")))
+        Err(io::Error::other(format!("{program}: {status}")))
     }
 }
 
-/// One compile per job, as a build runs it (job start, namespace, bind
-/// mount, compile, finish), alternating with native compiles so machine
-/// load hits all three alike.
-fn compiles(root: &Path, tracers: [&Tracer; 2], iters: usize) -> io::Result<[u64; 3]> {
+/// `cmd` as its own traced job (start, spawn, finish, discard), timed.
+fn traced(tracer: &Tracer, cmd: Cmd) -> io::Result<u64> {
+    let t = Instant::now();
+    let job = tracer.start_job(&JobSpec::default())?;
+    timed(job.command(cmd.0), cmd)?;
+    let fin = job.finish()?;
+    fin.pending.discard()?;
+    Ok(t.elapsed().as_nanos() as u64)
+}
+
+/// `cmd` once per job, as a build runs it (job start, namespace, bind
+/// mount, command, finish), alternating with native runs so machine load
+/// hits all three alike. Medians of [native, passthrough, no passthrough].
+fn per_job(root: &Path, tracers: [&Tracer; 2], iters: usize, cmd: Cmd) -> io::Result<[u64; 3]> {
     let mut times: [Vec<u64>; 3] = Default::default();
     for _ in 0..iters {
-        let mut native = Command::new("gcc");
+        let mut native = Command::new(cmd.0);
         native.current_dir(root);
-        times[0].push(gcc(native)?);
+        times[0].push(timed(native, cmd)?);
         for (k, tracer) in tracers.iter().enumerate() {
-            let t = Instant::now();
-            let job = tracer.start_job(&JobSpec::default())?;
-            gcc(job.command("gcc"))?;
-            let fin = job.finish()?;
-            fin.pending.discard()?;
-            times[k + 1].push(t.elapsed().as_nanos() as u64);
+            times[k + 1].push(traced(tracer, cmd)?);
         }
     }
     Ok(times.map(|mut v| {
@@ -259,6 +280,69 @@ fn driver(args: &[String]) -> io::Result<()> {
     Ok(())
 }
 
+/// `--profile OP [ITERS [passthrough|plain]]`: only OP, traced, no output.
+fn profile(args: &[String]) -> io::Result<()> {
+    let op = args
+        .first()
+        .ok_or_else(|| io::Error::other("--profile needs an operation name"))?;
+    let iters = number(args, 1, 20000)?;
+    let passthrough = args.get(2).is_none_or(|m| m != "plain");
+    let exe_path = std::env::current_exe()?;
+    let exe = exe_path
+        .to_str()
+        .ok_or_else(|| io::Error::other("exe path not UTF-8"))?;
+    let root = make_project()?;
+    let result = (|| {
+        let tracer = mount(&root, "mnt", passthrough)?;
+        if let Some(script) = op.strip_prefix("sh:") {
+            let job = tracer.start_job(&JobSpec::default())?;
+            let status = job.command("/bin/sh").args(["-c", script]).status()?;
+            job.finish()?.pending.discard()?;
+            if !status.success() {
+                return Err(io::Error::other(format!("{script}: {status}")));
+            }
+        } else if op == "gcc" || op == "true" {
+            let cmd = if op == "gcc" { GCC } else { TRUE };
+            phases(&tracer, cmd, iters)?;
+        } else {
+            traced_worker(&tracer, exe, iters, Some(op))?;
+        }
+        tracer.unmount()
+    })();
+    fs::remove_dir_all(&root)?;
+    result
+}
+
+/// `cmd` as `iters` traced jobs; prints the median of each phase of a job.
+fn phases(tracer: &Tracer, cmd: Cmd, iters: usize) -> io::Result<()> {
+    const NAMES: [&str; 5] = ["start_job", "spawn (to exec)", "wait", "finish", "discard"];
+    let mut times: [Vec<u64>; 5] = Default::default();
+    for _ in 0..iters {
+        let mut at = [Instant::now(); 6];
+        let job = tracer.start_job(&JobSpec::default())?;
+        at[1] = Instant::now();
+        let mut child = job.command(cmd.0).args(cmd.1).stdin(Stdio::null()).spawn()?;
+        at[2] = Instant::now();
+        let status = child.wait()?;
+        at[3] = Instant::now();
+        let fin = job.finish()?;
+        at[4] = Instant::now();
+        fin.pending.discard()?;
+        at[5] = Instant::now();
+        if !status.success() {
+            return Err(io::Error::other(format!("{}: {status}", cmd.0)));
+        }
+        for (k, t) in times.iter_mut().enumerate() {
+            t.push((at[k + 1] - at[k]).as_nanos() as u64);
+        }
+    }
+    for (name, mut t) in NAMES.iter().zip(times) {
+        t.sort_unstable();
+        eprintln!("{name}: median {}", show(t[t.len() / 2]));
+    }
+    Ok(())
+}
+
 /// Rows of (operation, [native, passthrough, no passthrough]) medians.
 type Rows = Vec<(String, [u64; 3])>;
 
@@ -267,16 +351,18 @@ fn measure(root: &Path, exe: &str, iters: usize, gcc_iters: usize) -> io::Result
     let nopass = mount(root, "mnt-np", false)?;
     let mut native_cmd = Command::new(exe);
     native_cmd.current_dir(root);
-    let native = run_worker(native_cmd, iters)?;
-    let p = traced_worker(&pass, exe, iters)?;
-    let q = traced_worker(&nopass, exe, iters)?;
+    let native = run_worker(native_cmd, iters, None)?;
+    let p = traced_worker(&pass, exe, iters, None)?;
+    let q = traced_worker(&nopass, exe, iters, None)?;
     let find =
         |v: &[(String, u64)], name: &str| v.iter().find(|(m, _)| m == name).map_or(0, |(_, t)| *t);
     let mut rows: Rows = native
         .iter()
         .map(|(name, n)| (name.clone(), [*n, find(&p, name), find(&q, name)]))
         .collect();
-    let gcc = compiles(root, [&pass, &nopass], gcc_iters)?;
+    let start = per_job(root, [&pass, &nopass], gcc_iters * 5, TRUE)?;
+    rows.push(("job of /bin/true (start to finish)".into(), start));
+    let gcc = per_job(root, [&pass, &nopass], gcc_iters, GCC)?;
     rows.push(("gcc -O2 -c, one job per compile".into(), gcc));
     let got_pass = pass.passthrough();
     pass.unmount()?;
