@@ -3,7 +3,7 @@
 //! Requests of different jobs share no lock beyond a read lock on the job
 //! table.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io;
@@ -11,7 +11,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::{Duration, SystemTime};
 
 use fuser::{
@@ -21,7 +21,7 @@ use fuser::{
     ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 
-use crate::handles::{DirEntry, Handle, OpenFile};
+use crate::handles::{lock, DirEntry, Handle, OpenFile};
 use crate::paths::{self, Ino};
 use crate::view::{self, JobView, Location};
 use crate::writes::{open_disk, AttrChange};
@@ -34,6 +34,9 @@ pub(crate) struct Shared {
     pub(crate) root: Arc<Path>,
     /// The running jobs.
     pub(crate) jobs: RwLock<HashMap<JobId, Arc<JobView>>>,
+    /// Job numbers whose namespace is prepared but that have not started:
+    /// their `@job-N` directory resolves (for the bind mount) and is empty.
+    pub(crate) reserved: Mutex<HashSet<JobId>>,
     /// Whether to ask the kernel for passthrough.
     pub(crate) want_passthrough: bool,
     /// Whether the kernel agreed to passthrough (set at FUSE init).
@@ -56,6 +59,20 @@ impl Shared {
             let name = paths::job_dir_name(id);
             let _ = notifier.inval_entry(INodeNo::ROOT, OsStr::new(&name));
         }
+    }
+
+    /// Let `@job-N` resolve before the job starts (see [`crate::nspool`]).
+    pub(crate) fn reserve(&self, id: JobId) {
+        lock(&self.reserved).insert(id);
+    }
+
+    /// Forget a reservation (the job started, or will never run).
+    pub(crate) fn unreserve(&self, id: JobId) {
+        lock(&self.reserved).remove(&id);
+    }
+
+    fn is_reserved(&self, id: JobId) -> bool {
+        lock(&self.reserved).contains(&id)
     }
 
     fn job(&self, id: JobId) -> Option<Arc<JobView>> {
@@ -235,9 +252,10 @@ impl fuser::Filesystem for TraceFs {
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         if parent == INodeNo::ROOT {
-            let job = paths::parse_job_dir(name).and_then(|id| self.0.job(id).map(|j| (id, j)));
+            let job = paths::parse_job_dir(name)
+                .filter(|id| self.0.job(*id).is_some() || self.0.is_reserved(*id));
             return match job {
-                Some((id, _)) => match self.job_root_attr(INodeNo(Ino::Node(id, 0).encode())) {
+                Some(id) => match self.job_root_attr(INodeNo(Ino::Node(id, 0).encode())) {
                     Ok(attr) => reply.entry(self.ttl(), &attr, Generation(0)),
                     Err(e) => reply.error(e.into()),
                 },

@@ -17,6 +17,7 @@ mod fs;
 mod handles;
 mod inodes;
 mod mount;
+mod nspool;
 mod paths;
 mod spawn;
 mod staging;
@@ -27,7 +28,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::ffi::OsString;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -40,6 +42,7 @@ use crate::fs::Shared;
 use crate::handles::Handles;
 use crate::inodes::InodeTable;
 use crate::mount::Mounted;
+use crate::nspool::{NsPool, Prepared, PoolHandle};
 use crate::spawn::{cstring, Entry};
 use crate::staging::{with_path, Overlay};
 use crate::view::JobView;
@@ -87,7 +90,10 @@ pub struct Tracer {
     shared: Arc<Shared>,
     hidden: Arc<[OsString]>,
     isolation: Isolation,
-    next_job: AtomicU64,
+    next_job: Arc<AtomicU64>,
+    /// Namespaces made ahead for the next jobs (namespace isolation only).
+    /// Declared before `mounted`: dropped (its binds released) first.
+    pool: Option<NsPool>,
     mounted: Mounted,
 }
 
@@ -114,6 +120,8 @@ pub struct Job {
     entry: Entry,
     view: Arc<JobView>,
     tracer: JobHandle,
+    /// The job's prepared namespace (kept alive until the job ends).
+    ns: Option<OwnedFd>,
     closed: bool,
 }
 
@@ -121,6 +129,8 @@ pub struct Job {
 #[derive(Debug, Clone)]
 struct JobHandle {
     shared: Arc<Shared>,
+    /// The namespace pool: refill it, hand it the job's namespace at the end.
+    pool: Option<PoolHandle>,
 }
 
 /// Everything a job did to the tree, resolved to what finally stands
@@ -177,6 +187,7 @@ impl Tracer {
         let shared = Arc::new(Shared {
             root: Arc::from(root.as_path()),
             jobs: RwLock::new(HashMap::new()),
+            reserved: std::sync::Mutex::default(),
             want_passthrough: options.passthrough,
             passthrough: AtomicBool::new(false),
             ttl: options.ttl,
@@ -191,6 +202,17 @@ impl Tracer {
             let _ = shared.notifier.set(notifier);
         }
         let isolation = options.isolation.unwrap_or_else(|| spawn::probe(&root));
+        let next_job = Arc::new(AtomicU64::new(1));
+        let pool = match isolation {
+            Isolation::Namespace => Some(NsPool::start(
+                shared.clone(),
+                next_job.clone(),
+                config.mountpoint.clone(),
+                &root,
+                threads,
+            )?),
+            Isolation::MountCwd => None,
+        };
         let mut config = config;
         config.root = root;
         Ok(Tracer {
@@ -198,7 +220,8 @@ impl Tracer {
             shared,
             hidden,
             isolation,
-            next_job: AtomicU64::new(1),
+            next_job,
+            pool,
             mounted,
         })
     }
@@ -220,25 +243,12 @@ impl Tracer {
 
     /// Start a job: allocates its prefix and access log.
     pub fn start_job(&self, spec: &JobSpec) -> io::Result<Job> {
-        let id = JobId(self.next_job.fetch_add(1, Ordering::Relaxed));
-        let root = &self.config.root;
-        let view_dir = paths::job_view(&self.config.mountpoint, id);
-        let (cwd, entry) = match self.isolation {
-            Isolation::Namespace => {
-                let cwd = root.join(&spec.cwd);
-                let entry = Entry::Namespace {
-                    view: cstring(&view_dir)?,
-                    root: cstring(root)?,
-                    cwd: cstring(&cwd)?,
-                    fuse_rdev: spawn::fuse_rdev(),
-                };
-                (cwd, entry)
-            }
-            Isolation::MountCwd => {
-                let cwd = view_dir.join(&spec.cwd);
-                (cwd.clone(), Entry::MountCwd(cwd))
-            }
+        let prepared = self.pool.as_ref().and_then(NsPool::take);
+        let id = match &prepared {
+            Some(p) => p.id,
+            None => JobId(self.next_job.fetch_add(1, Ordering::Relaxed)),
         };
+        let (cwd, entry) = self.entry(id, spec, prepared.as_ref())?;
         let view = Arc::new(JobView {
             id,
             root: self.shared.root.clone(),
@@ -255,6 +265,7 @@ impl Tracer {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .insert(id, view.clone());
+        self.shared.unreserve(id);
         Ok(Job {
             id,
             cwd,
@@ -262,13 +273,52 @@ impl Tracer {
             view,
             tracer: JobHandle {
                 shared: self.shared.clone(),
+                pool: self.pool.as_ref().map(NsPool::handle),
             },
+            ns: prepared.map(|p| p.ns),
             closed: false,
+        })
+    }
+
+    /// Where job `id` runs and how its command gets there.
+    fn entry(
+        &self,
+        id: JobId,
+        spec: &JobSpec,
+        prepared: Option<&Prepared>,
+    ) -> io::Result<(PathBuf, Entry)> {
+        let root = &self.config.root;
+        let view_dir = paths::job_view(&self.config.mountpoint, id);
+        Ok(match (self.isolation, prepared) {
+            (Isolation::Namespace, Some(p)) => {
+                let cwd = root.join(&spec.cwd);
+                let entry = Entry::Prepared {
+                    ns: p.ns.as_raw_fd(),
+                    cwd: cstring(&cwd)?,
+                    fuse_rdev: spawn::fuse_rdev(),
+                };
+                (cwd, entry)
+            }
+            (Isolation::Namespace, None) => {
+                let cwd = root.join(&spec.cwd);
+                let entry = Entry::Namespace {
+                    view: cstring(&view_dir)?,
+                    root: cstring(root)?,
+                    cwd: cstring(&cwd)?,
+                    fuse_rdev: spawn::fuse_rdev(),
+                };
+                (cwd, entry)
+            }
+            (Isolation::MountCwd, _) => {
+                let cwd = view_dir.join(&spec.cwd);
+                (cwd.clone(), Entry::MountCwd(cwd))
+            }
         })
     }
 
     /// Unmount; waits for the daemon threads.
     pub fn unmount(mut self) -> io::Result<()> {
+        drop(self.pool.take());
         self.mounted.unmount()
     }
 }
@@ -305,6 +355,41 @@ impl Job {
         spawn::command(program, &self.entry)
     }
 
+    /// Make a `Command` for `program` (`setup` adds arguments, environment
+    /// and stdio, as for [`Job::command`]) and spawn it in this job's view.
+    /// Prefer this to [`Job::command`] + `spawn`: when the job's namespace
+    /// was prepared ahead and `program` is an absolute path outside the
+    /// project, it spawns without forking tupfs (`posix_spawn` from a
+    /// thread inside the namespace), which is several times cheaper.
+    pub fn spawn(&self, program: &str, setup: impl FnOnce(&mut Command)) -> io::Result<Child> {
+        match &self.entry {
+            Entry::Prepared { ns, cwd, .. } if self.outside_project(program) => {
+                let mut cmd = Command::new(program);
+                setup(&mut cmd);
+                let child = spawn::spawn_in(*ns, cwd, &mut cmd);
+                if let Some(pool) = &self.tracer.pool {
+                    pool.refill();
+                }
+                child
+            }
+            _ => {
+                let mut cmd = self.command(program);
+                setup(&mut cmd);
+                cmd.spawn()
+            }
+        }
+    }
+
+    /// Whether `program` is an absolute path that does not lead into the
+    /// project (so exec-ing it never waits for the tracing mount).
+    fn outside_project(&self, program: &str) -> bool {
+        let path = Path::new(program);
+        path.is_absolute()
+            && !path.starts_with(&*self.tracer.shared.root)
+            && std::fs::canonicalize(path)
+                .is_ok_and(|real| !real.starts_with(&*self.tracer.shared.root))
+    }
+
     /// Close the job once its process (and all children) exited.
     pub fn finish(mut self) -> io::Result<Finished> {
         Ok(self.close())
@@ -313,6 +398,9 @@ impl Job {
     fn close(&mut self) -> Finished {
         self.closed = true;
         self.tracer.shared.end_job(self.id);
+        if let (Some(ns), Some(pool)) = (self.ns.take(), &self.tracer.pool) {
+            pool.retire(ns);
+        }
         let overlay = std::mem::replace(&mut *self.view.overlay_mut(), Overlay::closed());
         let log = self.view.recorder.resolve(&overlay);
         let pending = overlay.into_pending(self.tracer.shared.root.to_path_buf());

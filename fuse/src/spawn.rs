@@ -3,12 +3,13 @@
 //! real paths; or, where namespaces are not permitted, with its working
 //! directory inside the mount.
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command};
 use std::ptr;
 
 /// How jobs are isolated, decided once per mount.
@@ -32,6 +33,13 @@ pub(crate) enum Entry {
         /// daemon's fds (see `close_fuse_fds`).
         fuse_rdev: libc::dev_t,
     },
+    /// A namespace made ahead (see `nspool`): the child only joins it.
+    Prepared {
+        /// The namespace's fd (owned by the `Job`, open until it ends).
+        ns: libc::c_int,
+        cwd: CString,
+        fuse_rdev: libc::dev_t,
+    },
     MountCwd(PathBuf),
 }
 
@@ -45,7 +53,8 @@ pub(crate) fn cstring(path: &Path) -> io::Result<CString> {
     })
 }
 
-fn check(rc: libc::c_int) -> io::Result<()> {
+/// `Ok` for a system call's 0, else the OS error.
+pub(crate) fn check(rc: libc::c_int) -> io::Result<()> {
     if rc == 0 {
         Ok(())
     } else {
@@ -160,10 +169,21 @@ fn enter_namespace(
     check(unsafe { libc::chdir(cwd.as_ptr()) })
 }
 
+/// In the child: join the prepared namespace `ns`, then `chdir(cwd)`.
+/// Only system calls.
+fn join_namespace(ns: libc::c_int, cwd: &CString, fuse_rdev: libc::dev_t) -> io::Result<()> {
+    close_fuse_fds(fuse_rdev);
+    // SAFETY: setns on an fd the parent keeps open; chdir with a C string.
+    unsafe {
+        check(libc::setns(ns, libc::CLONE_NEWNS))?;
+        check(libc::chdir(cwd.as_ptr()))
+    }
+}
+
 /// Unshare (`flags` must include CLONE_NEWNS), make every mount a slave so
 /// nothing propagates back to the parent namespace, and bind `from` onto
 /// `onto`. System calls only: safe between fork and exec.
-fn private_bind(flags: libc::c_int, from: &CString, onto: &CString) -> io::Result<()> {
+pub(crate) fn private_bind(flags: libc::c_int, from: &CString, onto: &CString) -> io::Result<()> {
     // SAFETY: raw system calls with valid C strings and null optional args.
     unsafe {
         check(libc::unshare(flags))?;
@@ -200,11 +220,83 @@ pub(crate) fn command(program: &str, entry: &Entry) -> Command {
                 cmd.pre_exec(move || enter_namespace(&view, &root, &cwd, fuse_rdev));
             }
         }
+        Entry::Prepared { ns, cwd, fuse_rdev } => {
+            // SAFETY: as above: system calls on data prepared before the fork.
+            unsafe {
+                cmd.pre_exec(move || join_namespace(ns, &cwd, fuse_rdev));
+            }
+        }
         Entry::MountCwd(dir) => {
             cmd.current_dir(dir);
         }
     }
     cmd
+}
+
+/// Spawn `cmd` (which has no pre-exec hook) inside the prepared namespace
+/// `ns` with working directory `cwd`, without forking this process: the
+/// calling thread joins the namespace for the moment of the spawn, so std
+/// uses `posix_spawn` (a vfork: the child inherits the thread's namespace
+/// and cwd), then returns home. A fork copies the page tables of the whole
+/// multi-threaded process and costs it copy-on-write faults until the child
+/// execs; a helper thread costs a hand-off (a scheduler wait under load).
+///
+/// Only this thread moves: it gets its own filesystem context first
+/// (`unshare(CLONE_FS)`, kept afterwards; nothing in tupfs changes the
+/// process's working directory). The caller makes sure `cmd`'s program is
+/// an absolute path outside the project: the child execs it while it
+/// still holds the `/dev/fuse` fds (closed on exec), so it must not need
+/// the mount to get there.
+pub(crate) fn spawn_in(ns: libc::c_int, cwd: &CString, cmd: &mut Command) -> io::Result<Child> {
+    // SAFETY: plain system call; a no-op once the thread has its own.
+    check(unsafe { libc::unshare(libc::CLONE_FS) })?;
+    let home = Home::save()?;
+    // SAFETY: setns/chdir on an fd the job keeps open and a C string.
+    let entered = check(unsafe { libc::setns(ns, libc::CLONE_NEWNS) })
+        .and_then(|()| check(unsafe { libc::chdir(cwd.as_ptr()) }));
+    let spawned = entered.and_then(|()| cmd.spawn());
+    home.restore();
+    spawned
+}
+
+/// Where the calling thread was: its mount namespace and working directory.
+struct Home {
+    ns: OwnedFd,
+    cwd: OwnedFd,
+}
+
+impl Home {
+    fn save() -> io::Result<Home> {
+        Ok(Home {
+            ns: open_fd(c"/proc/thread-self/ns/mnt", libc::O_RDONLY)?,
+            cwd: open_fd(c".", libc::O_PATH | libc::O_DIRECTORY)?,
+        })
+    }
+
+    /// Go back. Failing here would leave an engine thread seeing a job's
+    /// view of the project, so it is fatal (it needs the kernel to refuse
+    /// our own namespace fd).
+    fn restore(self) {
+        // SAFETY: setns/fchdir on fds we own.
+        let back = check(unsafe { libc::setns(self.ns.as_raw_fd(), libc::CLONE_NEWNS) })
+            .and_then(|()| check(unsafe { libc::fchdir(self.cwd.as_raw_fd()) }));
+        if let Err(e) = back {
+            log::error!("cannot return a thread from a job's namespace: {e}");
+            std::process::abort();
+        }
+    }
+}
+
+/// `open(path, flags | O_CLOEXEC)` as an owned fd.
+pub(crate) fn open_fd(path: &CStr, flags: libc::c_int) -> io::Result<OwnedFd> {
+    // SAFETY: open with a valid C string; the new fd is ours alone.
+    let fd = unsafe { libc::open(path.as_ptr(), flags | libc::O_CLOEXEC) };
+    if fd < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        // SAFETY: a fresh descriptor nobody else owns.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
 }
 
 /// Whether this process may give children private mount namespaces with a

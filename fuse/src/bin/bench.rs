@@ -15,11 +15,12 @@
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use tupfs_fuse::{JobSpec, MountConfig, MountOptions, Tracer};
+use tupfs_fuse::{Job, JobSpec, MountConfig, MountOptions, Tracer};
 
 /// Distinct files for the "first time in this job" lookups.
 const DISTINCT: usize = 2000;
@@ -200,28 +201,45 @@ fn traced_worker(
 type Cmd = (&'static str, &'static [&'static str]);
 
 /// A compile of the test project.
-const GCC: Cmd = ("gcc", &["-O2", "-c", "bench.c", "-o", "bench.o"]);
+const GCC: Cmd = ("/usr/bin/gcc", &["-O2", "-c", "bench.c", "-o", "bench.o"]);
 
 /// The cheapest command: what a job costs besides its command.
 const TRUE: Cmd = ("/bin/true", &[]);
 
-/// Run `cmd` to success and return how long it took.
-fn timed(mut command: Command, (program, args): Cmd) -> io::Result<u64> {
+/// Run `cmd` natively in `dir` to success and return how long it took.
+fn timed(dir: &Path, cmd: Cmd) -> io::Result<u64> {
     let t = Instant::now();
-    let status = command.args(args).stdin(Stdio::null()).status()?;
-    let ns = t.elapsed().as_nanos() as u64;
+    let child = Command::new(cmd.0)
+        .args(cmd.1)
+        .stdin(Stdio::null())
+        .current_dir(dir)
+        .spawn()?;
+    succeed(child, cmd)?;
+    Ok(t.elapsed().as_nanos() as u64)
+}
+
+/// Wait for `child` of `cmd`; an error unless it succeeded.
+fn succeed(mut child: std::process::Child, cmd: Cmd) -> io::Result<()> {
+    let status = child.wait()?;
     if status.success() {
-        Ok(ns)
+        Ok(())
     } else {
-        Err(io::Error::other(format!("{program}: {status}")))
+        Err(io::Error::other(format!("{}: {status}", cmd.0)))
     }
+}
+
+/// Spawn `cmd` in `job` as the engine does.
+fn spawn_in(job: &Job, cmd: Cmd) -> io::Result<std::process::Child> {
+    job.spawn(cmd.0, |c| {
+        c.args(cmd.1).stdin(Stdio::null());
+    })
 }
 
 /// `cmd` as its own traced job (start, spawn, finish, discard), timed.
 fn traced(tracer: &Tracer, cmd: Cmd) -> io::Result<u64> {
     let t = Instant::now();
     let job = tracer.start_job(&JobSpec::default())?;
-    timed(job.command(cmd.0), cmd)?;
+    succeed(spawn_in(&job, cmd)?, cmd)?;
     let fin = job.finish()?;
     fin.pending.discard()?;
     Ok(t.elapsed().as_nanos() as u64)
@@ -233,9 +251,7 @@ fn traced(tracer: &Tracer, cmd: Cmd) -> io::Result<u64> {
 fn per_job(root: &Path, tracers: [&Tracer; 2], iters: usize, cmd: Cmd) -> io::Result<[u64; 3]> {
     let mut times: [Vec<u64>; 3] = Default::default();
     for _ in 0..iters {
-        let mut native = Command::new(cmd.0);
-        native.current_dir(root);
-        times[0].push(timed(native, cmd)?);
+        times[0].push(timed(root, cmd)?);
         for (k, tracer) in tracers.iter().enumerate() {
             times[k + 1].push(traced(tracer, cmd)?);
         }
@@ -313,27 +329,52 @@ fn profile(args: &[String]) -> io::Result<()> {
     result
 }
 
-/// `cmd` as `iters` traced jobs; prints the median of each phase of a job.
+/// `cmd` as `iters` traced jobs; prints the median of each phase of a job,
+/// and for comparison, in the same loop, spawn and wait natively (by
+/// `posix_spawn`, and by `fork` with an empty pre-exec hook as a job's
+/// command is spawned).
 fn phases(tracer: &Tracer, cmd: Cmd, iters: usize) -> io::Result<()> {
-    const NAMES: [&str; 5] = ["start_job", "spawn (to exec)", "wait", "finish", "discard"];
-    let mut times: [Vec<u64>; 5] = Default::default();
+    const NAMES: [&str; 9] = [
+        "job: start_job",
+        "job: spawn (fork to exec)",
+        "job: wait",
+        "job: finish",
+        "job: discard",
+        "native posix_spawn: spawn",
+        "native posix_spawn: wait",
+        "native fork: spawn",
+        "native fork: wait",
+    ];
+    let mut times: [Vec<u64>; 9] = Default::default();
     for _ in 0..iters {
         let mut at = [Instant::now(); 6];
         let job = tracer.start_job(&JobSpec::default())?;
         at[1] = Instant::now();
-        let mut child = job.command(cmd.0).args(cmd.1).stdin(Stdio::null()).spawn()?;
-        at[2] = Instant::now();
-        let status = child.wait()?;
-        at[3] = Instant::now();
+        let child = spawn_in(&job, cmd)?;
+        let status = wait_timed(child, &mut at[2..4])?;
         let fin = job.finish()?;
         at[4] = Instant::now();
         fin.pending.discard()?;
         at[5] = Instant::now();
+        for (k, t) in times.iter_mut().take(5).enumerate() {
+            t.push((at[k + 1] - at[k]).as_nanos() as u64);
+        }
+        for fork in [false, true] {
+            let mut native = Command::new(cmd.0);
+            native.current_dir(&tracer.config().root);
+            if fork {
+                // SAFETY: an empty hook; it only makes std fork.
+                unsafe { native.pre_exec(|| Ok(())) };
+            }
+            let mut at = [Instant::now(); 3];
+            let child = native.args(cmd.1).stdin(Stdio::null()).spawn()?;
+            wait_timed(child, &mut at[1..])?;
+            let k = if fork { 7 } else { 5 };
+            times[k].push((at[1] - at[0]).as_nanos() as u64);
+            times[k + 1].push((at[2] - at[1]).as_nanos() as u64);
+        }
         if !status.success() {
             return Err(io::Error::other(format!("{}: {status}", cmd.0)));
-        }
-        for (k, t) in times.iter_mut().enumerate() {
-            t.push((at[k + 1] - at[k]).as_nanos() as u64);
         }
     }
     for (name, mut t) in NAMES.iter().zip(times) {
@@ -341,6 +382,17 @@ fn phases(tracer: &Tracer, cmd: Cmd, iters: usize) -> io::Result<()> {
         eprintln!("{name}: median {}", show(t[t.len() / 2]));
     }
     Ok(())
+}
+
+/// `at[0]`: now (just spawned); wait for `child`; `at[1]`: now.
+fn wait_timed(
+    mut child: std::process::Child,
+    at: &mut [Instant],
+) -> io::Result<std::process::ExitStatus> {
+    at[0] = Instant::now();
+    let status = child.wait()?;
+    at[1] = Instant::now();
+    Ok(status)
 }
 
 /// Rows of (operation, [native, passthrough, no passthrough]) medians.

@@ -1,0 +1,234 @@
+//! Prepared job namespaces: a background thread makes, before they are
+//! needed, the mount namespaces the next jobs will run in (a copy of ours
+//! with the job's view bound over the project root), and tears down those
+//! of finished jobs. A job's child then only calls `setns` instead of
+//! `unshare` + bind mount (whose FUSE lookup of `@job-N` waits for a daemon
+//! thread), and no namespace dies on the path between a command's exit and
+//! the engine seeing it.
+//!
+//! The job number is fixed when its namespace is made (the bind mount names
+//! `@job-N`), so the pool takes numbers from the tracer's counter and the
+//! daemon answers lookups of those reserved, not yet started jobs.
+
+use std::collections::VecDeque;
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+
+use crate::fs::Shared;
+use crate::spawn::{check, cstring, open_fd, private_bind};
+use crate::{paths, JobId};
+
+/// A namespace made for one job.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    /// The job number it was made for (its view is bound over the root).
+    pub(crate) id: JobId,
+    /// `/proc/thread-self/ns/mnt` of the namespace: keeps it alive.
+    pub(crate) ns: OwnedFd,
+}
+
+/// The pool: prepared namespaces waiting for jobs, and a thread that keeps
+/// it filled. Dropping it stops the thread and drops unused namespaces.
+#[derive(Debug)]
+pub(crate) struct NsPool {
+    inner: Arc<Inner>,
+    shared: Arc<Shared>,
+    worker: Option<JoinHandle<()>>,
+}
+
+/// What the tracer and the worker share.
+#[derive(Debug)]
+struct Inner {
+    state: Mutex<State>,
+    wake: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    ready: VecDeque<Prepared>,
+    /// Namespaces of finished jobs, to drop (tear down) on the worker.
+    retired: Vec<OwnedFd>,
+    stop: bool,
+}
+
+/// What the worker needs to make a job's namespace.
+struct Maker {
+    shared: Arc<Shared>,
+    next_job: Arc<AtomicU64>,
+    mountpoint: PathBuf,
+    root: CString,
+}
+
+/// What a job holds of the pool: to ask for a refill once its command
+/// started, and to give its namespace back for teardown.
+#[derive(Debug, Clone)]
+pub(crate) struct PoolHandle(Arc<Inner>);
+
+impl NsPool {
+    /// Start a pool that keeps `depth` namespaces ready for jobs whose views
+    /// live in `mountpoint` and are bound over `root`.
+    pub(crate) fn start(
+        shared: Arc<Shared>,
+        next_job: Arc<AtomicU64>,
+        mountpoint: PathBuf,
+        root: &std::path::Path,
+        depth: usize,
+    ) -> io::Result<NsPool> {
+        let inner = Arc::new(Inner {
+            state: Mutex::new(State::default()),
+            wake: Condvar::new(),
+        });
+        let maker = Maker {
+            shared: shared.clone(),
+            next_job,
+            mountpoint,
+            root: cstring(root)?,
+        };
+        let for_worker = inner.clone();
+        let worker = std::thread::Builder::new()
+            .name("tupfs-nspool".into())
+            .spawn(move || maker.run(&for_worker, depth.max(1)))?;
+        Ok(NsPool {
+            inner,
+            shared,
+            worker: Some(worker),
+        })
+    }
+
+    /// A prepared namespace, if one is ready (never waits). The pool is
+    /// refilled once the job's command started ([`PoolHandle::refill`]):
+    /// making a namespace now would compete with the spawn (a mount and a
+    /// FUSE lookup); only an empty pool is refilled at once.
+    pub(crate) fn take(&self) -> Option<Prepared> {
+        let mut state = self.inner.lock();
+        let taken = state.ready.pop_front();
+        let empty = state.ready.is_empty();
+        drop(state);
+        if empty {
+            self.inner.wake.notify_one();
+        }
+        taken
+    }
+
+    /// A handle for jobs: refill the pool, retire their namespace.
+    pub(crate) fn handle(&self) -> PoolHandle {
+        PoolHandle(self.inner.clone())
+    }
+}
+
+impl PoolHandle {
+    /// A job's command started: time to make the next namespace.
+    pub(crate) fn refill(&self) {
+        self.0.wake.notify_one();
+    }
+
+    /// Tear down `ns` on the pool's thread (after the job's processes exited
+    /// it is the last reference, and dropping it unmounts its copies).
+    pub(crate) fn retire(&self, ns: OwnedFd) {
+        let mut state = self.0.lock();
+        if state.stop {
+            drop(state);
+            drop(ns);
+            return;
+        }
+        state.retired.push(ns);
+        drop(state);
+        self.0.wake.notify_one();
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Drop for NsPool {
+    fn drop(&mut self) {
+        self.inner.lock().stop = true;
+        self.inner.wake.notify_all();
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+        let mut state = self.inner.lock();
+        let unused: Vec<Prepared> = state.ready.drain(..).collect();
+        state.retired.clear();
+        drop(state);
+        for p in unused {
+            // Never started: the daemon may forget the reservation.
+            self.shared.unreserve(p.id);
+        }
+    }
+}
+
+impl Maker {
+    /// The worker: keep `depth` namespaces ready, drop retired ones.
+    fn run(self, inner: &Inner, depth: usize) {
+        let home = match self.detach() {
+            Ok(home) => home,
+            Err(e) => {
+                log::debug!("namespace pool disabled: {e}");
+                return;
+            }
+        };
+        loop {
+            let mut state = inner.lock();
+            while !state.stop && state.ready.len() >= depth && state.retired.is_empty() {
+                state = inner.wake.wait(state).unwrap_or_else(|e| e.into_inner());
+            }
+            if state.stop {
+                return;
+            }
+            let retired = std::mem::take(&mut state.retired);
+            let want = state.ready.len() < depth;
+            drop(state);
+            drop(retired);
+            if !want {
+                continue;
+            }
+            match self.prepare(&home) {
+                Ok(p) => inner.lock().ready.push_back(p),
+                Err(e) => {
+                    log::debug!("namespace pool disabled: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Give this thread its own filesystem context (so it may switch mount
+    /// namespaces) and return its current, original namespace.
+    fn detach(&self) -> io::Result<OwnedFd> {
+        // SAFETY: plain system call.
+        check(unsafe { libc::unshare(libc::CLONE_FS) })?;
+        own_ns()
+    }
+
+    /// A new namespace for the next job number, made from `home`.
+    fn prepare(&self, home: &OwnedFd) -> io::Result<Prepared> {
+        let id = JobId(self.next_job.fetch_add(1, Ordering::Relaxed));
+        let view = cstring(&paths::job_view(&self.mountpoint, id))?;
+        self.shared.reserve(id);
+        // SAFETY: setns with an fd we own.
+        let made = check(unsafe { libc::setns(home.as_raw_fd(), libc::CLONE_NEWNS) })
+            .and_then(|()| private_bind(libc::CLONE_NEWNS, &view, &self.root))
+            .and_then(|()| own_ns());
+        match made {
+            Ok(ns) => Ok(Prepared { id, ns }),
+            Err(e) => {
+                self.shared.unreserve(id);
+                Err(e)
+            }
+        }
+    }
+}
+
+/// An fd on this thread's mount namespace.
+fn own_ns() -> io::Result<OwnedFd> {
+    open_fd(c"/proc/thread-self/ns/mnt", libc::O_RDONLY)
+}
