@@ -27,9 +27,9 @@ mod writes;
 use std::collections::{BTreeSet, HashMap};
 use std::ffi::OsString;
 use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
-use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -42,7 +42,7 @@ use crate::fs::Shared;
 use crate::handles::Handles;
 use crate::inodes::InodeTable;
 use crate::mount::Mounted;
-use crate::nspool::{NsPool, Prepared, PoolHandle};
+use crate::nspool::{NsPool, PoolHandle, Prepared};
 use crate::spawn::{cstring, Entry};
 use crate::staging::{with_path, Overlay};
 use crate::view::JobView;
@@ -339,6 +339,12 @@ impl Job {
     /// This job's number.
     pub fn id(&self) -> JobId {
         self.id
+    }
+
+    /// Whether this job runs in a namespace prepared ahead (else, under
+    /// namespace isolation, its child makes its own when spawned).
+    pub fn prepared(&self) -> bool {
+        self.ns.is_some()
     }
 
     /// The directory the command sees as its working directory.

@@ -4,8 +4,8 @@
 //! directory inside the mount.
 
 use std::ffi::{CStr, CString};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -129,7 +129,9 @@ fn parse_fd(name: &[u8]) -> Option<libc::c_int> {
         if !b.is_ascii_digit() {
             return None;
         }
-        fd = fd.checked_mul(10)?.checked_add(libc::c_int::from(b - b'0'))?;
+        fd = fd
+            .checked_mul(10)?
+            .checked_add(libc::c_int::from(b - b'0'))?;
     }
     Some(fd)
 }

@@ -94,8 +94,7 @@ pub fn run(tracer: &Tracer, req: &JobRequest, scratch: &Path, running: &Running)
         }
     };
     let capture = scratch.join(format!("{CAPTURE_PREFIX}{}", job.id().0));
-    let mut cmd = shell_command(&job, req);
-    result.exit = match spawn_and_wait(&mut cmd, req, &capture, running) {
+    result.exit = match spawn_and_wait(&job, req, &capture, running) {
         Ok((exit, output)) => {
             result.output = output;
             exit
@@ -116,31 +115,30 @@ pub fn run(tracer: &Tracer, req: &JobRequest, scratch: &Path, running: &Running)
     result
 }
 
-fn shell_command(job: &tupfs_fuse::Job, req: &JobRequest) -> Command {
-    let mut cmd = if req.bash {
-        let mut c = job.command("/bin/bash");
-        c.args(["-e", "-o", "pipefail", "-c", &req.command]);
-        c
+/// The shell, its arguments and environment for `req` (`Job::spawn` adds
+/// them to the command it makes).
+fn shell_command(cmd: &mut Command, req: &JobRequest) {
+    if req.bash {
+        cmd.args(["-e", "-o", "pipefail", "-c", &req.command]);
     } else {
-        let mut c = job.command("/bin/sh");
-        c.args(["-e", "-c", &req.command]);
-        c
-    };
+        cmd.args(["-e", "-c", &req.command]);
+    }
     cmd.env_clear()
         .envs(req.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .process_group(0);
-    cmd
 }
 
-/// Spawn, register the process group, wait, and read the captured output.
+/// Spawn in the job's view, register the process group, wait, and read the
+/// captured output.
 fn spawn_and_wait(
-    cmd: &mut Command,
+    job: &tupfs_fuse::Job,
     req: &JobRequest,
     capture: &Path,
     running: &Running,
 ) -> std::io::Result<(Exit, Vec<u8>)> {
     let mut out_file = None;
+    let mut stdio = None;
     if !req.stream {
         let f = File::options()
             .read(true)
@@ -148,10 +146,16 @@ fn spawn_and_wait(
             .create(true)
             .truncate(true)
             .open(capture)?;
-        cmd.stdout(f.try_clone()?).stderr(f.try_clone()?);
+        stdio = Some((f.try_clone()?, f.try_clone()?));
         out_file = Some(f);
     }
-    let mut child = cmd.spawn()?;
+    let shell = if req.bash { "/bin/bash" } else { "/bin/sh" };
+    let mut child = job.spawn(shell, |cmd| {
+        shell_command(cmd, req);
+        if let Some((out, err)) = stdio {
+            cmd.stdout(out).stderr(err);
+        }
+    })?;
     lock(running).insert(req.cmd, child.id());
     if super::signals::interrupted() {
         super::signals::kill_group(child.id(), libc::SIGKILL);
@@ -159,8 +163,8 @@ fn spawn_and_wait(
     let status = child.wait();
     lock(running).remove(&req.cmd);
     let status = status?;
-    // The command's own handle is closed (dropped in `cmd`'s stdio after
-    // spawn), so reading our handle from the start gets everything.
+    // The command's own handles were dropped with the `Command` inside
+    // `Job::spawn`, so reading our handle from the start gets everything.
     let mut output = Vec::new();
     if let Some(mut f) = out_file {
         f.rewind()?;

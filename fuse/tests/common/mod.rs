@@ -81,15 +81,20 @@ impl Fixture {
             .expect("start job")
     }
 
-    /// Run `sh -e -c script` as a job started with `spec`.
+    /// Run `sh -e -c script` as a job started with `spec`, spawned as the
+    /// engine does ([`Job::spawn`]).
     pub fn run_spec(&self, spec: &JobSpec, script: &str) -> (Output, Finished) {
         let job = self.tracer().start_job(spec).expect("start job");
         let output = job
-            .command("/bin/sh")
-            .args(["-e", "-c", script])
-            .stdin(Stdio::null())
-            .output()
-            .expect("spawn");
+            .spawn("/bin/sh", |c| {
+                c.args(["-e", "-c", script])
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped());
+            })
+            .expect("spawn")
+            .wait_with_output()
+            .expect("wait");
         (output, job.finish().expect("finish"))
     }
 
