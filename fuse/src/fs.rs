@@ -48,13 +48,17 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// Forget a finished job: its prefix stops resolving, and the kernel
-    /// drops the entries it cached below it (memory only; errors ignored).
+    /// Forget a finished job: its prefix stops resolving.
     pub(crate) fn end_job(&self, id: JobId) {
         self.jobs
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&id);
+    }
+
+    /// Let the kernel drop the entries it cached below a finished job's
+    /// prefix (memory only; errors ignored).
+    pub(crate) fn forget_job(&self, id: JobId) {
         if let Some(notifier) = self.notifier.get() {
             let name = paths::job_dir_name(id);
             let _ = notifier.inval_entry(INodeNo::ROOT, OsStr::new(&name));

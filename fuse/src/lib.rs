@@ -118,11 +118,11 @@ pub struct Job {
     id: JobId,
     cwd: PathBuf,
     entry: Entry,
-    view: Arc<JobView>,
+    /// `None` once the job is closed.
+    view: Option<Arc<JobView>>,
     tracer: JobHandle,
     /// The job's prepared namespace (kept alive until the job ends).
     ns: Option<OwnedFd>,
-    closed: bool,
 }
 
 /// What a job needs from its tracer to close itself.
@@ -256,7 +256,7 @@ impl Tracer {
             inodes: RwLock::new(InodeTable::new()),
             overlay: RwLock::new(Overlay::new(
                 self.config.scratch.join(format!("job-{}", id.0)),
-            )?),
+            )),
             recorder: Recorder::new(&spec.ignore)?,
             handles: Handles::default(),
         });
@@ -270,13 +270,12 @@ impl Tracer {
             id,
             cwd,
             entry,
-            view,
+            view: Some(view),
             tracer: JobHandle {
                 shared: self.shared.clone(),
                 pool: self.pool.as_ref().map(NsPool::handle),
             },
             ns: prepared.map(|p| p.ns),
-            closed: false,
         })
     }
 
@@ -401,22 +400,37 @@ impl Job {
         Ok(self.close())
     }
 
+    /// Stop resolving the job's prefix and take its record. The rest (the
+    /// kernel's cached entries, the files the view kept open, the
+    /// namespace) is cleaned up by the pool's thread when there is one.
     fn close(&mut self) -> Finished {
-        self.closed = true;
-        self.tracer.shared.end_job(self.id);
-        if let (Some(ns), Some(pool)) = (self.ns.take(), &self.tracer.pool) {
-            pool.retire(ns);
+        let Some(view) = self.view.take() else {
+            return Finished {
+                log: AccessLog::default(),
+                pending: PendingWrites::default(),
+            };
+        };
+        let shared = &self.tracer.shared;
+        shared.end_job(self.id);
+        let overlay = std::mem::replace(&mut *view.overlay_mut(), Overlay::closed());
+        let log = view.recorder.resolve(&overlay);
+        let pending = overlay.into_pending(shared.root.to_path_buf(), self.tracer.pool.clone());
+        match &self.tracer.pool {
+            Some(pool) => {
+                pool.forget(self.id, view);
+                if let Some(ns) = self.ns.take() {
+                    pool.retire(ns);
+                }
+            }
+            None => shared.forget_job(self.id),
         }
-        let overlay = std::mem::replace(&mut *self.view.overlay_mut(), Overlay::closed());
-        let log = self.view.recorder.resolve(&overlay);
-        let pending = overlay.into_pending(self.tracer.shared.root.to_path_buf());
         Finished { log, pending }
     }
 }
 
 impl Drop for Job {
     fn drop(&mut self) {
-        if !self.closed {
+        if self.view.is_some() {
             // Never finished (the engine bailed out): drop its writes.
             drop(self.close());
         }

@@ -1,7 +1,7 @@
 //! Prepared job namespaces: a background thread makes, before they are
 //! needed, the mount namespaces the next jobs will run in (a copy of ours
 //! with the job's view bound over the project root), and tears down those
-//! of finished jobs. A job's child then only calls `setns` instead of
+//! of finished jobs (and removes their scratch directories). A job's child then only calls `setns` instead of
 //! `unshare` + bind mount (whose FUSE lookup of `@job-N` waits for a daemon
 //! thread), and no namespace dies on the path between a command's exit and
 //! the engine seeing it.
@@ -21,6 +21,7 @@ use std::thread::JoinHandle;
 
 use crate::fs::Shared;
 use crate::spawn::{check, cstring, open_fd, private_bind};
+use crate::view::JobView;
 use crate::{paths, JobId};
 
 /// A namespace made for one job.
@@ -37,7 +38,6 @@ pub(crate) struct Prepared {
 #[derive(Debug)]
 pub(crate) struct NsPool {
     inner: Arc<Inner>,
-    shared: Arc<Shared>,
     worker: Option<JoinHandle<()>>,
 }
 
@@ -46,14 +46,46 @@ pub(crate) struct NsPool {
 struct Inner {
     state: Mutex<State>,
     wake: Condvar,
+    shared: Arc<Shared>,
 }
 
 #[derive(Debug, Default)]
 struct State {
     ready: VecDeque<Prepared>,
-    /// Namespaces of finished jobs, to drop (tear down) on the worker.
-    retired: Vec<OwnedFd>,
+    /// What finished jobs left, to clean up on the worker.
+    retired: Vec<Chore>,
     stop: bool,
+}
+
+/// Cleaning up after a finished job, off the engine's path.
+#[derive(Debug)]
+enum Chore {
+    /// Let the kernel drop the job's cached entries, and drop its view
+    /// (closing the files it kept open, with their passthrough ids).
+    Forget(JobId, Arc<JobView>),
+    /// Drop the namespace (its mounts go with it; the last reference).
+    Namespace(OwnedFd),
+    /// Remove the job's scratch directory (its staged writes were placed
+    /// or are discarded).
+    Scratch(PathBuf),
+}
+
+impl Chore {
+    fn run(self, shared: &Shared) {
+        match self {
+            Chore::Forget(id, view) => {
+                shared.forget_job(id);
+                drop(view);
+            }
+            Chore::Namespace(ns) => drop(ns),
+            Chore::Scratch(dir) => match std::fs::remove_dir_all(&dir) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    log::warn!("{}: {e}", dir.display());
+                }
+                _ => {}
+            },
+        }
+    }
 }
 
 /// What the worker needs to make a job's namespace.
@@ -82,9 +114,10 @@ impl NsPool {
         let inner = Arc::new(Inner {
             state: Mutex::new(State::default()),
             wake: Condvar::new(),
+            shared: shared.clone(),
         });
         let maker = Maker {
-            shared: shared.clone(),
+            shared,
             next_job,
             mountpoint,
             root: cstring(root)?,
@@ -95,7 +128,6 @@ impl NsPool {
             .spawn(move || maker.run(&for_worker, depth.max(1)))?;
         Ok(NsPool {
             inner,
-            shared,
             worker: Some(worker),
         })
     }
@@ -130,13 +162,28 @@ impl PoolHandle {
     /// Tear down `ns` on the pool's thread (after the job's processes exited
     /// it is the last reference, and dropping it unmounts its copies).
     pub(crate) fn retire(&self, ns: OwnedFd) {
+        self.chore(Chore::Namespace(ns));
+    }
+
+    /// Remove a job's scratch directory on the pool's thread.
+    pub(crate) fn remove_scratch(&self, dir: PathBuf) {
+        self.chore(Chore::Scratch(dir));
+    }
+
+    /// Forget a finished job's cached entries and drop its view on the
+    /// pool's thread.
+    pub(crate) fn forget(&self, id: JobId, view: Arc<JobView>) {
+        self.chore(Chore::Forget(id, view));
+    }
+
+    /// Queue `chore`, or run it here if the pool stopped.
+    fn chore(&self, chore: Chore) {
         let mut state = self.0.lock();
         if state.stop {
             drop(state);
-            drop(ns);
-            return;
+            return chore.run(&self.0.shared);
         }
-        state.retired.push(ns);
+        state.retired.push(chore);
         drop(state);
         self.0.wake.notify_one();
     }
@@ -157,11 +204,12 @@ impl Drop for NsPool {
         }
         let mut state = self.inner.lock();
         let unused: Vec<Prepared> = state.ready.drain(..).collect();
-        state.retired.clear();
+        let retired = std::mem::take(&mut state.retired);
         drop(state);
+        retired.into_iter().for_each(|c| c.run(&self.inner.shared));
         for p in unused {
             // Never started: the daemon may forget the reservation.
-            self.shared.unreserve(p.id);
+            self.inner.shared.unreserve(p.id);
         }
     }
 }
@@ -187,7 +235,7 @@ impl Maker {
             let retired = std::mem::take(&mut state.retired);
             let want = state.ready.len() < depth;
             drop(state);
-            drop(retired);
+            retired.into_iter().for_each(|c| c.run(&self.shared));
             if !want {
                 continue;
             }

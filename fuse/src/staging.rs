@@ -8,6 +8,7 @@ use std::io;
 use std::os::unix::fs::{symlink, DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use crate::nspool::PoolHandle;
 use crate::paths;
 
 /// What a job put at one path of its view.
@@ -32,16 +33,16 @@ pub(crate) struct Overlay {
 }
 
 impl Overlay {
-    /// An empty overlay backed by the (new) scratch directory `dir`.
-    pub(crate) fn new(dir: PathBuf) -> io::Result<Overlay> {
-        fs::create_dir_all(&dir)
-            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?;
-        Ok(Overlay {
+    /// An empty overlay backed by the scratch directory `dir`, made when
+    /// the job first writes (most jobs' mkdir and rmdir cost more than
+    /// all their other bookkeeping).
+    pub(crate) fn new(dir: PathBuf) -> Overlay {
+        Overlay {
             dir,
             entries: BTreeMap::new(),
             created: HashSet::new(),
             next: 0,
-        })
+        }
     }
 
     /// An empty overlay with no scratch directory, left in place of a
@@ -79,9 +80,19 @@ impl Overlay {
         self.created.insert(path.to_owned());
     }
 
-    fn next_id(&mut self) -> u64 {
+    /// The id and scratch path of a new staged entry (`dir` says which
+    /// kind), making the scratch directory for the first one.
+    fn next_scratch(&mut self, dir: bool) -> io::Result<(Staged, PathBuf)> {
+        if self.next == 0 {
+            fs::create_dir_all(&self.dir).map_err(|e| with_path(e, &self.dir))?;
+        }
         self.next += 1;
-        self.next
+        let staged = if dir {
+            Staged::Dir(self.next)
+        } else {
+            Staged::File(self.next)
+        };
+        Ok((staged, self.scratch(staged).unwrap_or_default()))
     }
 
     /// Stage a new empty file at `path` (mode already masked) and open it.
@@ -91,8 +102,7 @@ impl Overlay {
         mode: u32,
         write: bool,
     ) -> io::Result<(File, PathBuf)> {
-        let staged = Staged::File(self.next_id());
-        let scratch = self.scratch(staged).unwrap_or_default();
+        let (staged, scratch) = self.next_scratch(false)?;
         let file = OpenOptions::new()
             .read(true)
             .write(write)
@@ -106,8 +116,7 @@ impl Overlay {
     /// Stage a copy of the real file `real` at `path` (empty if `truncate`),
     /// so the job can write it without touching the tree.
     pub(crate) fn copy_up(&mut self, path: &str, real: &Path, truncate: bool) -> io::Result<()> {
-        let staged = Staged::File(self.next_id());
-        let scratch = self.scratch(staged).unwrap_or_default();
+        let (staged, scratch) = self.next_scratch(false)?;
         if truncate {
             let mode = fs::metadata(real)?.permissions();
             File::create_new(&scratch)?.set_permissions(mode)?;
@@ -120,8 +129,7 @@ impl Overlay {
 
     /// Stage a directory at `path`.
     pub(crate) fn create_dir(&mut self, path: &str, mode: u32) -> io::Result<PathBuf> {
-        let staged = Staged::Dir(self.next_id());
-        let scratch = self.scratch(staged).unwrap_or_default();
+        let (staged, scratch) = self.next_scratch(true)?;
         fs::DirBuilder::new().mode(mode).create(&scratch)?;
         self.claim(path, staged);
         Ok(scratch)
@@ -129,8 +137,7 @@ impl Overlay {
 
     /// Stage a symlink at `path` pointing to `target`.
     pub(crate) fn create_symlink(&mut self, path: &str, target: &Path) -> io::Result<PathBuf> {
-        let staged = Staged::File(self.next_id());
-        let scratch = self.scratch(staged).unwrap_or_default();
+        let (staged, scratch) = self.next_scratch(false)?;
         symlink(target, &scratch)?;
         self.claim(path, staged);
         Ok(scratch)
@@ -219,7 +226,7 @@ impl Overlay {
     }
 
     /// Hand the staged files to the engine.
-    pub(crate) fn into_pending(self, root: PathBuf) -> PendingWrites {
+    pub(crate) fn into_pending(self, root: PathBuf, janitor: Option<PoolHandle>) -> PendingWrites {
         let mut files = Vec::new();
         let mut scratch = Vec::new();
         let mut dirs = Vec::new();
@@ -235,7 +242,9 @@ impl Overlay {
         }
         PendingWrites {
             root,
-            dir: Some(self.dir),
+            // No scratch directory was made if nothing was ever staged.
+            dir: (self.next > 0).then_some(self.dir),
+            janitor,
             files,
             scratch,
             dirs,
@@ -249,6 +258,8 @@ pub struct PendingWrites {
     root: PathBuf,
     /// The job's scratch directory; `None` once committed or discarded.
     dir: Option<PathBuf>,
+    /// Removes the scratch directory in the background (`None`: here).
+    janitor: Option<PoolHandle>,
     files: Vec<String>,
     scratch: Vec<PathBuf>,
     dirs: Vec<String>,
@@ -281,12 +292,18 @@ impl PendingWrites {
         self.drop_scratch()
     }
 
-    /// Drop every staged file.
+    /// Drop every staged file. (Here and in [`PendingWrites::commit`] the
+    /// job's scratch directory may be removed in the background, by
+    /// [`crate::Tracer::unmount`] at the latest.)
     pub fn discard(mut self) -> io::Result<()> {
         self.drop_scratch()
     }
 
     fn drop_scratch(&mut self) -> io::Result<()> {
+        if let (Some(janitor), Some(dir)) = (&self.janitor, self.dir.take()) {
+            janitor.remove_scratch(dir);
+            return Ok(());
+        }
         match self.dir.take() {
             Some(dir) => match fs::remove_dir_all(&dir) {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => Err(with_path(e, &dir)),

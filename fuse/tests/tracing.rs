@@ -181,7 +181,11 @@ fn undeclared_write_is_staged_visible_to_the_job_and_discardable() {
     );
     fin.pending.discard().unwrap();
     assert!(!fx.root().join("stray.txt").exists());
+    // The scratch directory goes in the background, by the unmount at the
+    // latest.
     let scratch = fx.root().join(".tupfs/tmp");
+    let mut fx = fx;
+    fx.tracer.take().unwrap().unmount().unwrap();
     assert_eq!(fs::read_dir(scratch).unwrap().count(), 0, "scratch emptied");
 }
 
