@@ -135,6 +135,19 @@ fn reply_empty(reply: ReplyEmpty, result: Result<(), Errno>) {
     }
 }
 
+/// Reads of files smaller than this go through the daemon, not kernel
+/// passthrough: one READ round trip (then the page cache, kept across
+/// opens) costs less than registering a backing file, and every later
+/// open of a passthrough file costs the kernel a backing-file open and
+/// close (measured: ~0.3 µs more per open+close).
+const PASSTHROUGH_MIN_READ: u64 = 64 * 1024;
+
+/// Whether a read-only open of `file` should use passthrough.
+fn worth_passthrough(file: &File) -> bool {
+    file.metadata()
+        .is_ok_and(|m| m.len() >= PASSTHROUGH_MIN_READ)
+}
+
 fn open_flags(flags: i32) -> (bool, bool) {
     let write = flags & libc::O_ACCMODE != libc::O_RDONLY;
     (write, flags & libc::O_TRUNC != 0)
@@ -164,7 +177,7 @@ impl TraceFs {
         open_backing: impl FnOnce(&File) -> io::Result<BackingId>,
     ) -> (FileHandle, FopenFlags, Option<Arc<BackingId>>) {
         let mut backing = None;
-        if self.0.passthrough.load(Ordering::Relaxed) {
+        if self.0.passthrough.load(Ordering::Relaxed) && (write || worth_passthrough(&file)) {
             let id = if write {
                 job.handles.backing(ino.0, &disk, || open_backing(&file))
             } else {

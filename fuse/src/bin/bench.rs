@@ -67,7 +67,7 @@ fn worker(args: &[String]) -> io::Result<()> {
     let only = args.get(1).map(String::as_str);
     let mut samples: Samples = Vec::new();
     let mut run = |name: &str, n: usize, op: &mut dyn FnMut(usize) -> io::Result<()>| {
-        if only.is_none_or(|o| o == name) {
+        if only.map_or(true, |o| o == name) {
             samples.push((name.to_owned(), time_each(n, op)?));
         }
         io::Result::Ok(())
@@ -302,7 +302,7 @@ fn profile(args: &[String]) -> io::Result<()> {
         .first()
         .ok_or_else(|| io::Error::other("--profile needs an operation name"))?;
     let iters = number(args, 1, 20000)?;
-    let passthrough = args.get(2).is_none_or(|m| m != "plain");
+    let passthrough = args.get(2).map_or(true, |m| m != "plain");
     let exe_path = std::env::current_exe()?;
     let exe = exe_path
         .to_str()
