@@ -221,6 +221,7 @@ impl Maker {
             Ok(home) => home,
             Err(e) => {
                 log::debug!("namespace pool disabled: {e}");
+                inner.lock().stop = true;
                 return;
             }
         };
@@ -243,6 +244,10 @@ impl Maker {
                 Ok(p) => inner.lock().ready.push_back(p),
                 Err(e) => {
                     log::debug!("namespace pool disabled: {e}");
+                    // From now on chores are done by whoever hands them in
+                    // (queued ones when the pool is dropped): this thread
+                    // may no longer be in our namespace.
+                    inner.lock().stop = true;
                     return;
                 }
             }
@@ -262,11 +267,12 @@ impl Maker {
         let id = JobId(self.next_job.fetch_add(1, Ordering::Relaxed));
         let view = cstring(&paths::job_view(&self.mountpoint, id))?;
         self.shared.reserve(id);
+        let made = private_bind(libc::CLONE_NEWNS, &view, &self.root).and_then(|()| own_ns());
+        // Back home at once: the chores name paths of our own namespace
+        // (in the new one the project root shows the job's view).
         // SAFETY: setns with an fd we own.
-        let made = check(unsafe { libc::setns(home.as_raw_fd(), libc::CLONE_NEWNS) })
-            .and_then(|()| private_bind(libc::CLONE_NEWNS, &view, &self.root))
-            .and_then(|()| own_ns());
-        match made {
+        let home = check(unsafe { libc::setns(home.as_raw_fd(), libc::CLONE_NEWNS) });
+        match made.and_then(|ns| home.map(|()| ns)) {
             Ok(ns) => Ok(Prepared { id, ns }),
             Err(e) => {
                 self.shared.unreserve(id);
