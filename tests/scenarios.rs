@@ -872,7 +872,7 @@ fn s33_run_script_rules_and_reparse() {
 }
 
 #[test]
-#[ignore = "needs variant jobs to see the sources in the variant dir, as tup does: gcc in build-debug/ finds no a.c (issues 3, 4)"]
+
 fn s34_variants_build_side_by_side() {
     require_fuse!();
     let p = Project::new()
