@@ -12,7 +12,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use harness::{example_project, Outcome, Project};
+use harness::{Outcome, Project};
 
 /// tup building a copy of a harness project. The copy lives next to the
 /// project and is moved into the project's place while tup builds it: the
@@ -188,7 +188,7 @@ fn full_example_builds_like_tup() {
         eprintln!("SKIP: full_example_builds_like_tup: tup is not installed");
         return;
     }
-    let p = example_project("full");
+    let p = Project::example("full");
     let tup = Tup::init(&p);
 
     let first = p.build(&[]);

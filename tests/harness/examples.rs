@@ -4,8 +4,6 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use super::project::{list_files, Project};
-
 /// Copy `examples/<name>` to `to`: the sources only. In a git checkout that
 /// is what git tracks or would track (so the outputs and `.tupfs/` of an
 /// in-place build, as the README's run command makes, stay behind);
@@ -29,19 +27,6 @@ pub fn copy_example(name: &str, to: &Path) {
         }
         None => copy_tree(&manifest.join(&rel), to),
     }
-}
-
-/// A harness [`Project`] holding the sources of `examples/<name>`, written
-/// through the harness (so they count as sources, with harness mtimes).
-pub fn example_project(name: &str) -> Project {
-    let staging = tempfile::tempdir().expect("temp dir");
-    copy_example(name, staging.path());
-    let p = Project::new();
-    for rel in list_files(staging.path()) {
-        let bytes = fs::read(staging.path().join(&rel)).expect("read an example file");
-        p.write_bytes(&rel, &bytes);
-    }
-    p
 }
 
 fn copy_tree(from: &Path, to: &Path) {

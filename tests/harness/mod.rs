@@ -12,7 +12,7 @@ mod outcome;
 mod project;
 mod runlog;
 
-pub use examples::{copy_example, example_project};
+pub use examples::copy_example;
 pub use mounts::mounts_under;
 pub use outcome::{Outcome, Running};
 pub use project::{Mode, Project};
