@@ -68,28 +68,31 @@ impl Mirrors {
 
     /// Attribute a finished job's log to the source tree: a read of
     /// `dir/p` that nothing in the variant backs (now that the job's own
-    /// writes are set apart) came from the source file; a path looked up
-    /// in vain in a variant was also missing from the source, so a file
-    /// appearing at either place is a change the command must see.
+    /// writes are set apart) came from the source file, and `dir/p` was a
+    /// path looked up in vain (a file put there later hides the source);
+    /// a path looked up in vain in a variant was also missing from the
+    /// source, so a file appearing at either place is a change the command
+    /// must see. tup records the same.
     pub(crate) fn attribute(&self, root: &Path, log: &mut AccessLog) {
         if self.is_empty() {
             return;
         }
-        let reads = std::mem::take(&mut log.reads);
-        for read in reads {
-            let from_source = match self.source_of(&read) {
-                Some(source) if std::fs::symlink_metadata(root.join(&read)).is_err() => {
-                    Some(source)
-                }
-                _ => None,
-            };
-            log.reads.insert(from_source.unwrap_or(read));
-        }
-        let ghosts: Vec<String> = log
+        let mut ghosts: Vec<String> = log
             .ghosts
             .iter()
             .filter_map(|g| self.source_of(g))
             .collect();
+        for read in std::mem::take(&mut log.reads) {
+            match self.source_of(&read) {
+                Some(source) if std::fs::symlink_metadata(root.join(&read)).is_err() => {
+                    log.reads.insert(source);
+                    ghosts.push(read);
+                }
+                _ => {
+                    log.reads.insert(read);
+                }
+            }
+        }
         log.ghosts.extend(ghosts);
     }
 }

@@ -50,6 +50,13 @@ fn gcc_in_a_variant_reads_the_sources_and_writes_the_variant() {
     let Some(fx) = variant_fixture() else { return };
     let (_, fin) = run_ok(&fx, "build-x/sub", "gcc -c a.c -o a.o");
     assert_eq!(fin.log.reads, set(&["sub/a.c", "sub/a.h"]));
+    for shadow in ["build-x/sub/a.c", "build-x/sub/a.h"] {
+        assert!(
+            fin.log.ghosts.contains(shadow),
+            "{shadow}: {:?}",
+            fin.log.ghosts
+        );
+    }
     assert_eq!(fin.log.writes, set(&["build-x/sub/a.o"]));
     assert!(fin.log.refused.is_empty(), "{:?}", fin.log.refused);
     fin.pending.commit(&|_| true).unwrap();
