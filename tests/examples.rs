@@ -3,7 +3,7 @@
 //! same tree: the same files come out, byte for byte; after an edited header
 //! and after an edited variant config the same commands re-run as in tup;
 //! a build after that has nothing to do. Skips (with a SKIP line) without
-//! /dev/fuse or without tup on the PATH (CI installs it: .ci/run).
+//! /dev/fuse or where tup cannot build (CI installs it: .ci/run).
 
 mod harness;
 
