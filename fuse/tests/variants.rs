@@ -11,13 +11,18 @@ use tupfs_fuse::{JobSpec, MountOptions, Refusal, VariantMirror};
 
 /// A mount where `build-x` and `build-y` mirror the project root.
 fn variant_fixture() -> Option<Fixture> {
+    variant_fixture_with(MountOptions::default())
+}
+
+/// Like [`variant_fixture`], on top of `options`.
+fn variant_fixture_with(options: MountOptions) -> Option<Fixture> {
     let mirror = |dir: &str| VariantMirror {
         dir: dir.into(),
         source: String::new(),
     };
     let fx = Fixture::with(MountOptions {
         variants: vec![mirror("build-x"), mirror("build-y")],
-        ..MountOptions::default()
+        ..options
     })?;
     fx.write("sub/a.c", "#include \"a.h\"\nint f(void) { return A; }\n");
     fx.write("sub/a.h", "#define A 1\n");
@@ -66,6 +71,19 @@ fn gcc_in_a_variant_reads_the_sources_and_writes_the_variant() {
         !fx.root().join("build-x/sub/a.c").exists(),
         "nothing copied"
     );
+}
+
+#[test]
+fn without_namespaces_jobs_see_the_mirror_too() {
+    let Some(fx) = variant_fixture_with(MountOptions {
+        isolation: Some(tupfs_fuse::Isolation::MountCwd),
+        ..MountOptions::default()
+    }) else {
+        return;
+    };
+    let (_, fin) = run_ok(&fx, "build-x/sub", "gcc -c a.c -o a.o");
+    assert_eq!(fin.log.reads, set(&["sub/a.c", "sub/a.h"]));
+    assert_eq!(fin.log.writes, set(&["build-x/sub/a.o"]));
 }
 
 #[test]
