@@ -21,6 +21,7 @@ mod nspool;
 mod paths;
 mod spawn;
 mod staging;
+mod variant;
 mod view;
 mod writes;
 
@@ -36,6 +37,7 @@ use std::time::Duration;
 
 pub use spawn::Isolation;
 pub use staging::PendingWrites;
+pub use variant::VariantMirror;
 
 use crate::access_log::Recorder;
 use crate::fs::Shared;
@@ -45,6 +47,7 @@ use crate::mount::Mounted;
 use crate::nspool::{NsPool, PoolHandle, Prepared};
 use crate::spawn::{cstring, Entry};
 use crate::staging::{with_path, Overlay};
+use crate::variant::Mirrors;
 use crate::view::JobView;
 
 /// How to mount.
@@ -76,6 +79,9 @@ pub struct MountOptions {
     pub ttl: Duration,
     /// Force an isolation mode instead of probing (tests, benchmarks).
     pub isolation: Option<Isolation>,
+    /// Variant directories (tup's variants): inside each, jobs also see
+    /// the source directory it mirrors. Default none.
+    pub variants: Vec<VariantMirror>,
 }
 
 impl Default for MountOptions {
@@ -84,6 +90,7 @@ impl Default for MountOptions {
             passthrough: true,
             ttl: Duration::from_secs(3600),
             isolation: None,
+            variants: Vec::new(),
         }
     }
 }
@@ -94,6 +101,7 @@ pub struct Tracer {
     config: MountConfig,
     shared: Arc<Shared>,
     hidden: Arc<[OsString]>,
+    mirrors: Arc<Mirrors>,
     isolation: Isolation,
     next_job: Arc<AtomicU64>,
     /// Namespaces made ahead for the next jobs (namespace isolation only).
@@ -215,12 +223,14 @@ impl Tracer {
             )?),
             Isolation::MountCwd => None,
         };
+        let mirrors = Arc::new(Mirrors::new(options.variants, hidden.clone()));
         let mut config = config;
         config.root = root;
         Ok(Tracer {
             config,
             shared,
             hidden,
+            mirrors,
             isolation,
             next_job,
             pool,
@@ -255,6 +265,7 @@ impl Tracer {
             id,
             root: self.shared.root.clone(),
             hidden: self.hidden.clone(),
+            mirrors: self.mirrors.clone(),
             inodes: RwLock::new(InodeTable::new()),
             overlay: RwLock::new(Overlay::new(
                 self.config.scratch.join(format!("job-{}", id.0)),
@@ -415,7 +426,8 @@ impl Job {
         let shared = &self.tracer.shared;
         shared.end_job(self.id);
         let overlay = std::mem::replace(&mut *view.overlay_mut(), Overlay::closed());
-        let log = view.recorder.resolve(&overlay);
+        let mut log = view.recorder.resolve(&overlay);
+        view.mirrors.attribute(&view.root, &mut log);
         let pending = overlay.into_pending(shared.root.to_path_buf(), self.tracer.pool.clone());
         match &self.tracer.pool {
             Some(pool) => {
