@@ -256,14 +256,18 @@ fn traced(tracer: &Tracer, cmd: Cmd) -> io::Result<u64> {
 }
 
 /// `cmd` once per job, as a build runs it (job start, namespace, bind
-/// mount, command, finish), alternating with native runs so machine load
-/// hits all three alike. Medians of [native, passthrough, no passthrough].
+/// mount, command, finish), alternating with native runs (in rotating
+/// order) so machine load hits all three alike. Medians of [native, passthrough, no passthrough].
 fn per_job(root: &Path, tracers: [&Tracer; 2], iters: usize, cmd: Cmd) -> io::Result<[u64; 3]> {
     let mut times: [Vec<u64>; 3] = Default::default();
-    for _ in 0..iters {
-        times[0].push(timed(root, cmd)?);
-        for (k, tracer) in tracers.iter().enumerate() {
-            times[k + 1].push(traced(tracer, cmd)?);
+    for i in 0..iters {
+        // Each variant goes first equally often: what runs after another
+        // competes with the background clean-up the previous one left.
+        for k in (0..3).map(|k| (k + i) % 3) {
+            times[k].push(match k {
+                0 => timed(root, cmd)?,
+                _ => traced(tracers[k - 1], cmd)?,
+            });
         }
     }
     Ok(times.map(|mut v| {
