@@ -368,7 +368,9 @@ impl Job {
     /// (private mount namespace and working directory, or a working
     /// directory inside the mount). The caller adds arguments, environment
     /// (it should `env_clear` and set only exported variables) and stdio,
-    /// and spawns it; it must not call `current_dir`.
+    /// and spawns it; it must not call `current_dir`. Spawning it always
+    /// forks (the namespace is entered in a pre-exec hook): prefer
+    /// [`Job::spawn`].
     pub fn command(&self, program: &str) -> Command {
         spawn::command(program, &self.entry)
     }

@@ -1,10 +1,11 @@
-//! Prepared job namespaces: a background thread makes, before they are
-//! needed, the mount namespaces the next jobs will run in (a copy of ours
-//! with the job's view bound over the project root), and tears down those
-//! of finished jobs (and removes their scratch directories). A job's child then only calls `setns` instead of
-//! `unshare` + bind mount (whose FUSE lookup of `@job-N` waits for a daemon
-//! thread), and no namespace dies on the path between a command's exit and
-//! the engine seeing it.
+//! Prepared job namespaces and clean-up: a background thread makes, before
+//! they are needed, the mount namespaces the next jobs will run in (a copy
+//! of ours with the job's view bound over the project root), and cleans up
+//! after finished jobs (namespace teardown, the kernel's cached entries,
+//! the view's open files, the scratch directory). Spawning a job then only
+//! joins its namespace (`setns`) instead of `unshare` + bind mount (whose
+//! FUSE lookup of `@job-N` waits for a daemon thread), and nothing of this
+//! lies between a command's exit and the engine seeing it.
 //!
 //! The job number is fixed when its namespace is made (the bind mount names
 //! `@job-N`), so the pool takes numbers from the tracer's counter and the
