@@ -257,23 +257,47 @@ fn traced(tracer: &Tracer, cmd: Cmd) -> io::Result<u64> {
 
 /// `cmd` once per job, as a build runs it (job start, namespace, bind
 /// mount, command, finish), alternating with native runs (in rotating
-/// order) so machine load hits all three alike. Medians of [native, passthrough, no passthrough].
-fn per_job(root: &Path, tracers: [&Tracer; 2], iters: usize, cmd: Cmd) -> io::Result<[u64; 3]> {
-    let mut times: [Vec<u64>; 3] = Default::default();
+/// order) so machine load hits all three alike. Medians of [native,
+/// passthrough, no passthrough]: wall time, and CPU time (the command's
+/// and this process's: spawn, daemon and pool threads).
+fn per_job(
+    root: &Path,
+    tracers: [&Tracer; 2],
+    iters: usize,
+    cmd: Cmd,
+) -> io::Result<[[u64; 3]; 2]> {
+    let mut wall: [Vec<u64>; 3] = Default::default();
+    let mut cpu: [Vec<u64>; 3] = Default::default();
     for i in 0..iters {
         // Each variant goes first equally often: what runs after another
         // competes with the background clean-up the previous one left.
         for k in (0..3).map(|k| (k + i) % 3) {
-            times[k].push(match k {
+            let before = cpu_ns();
+            wall[k].push(match k {
                 0 => timed(root, cmd)?,
                 _ => traced(tracers[k - 1], cmd)?,
             });
+            cpu[k].push(cpu_ns().saturating_sub(before));
         }
     }
-    Ok(times.map(|mut v| {
+    let median = |mut v: Vec<u64>| {
         v.sort_unstable();
         v[v.len() / 2]
-    }))
+    };
+    Ok([wall.map(median), cpu.map(median)])
+}
+
+/// CPU time (user + system) used so far by this process and its waited-for
+/// children, in nanoseconds.
+fn cpu_ns() -> u64 {
+    let used = |who| {
+        // SAFETY: getrusage fills the zeroed struct.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        unsafe { libc::getrusage(who, &mut ru) };
+        let us = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
+        (us(ru.ru_utime) + us(ru.ru_stime)) * 1000
+    };
+    used(libc::RUSAGE_SELF) + used(libc::RUSAGE_CHILDREN)
 }
 
 fn driver(args: &[String]) -> io::Result<()> {
@@ -426,10 +450,11 @@ fn measure(root: &Path, exe: &str, iters: usize, gcc_iters: usize) -> io::Result
         .iter()
         .map(|(name, n)| (name.clone(), [*n, find(&p, name), find(&q, name)]))
         .collect();
-    let start = per_job(root, [&pass, &nopass], gcc_iters * 5, TRUE)?;
+    let [start, _] = per_job(root, [&pass, &nopass], gcc_iters * 5, TRUE)?;
     rows.push(("job of /bin/true (start to finish)".into(), start));
-    let gcc = per_job(root, [&pass, &nopass], gcc_iters, GCC)?;
+    let [gcc, gcc_cpu] = per_job(root, [&pass, &nopass], gcc_iters, GCC)?;
     rows.push(("gcc -O2 -c, one job per compile".into(), gcc));
+    rows.push(("gcc per job, CPU time (gcc + tupfs)".into(), gcc_cpu));
     let got_pass = pass.passthrough();
     pass.unmount()?;
     nopass.unmount()?;
