@@ -63,9 +63,9 @@ pub struct MountConfig {
     /// Daemon threads (0: the default, one). One is fastest: the kernel
     /// wakes idle daemon threads in turn, so with more, each request lands
     /// on the thread idle longest (cold, often on another CPU); measured
-    /// open+close 5.0 µs with one thread, 5.2-5.7 µs with two. The daemon never
-    /// waits on the mount itself, so one thread cannot deadlock; a slow
-    /// request (a large copy-up, an fsync) only delays the others.
+    /// open+close 5.0 µs with one thread, 5.2-5.7 µs with two. The daemon
+    /// never waits on the mount itself, so one thread cannot deadlock; a
+    /// slow request (a large copy-up, an fsync) only delays the others.
     pub threads: usize,
 }
 
