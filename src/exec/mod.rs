@@ -5,6 +5,7 @@
 //! `run_build` is the whole pipeline after parsing: history → identity →
 //! plan → stale removal → schedule (jobs through the tracer) → record.
 
+pub mod compiledb;
 pub mod enforce;
 pub mod job;
 pub mod schedule;
@@ -12,6 +13,7 @@ pub mod settle;
 pub mod signals;
 pub mod stale;
 pub mod targets;
+pub mod transient;
 
 mod history;
 mod record;
@@ -70,12 +72,17 @@ pub fn run_build(project: &Project, graph: &Graph, req: &Request) -> Result<Buil
     let ui = Ui::new(req.ui);
     let mut history = history::History::load(project, graph, req.change, &ui);
     let stale = stale::remove(&project.root, &history.stale_outputs(graph));
-    history.scan();
-    let plan = Plan::make(graph, &history.ids, &history, &history);
+    let scratch = project.state_dir().join("tmp");
+    if let Err(e) = compiledb::update(graph, &project.root, &scratch) {
+        ui.warn(&format!("{e:#}"));
+    }
+    history.scan(graph);
     let selected = match req.selected.is_empty() {
         true => vec![true; graph.len()],
         false => req.selected.clone(),
     };
+    let mut plan = Plan::make(graph, &history.ids, &history, &history);
+    transient::pull_producers(&mut plan, graph, &selected, &history.absent_transients);
     let to_run = plan.may_run(graph, &selected).len();
     ui.set_total(to_run);
     let outcomes = if to_run == 0 {
@@ -88,7 +95,7 @@ pub fn run_build(project: &Project, graph: &Graph, req: &Request) -> Result<Buil
             changes: &history,
             selected: &selected,
             root: &project.root,
-            scratch: &project.state_dir().join("tmp"),
+            scratch: &scratch,
             jobs: req.jobs.unwrap_or_else(cpus),
             keep_going: req.keep_going,
             ui: &ui,

@@ -14,6 +14,7 @@ use tupfs_fuse::Tracer;
 use super::job::{self, JobRequest, JobResult, Running};
 use super::settle::{settle, Settled};
 use super::signals;
+use super::transient::Sweeper;
 use crate::graph::{CmdId, Graph};
 use crate::paths::ProjPath;
 use crate::plan::{Changes, Plan, Reason};
@@ -163,6 +164,8 @@ struct Scheduler<'a> {
     kill_at: Option<Instant>,
     /// Counted in the UI's total.
     may_run: BTreeSet<CmdId>,
+    /// Deletes `^t` outputs once their consumers are done.
+    sweeper: Sweeper,
 }
 
 impl<'a> Scheduler<'a> {
@@ -197,6 +200,7 @@ impl<'a> Scheduler<'a> {
             stop: false,
             kill_at: None,
             may_run: ctx.plan.may_run(ctx.graph, ctx.selected),
+            sweeper: Sweeper::new(ctx.graph, ctx.selected),
         }
     }
 
@@ -302,8 +306,11 @@ impl<'a> Scheduler<'a> {
         self.release(id, failed);
     }
 
-    /// `id` is settled: its dependents have one dependency fewer to wait for.
+    /// `id` is settled: its dependents have one dependency fewer to wait
+    /// for, and transient files it consumed may go.
     fn release(&mut self, id: CmdId, failed: bool) {
+        let (graph, root) = (self.ctx.graph, self.ctx.root);
+        self.sweeper.settled(graph, root, id, &self.out.per_cmd);
         for &d in self.ctx.graph.dependents(id) {
             if !self.ctx.selected[d.index()] {
                 continue;
