@@ -95,7 +95,6 @@ pub fn run_build(project: &Project, graph: &Graph, req: &Request) -> Result<Buil
             changes: &history,
             selected: &selected,
             root: &project.root,
-            scratch: &scratch,
             jobs: req.jobs.unwrap_or_else(cpus),
             keep_going: req.keep_going,
             ui: &ui,
@@ -130,7 +129,6 @@ fn mount(project: &Project) -> Result<Tracer> {
     // The tracer makes the mountpoint (and clears a dead mount there).
     std::fs::create_dir_all(&scratch)
         .with_context(|| format!("cannot create {}", scratch.display()))?;
-    remove_old_captures(&scratch);
     Tracer::mount(MountConfig {
         root: project.root.clone(),
         mountpoint,
@@ -138,22 +136,6 @@ fn mount(project: &Project) -> Result<Tracer> {
         threads: 0,
     })
     .context("cannot mount the tracing filesystem")
-}
-
-/// Output captures left by a build that was killed.
-fn remove_old_captures(scratch: &Path) {
-    let Ok(entries) = std::fs::read_dir(scratch) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        if entry
-            .file_name()
-            .to_string_lossy()
-            .starts_with(job::CAPTURE_PREFIX)
-        {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
 }
 
 fn cpus() -> usize {

@@ -80,8 +80,6 @@ pub struct Context<'a> {
     pub selected: &'a [bool],
     /// The project root.
     pub root: &'a Path,
-    /// Scratch directory for captured output.
-    pub scratch: &'a Path,
     /// Parallel jobs.
     pub jobs: usize,
     /// Go on after a failure.
@@ -128,7 +126,7 @@ pub fn run(ctx: &Context, tracer: &Tracer) -> Outcomes {
     std::thread::scope(|s| {
         for _ in 0..ctx.jobs.max(1) {
             let (rx, tx, running) = (job_rx.clone(), done_tx.clone(), &running);
-            s.spawn(move || worker(tracer, ctx.scratch, rx, tx, running));
+            s.spawn(move || worker(tracer, rx, tx, running));
         }
         drop(done_tx);
         let mut sched = Scheduler::new(ctx);
@@ -138,15 +136,9 @@ pub fn run(ctx: &Context, tracer: &Tracer) -> Outcomes {
     })
 }
 
-fn worker(
-    tracer: &Tracer,
-    scratch: &Path,
-    jobs: Receiver<JobRequest>,
-    done: Sender<JobResult>,
-    running: &Running,
-) {
+fn worker(tracer: &Tracer, jobs: Receiver<JobRequest>, done: Sender<JobResult>, running: &Running) {
     for req in jobs {
-        let result = job::run(tracer, &req, scratch, running);
+        let result = job::run(tracer, &req, running);
         if done.send(result).is_err() {
             return;
         }
