@@ -39,6 +39,11 @@ impl Rng {
     }
 }
 
+/// Source path → text.
+type Files = BTreeMap<String, String>;
+/// Output path → bytes.
+type Outputs = BTreeMap<String, Vec<u8>>;
+
 const LIBS: usize = 3;
 const SOURCES_PER_LIB: usize = 7;
 
@@ -178,7 +183,7 @@ fn sigkill_at_random_moments_then_rebuild_equals_clean() {
     p.build(&[]).success();
     // Kill anywhere in a window a bit longer than a full build takes.
     let window = started.elapsed().as_millis() as u64 * 5 / 4 + 1;
-    let mut clean: Option<(BTreeMap<String, String>, BTreeMap<String, Vec<u8>>)> = None;
+    let mut clean: Option<(Files, Outputs)> = None;
     let mut history = Vec::new();
     let mut killed = 0;
     for i in 0..n {
