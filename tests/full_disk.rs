@@ -8,7 +8,7 @@ mod harness;
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use harness::Project;
@@ -37,16 +37,6 @@ impl SmallDisk {
 
     fn path(&self) -> &Path {
         self.dir.path()
-    }
-
-    /// A file outside the project that takes every free byte.
-    fn fill(&self) -> PathBuf {
-        let filler = self.path().join("filler");
-        let _ = Command::new("sh")
-            .arg("-c")
-            .arg(format!("cat /dev/zero > {} 2>/dev/null", filler.display()))
-            .status();
-        filler
     }
 }
 
