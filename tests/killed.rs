@@ -181,8 +181,9 @@ fn sigkill_at_random_moments_then_rebuild_equals_clean() {
     write_all(&p, &files, &BTreeMap::new());
     let started = Instant::now();
     p.build(&[]).success();
-    // Kill anywhere in a window a bit longer than a full build takes.
-    let window = started.elapsed().as_millis() as u64 * 5 / 4 + 1;
+    // Kill anywhere in a window a bit longer than a build takes (then as
+    // long as the last recovering build took, which had about as much to do).
+    let mut window = started.elapsed().as_millis() as u64 * 5 / 4 + 1;
     let mut clean: Option<(Files, Outputs)> = None;
     let mut history = Vec::new();
     let mut killed = 0;
@@ -218,7 +219,9 @@ fn sigkill_at_random_moments_then_rebuild_equals_clean() {
             killed += 1;
         }
 
+        let again_started = Instant::now();
         let again = p.build(&[]);
+        window = again_started.elapsed().as_millis() as u64 * 3 / 2 + 1;
         if !again.status.success() {
             again.fail(&format!("{context}\nthe build after the kill failed"));
         }
