@@ -5,7 +5,8 @@
 //!
 //! The project (generated from the seed): a generated header (`gen/`), three
 //! library directories compiled with `gcc` and archived with `ar D`
-//! (deterministic), one of them with `^t` transient objects, and a link of
+//! (deterministic), one of them with `^t` transient objects, the others'
+//! compiles in `compile_commands.json` (`^j`), and a link of
 //! everything into `prog`. Between kills a source, a header or the
 //! generator's input is sometimes edited.
 //!
@@ -68,7 +69,7 @@ fn sources(values: &BTreeMap<String, u64>) -> BTreeMap<String, String> {
     let mut link_inputs = String::new();
     for lib in 0..LIBS {
         // Library 1 keeps no objects: they are transient.
-        let flags = if lib == 1 { "^t " } else { "^ " };
+        let flags = if lib == 1 { "^t " } else { "^j " };
         f.insert(
             format!("lib{lib}/Tupfile"),
             format!(

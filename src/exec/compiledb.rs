@@ -53,6 +53,9 @@ pub fn entries(graph: &Graph, root: &Path) -> Vec<Entry> {
 /// `scratch`, on the same file system, then a rename). Returns whether it
 /// was written. A rule that makes the file itself wins: it is left alone.
 pub fn update(graph: &Graph, root: &Path, scratch: &Path) -> Result<bool> {
+    // A temporary file left by a build killed while writing it.
+    let tmp = scratch.join(FILE_NAME);
+    let _ = fs::remove_file(&tmp);
     let entries = entries(graph, root);
     let name = ProjPath::new(FILE_NAME)?;
     if entries.is_empty() || graph.producer_of(&name).is_some() {
@@ -65,7 +68,6 @@ pub fn update(graph: &Graph, root: &Path, scratch: &Path) -> Result<bool> {
         return Ok(false);
     }
     fs::create_dir_all(scratch).with_context(|| format!("cannot create {}", scratch.display()))?;
-    let tmp = scratch.join(FILE_NAME);
     let written = write_synced(&tmp, &text)
         .and_then(|()| fs::rename(&tmp, &dest))
         .with_context(|| format!("cannot write {}", dest.display()));
