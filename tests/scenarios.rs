@@ -660,7 +660,6 @@ fn s29_dependency_cycle_is_named() {
 }
 
 #[test]
-#[ignore = "needs %<group> expansion in commands (issue 2)"]
 fn s30_groups_order_across_dirs_and_track_members() {
     require_fuse!();
     let p = Project::new()
