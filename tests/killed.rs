@@ -8,7 +8,8 @@
 //! (deterministic), one of them with `^t` transient objects, the others'
 //! compiles in `compile_commands.json` (`^j`), and a link of
 //! everything into `prog`. Between kills a source, a header or the
-//! generator's input is sometimes edited.
+//! generator's input is edited, a source touched or an output removed; each
+//! iteration builds in a change mode picked at random.
 //!
 //! Iterations: `TUPFS_KILL_ITERATIONS` (default 12). Seed:
 //! `TUPFS_KILL_SEED` (default: from the clock; always printed, but where
@@ -21,7 +22,7 @@ use std::collections::BTreeMap;
 use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use harness::{mounts_under, Project};
+use harness::{mounts_under, Mode, Project};
 
 /// splitmix64: a seed gives the same choices on any machine.
 struct Rng(u64);
@@ -211,9 +212,13 @@ fn sigkill_at_random_moments_then_rebuild_equals_clean() {
             }
         }
         let delay = rng.below(window);
-        history.push(format!("{i}: kill after {delay} ms"));
+        let mode = Mode::ALL[rng.below(Mode::ALL.len() as u64) as usize];
+        history.push(format!(
+            "{i}: --change {}, kill after {delay} ms",
+            mode.name()
+        ));
         let context = format!("seed {seed}, iteration {i}\n  {}", history.join("\n  "));
-        let run = p.spawn(&["build"]);
+        let run = p.spawn(&["build", "--change", mode.name()]);
         std::thread::sleep(Duration::from_millis(delay));
         run.signal(libc::SIGKILL);
         if run.wait().status.signal() == Some(libc::SIGKILL) {
@@ -221,13 +226,13 @@ fn sigkill_at_random_moments_then_rebuild_equals_clean() {
         }
 
         let again_started = Instant::now();
-        let again = p.build(&[]);
+        let again = p.build_in(mode, &[]);
         window = again_started.elapsed().as_millis() as u64 * 3 / 2 + 1;
         if !again.status.success() {
             again.fail(&format!("{context}\nthe build after the kill failed"));
         }
         check_nothing_left(&p, &context);
-        let third = p.build(&[]);
+        let third = p.build_in(mode, &[]);
         if third.log().commands.is_empty() && third.log().status == "nothing-to-do" {
             third.success();
         } else {
