@@ -88,3 +88,57 @@ fn the_fuse_connection_dies_mid_build_and_the_next_build_recovers() {
     clean.build(&[]).success();
     assert_eq!(p.outputs(), clean.outputs(), "recovered build differs");
 }
+
+/// Names left in `.tupfs/tmp` (staged writes of jobs, captures).
+fn scratch_entries(p: &Project) -> Vec<String> {
+    std::fs::read_dir(p.path(".tupfs/tmp"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_build_with_nothing_to_do_still_clears_what_a_killed_build_left() {
+    require_fuse!();
+    let p = Project::new();
+    let go = p.outside("go");
+    let slow = format!(
+        "echo half > %o; while [ ! -e {} ]; do sleep 0.05; done; cat slow.in > %o",
+        go.display()
+    );
+    let p = p
+        .file(
+            "Tupfile",
+            &format!(": |> echo fast > %o |> fast.txt\n: slow.in |> {slow} |> slow.txt\n"),
+        )
+        .file("slow.in", "1\n");
+    std::fs::write(&go, "").expect("write go");
+    p.build(&[]).success();
+    std::fs::remove_file(&go).expect("remove go");
+
+    // Killed while its job is blocked: a dead mount and staged writes.
+    p.write("slow.in", "2\n");
+    let run = p.spawn(&["build"]);
+    let token = go.display().to_string();
+    let blocked = wait_until(Duration::from_secs(60), || running_with(&token));
+    run.signal(libc::SIGKILL);
+    let killed = run.wait();
+    if !blocked {
+        killed.fail("the slow job never started");
+    }
+    std::fs::write(&go, "").expect("write go");
+    wait_until(Duration::from_secs(10), || !running_with(&token));
+
+    // Only the up-to-date target: nothing runs, and nothing is left.
+    p.build(&["fast.txt"]).success().ran_nothing();
+    assert!(mounts_under(p.root()).is_empty(), "dead mount left");
+    assert!(scratch_entries(&p).is_empty(), "{:?}", scratch_entries(&p));
+    p.build(&[])
+        .success()
+        .ran_exactly(&[&slow.replace("%o", "slow.txt")]);
+    assert_eq!(p.read("slow.txt"), "2\n");
+    p.build(&[]).success().ran_nothing();
+}

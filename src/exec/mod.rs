@@ -86,6 +86,10 @@ pub fn run_build(project: &Project, graph: &Graph, req: &Request) -> Result<Buil
     let to_run = plan.may_run(graph, &selected).len();
     ui.set_total(to_run);
     let outcomes = if to_run == 0 {
+        // A killed build may have left a dead mount and staged writes.
+        if let Err(e) = Tracer::clear_leftovers(&mount_config(project)) {
+            ui.warn(&format!("cannot clear what a killed build left: {e}"));
+        }
         schedule::Outcomes::nothing_ran(&selected)
     } else {
         let tracer = mount(project)?;
@@ -122,20 +126,23 @@ pub fn previous_outputs(project: &Project) -> BTreeSet<ProjPath> {
     history::History::previous_outputs(project)
 }
 
-fn mount(project: &Project) -> Result<Tracer> {
+/// Where this project's tracer mounts and stages writes.
+fn mount_config(project: &Project) -> MountConfig {
     let state = project.state_dir();
-    let mountpoint = state.join("mnt");
-    let scratch = state.join("tmp");
-    // The tracer makes the mountpoint (and clears a dead mount there).
-    std::fs::create_dir_all(&scratch)
-        .with_context(|| format!("cannot create {}", scratch.display()))?;
-    Tracer::mount(MountConfig {
+    MountConfig {
         root: project.root.clone(),
-        mountpoint,
-        scratch,
+        mountpoint: state.join("mnt"),
+        scratch: state.join("tmp"),
         threads: 0,
-    })
-    .context("cannot mount the tracing filesystem")
+    }
+}
+
+fn mount(project: &Project) -> Result<Tracer> {
+    let config = mount_config(project);
+    // The tracer makes the mountpoint (and clears a dead mount there).
+    std::fs::create_dir_all(&config.scratch)
+        .with_context(|| format!("cannot create {}", config.scratch.display()))?;
+    Tracer::mount(config).context("cannot mount the tracing filesystem")
 }
 
 fn cpus() -> usize {
