@@ -189,3 +189,27 @@ fn j_rules_make_compile_commands_json() {
         "no temp left"
     );
 }
+
+#[test]
+fn a_new_consumer_of_a_transient_group_gets_its_inputs_remade() {
+    require_fuse!();
+    let cc = ": foreach *.c |> ^t CC %f^ gcc -c %f -o %o |> %B.o <objs>\n";
+    let link = ": <objs> |> ^ LINK^ gcc %<objs> -o %o |> app\n";
+    let p = Project::new()
+        .file("Tupfile", &format!("{cc}{link}"))
+        .file("a.c", "int a(void) { return 0; }\n")
+        .file("main.c", "int a(void);\nint main(void) { return a(); }\n");
+    p.build(&[])
+        .success()
+        .ran_exactly(&["CC a.c", "CC main.c", "LINK"]);
+    assert!(!p.exists("a.o") && !p.exists("main.o"));
+    p.build(&[]).success().ran_nothing();
+    // A new rule reads the group: it has no reads recorded yet.
+    let archive = ": <objs> |> ^ AR^ ar crD %o %<objs> |> lib.a\n";
+    p.write("Tupfile", &format!("{cc}{link}{archive}"));
+    p.build(&[])
+        .success()
+        .ran_exactly(&["CC a.c", "CC main.c", "AR", "LINK"]);
+    assert!(p.exists("lib.a") && !p.exists("a.o"));
+    p.build(&[]).success().ran_nothing();
+}

@@ -20,8 +20,10 @@ pub fn is_transient(graph: &Graph, path: &ProjPath) -> bool {
 }
 
 /// Give the producer of every absent transient file that a command which
-/// may run reads a reason to run (and so on up the chain: a producer made
-/// to run may itself read absent transient files). Conservative: a
+/// may run reads (what it read last time, its declared inputs, and the
+/// outputs of the commands it depends on: a new consumer of a group has
+/// no reads yet) a reason to run, and so on up the chain: a producer made
+/// to run may itself need absent transient files. Conservative: a
 /// consumer that early cut-off later spares still had its inputs remade.
 pub fn pull_producers(
     plan: &mut Plan,
@@ -35,12 +37,16 @@ pub fn pull_producers(
     loop {
         let mut pulled = Vec::new();
         for consumer in plan.may_run(graph, selected) {
-            for path in plan.read_set(graph, consumer) {
-                let Some(producer) = graph.producer_of(&path) else {
-                    continue;
-                };
-                if absent.contains(&path) && !plan.direct.contains_key(&producer) {
-                    pulled.push((producer, path));
+            let mut needs = plan.read_set(graph, consumer);
+            for &dep in graph.deps(consumer) {
+                needs.extend(graph.outputs(dep).cloned());
+            }
+            for path in needs.into_iter().filter(|p| absent.contains(p)) {
+                match graph.producer_of(&path) {
+                    Some(producer) if !plan.direct.contains_key(&producer) => {
+                        pulled.push((producer, path));
+                    }
+                    _ => {}
                 }
             }
         }
