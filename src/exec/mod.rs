@@ -109,7 +109,11 @@ pub fn run_build(project: &Project, graph: &Graph, req: &Request) -> Result<Buil
             .context("cannot unmount the tracing filesystem")?;
         outcomes
     };
-    history.record(project, graph, &outcomes, &stale, &req.tupfiles)?;
+    history
+        .record(project, graph, &outcomes, &stale, &req.tupfiles)
+        .context(
+            "cannot record this build (the last recorded one stays; what ran since will run again)",
+        )?;
     let report = report::Report {
         graph,
         ids: &history.ids,
