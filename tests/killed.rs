@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use std::os::unix::process::ExitStatusExt;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use harness::{mounts_under, Mode, Project};
+use harness::{mounts_under, wait_until, Mode, Project};
 
 /// splitmix64: a seed gives the same choices on any machine.
 struct Rng(u64);
@@ -155,6 +155,26 @@ fn seed() -> u64 {
         })
 }
 
+/// Abort the FUSE connections mounted below `dir` (frees a process stuck
+/// waiting on its own dead daemon).
+fn abort_fuse_under(dir: &std::path::Path) {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return;
+    };
+    for line in info.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let (Some(dev), Some(point)) = (fields.get(2), fields.get(4)) else {
+            continue;
+        };
+        if let (true, Some(minor)) = (
+            point.starts_with(dir.to_str().unwrap_or("/")),
+            dev.split(':').nth(1),
+        ) {
+            let _ = std::fs::write(format!("/sys/fs/fuse/connections/{minor}/abort"), "1");
+        }
+    }
+}
+
 /// What must hold after a build that followed a killed one.
 fn check_nothing_left(p: &Project, context: &str) {
     let mounts = mounts_under(p.root());
@@ -218,9 +238,14 @@ fn sigkill_at_random_moments_then_rebuild_equals_clean() {
             mode.name()
         ));
         let context = format!("seed {seed}, iteration {i}\n  {}", history.join("\n  "));
-        let run = p.spawn(&["build", "--change", mode.name()]);
+        let mut run = p.spawn(&["build", "--change", mode.name()]);
         std::thread::sleep(Duration::from_millis(delay));
         run.signal(libc::SIGKILL);
+        if !wait_until(Duration::from_secs(30), || run.has_exited()) {
+            let stack = std::fs::read_to_string(format!("/proc/{}/stack", run.pid()));
+            abort_fuse_under(p.root());
+            panic!("{context}\ntupfs did not die of SIGKILL; its kernel stack:\n{stack:?}");
+        }
         if run.wait().status.signal() == Some(libc::SIGKILL) {
             killed += 1;
         }
