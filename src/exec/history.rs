@@ -97,26 +97,34 @@ impl History {
         };
         let detector = ChangeDetector::new(self.mode);
         self.scan = FullScan::new(&self.root).changes(index, detector);
-        for (id, node) in graph.commands() {
-            if !node.rule.flags.transient {
+        self.excuse_absent_transients(graph);
+    }
+
+    /// Judge each `^t` output that is gone but was recorded present as
+    /// unchanged, with its recorded state (see [`History::scan`]).
+    fn excuse_absent_transients(&mut self, graph: &Graph) {
+        let Some(index) = &self.index else {
+            return;
+        };
+        let transient = graph
+            .commands()
+            .filter(|(_, node)| node.rule.flags.transient)
+            .flat_map(|(id, _)| graph.outputs(id));
+        for path in transient {
+            let Some(file) = index.file(path.as_str()) else {
                 continue;
-            }
-            for path in graph.outputs(id) {
-                let Some(file) = index.file(path.as_str()) else {
-                    continue;
+            };
+            let Some(judged) = self.scan.files.get_mut(file.slot().0 as usize) else {
+                continue;
+            };
+            if judged.state.is_none() && file.state().is_some() {
+                *judged = Judgement {
+                    verdict: Verdict::Unchanged,
+                    state: file.state(),
+                    digest: file.digest(),
+                    recorded_at: file.recorded_at(),
                 };
-                let Some(judged) = self.scan.files.get_mut(file.slot().0 as usize) else {
-                    continue;
-                };
-                if judged.state.is_none() && file.state().is_some() {
-                    *judged = Judgement {
-                        verdict: Verdict::Unchanged,
-                        state: file.state(),
-                        digest: file.digest(),
-                        recorded_at: file.recorded_at(),
-                    };
-                    self.absent_transients.insert(path.clone());
-                }
+                self.absent_transients.insert(path.clone());
             }
         }
     }
