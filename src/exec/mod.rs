@@ -24,7 +24,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context as _, Result};
-use tupfs_fuse::{MountConfig, Tracer};
+use tupfs_fuse::{MountConfig, MountOptions, Tracer, VariantMirror};
 
 use crate::graph::{CmdId, Graph};
 use crate::options::ChangeMode;
@@ -92,7 +92,7 @@ pub fn run_build(project: &Project, graph: &Graph, req: &Request) -> Result<Buil
         }
         schedule::Outcomes::nothing_ran(&selected)
     } else {
-        let tracer = mount(project)?;
+        let tracer = mount(project, graph)?;
         let ctx = schedule::Context {
             graph,
             plan: &plan,
@@ -141,12 +141,32 @@ fn mount_config(project: &Project) -> MountConfig {
     }
 }
 
-fn mount(project: &Project) -> Result<Tracer> {
+fn mount(project: &Project, graph: &Graph) -> Result<Tracer> {
     let config = mount_config(project);
     // The tracer makes the mountpoint (and clears a dead mount there).
     std::fs::create_dir_all(&config.scratch)
         .with_context(|| format!("cannot create {}", config.scratch.display()))?;
-    Tracer::mount(config).context("cannot mount the tracing filesystem")
+    let options = MountOptions {
+        variants: variant_mirrors(graph),
+        ..MountOptions::default()
+    };
+    Tracer::mount_with(config, options).context("cannot mount the tracing filesystem")
+}
+
+/// The variant directories of the build: as in tup, each mirrors the whole
+/// source tree, so a command in `build-x/sub` sees `sub`'s files.
+fn variant_mirrors(graph: &Graph) -> Vec<VariantMirror> {
+    let dirs: BTreeSet<&ProjPath> = graph
+        .commands()
+        .map(|(_, c)| &c.rule.variant)
+        .filter(|v| !v.is_root())
+        .collect();
+    dirs.into_iter()
+        .map(|dir| VariantMirror {
+            dir: dir.as_str().to_string(),
+            source: String::new(),
+        })
+        .collect()
 }
 
 fn cpus() -> usize {
