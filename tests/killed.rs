@@ -11,7 +11,8 @@
 //! generator's input is edited, a source touched or an output removed; each
 //! iteration builds in a change mode picked at random.
 //!
-//! Iterations: `TUPFS_KILL_ITERATIONS` (default 12). Seed:
+//! Iterations: `TUPFS_KILL_ITERATIONS` (default 12); the kill lands in a
+//! window about as long as a build, or `TUPFS_KILL_WINDOW_MS`. Seed:
 //! `TUPFS_KILL_SEED` (default: from the clock; always printed, but where
 //! the kill lands depends on timing, so a seed narrows a failure down
 //! rather than replaying it exactly).
@@ -144,6 +145,12 @@ fn iterations() -> u64 {
         .unwrap_or(12)
 }
 
+/// `TUPFS_KILL_WINDOW_MS`: kill within this many ms of the start (e.g. a
+/// small value to aim at parsing and mounting).
+fn window_override() -> Option<u64> {
+    std::env::var("TUPFS_KILL_WINDOW_MS").ok()?.parse().ok()
+}
+
 fn seed() -> u64 {
     std::env::var("TUPFS_KILL_SEED")
         .ok()
@@ -231,7 +238,7 @@ fn sigkill_at_random_moments_then_rebuild_equals_clean() {
                 p.remove(out);
             }
         }
-        let delay = rng.below(window);
+        let delay = rng.below(window_override().unwrap_or(window));
         let mode = Mode::ALL[rng.below(Mode::ALL.len() as u64) as usize];
         history.push(format!(
             "{i}: --change {}, kill after {delay} ms",
