@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 
 use super::cond::CondStack;
 use super::driver::Driver;
-use super::emit::Entry;
+use super::inputs::Entry;
 use super::lines::{logical_lines, Line};
 use super::macros::MacroDb;
 use super::vars::{eval, ConfigUse, EvalEnv, NodeVars, Nodes, VarDb};
@@ -161,6 +161,7 @@ impl TupfileParse {
         Ok((out, used))
     }
 
+    /// Carry out one logical line.
     fn line(
         &mut self,
         drv: &mut Driver,
@@ -169,37 +170,54 @@ impl TupfileParse {
         line: &Line,
         loc: &Location,
     ) -> Result<(), ParseError> {
-        let t = line.text.as_str();
-        if t == "else" {
-            return Ok(conds.flip()?);
-        }
-        if t == "endif" {
-            return Ok(conds.pop()?);
-        }
-        for (kw, negate) in [("ifeq", false), ("ifneq", true)] {
-            if let Some(rest) = keyword(t, kw) {
-                let value = conds.active() && self.eval_eq(drv, ctx, rest)? != negate;
-                conds.push(value, line.number);
-                return Ok(());
-            }
-        }
-        for (kw, negate) in [("ifdef", false), ("ifndef", true)] {
-            if let Some(rest) = keyword(t, kw) {
-                let value = conds.active() && self.ifdef(drv, rest)? != negate;
-                conds.push(value, line.number);
-                return Ok(());
-            }
-        }
-        if !conds.active() {
+        if self.conditional(drv, ctx, conds, line)? || !conds.active() {
             return Ok(());
         }
+        self.directive(drv, ctx, &line.text, loc)
+    }
+
+    /// Open, flip or close a conditional block; false if `line` is not a
+    /// conditional.
+    fn conditional(
+        &mut self,
+        drv: &Driver,
+        ctx: &FileCtx,
+        conds: &mut CondStack,
+        line: &Line,
+    ) -> Result<bool, ParseError> {
+        let t = line.text.as_str();
+        match t {
+            "else" => conds.flip()?,
+            "endif" => conds.pop()?,
+            _ => {
+                let found = CONDITIONALS.iter().find_map(|&(kw, test, negate)| {
+                    keyword(t, kw).map(|rest| (rest, test, negate))
+                });
+                let Some((rest, test, negate)) = found else {
+                    return Ok(false);
+                };
+                // Inside a skipped block the test is not even evaluated.
+                let value = conds.active()
+                    && match test {
+                        Test::Equal => self.eval_eq(drv, ctx, rest)?,
+                        Test::Defined => self.ifdef(drv, rest)?,
+                    } != negate;
+                conds.push(value, line.number);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Carry out a line of an active block (not a conditional).
+    fn directive(
+        &mut self,
+        drv: &mut Driver,
+        ctx: &mut FileCtx,
+        t: &str,
+        loc: &Location,
+    ) -> Result<(), ParseError> {
         if t == "error" || t.starts_with("error ") {
-            let msg = t[5..].trim();
-            return Err(ParseError::msg(if msg.is_empty() {
-                "error directive (no message given)".to_string()
-            } else {
-                msg.to_string()
-            }));
+            return Err(error_directive(t));
         }
         if let Some(rest) = keyword(t, "include") {
             return self.include(drv, ctx, rest);
@@ -338,13 +356,24 @@ impl TupfileParse {
                     "cannot preload '{d}': not a directory"
                 )));
             }
-            if dir != self.dir {
-                drv.ensure_parsed(&dir)?;
-                if drv.has_tupfile(&dir) {
-                    self.record.depends_on.insert(dir.clone());
-                }
-            }
+            self.parse_first(drv, &dir)?;
             self.record.globbed_dirs.insert(dir);
+        }
+        Ok(())
+    }
+
+    /// Parse the Tupfile of `dir` (another directory) first, since this one
+    /// reads its outputs, and remember that this one depends on it.
+    pub(super) fn parse_first(
+        &mut self,
+        drv: &mut Driver,
+        dir: &ProjPath,
+    ) -> Result<(), ParseError> {
+        if *dir != self.dir {
+            drv.ensure_parsed(dir)?;
+            if drv.has_tupfile(dir) {
+                self.record.depends_on.insert(dir.clone());
+            }
         }
         Ok(())
     }
@@ -372,11 +401,18 @@ impl TupfileParse {
                 }
             }
         }
-        self.record.globbed_dirs.insert(dir.clone());
+        self.record.globbed_dirs.insert(dir);
+        let stdout = self.run_script(drv, &cmdline)?;
+        self.run_output(drv, ctx, &stdout, &cmdline, loc)
+    }
+
+    /// Run `cmdline` with `sh` in the Tupfile's directory, with only the
+    /// exported variables set; its stdout.
+    fn run_script(&self, drv: &Driver, cmdline: &str) -> Result<String, ParseError> {
         let mut cmd = Command::new("sh");
         cmd.arg("-c")
-            .arg(&cmdline)
-            .current_dir(dir.to_disk(drv.root))
+            .arg(cmdline)
+            .current_dir(self.dir.to_disk(drv.root))
             .env_clear()
             .stdin(Stdio::null());
         for name in &self.exports {
@@ -395,7 +431,19 @@ impl TupfileParse {
                 stderr.trim()
             )));
         }
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Carry out the `:` rules a `run` script printed (blank and `#` lines
+    /// are skipped); errors say which output line.
+    fn run_output(
+        &mut self,
+        drv: &mut Driver,
+        ctx: &mut FileCtx,
+        stdout: &str,
+        cmdline: &str,
+        loc: &Location,
+    ) -> Result<(), ParseError> {
         for (n, l) in stdout.lines().enumerate() {
             let l = l.trim();
             if l.is_empty() || l.starts_with('#') {
@@ -422,6 +470,7 @@ impl TupfileParse {
         Ok(())
     }
 
+    /// `export NAME`: pass NAME from the environment to every command.
     fn export(&mut self, rest: &str) -> Result<(), ParseError> {
         let name = rest.trim();
         if name.is_empty() || name.contains([' ', '\t', '=']) {
@@ -530,6 +579,33 @@ impl TupfileParse {
         entry.extend(paths);
         Ok(())
     }
+}
+
+/// What a conditional directive tests.
+#[derive(Clone, Copy)]
+enum Test {
+    /// `(a,b)`: the two expanded halves are equal.
+    Equal,
+    /// `NAME`: the config sets NAME.
+    Defined,
+}
+
+/// The conditional directives: keyword, test, and whether it is negated.
+const CONDITIONALS: [(&str, Test, bool); 4] = [
+    ("ifeq", Test::Equal, false),
+    ("ifneq", Test::Equal, true),
+    ("ifdef", Test::Defined, false),
+    ("ifndef", Test::Defined, true),
+];
+
+/// `error [message]`: stop the parse with the message.
+fn error_directive(t: &str) -> ParseError {
+    let msg = t[5..].trim();
+    ParseError::msg(if msg.is_empty() {
+        "error directive (no message given)".to_string()
+    } else {
+        msg.to_string()
+    })
 }
 
 /// `kw` followed by white space: the rest of the line.

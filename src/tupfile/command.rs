@@ -1,0 +1,249 @@
+//! One command of a rule: %-flags then variables in its outputs and command
+//! text, the checks that one command is one text per directory, and the
+//! finished [`Rule`].
+
+use super::directives::{FileCtx, TupfileParse};
+use super::driver::Driver;
+use super::emit::{Parts, RuleCtx};
+use super::flags::{self, FlagCtx, Part};
+use super::inputs::{dedup, Entry};
+use super::outputs::Outs;
+use super::rule::split_display;
+use super::vars::{ConfigUse, Nodes};
+use super::{Location, ParseError, Rule, RuleFlags};
+use crate::paths::ProjPath;
+
+/// One command to emit: its inputs and the rule parts that apply.
+pub struct Job<'a> {
+    /// What all commands of the rule share.
+    pub rule: &'a RuleCtx<'a>,
+    /// The normal inputs of this command (one for foreach).
+    pub nl: &'a [Entry],
+    /// The rule's parts after the macro.
+    pub parts: &'a Parts,
+    /// The extension of the foreach input.
+    pub ext: Option<&'a str>,
+    /// True for a foreach rule.
+    pub foreach: bool,
+}
+
+/// What the %-flags of one command refer to, owned.
+pub struct Texts {
+    inputs: Vec<String>,
+    globs: Vec<Option<String>>,
+    /// The outputs as written (known once the outputs are read).
+    pub outputs: Vec<String>,
+    order_only: Vec<String>,
+    ext: Option<String>,
+    dir_name: String,
+}
+
+impl Texts {
+    /// The texts of the inputs `nl` and `order_only`; no outputs yet.
+    fn new(nl: &[Entry], order_only: &[Entry], ext: Option<&str>, dir_name: String) -> Texts {
+        Texts {
+            inputs: texts_of(nl),
+            globs: nl.iter().map(|e| e.glob.clone()).collect(),
+            outputs: Vec::new(),
+            order_only: texts_of(order_only),
+            ext: ext.map(str::to_string),
+            dir_name,
+        }
+    }
+
+    /// The flag context for expanding `part`.
+    pub fn ctx(&self, part: Part) -> FlagCtx<'_> {
+        FlagCtx {
+            inputs: &self.inputs,
+            globs: &self.globs,
+            outputs: &self.outputs,
+            order_only: &self.order_only,
+            ext: self.ext.as_deref(),
+            dir_name: &self.dir_name,
+            part,
+        }
+    }
+}
+
+/// A command once its text is final, before it becomes a [`Rule`].
+struct Finished {
+    command: String,
+    display: Option<String>,
+    flags: RuleFlags,
+    order_only: Vec<Entry>,
+    outs: Outs,
+    used: ConfigUse,
+}
+
+impl TupfileParse {
+    /// Emit one command for the inputs `job.nl`.
+    pub(super) fn command(
+        &mut self,
+        drv: &mut Driver,
+        ctx: &mut FileCtx,
+        job: Job,
+        mut used: ConfigUse,
+    ) -> Result<(), ParseError> {
+        let (parts, loc) = (job.parts, job.rule.loc);
+        let mut order_only = job.rule.inputs.order_only.clone();
+        let mut texts = Texts::new(job.nl, &order_only, job.ext, self.dir_name(drv));
+        if let Some(more) = self.macro_order_only(drv, ctx, &job, &texts, &mut used)? {
+            order_only.extend(more);
+            dedup(&mut order_only);
+            texts.order_only = texts_of(&order_only);
+        }
+        let out_text = self.output_text(drv, ctx, parts, &texts, &mut used)?;
+        if parts.command.is_empty() {
+            // An empty command only puts its inputs in the bin.
+            fill_bin(ctx, job.rule.bin, job.nl.iter().cloned());
+            return Ok(());
+        }
+        let outs = self.outputs(drv, ctx, parts, &out_text, &mut texts, &mut used)?;
+        let cmd = self.command_text(drv, ctx, parts, &texts, &mut used)?;
+        let (display, flags, command) = split_display(&cmd)?;
+        self.claim_command(&command, loc)?;
+        self.declare_outputs(drv, &outs, loc)?;
+        self.record.config.extend(used.clone());
+        let made = outs
+            .normal
+            .iter()
+            .map(|(t, a)| Entry::path(t.clone(), a.clone()));
+        fill_bin(ctx, job.rule.bin, made);
+        let finished = Finished {
+            command,
+            display,
+            flags,
+            order_only,
+            outs,
+            used,
+        };
+        let rule = self.finished_rule(drv, &job, finished);
+        self.rules.push(rule);
+        Ok(())
+    }
+
+    /// The macro's order-only inputs, resolved (`None` if it has none).
+    fn macro_order_only(
+        &mut self,
+        drv: &mut Driver,
+        ctx: &FileCtx,
+        job: &Job,
+        texts: &Texts,
+        used: &mut ConfigUse,
+    ) -> Result<Option<Vec<Entry>>, ParseError> {
+        let Some(oo) = &job.parts.macro_order_only else {
+            return Ok(None);
+        };
+        // A foreach rule's macro order-only inputs may use %-flags.
+        let text = if job.foreach {
+            flags::expand(oo, &texts.ctx(Part::Inputs), None)?
+        } else {
+            oo.clone()
+        };
+        let more = self.resolve_inputs(drv, ctx, &format!("| {text}"), used, false)?;
+        Ok(Some(more.order_only))
+    }
+
+    /// The output list with %-flags, then variables, expanded.
+    fn output_text(
+        &self,
+        drv: &Driver,
+        ctx: &FileCtx,
+        parts: &Parts,
+        texts: &Texts,
+        used: &mut ConfigUse,
+    ) -> Result<String, ParseError> {
+        let out_text = flags::expand(&parts.outputs, &texts.ctx(Part::Outputs), None)
+            .map_err(|e| parts.locate(e.into(), parts.outputs_at))?;
+        self.eval_rule(drv, ctx, &out_text, Nodes::Forbidden, used)
+            .map_err(|e| parts.locate(e.without_column(), None))
+    }
+
+    /// The command with %-flags (and the macro's arguments), then
+    /// variables, expanded; display block still in front.
+    fn command_text(
+        &self,
+        drv: &Driver,
+        ctx: &FileCtx,
+        parts: &Parts,
+        texts: &Texts,
+        used: &mut ConfigUse,
+    ) -> Result<String, ParseError> {
+        let cmd = flags::expand(
+            &parts.command,
+            &texts.ctx(Part::Command),
+            parts.extra_command.as_deref(),
+        )
+        .map_err(|e| parts.locate(e.into(), parts.command_at))?;
+        // Columns of the variable expansion count in the %-expanded text,
+        // which the user never wrote: leave them out.
+        self.eval_rule(drv, ctx, &cmd, Nodes::RelativeTo(&self.dir), used)
+            .map_err(|e| parts.locate(e.without_column(), None))
+    }
+
+    /// Take `command` for this directory: tup allows each text once.
+    fn claim_command(&mut self, command: &str, loc: &Location) -> Result<(), ParseError> {
+        if let Some(prev) = self.commands.get(command) {
+            return Err(ParseError::msg(format!(
+                "the command '{command}' is written twice for this directory ({prev} and {loc}); each command must differ"
+            )));
+        }
+        self.commands.insert(command.to_string(), loc.clone());
+        Ok(())
+    }
+
+    /// The [`Rule`] for a finished command.
+    fn finished_rule(&self, drv: &Driver, job: &Job, f: Finished) -> Rule {
+        let files = |v: &[Entry]| v.iter().filter_map(Entry::file).cloned().collect();
+        let paths = |v: &[(String, ProjPath)]| v.iter().map(|(_, a)| a.clone()).collect();
+        Rule {
+            location: job.rule.loc.clone(),
+            dir: drv.mirror(&self.dir),
+            command: f.command,
+            display: f.display,
+            flags: f.flags,
+            inputs: files(job.nl),
+            order_only: files(&f.order_only),
+            input_groups: job
+                .nl
+                .iter()
+                .chain(&f.order_only)
+                .filter_map(|e| e.group.clone())
+                .collect(),
+            outputs: paths(&f.outs.normal),
+            extra_outputs: paths(&f.outs.extra),
+            output_group: f.outs.group,
+            ignore: f.outs.ignore,
+            config_used: f
+                .used
+                .into_iter()
+                .map(|(k, v)| (k, v.unwrap_or_default()))
+                .collect(),
+            exports: self.exports.iter().cloned().collect(),
+            source_dir: self.dir.clone(),
+            variant: drv.variant.clone(),
+        }
+    }
+
+    /// `%d`: the name of the directory the command runs in.
+    fn dir_name(&self, drv: &Driver) -> String {
+        let d = drv.mirror(&self.dir);
+        if d.is_root() {
+            drv.root_name.clone()
+        } else {
+            d.file_name().to_string()
+        }
+    }
+}
+
+/// The entries as written (for `%f`, `%i`).
+fn texts_of(entries: &[Entry]) -> Vec<String> {
+    entries.iter().map(|e| e.text.clone()).collect()
+}
+
+/// Put `entries` into the bin `bin`, if the rule names one.
+fn fill_bin(ctx: &mut FileCtx, bin: Option<&str>, entries: impl Iterator<Item = Entry>) {
+    if let Some(b) = bin {
+        ctx.bins.entry(b.to_string()).or_default().extend(entries);
+    }
+}
