@@ -29,12 +29,17 @@ pub struct Job<'a> {
 
 /// What the %-flags of one command refer to, owned.
 pub struct Texts {
+    /// Normal inputs as written (`%f`).
     inputs: Vec<String>,
+    /// What each input's glob matched (`%g`).
     globs: Vec<Option<String>>,
     /// The outputs as written (known once the outputs are read).
     pub outputs: Vec<String>,
+    /// Order-only inputs as written (`%i`).
     order_only: Vec<String>,
+    /// The foreach input's extension (`%e`).
     ext: Option<String>,
+    /// The command directory's name (`%d`).
     dir_name: String,
 }
 
@@ -67,11 +72,17 @@ impl Texts {
 
 /// A command once its text is final, before it becomes a [`Rule`].
 struct Finished {
+    /// The shell command, display block removed.
     command: String,
+    /// The `^ TEXT^` display text.
     display: Option<String>,
+    /// The `^` flag letters.
     flags: RuleFlags,
+    /// Order-only inputs, the macro's included.
     order_only: Vec<Entry>,
+    /// The declared outputs.
     outs: Outs,
+    /// Config values the rule read.
     used: ConfigUse,
 }
 

@@ -52,7 +52,9 @@ pub struct TupfileParse {
     /// Where each command text was written (one text, one command per
     /// directory, as tup requires).
     pub commands: BTreeMap<String, Location>,
+    /// The Tupfile said `.gitignore`.
     gitignore: bool,
+    /// How deep in `include`s the line being read is.
     depth: usize,
 }
 
@@ -313,6 +315,7 @@ impl TupfileParse {
         self.include_path(drv, &path)
     }
 
+    /// Read the file `path` (already checked) as part of this Tupfile.
     fn include_path(&mut self, drv: &mut Driver, path: &ProjPath) -> Result<(), ParseError> {
         if self.depth >= MAX_INCLUDE_DEPTH {
             return Err(ParseError::msg(format!(

@@ -80,8 +80,11 @@ pub struct RuleCtx<'a> {
 
 /// Byte offsets (counted from the `:`) of a rule line's parts.
 struct Offsets {
+    /// Of the inputs.
     inputs: usize,
+    /// Of the command.
     command: usize,
+    /// Of the outputs.
     outputs: usize,
 }
 

@@ -78,6 +78,7 @@ pub fn expand(text: &str, ctx: &FlagCtx, extra: Option<&str>) -> Result<String, 
     }
 }
 
+/// Expand the %-flags of `text` (see [`expand`]).
 fn expand_one(text: &str, ctx: &FlagCtx) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut chars = text.char_indices().peekable();
@@ -96,8 +97,11 @@ fn expand_one(text: &str, ctx: &FlagCtx) -> Result<String, String> {
 /// 1-based column of its `%` (for messages).
 #[derive(Clone, Copy)]
 struct Flag {
+    /// The letter after `%` (and the number).
     flag: char,
+    /// `N` of `%Nf`: one entry (1-based) instead of all.
     index: Option<usize>,
+    /// The 1-based column of the `%`.
     col: usize,
 }
 
