@@ -70,6 +70,44 @@ impl Texts {
     }
 }
 
+/// One part of a command to expand: %-flags first, then variables.
+struct Expansion<'a> {
+    /// The text as written (in the rule or the macro).
+    text: &'a str,
+    /// Which part it is (some flags fit only some parts).
+    part: Part,
+    /// A macro's arguments, appended to its command.
+    extra: Option<&'a str>,
+    /// Where the text starts in the line (None: it came from a macro).
+    at: Option<usize>,
+    /// Whether `&(name)` may appear, and relative to what.
+    nodes: Nodes<'a>,
+}
+
+impl<'a> Expansion<'a> {
+    /// The output list (no `&()`: outputs are not nodes).
+    fn outputs(parts: &'a Parts) -> Expansion<'a> {
+        Expansion {
+            text: &parts.outputs,
+            part: Part::Outputs,
+            extra: None,
+            at: parts.outputs_at,
+            nodes: Nodes::Forbidden,
+        }
+    }
+
+    /// The command (display block still in front), run in `dir`.
+    fn command(parts: &'a Parts, dir: &'a ProjPath) -> Expansion<'a> {
+        Expansion {
+            text: &parts.command,
+            part: Part::Command,
+            extra: parts.extra_command.as_deref(),
+            at: parts.command_at,
+            nodes: Nodes::RelativeTo(dir),
+        }
+    }
+}
+
 /// A command once its text is final, before it becomes a [`Rule`].
 struct Finished {
     /// The shell command, display block removed.
@@ -103,14 +141,16 @@ impl TupfileParse {
             dedup(&mut order_only);
             texts.order_only = texts_of(&order_only);
         }
-        let out_text = self.output_text(drv, ctx, parts, &texts, &mut used)?;
+        let x = Expansion::outputs(parts);
+        let out_text = self.expand_part(drv, ctx, parts, &texts, x, &mut used)?;
         if parts.command.is_empty() {
             // An empty command only puts its inputs in the bin.
             fill_bin(ctx, job.rule.bin, job.nl.iter().cloned());
             return Ok(());
         }
         let outs = self.outputs(drv, ctx, parts, &out_text, &mut texts, &mut used)?;
-        let cmd = self.command_text(drv, ctx, parts, &texts, &mut used)?;
+        let x = Expansion::command(parts, &self.dir);
+        let cmd = self.expand_part(drv, ctx, parts, &texts, x, &mut used)?;
         let (display, flags, command) = split_display(&cmd)?;
         self.claim_command(&command, loc)?;
         self.declare_outputs(drv, &outs, loc)?;
@@ -155,40 +195,21 @@ impl TupfileParse {
         Ok(Some(more.order_only))
     }
 
-    /// The output list with %-flags, then variables, expanded.
-    fn output_text(
+    /// One part of the command with %-flags, then variables, expanded.
+    fn expand_part(
         &self,
         drv: &Driver,
         ctx: &FileCtx,
         parts: &Parts,
         texts: &Texts,
+        x: Expansion,
         used: &mut ConfigUse,
     ) -> Result<String, ParseError> {
-        let out_text = flags::expand(&parts.outputs, &texts.ctx(Part::Outputs), None)
-            .map_err(|e| parts.locate(e.into(), parts.outputs_at))?;
-        self.eval_rule(drv, ctx, &out_text, Nodes::Forbidden, used)
-            .map_err(|e| parts.locate(e.without_column(), None))
-    }
-
-    /// The command with %-flags (and the macro's arguments), then
-    /// variables, expanded; display block still in front.
-    fn command_text(
-        &self,
-        drv: &Driver,
-        ctx: &FileCtx,
-        parts: &Parts,
-        texts: &Texts,
-        used: &mut ConfigUse,
-    ) -> Result<String, ParseError> {
-        let cmd = flags::expand(
-            &parts.command,
-            &texts.ctx(Part::Command),
-            parts.extra_command.as_deref(),
-        )
-        .map_err(|e| parts.locate(e.into(), parts.command_at))?;
+        let text = flags::expand(x.text, &texts.ctx(x.part), x.extra)
+            .map_err(|e| parts.locate(e.into(), x.at))?;
         // Columns of the variable expansion count in the %-expanded text,
         // which the user never wrote: leave them out.
-        self.eval_rule(drv, ctx, &cmd, Nodes::RelativeTo(&self.dir), used)
+        self.eval_rule(drv, ctx, &text, x.nodes, used)
             .map_err(|e| parts.locate(e.without_column(), None))
     }
 
