@@ -18,7 +18,7 @@ pub struct Job<'a> {
     /// What all commands of the rule share.
     pub rule: &'a RuleCtx<'a>,
     /// The normal inputs of this command (one for foreach).
-    pub nl: &'a [Entry],
+    pub normal: &'a [Entry],
     /// The rule's parts after the macro.
     pub parts: &'a Parts,
     /// The extension of the foreach input.
@@ -44,11 +44,11 @@ pub struct Texts {
 }
 
 impl Texts {
-    /// The texts of the inputs `nl` and `order_only`; no outputs yet.
-    fn new(nl: &[Entry], order_only: &[Entry], ext: Option<&str>, dir_name: String) -> Texts {
+    /// The texts of the inputs `normal` and `order_only`; no outputs yet.
+    fn new(normal: &[Entry], order_only: &[Entry], ext: Option<&str>, dir_name: String) -> Texts {
         Texts {
-            inputs: texts_of(nl),
-            globs: nl.iter().map(|e| e.glob.clone()).collect(),
+            inputs: texts_of(normal),
+            globs: normal.iter().map(|e| e.glob.clone()).collect(),
             outputs: Vec::new(),
             order_only: texts_of(order_only),
             ext: ext.map(str::to_string),
@@ -125,7 +125,7 @@ struct Finished {
 }
 
 impl TupfileParse {
-    /// Emit one command for the inputs `job.nl`.
+    /// Emit one command for the inputs `job.normal`.
     pub(super) fn command(
         &mut self,
         drv: &mut Driver,
@@ -135,7 +135,7 @@ impl TupfileParse {
     ) -> Result<(), ParseError> {
         let (parts, loc) = (job.parts, job.rule.loc);
         let mut order_only = job.rule.inputs.order_only.clone();
-        let mut texts = Texts::new(job.nl, &order_only, job.ext, self.dir_name(drv));
+        let mut texts = Texts::new(job.normal, &order_only, job.ext, self.dir_name(drv));
         if let Some(more) = self.macro_order_only(drv, ctx, &job, &texts, &mut used)? {
             order_only.extend(more);
             dedup(&mut order_only);
@@ -145,7 +145,7 @@ impl TupfileParse {
         let out_text = self.expand_part(drv, ctx, parts, &texts, x, &mut used)?;
         if parts.command.is_empty() {
             // An empty command only puts its inputs in the bin.
-            fill_bin(ctx, job.rule.bin, job.nl.iter().cloned());
+            fill_bin(ctx, job.rule.bin, job.normal.iter().cloned());
             return Ok(());
         }
         let outs = self.outputs(drv, ctx, parts, &out_text, &mut texts, &mut used)?;
@@ -234,10 +234,10 @@ impl TupfileParse {
             command: f.command,
             display: f.display,
             flags: f.flags,
-            inputs: files(job.nl),
+            inputs: files(job.normal),
             order_only: files(&f.order_only),
             input_groups: job
-                .nl
+                .normal
                 .iter()
                 .chain(&f.order_only)
                 .filter_map(|e| e.group.clone())

@@ -141,7 +141,7 @@ impl TupfileParse {
             let parts = self.apply_macro(rule.base, rule.macro_name, ext, true)?;
             let job = Job {
                 rule,
-                nl: std::slice::from_ref(entry),
+                normal: std::slice::from_ref(entry),
                 parts: &parts,
                 ext,
                 foreach: true,
@@ -160,7 +160,7 @@ impl TupfileParse {
         empty_input: bool,
         used: &ConfigUse,
     ) -> Result<(), ParseError> {
-        let (nl, name) = if !rule.inputs.normal.is_empty() || empty_input {
+        let (normal, name) = if !rule.inputs.normal.is_empty() || empty_input {
             (&rule.inputs.normal[..], rule.macro_name.map(str::to_string))
         } else {
             // With no inputs matched, a `!m.EMPTY` macro may say what to do.
@@ -172,7 +172,7 @@ impl TupfileParse {
         let parts = self.apply_macro(rule.base, name.as_deref(), None, false)?;
         let job = Job {
             rule,
-            nl,
+            normal,
             parts: &parts,
             ext: None,
             foreach: false,
