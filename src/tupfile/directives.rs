@@ -1,11 +1,10 @@
 //! The parse of one directory's Tupfile: reading files line by line and
-//! carrying out each directive (conditionals, include, include_rules, run,
-//! preload, export, import, .gitignore, error, macros, assignments). Rules
-//! are handed to `emit`.
+//! carrying out each directive (include, include_rules, preload, export,
+//! import, .gitignore, error, macros, assignments). Conditionals are in
+//! `cond`, `run` in `run`, and rules are handed to `emit`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::process::{Command, Stdio};
 
 use super::cond::CondStack;
 use super::driver::Driver;
@@ -150,7 +149,7 @@ impl TupfileParse {
     }
 
     /// Expand `text`, recording config reads in the Tupfile's record.
-    fn eval_here(
+    pub(super) fn eval_here(
         &mut self,
         drv: &Driver,
         ctx: &FileCtx,
@@ -176,38 +175,6 @@ impl TupfileParse {
             return Ok(());
         }
         self.directive(drv, ctx, &line.text, loc)
-    }
-
-    /// Open, flip or close a conditional block; false if `line` is not a
-    /// conditional.
-    fn conditional(
-        &mut self,
-        drv: &Driver,
-        ctx: &FileCtx,
-        conds: &mut CondStack,
-        line: &Line,
-    ) -> Result<bool, ParseError> {
-        let t = line.text.as_str();
-        match t {
-            "else" => conds.flip()?,
-            "endif" => conds.pop()?,
-            _ => {
-                let found = CONDITIONALS.iter().find_map(|&(kw, test, negate)| {
-                    keyword(t, kw).map(|rest| (rest, test, negate))
-                });
-                let Some((rest, test, negate)) = found else {
-                    return Ok(false);
-                };
-                // Inside a skipped block the test is not even evaluated.
-                let value = conds.active()
-                    && match test {
-                        Test::Equal => self.eval_eq(drv, ctx, rest)?,
-                        Test::Defined => self.ifdef(drv, rest)?,
-                    } != negate;
-                conds.push(value, line.number);
-            }
-        }
-        Ok(true)
     }
 
     /// Carry out a line of an active block (not a conditional).
@@ -250,36 +217,6 @@ impl TupfileParse {
             return Ok(self.macros.define(t)?);
         }
         self.assign(drv, ctx, t)
-    }
-
-    /// `ifeq (a,b)`: compare the expanded halves (no trimming).
-    fn eval_eq(&mut self, drv: &Driver, ctx: &FileCtx, rest: &str) -> Result<bool, ParseError> {
-        let syntax =
-            || ParseError::msg(format!("expected '(a,b)' after ifeq/ifneq, found '{rest}'"));
-        let open = rest.find('(').ok_or_else(syntax)?;
-        let comma = rest[open..]
-            .find(',')
-            .map(|c| c + open)
-            .ok_or_else(syntax)?;
-        let close = rest.rfind(')').filter(|&c| c > comma).ok_or_else(syntax)?;
-        let (a, _) = self.eval_here(drv, ctx, &rest[open + 1..comma], Nodes::Forbidden)?;
-        let (b, _) = self.eval_here(drv, ctx, &rest[comma + 1..close], Nodes::Forbidden)?;
-        Ok(a == b)
-    }
-
-    /// `ifdef NAME`: true if the config sets NAME (any value).
-    fn ifdef(&mut self, drv: &Driver, rest: &str) -> Result<bool, ParseError> {
-        let name = rest.trim();
-        let name = name.strip_prefix("CONFIG_").unwrap_or(name);
-        if name.is_empty() || name.contains([' ', '\t']) {
-            return Err(ParseError::msg(format!(
-                "expected one config name after ifdef/ifndef, found '{rest}'"
-            )));
-        }
-        let value = drv.config.get(name);
-        let set = value.is_some();
-        self.record.config.insert(name.to_string(), value);
-        Ok(set)
     }
 
     /// `include FILE`, relative to the file being read.
@@ -377,98 +314,6 @@ impl TupfileParse {
             if drv.has_tupfile(dir) {
                 self.record.depends_on.insert(dir.clone());
             }
-        }
-        Ok(())
-    }
-
-    /// `run ./script args`: run it now; its stdout is more rules.
-    fn run(
-        &mut self,
-        drv: &mut Driver,
-        ctx: &mut FileCtx,
-        rest: &str,
-        loc: &Location,
-    ) -> Result<(), ParseError> {
-        let dir = self.dir.clone();
-        let (cmdline, _) = self.eval_here(drv, ctx, rest, Nodes::RelativeTo(&dir))?;
-        if !drv.opts.allow_run {
-            return Err(ParseError::msg(format!(
-                "'run {cmdline}' is not allowed in this parse (scripts are disabled)"
-            )));
-        }
-        // The script and any file it is given are inputs of the parse.
-        for word in cmdline.split_whitespace() {
-            if let Ok(p) = ProjPath::join(&dir, word) {
-                if drv.is_source_file(&p) {
-                    self.record.run_scripts.insert(p);
-                }
-            }
-        }
-        self.record.globbed_dirs.insert(dir);
-        let stdout = self.run_script(drv, &cmdline)?;
-        self.run_output(drv, ctx, &stdout, &cmdline, loc)
-    }
-
-    /// Run `cmdline` with `sh` in the Tupfile's directory, with only the
-    /// exported variables set; its stdout.
-    fn run_script(&self, drv: &Driver, cmdline: &str) -> Result<String, ParseError> {
-        let mut cmd = Command::new("sh");
-        cmd.arg("-c")
-            .arg(cmdline)
-            .current_dir(self.dir.to_disk(drv.root))
-            .env_clear()
-            .stdin(Stdio::null());
-        for name in &self.exports {
-            if let Some(v) = drv.opts.env.get(name) {
-                cmd.env(name, v);
-            }
-        }
-        let out = cmd
-            .output()
-            .map_err(|e| ParseError::msg(format!("cannot run '{cmdline}': {e}")))?;
-        if !out.status.success() {
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            return Err(ParseError::msg(format!(
-                "run script '{cmdline}' failed ({}): {}",
-                out.status,
-                stderr.trim()
-            )));
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    }
-
-    /// Carry out the `:` rules a `run` script printed (blank and `#` lines
-    /// are skipped); errors say which output line.
-    fn run_output(
-        &mut self,
-        drv: &mut Driver,
-        ctx: &mut FileCtx,
-        stdout: &str,
-        cmdline: &str,
-        loc: &Location,
-    ) -> Result<(), ParseError> {
-        for (n, l) in stdout.lines().enumerate() {
-            let l = l.trim();
-            if l.is_empty() || l.starts_with('#') {
-                continue;
-            }
-            let Some(rule) = l.strip_prefix(':') else {
-                return Err(ParseError::msg(format!(
-                    "line {} of the output of 'run {cmdline}' is not a ':' rule: '{l}'",
-                    n + 1
-                )));
-            };
-            self.rule(drv, ctx, rule, loc).map_err(|e| {
-                let e = e.located(loc);
-                ParseError {
-                    message: format!(
-                        "{} (in line {} of the output of 'run {cmdline}')",
-                        e.message,
-                        n + 1
-                    ),
-                    ..e
-                }
-            })?;
         }
         Ok(())
     }
@@ -584,23 +429,6 @@ impl TupfileParse {
     }
 }
 
-/// What a conditional directive tests.
-#[derive(Clone, Copy)]
-enum Test {
-    /// `(a,b)`: the two expanded halves are equal.
-    Equal,
-    /// `NAME`: the config sets NAME.
-    Defined,
-}
-
-/// The conditional directives: keyword, test, and whether it is negated.
-const CONDITIONALS: [(&str, Test, bool); 4] = [
-    ("ifeq", Test::Equal, false),
-    ("ifneq", Test::Equal, true),
-    ("ifdef", Test::Defined, false),
-    ("ifndef", Test::Defined, true),
-];
-
 /// `error [message]`: stop the parse with the message.
 fn error_directive(t: &str) -> ParseError {
     let msg = t[5..].trim();
@@ -612,7 +440,7 @@ fn error_directive(t: &str) -> ParseError {
 }
 
 /// `kw` followed by white space: the rest of the line.
-fn keyword<'a>(line: &'a str, kw: &str) -> Option<&'a str> {
+pub(super) fn keyword<'a>(line: &'a str, kw: &str) -> Option<&'a str> {
     line.strip_prefix(kw)
         .filter(|r| r.starts_with([' ', '\t']))
         .map(|r| r.trim_start())

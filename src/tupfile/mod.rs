@@ -20,6 +20,7 @@ mod lines;
 mod macros;
 mod outputs;
 mod rule;
+mod run;
 mod vars;
 
 #[cfg(test)]
