@@ -416,8 +416,14 @@ pub(crate) fn probe(root: &Path, mountpoint: &Path) -> Isolation {
 /// `Ok` unless `/proc/sys/user/max_user_namespaces` says 0 (a missing file
 /// means the kernel does not limit them this way; the probe then decides).
 fn user_namespaces_allowed() -> io::Result<()> {
-    match std::fs::read_to_string("/proc/sys/user/max_user_namespaces") {
-        Ok(max) if max.trim() == "0" => Err(io::Error::other(
+    let max = std::fs::read_to_string("/proc/sys/user/max_user_namespaces").ok();
+    limit_allows(max.as_deref())
+}
+
+/// Whether the contents of `max_user_namespaces` (if readable) allow any.
+fn limit_allows(max: Option<&str>) -> io::Result<()> {
+    match max.map(str::trim) {
+        Some("0") => Err(io::Error::other(
             "disabled (/proc/sys/user/max_user_namespaces is 0)",
         )),
         _ => Ok(()),
@@ -456,5 +462,17 @@ fn probe_user(from: &CString, onto: &CString) -> io::Result<()> {
             (true, errno) => Err(io::Error::from_raw_os_error(errno)),
             _ => Err(io::Error::other("the probe child was killed")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::limit_allows;
+
+    #[test]
+    fn a_zero_user_namespace_limit_means_the_fallback() {
+        assert!(limit_allows(Some("0\n")).is_err());
+        assert!(limit_allows(Some("96365\n")).is_ok());
+        assert!(limit_allows(None).is_ok(), "no file: the probe decides");
     }
 }
