@@ -22,7 +22,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context as _, Result};
-use tupfs_fuse::{MountConfig, Tracer};
+use tupfs_fuse::{MountConfig, MountOptions, Tracer, VariantMirror};
 
 use crate::graph::{CmdId, Graph};
 use crate::options::ChangeMode;
@@ -81,7 +81,7 @@ pub fn run_build(project: &Project, graph: &Graph, req: &Request) -> Result<Buil
     let outcomes = if to_run == 0 {
         schedule::Outcomes::nothing_ran(&selected)
     } else {
-        let tracer = mount(project)?;
+        let tracer = mount(project, graph)?;
         let ctx = schedule::Context {
             graph,
             plan: &plan,
@@ -116,7 +116,7 @@ pub fn previous_outputs(project: &Project) -> BTreeSet<ProjPath> {
     history::History::previous_outputs(project)
 }
 
-fn mount(project: &Project) -> Result<Tracer> {
+fn mount(project: &Project, graph: &Graph) -> Result<Tracer> {
     let state = project.state_dir();
     let mountpoint = state.join("mnt");
     let scratch = state.join("tmp");
@@ -124,13 +124,33 @@ fn mount(project: &Project) -> Result<Tracer> {
     std::fs::create_dir_all(&scratch)
         .with_context(|| format!("cannot create {}", scratch.display()))?;
     remove_old_captures(&scratch);
-    Tracer::mount(MountConfig {
+    let options = MountOptions {
+        variants: variant_mirrors(graph),
+        ..MountOptions::default()
+    };
+    let config = MountConfig {
         root: project.root.clone(),
         mountpoint,
         scratch,
         threads: 0,
-    })
-    .context("cannot mount the tracing filesystem")
+    };
+    Tracer::mount_with(config, options).context("cannot mount the tracing filesystem")
+}
+
+/// The variant directories of the build: as in tup, each mirrors the whole
+/// source tree, so a command in `build-x/sub` sees `sub`'s files.
+fn variant_mirrors(graph: &Graph) -> Vec<VariantMirror> {
+    let dirs: BTreeSet<&ProjPath> = graph
+        .commands()
+        .map(|(_, c)| &c.rule.variant)
+        .filter(|v| !v.is_root())
+        .collect();
+    dirs.into_iter()
+        .map(|dir| VariantMirror {
+            dir: dir.as_str().to_string(),
+            source: String::new(),
+        })
+        .collect()
 }
 
 /// Output captures left by a build that was killed.

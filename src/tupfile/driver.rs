@@ -9,6 +9,7 @@ use std::path::Path;
 use super::config::Config;
 use super::directives::{self, DirOutcome};
 use super::gitignore;
+use super::groups::expand_group_flags;
 use super::vars::variant_mirror;
 use super::{Location, ParseError, ParseOptions, ParsedProject};
 use crate::paths::ProjPath;
@@ -99,6 +100,8 @@ pub fn parse(root: &Path, opts: &ParseOptions) -> Result<ParsedProject, ParseErr
         }
         drv.finish(&mut project);
     }
+    // Only now is every group's membership known.
+    expand_group_flags(&mut project.rules)?;
     Ok(project)
 }
 

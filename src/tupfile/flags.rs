@@ -182,8 +182,14 @@ fn one_flag(
                 ))
             }
         },
-        // `%<group>` is expanded when the command runs.
-        '<' => "%<".to_string(),
+        // `%<group>` is expanded once the whole project is parsed (see
+        // `groups`); only a command can use it.
+        '<' => {
+            if ctx.part != Part::Command {
+                return Err(format!("column {col}: %<group> can only be used in the command"));
+            }
+            "%<".to_string()
+        }
         '%' => "%".to_string(),
         other => {
             return Err(format!(

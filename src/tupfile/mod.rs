@@ -13,6 +13,7 @@ mod emit;
 mod flags;
 mod gitignore;
 mod glob;
+mod groups;
 mod lines;
 mod macros;
 mod rule;

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::examples::copy_example;
 use super::mounts::unmount_all_under;
 use super::outcome::{Outcome, Running};
 
@@ -92,6 +93,18 @@ impl Project {
             immutable: RefCell::new(Vec::new()),
         };
         p.write("Tupfile.ini", "");
+        p
+    }
+
+    /// A project holding the sources of `examples/<name>`, counted as
+    /// sources and stamped by the harness clock like written files.
+    pub fn example(name: &str) -> Project {
+        let p = Project::new();
+        copy_example(name, &p.root);
+        for rel in p.files() {
+            p.sources.borrow_mut().insert(rel.clone());
+            p.touch(&rel);
+        }
         p
     }
 

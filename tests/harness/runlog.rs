@@ -16,6 +16,17 @@ pub struct RunLog {
     /// Stale outputs the build removed.
     #[serde(default)]
     pub removed: Vec<String>,
+    /// The counts at the end of the log.
+    pub summary: Summary,
+}
+
+/// The run log's `summary`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Summary {
+    /// How many commands ran (the length of `commands`).
+    pub ran: usize,
+    /// How many of them did not end `ok`.
+    pub failed: usize,
 }
 
 /// One command that ran.
