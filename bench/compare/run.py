@@ -48,7 +48,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 GEN = os.path.join(REPO, "bench", "gen", "gen.py")
-OUT = os.path.join(REPO, "bench", "out")
+# Trees, logs and results; BENCH_OUT moves them (e.g. a second run beside one in progress).
+OUT = os.path.abspath(os.environ.get("BENCH_OUT", os.path.join(REPO, "bench", "out")))
 RESULTS = os.path.join(OUT, "results.json")
 APT_LINE = "apt-get install tup ninja-build hyperfine python3-matplotlib"
 
