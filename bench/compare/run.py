@@ -368,8 +368,30 @@ def probe(tool, tree, manifest, clean):
     return {"secs": secs, "peak": peak, "load": load}, None
 
 
+VERSIONS = {}
+
+
+def version_of(tool):
+    """What exactly was measured: the tupfs binary and the commit of this
+    checkout, or the tool's own --version line."""
+    if tool.tree_name not in VERSIONS:
+        if tool.tree_name == "tupfs":
+            _, head = sh("git rev-parse --short HEAD && git status --porcelain -- src fuse Cargo.lock | head -1",
+                         REPO, timeout=30)
+            lines = head.split("\n")
+            dirty = "+changes" if len(lines) > 1 and lines[1].strip() else ""
+            VERSIONS["tupfs"] = f"{tool.argv[0]} (checkout {lines[0].strip()}{dirty})"
+        elif tool.argv is None:
+            VERSIONS[tool.tree_name] = "sh + xargs -P2"
+        else:
+            _, out = sh(f"{tool.argv[0]} --version", REPO, timeout=30)
+            VERSIONS[tool.tree_name] = f"{tool.argv[0]} {first_line(out)}"
+    return VERSIONS[tool.tree_name]
+
+
 def entry_of(tool, case, n, times, peak, check, load, manifest):
     return {
+        "version": version_of(tool),
         "n": n, "tool": tool.name, "case": case, "times": times,
         "median": statistics.median(times), "min": min(times), "max": max(times),
         "runs": len(times), "max_rss_kib": peak.any_kib, "tool_rss_kib": peak.tool_kib,
@@ -676,7 +698,8 @@ def print_plan(tools, args, known):
 
 def report(results):
     os.makedirs(OUT, exist_ok=True)
-    text = table(results)
+    versions = sorted({e["version"] for e in results.values() if e.get("version")})
+    text = table(results) + "".join(f"\n- {v}" for v in versions) + ("\n" if versions else "")
     with open(os.path.join(OUT, "table.md"), "w") as f:
         f.write(text)
     print(text)
