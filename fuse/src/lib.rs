@@ -173,6 +173,16 @@ impl Tracer {
         Tracer::mount_with(config, MountOptions::default())
     }
 
+    /// Clear what a killed build left at `config`'s places (a dead mount,
+    /// staged writes) without mounting: for a build that runs nothing.
+    pub fn clear_leftovers(config: &MountConfig) -> io::Result<()> {
+        mount::clear_dead_mount(&config.mountpoint)?;
+        if config.scratch.is_dir() {
+            clear_scratch(&config.scratch)?;
+        }
+        Ok(())
+    }
+
     /// Mount with explicit [`MountOptions`].
     pub fn mount_with(config: MountConfig, options: MountOptions) -> io::Result<Tracer> {
         let root = config

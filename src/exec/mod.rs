@@ -5,6 +5,7 @@
 //! `run_build` is the whole pipeline after parsing: history → identity →
 //! plan → stale removal → schedule (jobs through the tracer) → record.
 
+pub mod compiledb;
 pub mod enforce;
 pub mod job;
 pub mod schedule;
@@ -12,6 +13,7 @@ pub mod settle;
 pub mod signals;
 pub mod stale;
 pub mod targets;
+pub mod transient;
 
 mod history;
 mod record;
@@ -70,15 +72,24 @@ pub fn run_build(project: &Project, graph: &Graph, req: &Request) -> Result<Buil
     let ui = Ui::new(req.ui);
     let mut history = history::History::load(project, graph, req.change, &ui);
     let stale = stale::remove(&project.root, &history.stale_outputs(graph));
-    history.scan();
-    let plan = Plan::make(graph, &history.ids, &history, &history);
+    let scratch = project.state_dir().join("tmp");
+    if let Err(e) = compiledb::update(graph, &project.root, &scratch) {
+        ui.warn(&format!("{e:#}"));
+    }
+    history.scan(graph);
     let selected = match req.selected.is_empty() {
         true => vec![true; graph.len()],
         false => req.selected.clone(),
     };
+    let mut plan = Plan::make(graph, &history.ids, &history, &history);
+    transient::pull_producers(&mut plan, graph, &selected, &history.absent_transients);
     let to_run = plan.may_run(graph, &selected).len();
     ui.set_total(to_run);
     let outcomes = if to_run == 0 {
+        // A killed build may have left a dead mount and staged writes.
+        if let Err(e) = Tracer::clear_leftovers(&mount_config(project)) {
+            ui.warn(&format!("cannot clear what a killed build left: {e}"));
+        }
         schedule::Outcomes::nothing_ran(&selected)
     } else {
         let tracer = mount(project, graph)?;
@@ -88,7 +99,6 @@ pub fn run_build(project: &Project, graph: &Graph, req: &Request) -> Result<Buil
             changes: &history,
             selected: &selected,
             root: &project.root,
-            scratch: &project.state_dir().join("tmp"),
             jobs: req.jobs.unwrap_or_else(cpus),
             keep_going: req.keep_going,
             ui: &ui,
@@ -99,7 +109,11 @@ pub fn run_build(project: &Project, graph: &Graph, req: &Request) -> Result<Buil
             .context("cannot unmount the tracing filesystem")?;
         outcomes
     };
-    history.record(project, graph, &outcomes, &stale, &req.tupfiles)?;
+    history
+        .record(project, graph, &outcomes, &stale, &req.tupfiles)
+        .context(
+            "cannot record this build (the last recorded one stays; what ran since will run again)",
+        )?;
     let report = report::Report {
         graph,
         ids: &history.ids,
@@ -116,23 +130,25 @@ pub fn previous_outputs(project: &Project) -> BTreeSet<ProjPath> {
     history::History::previous_outputs(project)
 }
 
-fn mount(project: &Project, graph: &Graph) -> Result<Tracer> {
+/// Where this project's tracer mounts and stages writes.
+fn mount_config(project: &Project) -> MountConfig {
     let state = project.state_dir();
-    let mountpoint = state.join("mnt");
-    let scratch = state.join("tmp");
+    MountConfig {
+        root: project.root.clone(),
+        mountpoint: state.join("mnt"),
+        scratch: state.join("tmp"),
+        threads: 0,
+    }
+}
+
+fn mount(project: &Project, graph: &Graph) -> Result<Tracer> {
+    let config = mount_config(project);
     // The tracer makes the mountpoint (and clears a dead mount there).
-    std::fs::create_dir_all(&scratch)
-        .with_context(|| format!("cannot create {}", scratch.display()))?;
-    remove_old_captures(&scratch);
+    std::fs::create_dir_all(&config.scratch)
+        .with_context(|| format!("cannot create {}", config.scratch.display()))?;
     let options = MountOptions {
         variants: variant_mirrors(graph),
         ..MountOptions::default()
-    };
-    let config = MountConfig {
-        root: project.root.clone(),
-        mountpoint,
-        scratch,
-        threads: 0,
     };
     Tracer::mount_with(config, options).context("cannot mount the tracing filesystem")
 }
@@ -151,22 +167,6 @@ fn variant_mirrors(graph: &Graph) -> Vec<VariantMirror> {
             source: String::new(),
         })
         .collect()
-}
-
-/// Output captures left by a build that was killed.
-fn remove_old_captures(scratch: &Path) {
-    let Ok(entries) = std::fs::read_dir(scratch) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        if entry
-            .file_name()
-            .to_string_lossy()
-            .starts_with(job::CAPTURE_PREFIX)
-        {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
 }
 
 fn cpus() -> usize {

@@ -73,9 +73,15 @@ pub struct Project {
 impl Project {
     /// An empty project holding only an empty `Tupfile.ini`.
     pub fn new() -> Project {
+        Project::new_in(&std::env::temp_dir())
+    }
+
+    /// [`Project::new`] with its temp dir inside `parent` (e.g. a small
+    /// file system of the test's own).
+    pub fn new_in(parent: &Path) -> Project {
         let tmp = tempfile::Builder::new()
             .prefix("tupfs-test-")
-            .tempdir()
+            .tempdir_in(parent)
             .expect("cannot make a temp dir");
         let tmp_path = tmp.path().canonicalize().expect("temp dir has no path");
         let root = tmp_path.join("proj");
