@@ -251,6 +251,16 @@ pub struct Judgement {
 }
 
 impl Judgement {
+    /// True when recording this judgement would record what `old` already
+    /// says: unchanged, the same state and digest, and `old` not racy (a
+    /// racy record is re-taken so that it stops being racy).
+    pub fn is_settled(&self, old: &Recorded) -> bool {
+        !self.verdict.is_changed()
+            && self.state == old.state
+            && self.digest == old.digest
+            && old.state.map_or(true, |s| !s.is_racy(old.recorded_at))
+    }
+
     /// The file's record for the next index: this state and digest, and
     /// `since` moved to `now` when it changed (kept at `old_since` when not).
     pub fn to_record(
@@ -483,7 +493,11 @@ impl ChangeSource for FullScan {
 }
 
 /// `f(0..count)` on up to `threads` threads, results in order.
-fn parallel_map<T: Send>(count: usize, threads: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+pub(crate) fn parallel_map<T: Send>(
+    count: usize,
+    threads: usize,
+    f: impl Fn(usize) -> T + Sync,
+) -> Vec<T> {
     const CHUNK: usize = 256;
     let threads = threads.clamp(1, count.div_ceil(CHUNK).max(1));
     if threads == 1 {

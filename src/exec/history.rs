@@ -16,6 +16,7 @@ use crate::options::ChangeMode;
 use crate::paths::ProjPath;
 use crate::plan::{Changes, LastBuild, PrevCommand, SeenFile};
 use crate::project::Project;
+use crate::reuse::Prior;
 use crate::ui::Ui;
 
 /// An output as it came out of a command of this build.
@@ -45,27 +46,20 @@ pub struct History {
 }
 
 impl History {
-    /// Open the index of `project` (saying in one line why it cannot be
-    /// used, if so). [`History::scan`] then judges what changed.
-    pub fn load(project: &Project, graph: &Graph, mode: ChangeMode, ui: &Ui) -> History {
-        let path = project.state_dir().join("index");
-        let index = match Index::open(&path, &IndexOptions { change_mode: mode }) {
-            Open::Ready(index) => Some(index),
-            Open::Missing => None,
-            Open::Stale(why) => {
-                ui.warn(&format!(
-                    "the index is from another tupfs ({why}): rebuilding everything"
-                ));
-                None
-            }
-            Open::Corrupt(why) => {
-                ui.warn(&format!(
-                    "the index is damaged ({why}): rebuilding everything"
-                ));
-                None
-            }
-        };
-        let generation = index
+    /// The last build as `prior` opened and scanned it (saying in one line
+    /// why its index cannot be used, if so), with this build's identities.
+    pub fn load(
+        project: &Project,
+        graph: &Graph,
+        mode: ChangeMode,
+        prior: Prior,
+        ui: &Ui,
+    ) -> History {
+        if let Some(note) = &prior.note {
+            ui.warn(note);
+        }
+        let generation = prior
+            .index
             .as_ref()
             .map_or(Generation(1), |i| i.generation().next());
         let ids = graph
@@ -76,20 +70,35 @@ impl History {
             ids,
             mode,
             generation,
-            index,
-            scan: Default::default(),
+            index: prior.index,
+            scan: prior.scan,
             fresh: Mutex::default(),
             root: project.root.clone(),
         }
     }
 
-    /// Judge every recorded file against the disk (after stale outputs
-    /// were removed, so their readers see them gone).
+    /// Judge every recorded file against the disk again (after stale
+    /// outputs were removed, so their readers see them gone).
     pub fn scan(&mut self) {
         if let Some(index) = &self.index {
             let detector = ChangeDetector::new(self.mode);
             self.scan = FullScan::new(&self.root).changes(index, detector);
         }
+    }
+
+    /// True when this build found the index exactly as the disk is: every
+    /// recorded file unchanged, in the recorded state, not racy, with the
+    /// recorded digest (so a build that ran nothing need not rewrite it).
+    pub fn index_is_current(&self) -> bool {
+        let Some(index) = &self.index else {
+            return false;
+        };
+        index.options().change_mode == self.mode
+            && index.files().all(|f| {
+                self.scan
+                    .get(f.slot())
+                    .is_some_and(|j| j.is_settled(&f.as_recorded()))
+            })
     }
 
     /// The judgement of a recorded path at the start of the build.

@@ -29,6 +29,7 @@ use crate::options::ChangeMode;
 use crate::paths::ProjPath;
 use crate::plan::Plan;
 use crate::project::Project;
+use crate::reuse::Prior;
 use crate::ui::{Ui, UiOptions};
 use job::JobRequest;
 
@@ -53,6 +54,11 @@ pub struct Request {
     pub selected: Vec<bool>,
     /// What each Tupfile's parse read (recorded in the index).
     pub tupfiles: Vec<crate::tupfile::TupfileRecord>,
+    /// The source tree as the parse saw it ([`crate::reuse::tree_entries`]).
+    pub tree: Vec<crate::index::TreeEntry>,
+    /// The rules came from the index, nothing was parsed: the last parse's
+    /// read-sets and tree are carried over.
+    pub reused: bool,
     /// Parallel jobs (None: one per CPU).
     pub jobs: Option<usize>,
     /// Go on after failures.
@@ -65,12 +71,27 @@ pub struct Request {
 
 /// Build `graph` in `project`: plan, run, record. The caller holds the lock.
 pub fn run_build(project: &Project, graph: &Graph, req: &Request) -> Result<BuildStatus> {
-    let started = Instant::now();
+    let prior = Prior::open(project, req.change);
+    run_build_with(project, graph, req, prior, Instant::now())
+}
+
+/// [`run_build`] with the last build already opened and scanned (the
+/// caller needed it to decide whether to parse); `started` is when the
+/// build began, for the run log.
+pub fn run_build_with(
+    project: &Project,
+    graph: &Graph,
+    req: &Request,
+    prior: Prior,
+    started: Instant,
+) -> Result<BuildStatus> {
     signals::install();
     let ui = Ui::new(req.ui);
-    let mut history = history::History::load(project, graph, req.change, &ui);
+    let mut history = history::History::load(project, graph, req.change, prior, &ui);
     let stale = stale::remove(&project.root, &history.stale_outputs(graph));
-    history.scan();
+    if !stale.removed.is_empty() {
+        history.scan();
+    }
     let plan = Plan::make(graph, &history.ids, &history, &history);
     let selected = match req.selected.is_empty() {
         true => vec![true; graph.len()],
@@ -99,13 +120,17 @@ pub fn run_build(project: &Project, graph: &Graph, req: &Request) -> Result<Buil
             .context("cannot unmount the tracing filesystem")?;
         outcomes
     };
-    history.record(project, graph, &outcomes, &stale, &req.tupfiles)?;
+    let unchanged = req.reused && to_run == 0 && stale.kept.is_empty() && stale.removed.is_empty();
+    if !(unchanged && history.index_is_current()) {
+        history.record(project, graph, &outcomes, &stale, req)?;
+    }
     let report = report::Report {
         graph,
         ids: &history.ids,
         outcomes: &outcomes,
         stale: &stale,
         elapsed: started.elapsed(),
+        parsed: if req.reused { 0 } else { req.tupfiles.len() },
     };
     report.finish(project, &ui)
 }

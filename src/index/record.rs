@@ -155,6 +155,22 @@ pub struct BuildRecord {
     pub variables: Vec<VariableRecord>,
     /// Per-Tupfile parse read-sets.
     pub tupfiles: Vec<TupfileRecord>,
+    /// The source tree as the parse saw it (directory listings,
+    /// `tup.config` contents); see [`crate::reuse`].
+    pub tree: Vec<TreeEntry>,
+    /// True when `commands` are exactly the rules of the parse (nothing
+    /// kept only because a stale output could not be removed).
+    pub commands_are_rules: bool,
+}
+
+/// One path of the source tree the parse depends on as a whole, with the
+/// digest of what it held ([`crate::reuse`] says which digest).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TreeEntry {
+    /// A source directory or a `tup.config`.
+    pub path: ProjPath,
+    /// Its listing or content digest.
+    pub digest: Digest,
 }
 
 impl BuildRecord {

@@ -140,4 +140,14 @@ pub(crate) struct Tables {
     /// Sorted by name.
     pub variables: Vec<StickyRow>,
     pub tupfiles: Vec<TupfileRow>,
+    /// The parse's view of the source tree: each directory's listing
+    /// digest and each `tup.config`'s content digest, sorted by path.
+    pub tree: Vec<StickyRow>,
+    /// [`TABLES_COMMANDS_ARE_RULES`] and future bits.
+    pub flags: u32,
 }
+
+/// The commands are exactly the rules of the last parse (no command kept
+/// only because its stale output could not be removed), so a build whose
+/// Tupfiles are clean may take its rules from the index.
+pub(crate) const TABLES_COMMANDS_ARE_RULES: u32 = 1;

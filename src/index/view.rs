@@ -165,6 +165,20 @@ impl Index {
         })
     }
 
+    /// The source tree as the last parse saw it: (path, digest), sorted.
+    pub fn tree(&self) -> impl Iterator<Item = (&str, Digest)> + '_ {
+        self.tables()
+            .tree
+            .iter()
+            .map(|row| (self.str(&row.name), Digest(row.digest)))
+    }
+
+    /// True when the recorded commands are exactly the last parse's rules
+    /// (see [`super::BuildRecord::commands_are_rules`]).
+    pub fn commands_are_rules(&self) -> bool {
+        self.tables().flags.to_native() & TABLES_COMMANDS_ARE_RULES != 0
+    }
+
     /// Every recorded Tupfile read-set, sorted by (variant, directory).
     pub fn tupfiles(&self) -> impl Iterator<Item = TupfileView<'_>> + '_ {
         self.tables()

@@ -19,6 +19,8 @@ pub struct RunLog {
     pub commands: Vec<LoggedCommand>,
     /// Stale outputs removed (their rules disappeared).
     pub removed: Vec<String>,
+    /// How many Tupfiles were parsed (0: the rules came from the index).
+    pub parsed: usize,
     /// Counts and time.
     pub summary: Summary,
 }
@@ -62,13 +64,15 @@ pub const VERSION: u32 = 1;
 
 impl RunLog {
     /// The log of a build that failed before running anything (a Tupfile
-    /// or usage error): status "failed", nothing ran.
-    pub fn failed_early() -> RunLog {
+    /// or usage error): status "failed", nothing ran; `parsed` Tupfiles
+    /// were read.
+    pub fn failed_early(parsed: usize) -> RunLog {
         RunLog {
             version: VERSION,
             status: "failed",
             commands: Vec::new(),
             removed: Vec::new(),
+            parsed,
             summary: Summary {
                 ran: 0,
                 failed: 0,

@@ -1,0 +1,270 @@
+//! Re-using the last parse: the index says what every Tupfile's parse read
+//! and what the source tree looked like; when none of that changed, the
+//! rules come from the index and no Tupfile is parsed.
+//!
+//! A parse depends on (1) the files each Tupfile's parse read (the Tupfile,
+//! includes, `Tuprules.tup` probed absent, `run` scripts), judged by the
+//! change detector like any input; (2) the environment variables `import`
+//! read; (3) the tree: the listing of every source directory (which names
+//! exist, minus the outputs of the build: a new source file, Tupfile or
+//! directory anywhere changes it) and the contents of each `tup.config`.
+//! Anything dirty re-parses every Tupfile (simple and exact; the no-op is
+//! what must be fast).
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use sha2::{Digest as _, Sha256};
+
+use crate::change::{ChangeDetector, ChangeSource, Changes, FileKind, FullScan};
+use crate::identity::{self, Digest};
+use crate::index::{Index, IndexOptions, Open, TreeEntry};
+use crate::options::ChangeMode;
+use crate::paths::ProjPath;
+use crate::project::Project;
+use crate::tupfile::{ParsedProject, Rule};
+
+/// The file name whose contents (not listing) a tree entry records.
+const CONFIG_FILE: &str = "tup.config";
+
+/// Threads that list directories (listing is mostly system time).
+const TREE_THREADS: usize = 2;
+
+/// The last build's index, opened once for the whole build, and the scan of
+/// every file it records.
+pub struct Prior {
+    /// The index (None: first build, or unusable: see `note`).
+    pub index: Option<Index>,
+    /// Why an existing index cannot be used, for a one-line warning.
+    pub note: Option<String>,
+    /// The judgement of each of the index's files (empty without one).
+    pub scan: Changes,
+}
+
+/// What to do about the Tupfiles.
+#[derive(Debug)]
+pub enum Reuse {
+    /// Nothing a parse read changed: these are the rules, from the index.
+    Rules(Vec<Rule>),
+    /// Parse; the reason says what changed (for `--explain` and tests).
+    Parse(String),
+}
+
+impl Prior {
+    /// Open `project`'s index and judge every file it records under `mode`.
+    pub fn open(project: &Project, mode: ChangeMode) -> Prior {
+        let path = project.state_dir().join(crate::index::INDEX_FILE);
+        let (index, note) = match Index::open(&path, &IndexOptions { change_mode: mode }) {
+            Open::Ready(index) => (Some(index), None),
+            Open::Missing => (None, None),
+            Open::Stale(why) => (
+                None,
+                Some(format!(
+                    "the index is from another tupfs ({why}): rebuilding everything"
+                )),
+            ),
+            Open::Corrupt(why) => (
+                None,
+                Some(format!(
+                    "the index is damaged ({why}): rebuilding everything"
+                )),
+            ),
+        };
+        let mut prior = Prior {
+            index,
+            note,
+            scan: Changes::default(),
+        };
+        prior.rescan(&project.root, mode);
+        prior
+    }
+
+    /// Judge every recorded file again (after the build itself removed some).
+    pub fn rescan(&mut self, root: &Path, mode: ChangeMode) {
+        if let Some(index) = &self.index {
+            self.scan = FullScan::new(root).changes(index, ChangeDetector::new(mode));
+        }
+    }
+
+    /// Every output the last build recorded (for the parser: a glob must
+    /// not match one unless a rule still produces it).
+    pub fn previous_outputs(&self) -> BTreeSet<ProjPath> {
+        let Some(index) = &self.index else {
+            return BTreeSet::new();
+        };
+        index
+            .commands()
+            .flat_map(|c| c.outputs().chain(c.extra_outputs()).collect::<Vec<_>>())
+            .filter_map(|p| ProjPath::new(p).ok())
+            .collect()
+    }
+
+    /// The rules from the index if no parse input changed, else why not.
+    pub fn reuse(&self, root: &Path) -> Reuse {
+        match self.dirty(root) {
+            Some(why) => Reuse::Parse(why),
+            None => match self.index.as_ref().map(rules_of) {
+                Some(Ok(rules)) => Reuse::Rules(rules),
+                Some(Err(e)) => Reuse::Parse(format!("the index holds a bad path: {e}")),
+                None => Reuse::Parse("no index".into()),
+            },
+        }
+    }
+
+    /// What changed among the parse's inputs (None: nothing).
+    fn dirty(&self, root: &Path) -> Option<String> {
+        let Some(index) = &self.index else {
+            return Some("no index".into());
+        };
+        if !index.commands_are_rules() {
+            return Some("the last build kept a stale output's command".into());
+        }
+        if index.tree().next().is_none() {
+            return Some("the index records no parse".into());
+        }
+        self.dirty_reads(index)
+            .or_else(|| dirty_env(index))
+            .or_else(|| dirty_tree(index, root))
+    }
+
+    /// A file a Tupfile's parse read that changed (directories are judged
+    /// by their listing, in the tree, not by their mtime: every build that
+    /// writes an output moves its directory's mtime).
+    fn dirty_reads(&self, index: &Index) -> Option<String> {
+        for tupfile in index.tupfiles() {
+            for read in tupfile.reads() {
+                let file = index.file_at(read.file)?;
+                if file.state().is_some_and(|s| s.kind == FileKind::Dir) {
+                    continue;
+                }
+                let changed = self
+                    .scan
+                    .get(read.file)
+                    .map_or(true, |j| j.verdict.is_changed());
+                if changed || file.since() != read.since {
+                    return Some(format!("{} changed", file.path()));
+                }
+            }
+        }
+        None
+    }
+}
+
+/// An environment variable `import` read that now has another value.
+/// (`@CONFIG` values are covered by the `tup.config` contents in the tree.)
+fn dirty_env(index: &Index) -> Option<String> {
+    for tupfile in index.tupfiles() {
+        for (name, digest) in tupfile.vars() {
+            let Some(var) = name.strip_prefix('$') else {
+                continue;
+            };
+            let now = std::env::var(var).ok();
+            if identity::value_digest(now.as_deref()) != digest {
+                return Some(format!("{name} changed"));
+            }
+        }
+    }
+    None
+}
+
+/// A source directory whose listing, or a `tup.config` whose contents,
+/// differ from what the last parse saw.
+fn dirty_tree(index: &Index, root: &Path) -> Option<String> {
+    let is_output = |p: &str| index.command_by_output(p).is_some();
+    let entries: Vec<(&str, Digest)> = index.tree().collect();
+    let changed = crate::change::parallel_map(entries.len(), TREE_THREADS, |i| {
+        let (path, recorded) = entries[i];
+        match ProjPath::new(path) {
+            Ok(p) => tree_digest(root, &p, &is_output) != recorded,
+            Err(_) => true,
+        }
+    });
+    let first = changed.iter().position(|&c| c)?;
+    Some(format!("{} changed", entries[first].0))
+}
+
+/// The tree a parse saw: each walked directory's listing digest and each
+/// `tup.config`'s content digest. `is_output` tells the build's outputs,
+/// which are not part of a listing (commands create and delete them).
+pub fn tree_entries(
+    root: &Path,
+    parsed: &ParsedProject,
+    is_output: &(dyn Fn(&str) -> bool + Sync),
+) -> Vec<TreeEntry> {
+    let configs: Vec<ProjPath> = match parsed.variants.is_empty() {
+        true => vec![ProjPath::root().child(CONFIG_FILE)],
+        false => parsed
+            .variants
+            .iter()
+            .map(|v| v.child(CONFIG_FILE))
+            .collect(),
+    };
+    parsed
+        .tree_dirs
+        .iter()
+        .chain(&configs)
+        .map(|path| TreeEntry {
+            path: path.clone(),
+            digest: tree_digest(root, path, is_output),
+        })
+        .collect()
+}
+
+/// A `tup.config`'s content digest, or a directory's listing digest.
+fn tree_digest(root: &Path, path: &ProjPath, is_output: &dyn Fn(&str) -> bool) -> Digest {
+    match path.file_name() == CONFIG_FILE {
+        true => match fs::read(path.to_disk(root)) {
+            Ok(bytes) => Digest::of(&bytes),
+            Err(_) => Digest([0; 32]),
+        },
+        false => listing_digest(root, path, is_output),
+    }
+}
+
+/// SHA-256 over the sorted visible names of `dir` that are not outputs,
+/// each with whether it is a directory (a missing directory: all zeros).
+fn listing_digest(root: &Path, dir: &ProjPath, is_output: &dyn Fn(&str) -> bool) -> Digest {
+    let Ok(entries) = fs::read_dir(dir.to_disk(root)) else {
+        return Digest([0; 32]);
+    };
+    let mut names: Vec<(Vec<u8>, bool)> = entries
+        .flatten()
+        .filter(|e| !e.file_name().as_bytes().starts_with(b"."))
+        .filter(|e| {
+            let name = e.file_name();
+            !is_output(dir.child(&name.to_string_lossy()).as_str())
+        })
+        .map(|e| {
+            let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+            (e.file_name().as_bytes().to_vec(), is_dir)
+        })
+        .collect();
+    names.sort();
+    let mut hasher = Sha256::new();
+    for (name, is_dir) in &names {
+        hasher.update((name.len() as u64).to_le_bytes());
+        hasher.update(name);
+        hasher.update([u8::from(*is_dir)]);
+    }
+    Digest(hasher.finalize().into())
+}
+
+/// Every recorded command's rule, in the parser's order (variant, the
+/// Tupfile's directory, position).
+fn rules_of(index: &Index) -> Result<Vec<Rule>, crate::paths::PathError> {
+    let mut rules = index
+        .commands()
+        .map(|c| c.to_rule())
+        .collect::<Result<Vec<Rule>, _>>()?;
+    rules.sort_by(|a, b| {
+        (&a.variant, &a.source_dir, &a.location, &a.outputs).cmp(&(
+            &b.variant,
+            &b.source_dir,
+            &b.location,
+            &b.outputs,
+        ))
+    });
+    Ok(rules)
+}
