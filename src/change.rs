@@ -595,6 +595,25 @@ mod tests {
     }
 
     #[test]
+    fn settled_means_recording_again_would_change_nothing() {
+        let t = tempfile::tempdir().unwrap();
+        let f = t.path().join("f");
+        put(&f, "one", 1_000, 5);
+        let judge = |old: &Recorded, mode| {
+            ChangeDetector::new(mode).judge(&f, Some(old), false, Moment::now())
+        };
+        let old = recorded(&f, false, false, false);
+        assert!(judge(&old, Mtime).is_settled(&old));
+        // A digest mode wants a digest the record lacks: record again.
+        assert!(!judge(&old, DIGEST).is_settled(&old));
+        // A racy record is re-taken so it stops being racy.
+        let racy = recorded(&f, false, true, true);
+        assert!(!judge(&racy, Mtime).is_settled(&racy));
+        put(&f, "two", 1_001, 5);
+        assert!(!judge(&old, Mtime).is_settled(&old));
+    }
+
+    #[test]
     fn lstat_kinds_and_absence() {
         let t = tempfile::tempdir().unwrap();
         let f = t.path().join("f");

@@ -268,3 +268,55 @@ fn rules_of(index: &Index) -> Result<Vec<Rule>, crate::paths::PathError> {
     });
     Ok(rules)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn digest(root: &Path, dir: &str, outputs: &[&str]) -> Digest {
+        let dir = ProjPath::new(dir).unwrap();
+        tree_digest(root, &dir, &|p| outputs.contains(&p))
+    }
+
+    #[test]
+    fn listing_digest_sees_sources_and_directories_not_outputs_or_hidden_names() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        fs::create_dir_all(root.join("src")).unwrap();
+        fs::write(root.join("src/a.c"), "").unwrap();
+        let first = digest(root, "src", &["src/a.o"]);
+
+        fs::write(root.join("src/a.o"), "object").unwrap();
+        fs::write(root.join("src/.swp"), "").unwrap();
+        fs::write(root.join("src/a.c"), "edited contents").unwrap();
+        assert_eq!(
+            digest(root, "src", &["src/a.o"]),
+            first,
+            "outputs, hidden names and contents do not count"
+        );
+
+        fs::write(root.join("src/b.c"), "").unwrap();
+        let with_b = digest(root, "src", &["src/a.o"]);
+        assert_ne!(with_b, first, "a new source file counts");
+
+        fs::remove_file(root.join("src/b.c")).unwrap();
+        fs::create_dir(root.join("src/b.c")).unwrap();
+        let b_dir = digest(root, "src", &["src/a.o"]);
+        assert_ne!(b_dir, with_b, "a file that became a directory counts");
+        assert_ne!(b_dir, first);
+
+        assert_eq!(digest(root, "missing", &[]), Digest([0; 32]));
+    }
+
+    #[test]
+    fn tup_config_is_judged_by_contents() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        let absent = digest(root, "tup.config", &[]);
+        fs::write(root.join("tup.config"), "").unwrap();
+        let empty = digest(root, "tup.config", &[]);
+        assert_ne!(absent, empty, "an empty tup.config is not a missing one");
+        fs::write(root.join("tup.config"), "CONFIG_X=y\n").unwrap();
+        assert_ne!(digest(root, "tup.config", &[]), empty);
+    }
+}
