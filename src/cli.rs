@@ -118,31 +118,25 @@ pub fn build(dir: &Path, opts: &BuildOptions) -> Result<ExitCode> {
         Ok(mode) => mode,
         Err(e) => return failed_early(&project, &format!("{e:#}"), 0),
     };
-    let prior = Prior::open(&project, change);
-    let rules = match prior.reuse(&project.root) {
-        Reuse::Rules(rules) => Rules {
-            rules,
-            tupfiles: Vec::new(),
-            tree: Vec::new(),
-            reused: true,
-        },
-        Reuse::Parse(why) => {
-            log::debug!("parsing every Tupfile: {why}");
-            match parse_for_build(&project, &prior) {
-                Ok(rules) => rules,
-                Err(e) => return failed_early(&project, &e, 1),
-            }
-        }
+    let mut prior = Prior::open(&project, change);
+    log::debug!("timing: index opened at {:?}", started.elapsed());
+    // The full scan (a stat of every recorded file) runs beside the
+    // decision to parse, the parse or re-use, and the graph.
+    let (graph, scan) = std::thread::scope(|s| {
+        let scanner = s.spawn(|| prior.scan(&project.root));
+        let graph = rules_and_graph(&project, &prior, started);
+        let scan = scanner
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (graph, scan)
+    });
+    prior.scan = scan;
+    log::debug!("timing: scanned at {:?}", started.elapsed());
+    let (graph, rules) = match graph {
+        Ok(built) => built,
+        Err((e, parsed)) => return failed_early(&project, &e, parsed),
     };
-    let parsed = if rules.reused {
-        0
-    } else {
-        rules.tupfiles.len()
-    };
-    let graph = match Graph::build(rules.rules) {
-        Ok(graph) => graph,
-        Err(e) => return failed_early(&project, &e, parsed),
-    };
+    let parsed = rules.parsed();
     let cwd = dir.canonicalize()?;
     let selected = match exec::targets::select(&graph, &project.root, &cwd, &opts.targets) {
         Ok(selected) => selected,
@@ -171,12 +165,53 @@ pub fn build(dir: &Path, opts: &BuildOptions) -> Result<ExitCode> {
     )
 }
 
-/// A build's rules and where they came from.
+/// Where a build's rules came from (the rules went into the graph).
 struct Rules {
     rules: Vec<tupfile::Rule>,
     tupfiles: Vec<tupfile::TupfileRecord>,
     tree: Vec<crate::index::TreeEntry>,
     reused: bool,
+}
+
+impl Rules {
+    /// Tupfiles parsed to get them.
+    fn parsed(&self) -> usize {
+        match self.reused {
+            true => 0,
+            false => self.tupfiles.len(),
+        }
+    }
+}
+
+/// The rules (from the index when no parse input changed, else from a
+/// parse) and their graph; an error says what and how many Tupfiles were
+/// parsed.
+fn rules_and_graph(
+    project: &Project,
+    prior: &Prior,
+    started: Instant,
+) -> std::result::Result<(Graph, Rules), (String, usize)> {
+    let mut rules = match prior.reuse(&project.root) {
+        Reuse::Rules(rules) => Rules {
+            rules,
+            tupfiles: Vec::new(),
+            tree: Vec::new(),
+            reused: true,
+        },
+        Reuse::Parse(why) => {
+            log::debug!("parsing every Tupfile: {why}");
+            parse_for_build(project, prior).map_err(|e| (e, 1))?
+        }
+    };
+    let parsed = rules.parsed();
+    log::debug!(
+        "timing: {parsed} Tupfiles parsed at {:?}",
+        started.elapsed()
+    );
+    let graph =
+        Graph::build(std::mem::take(&mut rules.rules)).map_err(|e| (e.to_string(), parsed))?;
+    log::debug!("timing: graph built at {:?}", started.elapsed());
+    Ok((graph, rules))
 }
 
 /// Parse every Tupfile (the last build's outputs are not sources), write

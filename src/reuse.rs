@@ -18,7 +18,7 @@ use std::path::Path;
 
 use sha2::{Digest as _, Sha256};
 
-use crate::change::{ChangeDetector, ChangeSource, Changes, FileKind, FullScan};
+use crate::change::{ChangeDetector, ChangeSource, Changes, FileKind, FullScan, Moment};
 use crate::identity::{self, Digest};
 use crate::index::{Index, IndexOptions, Open, TreeEntry};
 use crate::options::ChangeMode;
@@ -39,8 +39,11 @@ pub struct Prior {
     pub index: Option<Index>,
     /// Why an existing index cannot be used, for a one-line warning.
     pub note: Option<String>,
-    /// The judgement of each of the index's files (empty without one).
+    /// The judgement of each of the index's files (empty without one, and
+    /// until the caller stores [`Prior::scan`]'s result here).
     pub scan: Changes,
+    /// The change mode of this build.
+    pub mode: ChangeMode,
 }
 
 /// What to do about the Tupfiles.
@@ -53,7 +56,7 @@ pub enum Reuse {
 }
 
 impl Prior {
-    /// Open `project`'s index and judge every file it records under `mode`.
+    /// Open `project`'s index for a build in `mode` (not scanned yet).
     pub fn open(project: &Project, mode: ChangeMode) -> Prior {
         let path = project.state_dir().join(crate::index::INDEX_FILE);
         let (index, note) = match Index::open(&path, &IndexOptions { change_mode: mode }) {
@@ -72,19 +75,26 @@ impl Prior {
                 )),
             ),
         };
-        let mut prior = Prior {
+        Prior {
             index,
             note,
             scan: Changes::default(),
-        };
-        prior.rescan(&project.root, mode);
+            mode,
+        }
+    }
+
+    /// Open and scan (for callers that have nothing to do meanwhile).
+    pub fn open_scanned(project: &Project, mode: ChangeMode) -> Prior {
+        let mut prior = Prior::open(project, mode);
+        prior.scan = prior.scan(&project.root);
         prior
     }
 
-    /// Judge every recorded file again (after the build itself removed some).
-    pub fn rescan(&mut self, root: &Path, mode: ChangeMode) {
-        if let Some(index) = &self.index {
-            self.scan = FullScan::new(root).changes(index, ChangeDetector::new(mode));
+    /// Judge every recorded file (empty without an index).
+    pub fn scan(&self, root: &Path) -> Changes {
+        match &self.index {
+            Some(index) => FullScan::new(root).changes(index, ChangeDetector::new(self.mode)),
+            None => Changes::default(),
         }
     }
 
@@ -124,7 +134,7 @@ impl Prior {
         if index.tree().next().is_none() {
             return Some("the index records no parse".into());
         }
-        self.dirty_reads(index)
+        self.dirty_reads(index, root)
             .or_else(|| dirty_env(index))
             .or_else(|| dirty_tree(index, root))
     }
@@ -132,18 +142,21 @@ impl Prior {
     /// A file a Tupfile's parse read that changed (directories are judged
     /// by their listing, in the tree, not by their mtime: every build that
     /// writes an output moves its directory's mtime).
-    fn dirty_reads(&self, index: &Index) -> Option<String> {
+    /// These few files are judged here, not taken from the full scan, which
+    /// runs meanwhile.
+    fn dirty_reads(&self, index: &Index, root: &Path) -> Option<String> {
+        let detector = ChangeDetector::new(self.mode);
+        let moment = Moment::now();
         for tupfile in index.tupfiles() {
             for read in tupfile.reads() {
                 let file = index.file_at(read.file)?;
                 if file.state().is_some_and(|s| s.kind == FileKind::Dir) {
                     continue;
                 }
-                let changed = self
-                    .scan
-                    .get(read.file)
-                    .map_or(true, |j| j.verdict.is_changed());
-                if changed || file.since() != read.since {
+                let disk = root.join(file.path());
+                let judged =
+                    detector.judge(&disk, Some(&file.as_recorded()), file.generated(), moment);
+                if judged.verdict.is_changed() || file.since() != read.since {
                     return Some(format!("{} changed", file.path()));
                 }
             }

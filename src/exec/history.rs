@@ -48,11 +48,13 @@ pub struct History {
 impl History {
     /// The last build as `prior` opened and scanned it (saying in one line
     /// why its index cannot be used, if so), with this build's identities.
+    /// `reused`: the graph's rules came from this index.
     pub fn load(
         project: &Project,
         graph: &Graph,
         mode: ChangeMode,
         prior: Prior,
+        reused: bool,
         ui: &Ui,
     ) -> History {
         if let Some(note) = &prior.note {
@@ -62,10 +64,7 @@ impl History {
             .index
             .as_ref()
             .map_or(Generation(1), |i| i.generation().next());
-        let ids = graph
-            .commands()
-            .map(|(_, c)| identity::of(&c.rule, &identity::process_env))
-            .collect();
+        let ids = identities(graph, prior.index.as_ref().filter(|_| reused));
         History {
             ids,
             mode,
@@ -182,6 +181,7 @@ impl History {
             .filter_map(|o| {
                 let file = index?.file_at(o.file)?;
                 Some(SeenFile {
+                    slot: Some(o.file),
                     path: ProjPath::new(file.path()).ok()?,
                     since: o.since.0,
                     ghost: file.state().is_none(),
@@ -209,6 +209,53 @@ impl History {
     }
 }
 
+/// The identity of every command of `graph`. With `recorded` (the index the
+/// rules came from), a command takes its recorded key and signature when
+/// its exported variables still have the recorded values: the other
+/// inputs of the identity are the rule itself, read from that same record.
+/// Saves two SHA-256 per command and one per exported variable.
+fn identities(graph: &Graph, recorded: Option<&Index>) -> Vec<Identity> {
+    let mut env: HashMap<String, identity::Digest> = HashMap::new();
+    let mut env_digest = |name: &str| -> identity::Digest {
+        if let Some(d) = env.get(name) {
+            return *d;
+        }
+        let d = identity::value_digest(identity::process_env(name).as_deref());
+        env.insert(name.to_string(), d);
+        d
+    };
+    graph
+        .commands()
+        .map(|(id, c)| {
+            let view = recorded
+                .zip(graph.outputs(id).next())
+                .and_then(|(index, out)| index.command_by_output(out.as_str()))
+                .filter(|v| v.command() == c.rule.command && v.dir() == c.rule.dir.as_str());
+            let mut same_env = |v: &CommandView<'_>| {
+                v.sticky()
+                    .all(|(name, digest)| match name.strip_prefix('$') {
+                        Some(var) => env_digest(var) == digest,
+                        None => true,
+                    })
+            };
+            match view {
+                Some(v) if same_env(&v) => Identity {
+                    key: v.key(),
+                    signature: v.signature(),
+                    sticky: v
+                        .sticky()
+                        .map(|(name, value)| identity::StickyVar {
+                            name: name.to_string(),
+                            value,
+                        })
+                        .collect(),
+                },
+                _ => identity::of(&c.rule, &identity::process_env),
+            }
+        })
+        .collect()
+}
+
 /// Lock a mutex, surviving a panicked holder (the data stays valid).
 pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -228,6 +275,23 @@ impl LastBuild for History {
 impl Changes for History {
     fn since(&self, path: &ProjPath) -> Option<u32> {
         self.current_since(path).map(|g| g.0)
+    }
+
+    fn since_seen(&self, seen: &SeenFile) -> Option<u32> {
+        // Before any output of this build is judged, the scan by slot is
+        // the whole answer (no lookup by path).
+        match (seen.slot, &self.index) {
+            (Some(slot), Some(index)) if lock(&self.fresh).is_empty() => {
+                let file = index.file_at(slot)?;
+                let changed = self.scan.get(slot)?.verdict.is_changed();
+                Some(if changed {
+                    self.generation.0
+                } else {
+                    file.since().0
+                })
+            }
+            _ => self.since(&seen.path),
+        }
     }
 
     fn modified(&self, path: &ProjPath) -> bool {

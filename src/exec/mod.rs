@@ -71,7 +71,7 @@ pub struct Request {
 
 /// Build `graph` in `project`: plan, run, record. The caller holds the lock.
 pub fn run_build(project: &Project, graph: &Graph, req: &Request) -> Result<BuildStatus> {
-    let prior = Prior::open(project, req.change);
+    let prior = Prior::open_scanned(project, req.change);
     run_build_with(project, graph, req, prior, Instant::now())
 }
 
@@ -87,12 +87,14 @@ pub fn run_build_with(
 ) -> Result<BuildStatus> {
     signals::install();
     let ui = Ui::new(req.ui);
-    let mut history = history::History::load(project, graph, req.change, prior, &ui);
+    let mut history = history::History::load(project, graph, req.change, prior, req.reused, &ui);
     let stale = stale::remove(&project.root, &history.stale_outputs(graph));
     if !stale.removed.is_empty() {
         history.scan();
     }
+    log::debug!("timing: identities at {:?}", started.elapsed());
     let plan = Plan::make(graph, &history.ids, &history, &history);
+    log::debug!("timing: planned at {:?}", started.elapsed());
     let selected = match req.selected.is_empty() {
         true => vec![true; graph.len()],
         false => req.selected.clone(),
@@ -124,6 +126,7 @@ pub fn run_build_with(
     if !(unchanged && history.index_is_current()) {
         history.record(project, graph, &outcomes, &stale, req)?;
     }
+    log::debug!("timing: recorded at {:?}", started.elapsed());
     let report = report::Report {
         graph,
         ids: &history.ids,
