@@ -14,7 +14,7 @@ use crate::graph::Graph;
 use crate::lock::BuildLock;
 use crate::options::{ChangeMode, Options};
 use crate::project::Project;
-use crate::reuse::{self, Prior, Reuse};
+use crate::reuse::{self, Prior};
 use crate::tupfile;
 use crate::ui::runlog::RunLog;
 use crate::ui::UiOptions;
@@ -121,18 +121,26 @@ pub fn build(dir: &Path, opts: &BuildOptions) -> Result<ExitCode> {
     let mut prior = Prior::open(&project, change);
     log::debug!("timing: index opened at {:?}", started.elapsed());
     // The full scan (a stat of every recorded file) runs beside the
-    // decision to parse, the parse or re-use, and the graph.
-    let (graph, scan) = std::thread::scope(|s| {
+    // decision to parse, the parse or re-use, and the graph. When the
+    // build may be a no-op, the graph waits for the scan to say it is not.
+    let (built, scan) = std::thread::scope(|s| {
         let scanner = s.spawn(|| prior.scan(&project.root));
-        let graph = rules_and_graph(&project, &prior, started);
+        let dirty = prior.parse_needed(&project.root);
+        let quick = dirty.is_none() && opts.targets.is_empty() && prior.may_be_up_to_date();
+        let built = (!quick).then(|| rules_and_graph(&project, &prior, dirty, started));
         let scan = scanner
             .join()
             .unwrap_or_else(|p| std::panic::resume_unwind(p));
-        (graph, scan)
+        (built, scan)
     });
     prior.scan = scan;
     log::debug!("timing: scanned at {:?}", started.elapsed());
-    let (graph, rules) = match graph {
+    let built = match built {
+        Some(built) => built,
+        None if prior.nothing_to_do() => return nothing_to_do(&project, opts, started),
+        None => rules_and_graph(&project, &prior, None, started),
+    };
+    let (graph, rules) = match built {
         Ok(built) => built,
         Err((e, parsed)) => return failed_early(&project, &e, parsed),
     };
@@ -186,19 +194,21 @@ impl Rules {
 /// The rules (from the index when no parse input changed, else from a
 /// parse) and their graph; an error says what and how many Tupfiles were
 /// parsed.
+/// `dirty` is what [`Prior::parse_needed`] said.
 fn rules_and_graph(
     project: &Project,
     prior: &Prior,
+    dirty: Option<String>,
     started: Instant,
 ) -> std::result::Result<(Graph, Rules), (String, usize)> {
-    let mut rules = match prior.reuse(&project.root) {
-        Reuse::Rules(rules) => Rules {
-            rules,
+    let mut rules = match dirty {
+        None => Rules {
+            rules: prior.rules().map_err(|e| (e, 0))?,
             tupfiles: Vec::new(),
             tree: Vec::new(),
             reused: true,
         },
-        Reuse::Parse(why) => {
+        Some(why) => {
             log::debug!("parsing every Tupfile: {why}");
             parse_for_build(project, prior).map_err(|e| (e, 1))?
         }
@@ -248,6 +258,21 @@ fn change_mode(project: &Project, flag: Option<&str>) -> Result<ChangeMode> {
         Some(mode) => Ok(mode.parse().map_err(|e| anyhow::anyhow!("--change: {e}"))?),
         None => Ok(Options::load(&project.state_dir().join("options"))?.change),
     }
+}
+
+/// A build the index proves up to date ([`Prior::nothing_to_do`]): say so
+/// and leave the run log of a no-op; the index stays as it is.
+fn nothing_to_do(project: &Project, opts: &BuildOptions, started: Instant) -> Result<ExitCode> {
+    let ui = crate::ui::Ui::new(UiOptions {
+        verbose: opts.verbose,
+        quiet: opts.quiet,
+        explain: opts.explain,
+    });
+    ui.finish();
+    ui.info("tupfs: Nothing to do");
+    RunLog::nothing_to_do(started.elapsed()).write(&project.state_dir())?;
+    log::debug!("timing: done (nothing to do) at {:?}", started.elapsed());
+    Ok(ExitCode::SUCCESS)
 }
 
 /// A Tupfile or usage error: say it, leave a run log in which nothing ran

@@ -11,7 +11,7 @@
 //! Anything dirty re-parses every Tupfile (simple and exact; the no-op is
 //! what must be fast).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -44,15 +44,6 @@ pub struct Prior {
     pub scan: Changes,
     /// The change mode of this build.
     pub mode: ChangeMode,
-}
-
-/// What to do about the Tupfiles.
-#[derive(Debug)]
-pub enum Reuse {
-    /// Nothing a parse read changed: these are the rules, from the index.
-    Rules(Vec<Rule>),
-    /// Parse; the reason says what changed (for `--explain` and tests).
-    Parse(String),
 }
 
 impl Prior {
@@ -105,26 +96,59 @@ impl Prior {
             return BTreeSet::new();
         };
         index
-            .commands()
-            .flat_map(|c| c.outputs().chain(c.extra_outputs()).collect::<Vec<_>>())
+            .output_paths()
             .filter_map(|p| ProjPath::new(p).ok())
             .collect()
     }
 
-    /// The rules from the index if no parse input changed, else why not.
-    pub fn reuse(&self, root: &Path) -> Reuse {
-        match self.dirty(root) {
-            Some(why) => Reuse::Parse(why),
-            None => match self.index.as_ref().map(rules_of) {
-                Some(Ok(rules)) => Reuse::Rules(rules),
-                Some(Err(e)) => Reuse::Parse(format!("the index holds a bad path: {e}")),
-                None => Reuse::Parse("no index".into()),
-            },
-        }
+    /// The last build's rules, from the index, in the parser's order
+    /// (variant, the Tupfile's directory, position). Only right when
+    /// [`Prior::parse_needed`] said no.
+    pub fn rules(&self) -> Result<Vec<Rule>, String> {
+        let index = self.index.as_ref().ok_or("no index")?;
+        let mut rules = index
+            .commands()
+            .map(|c| c.to_rule())
+            .collect::<Result<Vec<Rule>, _>>()
+            .map_err(|e| format!("the index holds a bad path: {e}"))?;
+        rules.sort_by(|a, b| {
+            (&a.variant, &a.source_dir, &a.location, &a.outputs).cmp(&(
+                &b.variant,
+                &b.source_dir,
+                &b.location,
+                &b.outputs,
+            ))
+        });
+        Ok(rules)
     }
 
-    /// What changed among the parse's inputs (None: nothing).
-    fn dirty(&self, root: &Path) -> Option<String> {
+    /// Before the scan: could this build be a no-op at all? The last build
+    /// left every command up to date and every exported variable still has
+    /// its recorded value. (Then [`Prior::nothing_to_do`] decides.)
+    pub fn may_be_up_to_date(&self) -> bool {
+        let Some(index) = &self.index else {
+            return false;
+        };
+        index.all_up_to_date()
+            && index.options().change_mode == self.mode
+            && index
+                .variables()
+                .all(|(name, digest)| match name.strip_prefix('$') {
+                    Some(var) => env_digest(var) == digest,
+                    None => true,
+                })
+    }
+
+    /// After the scan, with rules that need no parse: no command can have a
+    /// reason to run, and the index already says so (every recorded file
+    /// is exactly as recorded). Decided without the graph or the plan.
+    pub fn nothing_to_do(&self) -> bool {
+        self.may_be_up_to_date() && self.index.as_ref().is_some_and(|i| settled(i, &self.scan))
+    }
+
+    /// What changed among the parse's inputs (None: nothing: the rules
+    /// may come from the index).
+    pub fn parse_needed(&self, root: &Path) -> Option<String> {
         let Some(index) = &self.index else {
             return Some("no index".into());
         };
@@ -165,6 +189,22 @@ impl Prior {
     }
 }
 
+/// The digest of an environment variable's value now (as commands and
+/// `import` see it).
+fn env_digest(name: &str) -> Digest {
+    identity::value_digest(identity::process_env(name).as_deref())
+}
+
+/// True when every file `index` records was judged exactly as recorded
+/// ([`crate::change::Judgement::is_settled`]): writing the index again
+/// would record the same.
+pub fn settled(index: &Index, scan: &Changes) -> bool {
+    index.files().all(|f| {
+        scan.get(f.slot())
+            .is_some_and(|j| j.is_settled(&f.as_recorded()))
+    })
+}
+
 /// An environment variable `import` read that now has another value.
 /// (`@CONFIG` values are covered by the `tup.config` contents in the tree.)
 fn dirty_env(index: &Index) -> Option<String> {
@@ -173,8 +213,7 @@ fn dirty_env(index: &Index) -> Option<String> {
             let Some(var) = name.strip_prefix('$') else {
                 continue;
             };
-            let now = std::env::var(var).ok();
-            if identity::value_digest(now.as_deref()) != digest {
+            if env_digest(var) != digest {
                 return Some(format!("{name} changed"));
             }
         }
@@ -185,7 +224,8 @@ fn dirty_env(index: &Index) -> Option<String> {
 /// A source directory whose listing, or a `tup.config` whose contents,
 /// differ from what the last parse saw.
 fn dirty_tree(index: &Index, root: &Path) -> Option<String> {
-    let is_output = |p: &str| index.command_by_output(p).is_some();
+    let outputs: HashSet<&str> = index.output_paths().collect();
+    let is_output = |p: &str| outputs.contains(p);
     let entries: Vec<(&str, Digest)> = index.tree().collect();
     let changed = crate::change::parallel_map(entries.len(), TREE_THREADS, |i| {
         let (path, recorded) = entries[i];
@@ -262,24 +302,6 @@ fn listing_digest(root: &Path, dir: &ProjPath, is_output: &dyn Fn(&str) -> bool)
         hasher.update([u8::from(*is_dir)]);
     }
     Digest(hasher.finalize().into())
-}
-
-/// Every recorded command's rule, in the parser's order (variant, the
-/// Tupfile's directory, position).
-fn rules_of(index: &Index) -> Result<Vec<Rule>, crate::paths::PathError> {
-    let mut rules = index
-        .commands()
-        .map(|c| c.to_rule())
-        .collect::<Result<Vec<Rule>, _>>()?;
-    rules.sort_by(|a, b| {
-        (&a.variant, &a.source_dir, &a.location, &a.outputs).cmp(&(
-            &b.variant,
-            &b.source_dir,
-            &b.location,
-            &b.outputs,
-        ))
-    });
-    Ok(rules)
 }
 
 #[cfg(test)]

@@ -87,17 +87,14 @@ impl History {
 
     /// True when this build found the index exactly as the disk is: every
     /// recorded file unchanged, in the recorded state, not racy, with the
-    /// recorded digest (so a build that ran nothing need not rewrite it).
+    /// recorded digest, and the index says every command is up to date (so
+    /// a build that ran nothing need not rewrite it).
     pub fn index_is_current(&self) -> bool {
-        let Some(index) = &self.index else {
-            return false;
-        };
-        index.options().change_mode == self.mode
-            && index.files().all(|f| {
-                self.scan
-                    .get(f.slot())
-                    .is_some_and(|j| j.is_settled(&f.as_recorded()))
-            })
+        self.index.as_ref().is_some_and(|index| {
+            index.options().change_mode == self.mode
+                && index.all_up_to_date()
+                && crate::reuse::settled(index, &self.scan)
+        })
     }
 
     /// The judgement of a recorded path at the start of the build.

@@ -47,6 +47,18 @@ impl History {
             rec.out.commands.push(cmd);
         }
         rec.keep_stale(stale);
+        rec.out.all_up_to_date = stale.kept.is_empty()
+            && rec.out.commands.iter().all(|c| !c.must_rerun)
+            && outcomes.per_cmd.iter().all(|o| {
+                matches!(
+                    o,
+                    Outcome::UpToDate
+                        | Outcome::Ran {
+                            status: RunStatus::Ok,
+                            ..
+                        }
+                )
+            });
         rec.variables();
         let options = IndexOptions {
             change_mode: self.mode,

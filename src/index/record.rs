@@ -161,6 +161,11 @@ pub struct BuildRecord {
     /// True when `commands` are exactly the rules of the parse (nothing
     /// kept only because a stale output could not be removed).
     pub commands_are_rules: bool,
+    /// True when the build left every command up to date: each ran
+    /// successfully or had no reason to run (none failed, none was outside
+    /// the targets or left unstarted). Then, if no recorded file changed
+    /// since, no command can have a reason to run.
+    pub all_up_to_date: bool,
 }
 
 /// One path of the source tree the parse depends on as a whole, with the

@@ -78,6 +78,9 @@ pub(crate) fn flatten(record: &BuildRecord) -> Result<Tables> {
     if record.commands_are_rules {
         f.t.flags |= TABLES_COMMANDS_ARE_RULES;
     }
+    if record.all_up_to_date {
+        f.t.flags |= TABLES_ALL_UP_TO_DATE;
+    }
     f.t.text = f.text;
     Ok(f.t)
 }

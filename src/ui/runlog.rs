@@ -81,6 +81,19 @@ impl RunLog {
         }
     }
 
+    /// The log of a build that found nothing to do without parsing or
+    /// planning (the index proved every command up to date).
+    pub fn nothing_to_do(elapsed: std::time::Duration) -> RunLog {
+        RunLog {
+            status: "nothing-to-do",
+            summary: Summary {
+                duration_ms: elapsed.as_millis(),
+                ..RunLog::failed_early(0).summary
+            },
+            ..RunLog::failed_early(0)
+        }
+    }
+
     /// Write to `state_dir/log/last.json` (whole, via a rename).
     pub fn write(&self, state_dir: &Path) -> Result<()> {
         let dir = state_dir.join("log");
