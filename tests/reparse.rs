@@ -191,3 +191,33 @@ fn run_script_edit_reparses() {
     assert_parsed_some(&b);
     assert_eq!(p.read("out.txt"), "two\n");
 }
+
+#[test]
+fn a_targeted_build_does_not_make_the_next_full_build_a_noop() {
+    require_fuse!();
+    let p = Project::new().file(
+        "Tupfile",
+        ": |> echo a > %o |> a.txt\n: |> echo b > %o |> b.txt\n",
+    );
+    p.build(&["a.txt"])
+        .success()
+        .ran_exactly(&["echo a > a.txt"]);
+    let full = p.build(&[]);
+    full.success().ran_exactly(&["echo b > b.txt"]);
+    assert_parsed_none(&full);
+    p.build(&[]).success().ran_nothing();
+}
+
+#[test]
+fn a_failed_command_runs_again_although_nothing_changed() {
+    require_fuse!();
+    let p = Project::new().file("Tupfile", ": |> echo x > %o; false |> out.txt\n");
+    let cmd = "echo x > out.txt; false";
+    p.build(&[]).failure().ran_exactly(&[cmd]);
+    let again = p.build(&[]);
+    again
+        .failure()
+        .ran_exactly(&[cmd])
+        .ran_because(cmd, "must-rerun");
+    assert_parsed_none(&again);
+}
