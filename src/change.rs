@@ -4,9 +4,11 @@
 //! implementation ([`FullScan`]; `tupfs monitor` implements it later).
 
 use std::cell::Cell;
+use std::ffi::CString;
 use std::fmt;
 use std::fs;
 use std::io::{self, Read};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -79,6 +81,24 @@ impl FileState {
             Ok(m) => Ok(Some(FileState::from_metadata(&m))),
             Err(e) if is_absent(&e) => Ok(None),
             Err(e) => Err(e),
+        }
+    }
+
+    /// The state described by a raw `struct stat` (from `fstatat`), exactly
+    /// as [`FileState::from_metadata`] reads the same fields.
+    pub fn from_stat(st: &libc::stat) -> FileState {
+        let kind = match st.st_mode & libc::S_IFMT {
+            libc::S_IFREG => FileKind::File,
+            libc::S_IFDIR => FileKind::Dir,
+            libc::S_IFLNK => FileKind::Symlink,
+            _ => FileKind::Other,
+        };
+        FileState {
+            kind,
+            mtime_ns: st.st_mtime * 1_000_000_000 + st.st_mtime_nsec,
+            ctime_ns: st.st_ctime * 1_000_000_000 + st.st_ctime_nsec,
+            size: st.st_size as u64,
+            ino: st.st_ino,
         }
     }
 
@@ -479,17 +499,97 @@ impl ChangeSource for FullScan {
     fn changes(&self, index: &Index, detector: ChangeDetector) -> Changes {
         let moment = Moment::now();
         let files: Vec<_> = index.files().collect();
-        let judge = |i: usize| {
-            let file = &files[i];
-            let disk = self.root.join(file.path());
-            let old = file.as_recorded();
-            detector.judge(&disk, Some(&old), file.generated(), moment)
+        let judge_chunk = |range: std::ops::Range<usize>| {
+            // Index paths are sorted, so a chunk's files share directories.
+            let mut stat = StatAt::new(&self.root);
+            range
+                .map(|i| {
+                    let file = &files[i];
+                    let disk = self.root.join(file.path());
+                    let old = file.as_recorded();
+                    match stat.lstat(file.path()) {
+                        Ok(now) => {
+                            detector.judge_state(&disk, Some(&old), file.generated(), now, moment)
+                        }
+                        Err(_) => detector.judge(&disk, Some(&old), file.generated(), moment),
+                    }
+                })
+                .collect()
         };
         Changes {
             moment,
-            files: parallel_map(files.len(), self.threads, judge),
+            files: parallel_chunks(files.len(), self.threads, judge_chunk),
         }
     }
+}
+
+/// `lstat` of project paths through a handle on the directory of the last
+/// one (`fstatat`): the kernel walks one path component instead of the
+/// whole absolute path, and sorted paths reuse the handle.
+struct StatAt<'a> {
+    root: &'a Path,
+    /// The directory (project-relative) and its handle (None: it is not
+    /// there, so nothing in it is).
+    dir: Option<(String, Option<OwnedFd>)>,
+}
+
+impl<'a> StatAt<'a> {
+    fn new(root: &'a Path) -> StatAt<'a> {
+        StatAt { root, dir: None }
+    }
+
+    /// As [`FileState::lstat`] of `root/rel`.
+    fn lstat(&mut self, rel: &str) -> io::Result<Option<FileState>> {
+        let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+        if name.is_empty() {
+            return FileState::lstat(&self.root.join(rel));
+        }
+        if self.dir.as_ref().map(|(d, _)| d.as_str()) != Some(dir) {
+            let handle = open_dir(&self.root.join(dir))?;
+            self.dir = Some((dir.to_string(), handle));
+        }
+        let Some((_, Some(fd))) = &self.dir else {
+            return Ok(None);
+        };
+        let name =
+            CString::new(name).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+        // SAFETY: a valid directory fd, a NUL-terminated name and a buffer
+        // of the right type; the kernel fills it on success.
+        let rc = unsafe {
+            libc::fstatat(
+                fd.as_raw_fd(),
+                name.as_ptr(),
+                st.as_mut_ptr(),
+                libc::AT_SYMLINK_NOFOLLOW,
+            )
+        };
+        if rc != 0 {
+            let e = io::Error::last_os_error();
+            return if is_absent(&e) { Ok(None) } else { Err(e) };
+        }
+        // SAFETY: fstatat succeeded, so it initialised the buffer.
+        Ok(Some(FileState::from_stat(unsafe { &st.assume_init() })))
+    }
+}
+
+/// An `O_PATH` handle on a directory; `Ok(None)` when it is not there.
+fn open_dir(path: &Path) -> io::Result<Option<OwnedFd>> {
+    let c = CString::new(path.as_os_str().as_bytes())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    // SAFETY: a NUL-terminated path; the fd is owned right after.
+    let fd = unsafe {
+        libc::open(
+            c.as_ptr(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        let e = io::Error::last_os_error();
+        return if is_absent(&e) { Ok(None) } else { Err(e) };
+    }
+    // SAFETY: `fd` is a fresh descriptor nobody else owns.
+    Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }))
 }
 
 /// `f(0..count)` on up to `threads` threads, results in order.
@@ -498,10 +598,20 @@ pub(crate) fn parallel_map<T: Send>(
     threads: usize,
     f: impl Fn(usize) -> T + Sync,
 ) -> Vec<T> {
+    parallel_chunks(count, threads, |range| range.map(&f).collect())
+}
+
+/// `f` over consecutive chunks of `0..count` on up to `threads` threads;
+/// the chunks' results concatenated in order.
+fn parallel_chunks<T: Send>(
+    count: usize,
+    threads: usize,
+    f: impl Fn(std::ops::Range<usize>) -> Vec<T> + Sync,
+) -> Vec<T> {
     const CHUNK: usize = 256;
     let threads = threads.clamp(1, count.div_ceil(CHUNK).max(1));
     if threads == 1 {
-        return (0..count).map(f).collect();
+        return f(0..count);
     }
     let next = AtomicUsize::new(0);
     let mut parts: Vec<(usize, Vec<T>)> = std::thread::scope(|s| {
@@ -515,7 +625,7 @@ pub(crate) fn parallel_map<T: Send>(
                             break done;
                         }
                         let end = (start + CHUNK).min(count);
-                        done.push((start, (start..end).map(&f).collect::<Vec<T>>()));
+                        done.push((start, f(start..end)));
                     }
                 })
             })
@@ -611,6 +721,24 @@ mod tests {
         assert!(!judge(&racy, Mtime).is_settled(&racy));
         put(&f, "two", 1_001, 5);
         assert!(!judge(&old, Mtime).is_settled(&old));
+    }
+
+    #[test]
+    fn stat_through_directory_handles_matches_lstat() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        fs::create_dir_all(root.join("d/e")).unwrap();
+        fs::write(root.join("d/f"), "x").unwrap();
+        fs::write(root.join("top"), "y").unwrap();
+        std::os::unix::fs::symlink("f", root.join("d/link")).unwrap();
+        let mut at = StatAt::new(root);
+        for rel in [
+            "d/e", "d/f", "d/link", "d/none", "top", "gone/x", "top/x", "d/e/none", "d/f",
+        ] {
+            let direct = FileState::lstat(&root.join(rel)).unwrap();
+            assert_eq!(at.lstat(rel).unwrap(), direct, "{rel}");
+        }
+        assert!(at.lstat("d/f").unwrap().is_some());
     }
 
     #[test]

@@ -120,14 +120,14 @@ pub fn build(dir: &Path, opts: &BuildOptions) -> Result<ExitCode> {
     };
     let mut prior = Prior::open(&project, change);
     log::debug!("timing: index opened at {:?}", started.elapsed());
-    // The full scan (a stat of every recorded file) runs beside the
-    // decision to parse, the parse or re-use, and the graph. When the
-    // build may be a no-op, the graph waits for the scan to say it is not.
+    // The full scan (a stat of every recorded file) runs beside the check
+    // of the tree and, when that already says "parse", the parse and the
+    // graph. Otherwise the scan decides: parse, re-use, or nothing to do.
     let (built, scan) = std::thread::scope(|s| {
         let scanner = s.spawn(|| prior.scan(&project.root));
-        let dirty = prior.parse_needed(&project.root);
-        let quick = dirty.is_none() && opts.targets.is_empty() && prior.may_be_up_to_date();
-        let built = (!quick).then(|| rules_and_graph(&project, &prior, dirty, started));
+        let built = prior
+            .tree_changed(&project.root)
+            .map(|why| rules_and_graph(&project, &prior, Some(why), started));
         let scan = scanner
             .join()
             .unwrap_or_else(|p| std::panic::resume_unwind(p));
@@ -137,8 +137,12 @@ pub fn build(dir: &Path, opts: &BuildOptions) -> Result<ExitCode> {
     log::debug!("timing: scanned at {:?}", started.elapsed());
     let built = match built {
         Some(built) => built,
-        None if prior.nothing_to_do() => return nothing_to_do(&project, opts, started),
-        None => rules_and_graph(&project, &prior, None, started),
+        None => match prior.reads_changed() {
+            None if opts.targets.is_empty() && prior.nothing_to_do() => {
+                return nothing_to_do(&project, opts, started)
+            }
+            dirty => rules_and_graph(&project, &prior, dirty, started),
+        },
     };
     let (graph, rules) = match built {
         Ok(built) => built,
@@ -194,7 +198,7 @@ impl Rules {
 /// The rules (from the index when no parse input changed, else from a
 /// parse) and their graph; an error says what and how many Tupfiles were
 /// parsed.
-/// `dirty` is what [`Prior::parse_needed`] said.
+/// `dirty`: why the Tupfiles must be parsed (None: re-use the index).
 fn rules_and_graph(
     project: &Project,
     prior: &Prior,

@@ -18,7 +18,7 @@ use std::path::Path;
 
 use sha2::{Digest as _, Sha256};
 
-use crate::change::{ChangeDetector, ChangeSource, Changes, FileKind, FullScan, Moment};
+use crate::change::{ChangeDetector, ChangeSource, Changes, FileKind, FullScan};
 use crate::identity::{self, Digest};
 use crate::index::{Index, IndexOptions, Open, TreeEntry};
 use crate::options::ChangeMode;
@@ -103,7 +103,7 @@ impl Prior {
 
     /// The last build's rules, from the index, in the parser's order
     /// (variant, the Tupfile's directory, position). Only right when
-    /// [`Prior::parse_needed`] said no.
+    /// [`Prior::tree_changed`] and [`Prior::reads_changed`] said no.
     pub fn rules(&self) -> Result<Vec<Rule>, String> {
         let index = self.index.as_ref().ok_or("no index")?;
         let mut rules = index
@@ -146,9 +146,10 @@ impl Prior {
         self.may_be_up_to_date() && self.index.as_ref().is_some_and(|i| settled(i, &self.scan))
     }
 
-    /// What changed among the parse's inputs (None: nothing: the rules
-    /// may come from the index).
-    pub fn parse_needed(&self, root: &Path) -> Option<String> {
+    /// What changed among the parse's inputs besides the files it read
+    /// (the tree, imported variables), or why the index cannot stand in
+    /// for a parse. None: see [`Prior::reads_changed`] once scanned.
+    pub fn tree_changed(&self, root: &Path) -> Option<String> {
         let Some(index) = &self.index else {
             return Some("no index".into());
         };
@@ -158,29 +159,28 @@ impl Prior {
         if index.tree().next().is_none() {
             return Some("the index records no parse".into());
         }
-        self.dirty_reads(index, root)
-            .or_else(|| dirty_env(index))
-            .or_else(|| dirty_tree(index, root))
+        dirty_env(index).or_else(|| dirty_tree(index, root))
     }
 
-    /// A file a Tupfile's parse read that changed (directories are judged
-    /// by their listing, in the tree, not by their mtime: every build that
-    /// writes an output moves its directory's mtime).
-    /// These few files are judged here, not taken from the full scan, which
-    /// runs meanwhile.
-    fn dirty_reads(&self, index: &Index, root: &Path) -> Option<String> {
-        let detector = ChangeDetector::new(self.mode);
-        let moment = Moment::now();
+    /// A file a Tupfile's parse read that changed, as the scan judged it
+    /// (directories are judged by their listing, in the tree, not by their
+    /// mtime: every build that writes an output moves its directory's
+    /// mtime). None: the rules may come from the index.
+    pub fn reads_changed(&self) -> Option<String> {
+        let Some(index) = &self.index else {
+            return Some("no index".into());
+        };
         for tupfile in index.tupfiles() {
             for read in tupfile.reads() {
                 let file = index.file_at(read.file)?;
                 if file.state().is_some_and(|s| s.kind == FileKind::Dir) {
                     continue;
                 }
-                let disk = root.join(file.path());
-                let judged =
-                    detector.judge(&disk, Some(&file.as_recorded()), file.generated(), moment);
-                if judged.verdict.is_changed() || file.since() != read.since {
+                let changed = self
+                    .scan
+                    .get(read.file)
+                    .map_or(true, |j| j.verdict.is_changed());
+                if changed || file.since() != read.since {
                     return Some(format!("{} changed", file.path()));
                 }
             }
