@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use sha2::{Digest as _, Sha256};
 
 use crate::identity::Digest;
-use crate::index::{FileRecord, FileSlot, Generation, Index};
+use crate::index::{FileRecord, FileSlot, FileView, Generation, Index};
 use crate::options::ChangeMode;
 use crate::paths::ProjPath;
 
@@ -499,27 +499,85 @@ impl ChangeSource for FullScan {
     fn changes(&self, index: &Index, detector: ChangeDetector) -> Changes {
         let moment = Moment::now();
         let files: Vec<_> = index.files().collect();
-        let judge_chunk = |range: std::ops::Range<usize>| {
-            // Index paths are sorted, so a chunk's files share directories.
+        let judge = |file: &FileView<'_>, stat: &mut StatAt<'_>| {
+            let disk = self.root.join(file.path());
+            let old = file.as_recorded();
+            match stat.lstat(file.path()) {
+                Ok(now) => detector.judge_state(&disk, Some(&old), file.generated(), now, moment),
+                Err(_) => detector.judge(&disk, Some(&old), file.generated(), moment),
+            }
+        };
+        // First every file that was there (index paths are sorted, so a
+        // chunk's files share directories and their handles) ...
+        let present: Vec<Option<Judgement>> = parallel_chunks(files.len(), self.threads, |range| {
             let mut stat = StatAt::new(&self.root);
-            range
-                .map(|i| {
-                    let file = &files[i];
-                    let disk = self.root.join(file.path());
-                    let old = file.as_recorded();
-                    match stat.lstat(file.path()) {
-                        Ok(now) => {
-                            detector.judge_state(&disk, Some(&old), file.generated(), now, moment)
-                        }
-                        Err(_) => detector.judge(&disk, Some(&old), file.generated(), moment),
+            let files = &files[range];
+            files
+                .iter()
+                .map(|f| f.state().is_some().then(|| judge(f, &mut stat)))
+                .collect()
+        });
+        // ... then the ghosts: one whose directory is judged unchanged (no
+        // entry added since the directory's state was taken, and that was
+        // not after the ghost was seen absent) is still absent, without a
+        // stat. Most recorded paths of a C project are ghosts (headers
+        // looked for on the include path).
+        let unchanged_dir = |dir: &str| -> Option<Moment> {
+            let slot = index.file_slot(dir)?;
+            let j = present.get(slot.0 as usize)?.as_ref()?;
+            let is_dir = j.state.is_some_and(|s| s.kind == FileKind::Dir);
+            (is_dir && !j.verdict.is_changed()).then(|| files[slot.0 as usize].recorded_at())
+        };
+        let ghosts: Vec<Option<Judgement>> = parallel_chunks(files.len(), self.threads, |range| {
+            let mut stat = StatAt::new(&self.root);
+            let mut last_dir: Option<(&str, Option<Moment>)> = None;
+            let (start, files) = (range.start, &files[range]);
+            files
+                .iter()
+                .enumerate()
+                .map(|(i, f)| {
+                    if present[start + i].is_some() {
+                        return None;
                     }
+                    let dir = f.path().rsplit_once('/').map_or("", |(d, _)| d);
+                    let dir_taken = match last_dir {
+                        Some((d, known)) if d == dir => known,
+                        _ => {
+                            let known = unchanged_dir(dir);
+                            last_dir = Some((dir, known));
+                            known
+                        }
+                    };
+                    let still_absent = dir_taken.is_some_and(|t| t <= f.recorded_at());
+                    Some(match still_absent {
+                        true => Judgement {
+                            verdict: Verdict::Unchanged,
+                            state: None,
+                            digest: None,
+                            recorded_at: moment,
+                        },
+                        false => judge(f, &mut stat),
+                    })
                 })
                 .collect()
-        };
-        Changes {
-            moment,
-            files: parallel_chunks(files.len(), self.threads, judge_chunk),
-        }
+        });
+        let files = present
+            .into_iter()
+            .zip(ghosts)
+            .map(|(p, g)| p.or(g).unwrap_or_else(|| unreachable_judgement(moment)))
+            .collect();
+        Changes { moment, files }
+    }
+}
+
+/// A judgement for a slot neither pass covered (cannot happen: each slot
+/// is either present or a ghost); counted as changed, never trusted.
+fn unreachable_judgement(moment: Moment) -> Judgement {
+    Judgement {
+        verdict: Verdict::Changed(ChangeReason::Unreadable("not examined".into())),
+        state: None,
+        digest: None,
+        recorded_at: moment,
     }
 }
 
@@ -721,6 +779,29 @@ mod tests {
         assert!(!judge(&racy, Mtime).is_settled(&racy));
         put(&f, "two", 1_001, 5);
         assert!(!judge(&old, Mtime).is_settled(&old));
+    }
+
+    #[test]
+    fn full_scan_sees_a_ghost_appear_in_a_directory_it_did_not_stat_into() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        fs::create_dir(root.join("inc")).unwrap();
+        fs::write(root.join("inc/a.h"), "").unwrap();
+        settle();
+        let names = ["inc", "inc/a.h", "inc/ghost.h", "none/ghost.h"];
+        let rec = record_scan(root, &names, Mtime, None, Generation(1));
+        let index = write_and_open(&root.join("index"), &rec, Mtime);
+        let scan = FullScan::new(root).changes(&index, ChangeDetector::new(Mtime));
+        assert_eq!(scan.changed().count(), 0, "{scan:?}");
+        fs::write(root.join("inc/ghost.h"), "").unwrap();
+        fs::create_dir(root.join("none")).unwrap();
+        fs::write(root.join("none/ghost.h"), "").unwrap();
+        let scan = FullScan::new(root).changes(&index, ChangeDetector::new(Mtime));
+        let changed: Vec<&str> = scan
+            .changed()
+            .filter_map(|s| Some(index.file_at(s)?.path()))
+            .collect();
+        assert_eq!(changed, ["inc", "inc/ghost.h", "none/ghost.h"]);
     }
 
     #[test]
