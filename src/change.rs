@@ -902,10 +902,12 @@ mod tests {
         // Same mtime, size and inode: mtime mode cannot see the edit.
         put(&f, "two", 1_600_000_000, 1);
         assert_eq!(verdict(Mtime, &f, &old), Verdict::Unchanged);
-        // A replaced file (new inode) counts, whatever its mtime.
-        fs::remove_file(&f).unwrap();
-        fs::write(t.path().join("spacer"), "keeps the inode number taken").unwrap();
-        put(&f, "one", 1_600_000_000, 1);
+        // A replaced file (new inode) counts, whatever its mtime. The new
+        // file is made while the old one still exists, so it cannot be given
+        // the old inode number (a parallel test could free and reuse one).
+        let g = t.path().join("g");
+        put(&g, "one", 1_600_000_000, 1);
+        fs::rename(&g, &f).unwrap();
         assert_eq!(verdict(Mtime, &f, &old), Verdict::Changed(R::Metadata));
     }
 

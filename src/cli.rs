@@ -272,6 +272,7 @@ fn nothing_to_do(project: &Project, opts: &BuildOptions, started: Instant) -> Re
         quiet: opts.quiet,
         explain: opts.explain,
     });
+    exec::clear_leftovers(project, &ui);
     ui.finish();
     ui.info("tupfs: Nothing to do");
     RunLog::nothing_to_do(started.elapsed()).write(&project.state_dir())?;

@@ -1,111 +1,50 @@
 //! `tupfs build` end to end: the real binary on projects in temporary
-//! directories, asserting on files, exit codes, messages and the run log
-//! (`.tupfs/log/last.json`).
+//! directories (through `tests/harness`), asserting on files, exit codes,
+//! messages and the run log (`.tupfs/log/last.json`).
 
 mod harness;
 
-use std::fs;
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
-use serde_json::Value;
-
-const TUPFS: &str = env!("CARGO_BIN_EXE_tupfs");
-
-/// A project in a temporary directory.
-struct Proj {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
-}
-
-impl Proj {
-    fn empty() -> Proj {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().canonicalize().unwrap();
-        fs::write(root.join("Tupfile.ini"), "").unwrap();
-        Proj { _dir: dir, root }
-    }
-
-    fn example(name: &str) -> Proj {
-        let p = Proj::empty();
-        harness::copy_example(name, &p.root);
-        p
-    }
-
-    fn write(&self, rel: &str, text: &str) {
-        let path = self.root.join(rel);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(path, text).unwrap();
-    }
-
-    fn build(&self, args: &[&str]) -> Output {
-        Command::new("timeout")
-            .arg("120")
-            .arg(TUPFS)
-            .arg("build")
-            .args(args)
-            .current_dir(&self.root)
-            .output()
-            .unwrap()
-    }
-
-    fn build_ok(&self) -> Value {
-        let out = self.build(&[]);
-        assert!(out.status.success(), "build failed:\n{}", text(&out));
-        self.log()
-    }
-
-    fn log(&self) -> Value {
-        let log = fs::read_to_string(self.root.join(".tupfs/log/last.json")).unwrap();
-        serde_json::from_str(&log).unwrap()
-    }
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}--- stderr\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
+use harness::{wait_until, Outcome, Project};
 
 /// The display texts of the commands that ran, sorted.
-fn ran(log: &Value) -> Vec<String> {
-    let mut v: Vec<String> = log["commands"]
-        .as_array()
-        .unwrap()
+fn shown(out: &Outcome) -> Vec<String> {
+    let mut v: Vec<String> = out
+        .commands()
         .iter()
-        .map(|c| c["display"].as_str().unwrap().to_string())
+        .map(|c| c.display.clone().unwrap_or_else(|| c.command.clone()))
         .collect();
     v.sort();
     v
 }
 
-fn hello_output(p: &Proj) -> String {
-    let out = Command::new(p.root.join("app/hello")).output().unwrap();
-    String::from_utf8(out.stdout).unwrap()
+/// What the example's `app/hello` prints.
+fn hello_output(p: &Project) -> String {
+    let out = std::process::Command::new(p.path("app/hello"))
+        .output()
+        .expect("cannot run app/hello");
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]
 fn hello_builds_and_prints_its_greeting() {
-    let p = Proj::example("hello");
-    let log = p.build_ok();
+    require_fuse!();
+    let p = Project::example("hello");
+    let out = p.build(&[]);
+    out.success().log_status("ok");
     assert_eq!(hello_output(&p), "hello, world (greet 1.0)\n");
-    assert_eq!(log["status"], "ok");
     assert_eq!(
-        ran(&log),
-        vec!["CC greet.c", "CC main.c", "GEN version.h", "LINK hello"]
+        shown(&out),
+        ["CC greet.c", "CC main.c", "GEN version.h", "LINK hello"]
     );
-    assert!(log["commands"]
-        .as_array()
-        .unwrap()
+    assert!(out
+        .commands()
         .iter()
-        .all(|c| c["reason"] == "new" && c["status"] == "ok"));
-    assert_eq!(log["summary"]["ran"], 4);
+        .all(|c| c.reason == "new" && c.status == "ok"));
+    assert_eq!(out.log().summary.ran, 4);
     // The index records every command and what each Tupfile's parse read.
-    let opened = tupfs::index::Index::open(&p.root.join(".tupfs/index"), &Default::default());
+    let opened = tupfs::index::Index::open(&p.path(".tupfs/index"), &Default::default());
     let tupfs::index::Open::Ready(index) = opened else {
         panic!("no usable index after a build: {opened:?}");
     };
@@ -115,205 +54,169 @@ fn hello_builds_and_prints_its_greeting() {
 
 #[test]
 fn second_build_has_nothing_to_do() {
-    let p = Proj::example("hello");
-    p.build_ok();
-    let out = p.build(&[]);
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("Nothing to do"),
-        "{}",
-        text(&out)
-    );
-    let log = p.log();
-    assert_eq!(log["status"], "nothing-to-do");
-    assert!(ran(&log).is_empty());
+    require_fuse!();
+    let p = Project::example("hello");
+    p.build(&[]).success();
+    p.build(&[])
+        .success()
+        .says(&["Nothing to do"])
+        .log_status("nothing-to-do")
+        .ran_nothing();
 }
 
 #[test]
 fn editing_a_source_reruns_its_compile_only_and_explains_why() {
-    let p = Proj::example("hello");
-    p.build_ok();
-    let greet = p.root.join("lib/greet.c");
-    let src = fs::read_to_string(&greet).unwrap().replace("hello,", "hi,");
-    fs::write(&greet, src).unwrap();
+    require_fuse!();
+    let p = Project::example("hello");
+    p.build(&[]).success();
+    let src = p.read("lib/greet.c").replace("hello,", "hi,");
+    p.write("lib/greet.c", &src);
     let out = p.build(&["--explain"]);
-    assert!(out.status.success(), "{}", text(&out));
-    let log = p.log();
-    let cc: Vec<&Value> = log["commands"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["display"] == "CC greet.c")
-        .collect();
-    assert_eq!(cc.len(), 1, "{log:#}");
-    assert_eq!(cc[0]["reason"], "input-changed");
-    assert_eq!(cc[0]["reason_detail"], "lib/greet.c");
-    assert!(!ran(&log).contains(&"CC main.c".to_string()));
-    assert!(!ran(&log).contains(&"GEN version.h".to_string()));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        stdout.contains("input lib/greet.c changed"),
-        "{}",
-        text(&out)
-    );
+    out.success()
+        .ran_exactly(&["CC greet.c", "LINK hello"])
+        .ran_because("CC greet.c", "input-changed")
+        .says(&["input lib/greet.c changed"]);
+    let cc = out.command("CC greet.c");
+    assert_eq!(cc.reason_detail.as_deref(), Some("lib/greet.c"));
 }
 
 #[test]
 fn editing_a_header_reruns_exactly_its_users() {
-    let p = Proj::example("hello");
-    p.build_ok();
-    let h = p.root.join("lib/greet.h");
-    let text_h = fs::read_to_string(&h).unwrap() + "/* edited */\n";
-    fs::write(&h, text_h).unwrap();
-    let log = p.build_ok();
-    assert_eq!(ran(&log), vec!["CC greet.c", "CC main.c", "LINK hello"]);
+    require_fuse!();
+    let p = Project::example("hello");
+    p.build(&[]).success();
+    p.append("lib/greet.h", "/* edited */\n");
+    let out = p.build(&[]);
+    out.success();
+    assert_eq!(shown(&out), ["CC greet.c", "CC main.c", "LINK hello"]);
     assert_eq!(hello_output(&p), "hello, world (greet 1.0)\n");
 }
 
 #[test]
 fn failing_command_leaves_no_output_and_reruns_next_time() {
-    let p = Proj::empty();
-    p.write(
+    require_fuse!();
+    let p = Project::new().file(
         "Tupfile",
         ": |> echo partial > %o; exit 1 |> out.txt\n: |> echo fine > %o |> ok.txt\n",
     );
-    let out = p.build(&["-k"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(!p.root.join("out.txt").exists());
-    assert!(p.root.join("ok.txt").exists());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("Tupfile:1"), "{}", text(&out));
-    assert_eq!(p.log()["status"], "failed");
-    let out = p.build(&[]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let log = p.log();
-    assert_eq!(ran(&log), vec!["echo partial > out.txt; exit 1"]);
-    assert_eq!(log["commands"][0]["reason"], "must-rerun");
+    p.build(&["-k"])
+        .exit_code(1)
+        .says(&["Tupfile:1"])
+        .log_status("failed");
+    assert!(!p.exists("out.txt"));
+    assert!(p.exists("ok.txt"));
+    p.build(&[])
+        .exit_code(1)
+        .ran_exactly(&["echo partial > out.txt; exit 1"])
+        .ran_because("echo partial > out.txt; exit 1", "must-rerun");
     p.write(
         "Tupfile",
         ": |> echo whole > %o |> out.txt\n: |> echo fine > %o |> ok.txt\n",
     );
-    let log = p.build_ok();
-    assert_eq!(ran(&log), vec!["echo whole > out.txt"]);
-    assert_eq!(
-        fs::read_to_string(p.root.join("out.txt")).unwrap(),
-        "whole\n"
-    );
+    p.build(&[])
+        .success()
+        .ran_exactly(&["echo whole > out.txt"]);
+    assert_eq!(p.read("out.txt"), "whole\n");
 }
 
 #[test]
 fn removing_a_rule_removes_its_output_and_emptied_dirs() {
-    let p = Proj::empty();
-    p.write("Tupfile", ": |> echo a > %o |> a.txt\n");
-    p.write("sub/Tupfile", ": |> echo b > %o |> b.txt\n");
-    p.build_ok();
-    assert!(p.root.join("sub/b.txt").exists());
+    require_fuse!();
+    let p = Project::new()
+        .file("Tupfile", ": |> echo a > %o |> a.txt\n")
+        .file("sub/Tupfile", ": |> echo b > %o |> b.txt\n");
+    p.build(&[]).success();
+    assert!(p.exists("sub/b.txt"));
     p.write("sub/Tupfile", "\n");
-    let log = p.build_ok();
-    assert!(!p.root.join("sub/b.txt").exists());
-    assert!(p.root.join("sub/Tupfile").exists());
-    assert!(p.root.join("a.txt").exists());
-    assert_eq!(log["removed"], serde_json::json!(["sub/b.txt"]));
-    assert!(ran(&log).is_empty());
+    let out = p.build(&[]);
+    out.success().ran_nothing();
+    assert!(!p.exists("sub/b.txt"));
+    assert!(p.exists("sub/Tupfile"));
+    assert!(p.exists("a.txt"));
+    assert_eq!(out.log().removed, ["sub/b.txt"]);
 }
 
 #[test]
 fn editing_a_recipe_reruns_it_in_place() {
-    let p = Proj::empty();
-    p.write("Tupfile", ": |> echo one > %o |> x.txt\n");
-    p.build_ok();
+    require_fuse!();
+    let p = Project::new().file("Tupfile", ": |> echo one > %o |> x.txt\n");
+    p.build(&[]).success();
     p.write("Tupfile", ": |> echo two > %o |> x.txt\n");
-    let log = p.build_ok();
-    assert_eq!(log["commands"][0]["reason"], "identity-changed");
-    assert_eq!(log["removed"], serde_json::json!([]));
-    assert_eq!(fs::read_to_string(p.root.join("x.txt")).unwrap(), "two\n");
+    let out = p.build(&[]);
+    out.success()
+        .ran_because("echo two > x.txt", "identity-changed");
+    assert!(out.log().removed.is_empty());
+    assert_eq!(p.read("x.txt"), "two\n");
 }
 
 #[test]
 fn parse_error_exits_2_and_runs_nothing() {
-    let p = Proj::empty();
-    p.write("Tupfile", ": |> echo a > %o |> a.txt\n");
-    p.build_ok();
+    require_fuse!();
+    let p = Project::new().file("Tupfile", ": |> echo a > %o |> a.txt\n");
+    p.build(&[]).success();
     p.write(
         "Tupfile",
         ": |> echo a > %o |> a.txt\n: this is not a rule\n",
     );
     let out = p.build(&[]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("Tupfile:2"),
-        "{}",
-        text(&out)
-    );
-    assert!(p.root.join("a.txt").exists());
+    out.exit_code(2);
+    if !out.stderr.contains("Tupfile:2") {
+        out.fail("expected the error on stderr to name Tupfile:2");
+    }
+    assert!(p.exists("a.txt"));
 }
 
 #[test]
 fn duplicate_output_and_cycle_are_errors_naming_the_rules() {
-    let p = Proj::empty();
-    p.write(
+    require_fuse!();
+    let p = Project::new().file(
         "Tupfile",
         ": |> echo a > %o |> x.txt\n: |> echo b > %o |> x.txt\n",
     );
-    let out = p.build(&[]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("Tupfile:1") && err.contains("Tupfile:2"),
-        "{err}"
-    );
+    p.build(&[]).exit_code(2).says(&["Tupfile:1", "Tupfile:2"]);
     p.write(
         "Tupfile",
         ": | <two> |> echo a > %o |> a.txt <one>\n: | <one> |> echo b > %o |> b.txt <two>\n",
     );
-    let out = p.build(&[]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("cycle"),
-        "{}",
-        text(&out)
-    );
+    p.build(&[]).exit_code(2).says(&["cycle"]);
 }
 
 #[test]
 fn a_target_builds_only_what_it_needs() {
-    let p = Proj::example("hello");
+    require_fuse!();
+    let p = Project::example("hello");
     let out = p.build(&["lib"]);
-    assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(ran(&p.log()), vec!["CC greet.c", "GEN version.h"]);
-    assert!(!p.root.join("app/hello").exists());
-    let log = p.build_ok();
-    assert_eq!(ran(&log), vec!["CC main.c", "LINK hello"]);
+    out.success();
+    assert_eq!(shown(&out), ["CC greet.c", "GEN version.h"]);
+    assert!(!p.exists("app/hello"));
+    let out = p.build(&[]);
+    out.success();
+    assert_eq!(shown(&out), ["CC main.c", "LINK hello"]);
 }
 
 #[test]
 fn a_second_build_waits_for_the_lock() {
-    let p = Proj::empty();
-    p.write("Tupfile", ": |> echo a > %o |> a.txt\n");
-    fs::create_dir_all(p.root.join(".tupfs")).unwrap();
-    let lock = tupfs::lock::BuildLock::acquire(&p.root.join(".tupfs")).unwrap();
-    let mut child = Command::new("timeout")
-        .args(["60", TUPFS, "build"])
-        .current_dir(&p.root)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    stderr.read_line(&mut first).unwrap();
-    assert!(first.contains("waiting for another tupfs build"), "{first}");
-    assert!(!p.root.join("a.txt").exists());
+    require_fuse!();
+    let p = Project::new().file("Tupfile", ": |> echo a > %o |> a.txt\n");
+    std::fs::create_dir_all(p.path(".tupfs")).expect("mkdir .tupfs");
+    let lock = tupfs::lock::BuildLock::acquire(&p.path(".tupfs")).expect("take the lock");
+    let run = p.spawn(&["build"]);
+    let waiting = wait_until(Duration::from_secs(60), || {
+        run.stderr_so_far()
+            .contains("waiting for another tupfs build")
+    });
+    assert!(waiting, "no waiting message: {}", run.stderr_so_far());
+    assert!(!p.exists("a.txt"));
     drop(lock);
-    assert!(child.wait().unwrap().success());
-    assert!(p.root.join("a.txt").exists());
+    run.wait().success();
+    assert!(p.exists("a.txt"));
 }
 
 #[test]
 fn sigint_stops_the_build_and_the_next_one_finishes() {
-    let p = Proj::empty();
-    let outside = tempfile::tempdir().unwrap();
-    let marker = outside.path().join("started");
+    require_fuse!();
+    let p = Project::new();
+    let marker = p.outside("started");
     p.write(
         "Tupfile",
         &format!(
@@ -321,244 +224,198 @@ fn sigint_stops_the_build_and_the_next_one_finishes() {
             m = marker.display()
         ),
     );
-    let child = Command::new(TUPFS)
-        .arg("build")
-        .current_dir(&p.root)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    for _ in 0..600 {
-        if marker.exists() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    assert!(marker.exists(), "the command never started");
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(130));
-    assert_eq!(p.log()["status"], "interrupted");
-    assert!(!p.root.join("slow.txt").exists());
+    let run = p.spawn(&["build"]);
+    assert!(
+        wait_until(Duration::from_secs(30), || marker.exists()),
+        "the command never started"
+    );
+    run.signal(libc::SIGINT);
+    run.wait().exit_code(130).log_status("interrupted");
+    assert!(!p.exists("slow.txt"));
     p.write("go", "");
-    let log = p.build_ok();
-    assert_eq!(log["commands"][0]["reason"], "must-rerun");
-    assert!(p.root.join("slow.txt").exists());
+    let out = p.build(&[]);
+    out.success();
+    assert_eq!(out.commands()[0].reason, "must-rerun");
+    assert!(p.exists("slow.txt"));
 }
 
 #[test]
 fn identical_output_cuts_off_in_digest_mode_and_with_caret_o() {
+    require_fuse!();
     for (mode, flag, consumer_reruns) in [
         ("digest", "", false),
         ("mtime", "^o^ ", false),
         ("mtime", "", true),
     ] {
-        let p = Proj::empty();
-        p.write("gen.sh", "echo same\n");
-        p.write(
+        let p = Project::new().file("gen.sh", "echo same\n").file(
             "Tupfile",
             &format!(": gen.sh |> {flag}sh gen.sh > %o |> gen.txt\n: gen.txt |> cat %f > %o |> out.txt\n"),
         );
-        assert!(p.build(&["--change", mode]).status.success());
+        p.build(&["--change", mode]).success();
         p.write("gen.sh", "# a comment\necho same\n");
         let out = p.build(&["--change", mode]);
-        assert!(out.status.success(), "{}", text(&out));
-        let cmds: Vec<String> = p.log()["commands"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["command"].as_str().unwrap().to_string())
-            .collect();
+        out.success();
         assert!(
-            cmds.contains(&"sh gen.sh > gen.txt".to_string()),
-            "{mode}{flag}: {cmds:?}"
+            out.ran().contains(&"sh gen.sh > gen.txt".to_string()),
+            "{mode} {flag}: {:?}",
+            out.ran()
         );
         assert_eq!(
-            cmds.contains(&"cat gen.txt > out.txt".to_string()),
+            out.ran().contains(&"cat gen.txt > out.txt".to_string()),
             consumer_reruns,
-            "{mode} {flag}: {cmds:?}"
+            "{mode} {flag}: {:?}",
+            out.ran()
         );
-        let log = p.build_ok();
-        assert!(
-            ran(&log).is_empty(),
-            "{mode} {flag}: second build ran {log:#}"
-        );
+        p.build(&["--change", mode]).success().ran_nothing();
     }
 }
 
 #[test]
 fn exported_variable_change_reruns_with_its_name() {
-    let p = Proj::empty();
-    p.write(
+    require_fuse!();
+    let p = Project::new().file(
         "Tupfile",
         "export TUPFS_T_FOO\n: |> echo \"$TUPFS_T_FOO\" > %o |> foo.txt\n",
     );
-    let run = |value: &str| {
-        Command::new(TUPFS)
-            .arg("build")
-            .env("TUPFS_T_FOO", value)
-            .current_dir(&p.root)
-            .output()
-            .unwrap()
-    };
-    assert!(run("one").status.success());
-    assert_eq!(fs::read_to_string(p.root.join("foo.txt")).unwrap(), "one\n");
-    assert!(run("one").status.success());
-    assert!(ran(&p.log()).is_empty());
-    assert!(run("two").status.success());
-    let log = p.log();
-    assert_eq!(log["commands"][0]["reason"], "variable-changed");
-    assert_eq!(log["commands"][0]["reason_detail"], "$TUPFS_T_FOO");
-    assert_eq!(fs::read_to_string(p.root.join("foo.txt")).unwrap(), "two\n");
+    p.set_env("TUPFS_T_FOO", "one");
+    p.build(&[]).success();
+    assert_eq!(p.read("foo.txt"), "one\n");
+    p.build(&[]).success().ran_nothing();
+    p.set_env("TUPFS_T_FOO", "two");
+    let out = p.build(&[]);
+    let cmd = "echo \"$TUPFS_T_FOO\" > foo.txt";
+    out.success().ran_because(cmd, "variable-changed");
+    assert_eq!(
+        out.command(cmd).reason_detail.as_deref(),
+        Some("$TUPFS_T_FOO")
+    );
+    assert_eq!(p.read("foo.txt"), "two\n");
 }
 
 #[test]
 fn damaged_index_is_one_line_and_a_full_rebuild() {
-    let p = Proj::example("hello");
-    p.build_ok();
-    fs::write(
-        p.root.join(".tupfs/index"),
+    require_fuse!();
+    let p = Project::example("hello");
+    p.build(&[]).success();
+    std::fs::write(
+        p.path(".tupfs/index"),
         b"TUPFSIDX garbage that is not an index",
     )
-    .unwrap();
+    .expect("damage the index");
     let out = p.build(&[]);
-    assert!(out.status.success(), "{}", text(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(
-        err.lines().filter(|l| l.contains("index")).count(),
-        1,
-        "{err}"
-    );
-    assert_eq!(ran(&p.log()).len(), 4);
+    out.success();
+    let index_lines = out.stderr.lines().filter(|l| l.contains("index")).count();
+    if index_lines != 1 {
+        out.fail("expected exactly one stderr line about the index");
+    }
+    assert_eq!(out.commands().len(), 4);
     assert_eq!(hello_output(&p), "hello, world (greet 1.0)\n");
-    assert!(ran(&p.build_ok()).is_empty());
+    p.build(&[]).success().ran_nothing();
 }
 
 #[test]
 fn stale_output_that_cannot_be_removed_fails_and_is_retried() {
-    let p = Proj::empty();
-    p.write(
+    require_fuse!();
+    let p = Project::new().file(
         "Tupfile",
         ": |> echo a > %o |> a.txt\n: |> echo b > %o |> b.txt\n",
     );
-    p.build_ok();
+    p.build(&[]).success();
     // b.txt becomes a non-empty directory: it cannot be removed as a file.
-    fs::remove_file(p.root.join("b.txt")).unwrap();
+    p.remove("b.txt");
     p.write("b.txt/keep", "x");
     p.write("Tupfile", ": |> echo a > %o |> a.txt\n");
+    p.build(&[]).exit_code(1).says(&["b.txt"]);
+    p.remove("b.txt");
     let out = p.build(&[]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("b.txt"),
-        "{}",
-        text(&out)
-    );
-    fs::remove_dir_all(p.root.join("b.txt")).unwrap();
-    let log = p.build_ok();
-    assert_eq!(log["removed"], serde_json::json!(["b.txt"]));
+    out.success();
+    assert_eq!(out.log().removed, ["b.txt"]);
 }
 
 #[test]
 fn unknown_change_mode_is_a_usage_error() {
-    let p = Proj::empty();
-    p.write("Tupfile", ": |> echo a > %o |> a.txt\n");
-    let out = p.build(&["--change", "sometimes"]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("sometimes"));
+    let p = Project::new().file("Tupfile", ": |> echo a > %o |> a.txt\n");
+    p.build(&["--change", "sometimes"])
+        .exit_code(2)
+        .says(&["sometimes"]);
 }
 
 #[test]
 fn undeclared_write_fails_and_is_not_kept() {
-    let p = Proj::empty();
-    p.write(
+    require_fuse!();
+    let p = Project::new().file(
         "Tupfile",
         ": |> echo x > %o; echo junk > junk.txt |> out.txt\n",
     );
-    let out = p.build(&[]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("unspecified output") && err.contains("junk.txt"),
-        "{err}"
-    );
-    assert!(!p.root.join("junk.txt").exists());
-    assert!(!p.root.join("out.txt").exists());
+    p.build(&[])
+        .exit_code(1)
+        .says(&["unspecified output", "junk.txt"]);
+    assert!(!p.exists("junk.txt"));
+    assert!(!p.exists("out.txt"));
 }
 
 #[test]
 fn reading_a_generated_file_needs_a_declared_path() {
-    let p = Proj::empty();
-    p.write(
+    require_fuse!();
+    let p = Project::new().file(
         "Tupfile",
         ": |> echo gen > %o |> gen.txt\n: |> cat gen.txt > %o |> use.txt\n",
     );
-    let out = p.build(&["-j1"]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("missing input dependency"), "{err}");
-    assert!(
-        err.contains("gen.txt") && err.contains("Tupfile:1"),
-        "{err}"
-    );
-    assert!(!p.root.join("use.txt").exists());
+    p.build(&["-j1"])
+        .exit_code(1)
+        .says(&["missing input dependency", "gen.txt", "Tupfile:1"]);
+    assert!(!p.exists("use.txt"));
     p.write(
         "Tupfile",
         ": |> echo gen > %o |> gen.txt\n: | gen.txt |> cat gen.txt > %o |> use.txt\n",
     );
-    p.build_ok();
-    assert_eq!(fs::read_to_string(p.root.join("use.txt")).unwrap(), "gen\n");
+    p.build(&[]).success();
+    assert_eq!(p.read("use.txt"), "gen\n");
 }
 
 #[test]
 fn temp_files_and_renames_are_fine_but_a_left_dir_is_not() {
-    let p = Proj::empty();
-    p.write(
+    require_fuse!();
+    let p = Project::new().file(
         "Tupfile",
         ": |> echo t > tmp.txt; rm tmp.txt; mkdir d; rmdir d; echo z > part; mv part %o |> ok.txt\n",
     );
-    let log = p.build_ok();
-    assert_eq!(log["commands"][0]["status"], "ok");
-    assert!(!p.root.join("tmp.txt").exists() && !p.root.join("part").exists());
-    assert_eq!(fs::read_to_string(p.root.join("ok.txt")).unwrap(), "z\n");
-    p.write("Tupfile", ": |> mkdir leftdir; echo y > %o |> out.txt\n");
     let out = p.build(&[]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("leftdir"),
-        "{}",
-        text(&out)
-    );
+    out.success();
+    assert_eq!(out.commands()[0].status, "ok");
+    assert!(!p.exists("tmp.txt") && !p.exists("part"));
+    assert_eq!(p.read("ok.txt"), "z\n");
+    p.write("Tupfile", ": |> mkdir leftdir; echo y > %o |> out.txt\n");
+    p.build(&[]).exit_code(1).says(&["leftdir"]);
 }
 
 #[test]
 fn removing_a_group_member_reruns_the_groups_consumer() {
-    let p = Proj::empty();
-    p.write("a.txt", "a\n");
-    p.write("b.txt", "b\n");
-    p.write(
-        "Tupfile",
-        ": foreach *.txt |> cp %f %o |> %B.part <parts>\n: | <parts> |> cat *.part > %o |> all.out\n",
-    );
-    p.build_ok();
-    assert_eq!(
-        fs::read_to_string(p.root.join("all.out")).unwrap(),
-        "a\nb\n"
-    );
-    fs::remove_file(p.root.join("b.txt")).unwrap();
-    let log = p.build_ok();
-    assert_eq!(log["removed"], serde_json::json!(["b.part"]));
-    assert_eq!(ran(&log), vec!["cat *.part > all.out"]);
-    assert_eq!(fs::read_to_string(p.root.join("all.out")).unwrap(), "a\n");
+    require_fuse!();
+    let p = Project::new()
+        .file("a.txt", "a\n")
+        .file("b.txt", "b\n")
+        .file(
+            "Tupfile",
+            ": foreach *.txt |> cp %f %o |> %B.part <parts>\n: | <parts> |> cat *.part > %o |> all.out\n",
+        );
+    p.build(&[]).success();
+    assert_eq!(p.read("all.out"), "a\nb\n");
+    p.remove("b.txt");
+    let out = p.build(&[]);
+    out.success().ran_exactly(&["cat *.part > all.out"]);
+    assert_eq!(out.log().removed, ["b.part"]);
+    assert_eq!(p.read("all.out"), "a\n");
 }
 
 #[test]
 fn gitignore_directive_lists_outputs() {
-    let p = Proj::empty();
-    p.write(".gitignore", "my-own-line\n");
-    p.write("Tupfile", ".gitignore\n: |> echo a > %o |> a.txt\n");
-    p.build_ok();
-    let ignore = fs::read_to_string(p.root.join(".gitignore")).unwrap();
+    require_fuse!();
+    let p = Project::new()
+        .file(".gitignore", "my-own-line\n")
+        .file("Tupfile", ".gitignore\n: |> echo a > %o |> a.txt\n");
+    p.build(&[]).success();
+    let ignore = p.read(".gitignore");
     assert!(
         ignore.contains("my-own-line") && ignore.contains("a.txt"),
         "{ignore}"

@@ -660,7 +660,6 @@ fn s29_dependency_cycle_is_named() {
 }
 
 #[test]
-#[ignore = "needs %<group> expansion in commands (issue 2)"]
 fn s30_groups_order_across_dirs_and_track_members() {
     require_fuse!();
     let p = Project::new()
@@ -872,7 +871,6 @@ fn s33_run_script_rules_and_reparse() {
 }
 
 #[test]
-#[ignore = "needs variant jobs to see the sources in the variant dir, as tup does: gcc in build-debug/ finds no a.c (issues 3, 4)"]
 fn s34_variants_build_side_by_side() {
     require_fuse!();
     let p = Project::new()
@@ -902,6 +900,12 @@ fn s34_variants_build_side_by_side() {
     assert!(b.commands()[0].dir.starts_with("build-release"));
     assert_eq!(p.read("build-release/name.txt"), "rel2\n");
     assert_eq!(p.read("build-debug/name.txt"), "debug\n");
+    // The source file is an input of both variants' compiles, only them.
+    p.write("a.c", &c_file("fa", &[], "2"));
+    p.build(&[])
+        .success()
+        .ran_exactly(&["gcc -O0 -c a.c -o a.o", "gcc -O2 -c a.c -o a.o"]);
+    p.build(&[]).success().ran_nothing();
 }
 
 #[test]

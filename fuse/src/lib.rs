@@ -20,6 +20,7 @@ mod mount;
 mod paths;
 mod spawn;
 mod staging;
+mod variant;
 mod view;
 mod writes;
 
@@ -34,6 +35,7 @@ use std::time::Duration;
 
 pub use spawn::Isolation;
 pub use staging::PendingWrites;
+pub use variant::VariantMirror;
 
 use crate::access_log::Recorder;
 use crate::fs::Shared;
@@ -42,6 +44,7 @@ use crate::inodes::InodeTable;
 use crate::mount::Mounted;
 use crate::spawn::{cstring, Entry};
 use crate::staging::{with_path, Overlay};
+use crate::variant::Mirrors;
 use crate::view::JobView;
 
 /// How to mount.
@@ -68,6 +71,9 @@ pub struct MountOptions {
     pub ttl: Duration,
     /// Force an isolation mode instead of probing (tests, benchmarks).
     pub isolation: Option<Isolation>,
+    /// Variant directories (tup's variants): inside each, jobs also see
+    /// the source directory it mirrors. Default none.
+    pub variants: Vec<VariantMirror>,
 }
 
 impl Default for MountOptions {
@@ -76,6 +82,7 @@ impl Default for MountOptions {
             passthrough: true,
             ttl: Duration::from_secs(3600),
             isolation: None,
+            variants: Vec::new(),
         }
     }
 }
@@ -86,6 +93,7 @@ pub struct Tracer {
     config: MountConfig,
     shared: Arc<Shared>,
     hidden: Arc<[OsString]>,
+    mirrors: Arc<Mirrors>,
     isolation: Isolation,
     next_job: AtomicU64,
     mounted: Mounted,
@@ -165,6 +173,16 @@ impl Tracer {
         Tracer::mount_with(config, MountOptions::default())
     }
 
+    /// Clear what a killed build left at `config`'s places (a dead mount,
+    /// staged writes) without mounting: for a build that runs nothing.
+    pub fn clear_leftovers(config: &MountConfig) -> io::Result<()> {
+        mount::clear_dead_mount(&config.mountpoint)?;
+        if config.scratch.is_dir() {
+            clear_scratch(&config.scratch)?;
+        }
+        Ok(())
+    }
+
     /// Mount with explicit [`MountOptions`].
     pub fn mount_with(config: MountConfig, options: MountOptions) -> io::Result<Tracer> {
         let root = config
@@ -191,12 +209,14 @@ impl Tracer {
             let _ = shared.notifier.set(notifier);
         }
         let isolation = options.isolation.unwrap_or_else(|| spawn::probe(&root));
+        let mirrors = Arc::new(Mirrors::new(options.variants, hidden.clone()));
         let mut config = config;
         config.root = root;
         Ok(Tracer {
             config,
             shared,
             hidden,
+            mirrors,
             isolation,
             next_job: AtomicU64::new(1),
             mounted,
@@ -243,6 +263,7 @@ impl Tracer {
             id,
             root: self.shared.root.clone(),
             hidden: self.hidden.clone(),
+            mirrors: self.mirrors.clone(),
             inodes: RwLock::new(InodeTable::new()),
             overlay: RwLock::new(Overlay::new(
                 self.config.scratch.join(format!("job-{}", id.0)),
@@ -314,7 +335,8 @@ impl Job {
         self.closed = true;
         self.tracer.shared.end_job(self.id);
         let overlay = std::mem::replace(&mut *self.view.overlay_mut(), Overlay::closed());
-        let log = self.view.recorder.resolve(&overlay);
+        let mut log = self.view.recorder.resolve(&overlay);
+        self.view.mirrors.attribute(&self.view.root, &mut log);
         let pending = overlay.into_pending(self.tracer.shared.root.to_path_buf());
         Finished { log, pending }
     }

@@ -4,6 +4,7 @@
 
 use std::fs;
 use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -109,15 +110,66 @@ pub(crate) fn mount(shared: Arc<Shared>, mountpoint: &Path, threads: usize) -> i
     let session =
         Session::new(TraceFs(shared), mountpoint, &config).map_err(|e| with_path(e, mountpoint))?;
     let session = session.spawn()?;
-    // Only now: stat on the mount needs the daemon threads running.
-    let connection = fs::metadata(mountpoint)
-        .map(|m| u64::from(libc::minor(m.dev())))
-        .map_err(|e| with_path(e, mountpoint))?;
+    // Never stat our own mount: a SIGKILL that lands while a daemon thread
+    // holds the request would leave this thread waiting uninterruptibly for
+    // an answer nobody will give, and the process (holding the build lock)
+    // could never exit. The mount table names the connection instead.
+    let connection = connection_of(mountpoint).ok_or_else(|| {
+        with_path(
+            io::Error::other("the new mount is not in /proc/self/mountinfo"),
+            mountpoint,
+        )
+    })?;
     Ok(Mounted {
         mountpoint: mountpoint.to_owned(),
         session: Some(session),
         connection,
     })
+}
+
+/// The FUSE connection number (the device minor) of the newest mount at
+/// `mountpoint`, from /proc/self/mountinfo.
+fn connection_of(mountpoint: &Path) -> Option<u64> {
+    // The table has the resolved path; resolve the parent only (resolving
+    // the mountpoint itself would ask the daemon).
+    let resolved = match (mountpoint.parent(), mountpoint.file_name()) {
+        (Some(parent), Some(name)) => parent.canonicalize().ok()?.join(name),
+        _ => mountpoint.to_path_buf(),
+    };
+    let info = fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let want = resolved.as_os_str().as_bytes();
+    info.lines().rev().find_map(|line| {
+        let mut fields = line.split(' ');
+        let dev = fields.nth(2)?;
+        let point = fields.nth(1)?;
+        if unescape_mountinfo(point) != want {
+            return None;
+        }
+        dev.split(':').nth(1)?.parse().ok()
+    })
+}
+
+/// mountinfo writes space, tab, newline and backslash as `\ooo`.
+fn unescape_mountinfo(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let octal = b
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match (b[i], octal) {
+            (b'\\', Some(d)) => {
+                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
+                i += 4;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 impl Mounted {
@@ -169,5 +221,16 @@ impl Drop for Mounted {
         if let Err(e) = self.unmount() {
             log::warn!("unmounting {}: {e}", self.mountpoint.display());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unescape_mountinfo;
+
+    #[test]
+    fn mountinfo_escapes_are_undone() {
+        assert_eq!(unescape_mountinfo(r"/a\040b\134c"), b"/a b\\c");
+        assert_eq!(unescape_mountinfo(r"/plain\09"), b"/plain\\09");
     }
 }

@@ -2,6 +2,7 @@
 //! layered over it, its inode table, log and open handles. Answers "what
 //! stands at this path for this job, and where is it on disk".
 
+use std::collections::HashSet;
 use std::ffi::OsString;
 use std::fs::{self, Metadata};
 use std::io;
@@ -17,6 +18,7 @@ use crate::handles::{DirEntry, Handles};
 use crate::inodes::InodeTable;
 use crate::paths::{self, Ino};
 use crate::staging::{Overlay, Staged};
+use crate::variant::Mirrors;
 use crate::JobId;
 
 /// Everything the daemon keeps for one running job.
@@ -27,6 +29,8 @@ pub(crate) struct JobView {
     pub(crate) root: Arc<Path>,
     /// Top-level names hidden from the view (tupfs's own state).
     pub(crate) hidden: Arc<[OsString]>,
+    /// The mount's variant directories and the sources they mirror.
+    pub(crate) mirrors: Arc<Mirrors>,
     pub(crate) inodes: RwLock<InodeTable>,
     pub(crate) overlay: RwLock<Overlay>,
     pub(crate) recorder: Recorder,
@@ -55,7 +59,7 @@ impl JobView {
         self.overlay.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The real location of `path`.
+    /// The real location of `path` (where a write to it goes).
     pub(crate) fn real(&self, path: &str) -> PathBuf {
         if path.is_empty() {
             self.root.to_path_buf()
@@ -75,7 +79,20 @@ impl JobView {
                 };
             }
         }
-        Location::Real(self.real(path))
+        Location::Real(self.lower(path))
+    }
+
+    /// What the real tree shows at `path`: `<root>/<path>`, or in a
+    /// variant directory that has nothing there, the source it mirrors.
+    pub(crate) fn lower(&self, path: &str) -> PathBuf {
+        let real = self.real(path);
+        if self.mirrors.is_empty() || fs::symlink_metadata(&real).is_ok() {
+            return real;
+        }
+        match self.mirrors.source_of(path) {
+            Some(source) => self.real(&source),
+            None => real,
+        }
     }
 
     /// `lstat` of what stands at `path` for this job.
@@ -88,7 +105,7 @@ impl JobView {
 
     /// Whether the real tree has something at `path` (staged or not).
     pub(crate) fn real_exists(&self, path: &str) -> bool {
-        fs::symlink_metadata(self.real(path)).is_ok()
+        fs::symlink_metadata(self.lower(path)).is_ok()
     }
 
     /// Whether `name` at the top of the view is tupfs's own and hidden.
@@ -125,18 +142,9 @@ impl JobView {
         let staged = self.overlay().children(dir);
         let mut out = Vec::new();
         if let Location::Real(real) = self.locate(dir) {
-            for entry in fs::read_dir(real)? {
-                let entry = entry?;
-                let name = entry.file_name();
-                let Some(name_str) = name.to_str() else {
-                    continue;
-                };
-                if self.is_hidden(dir, name_str) || staged.iter().any(|(n, _)| n == name_str) {
-                    continue;
-                }
-                let kind = file_type(entry.file_type()?);
-                let ino = self.ino(&paths::join(dir, name_str));
-                out.push(DirEntry { name, kind, ino });
+            match self.mirrors.source_of(dir) {
+                None => self.list_real(dir, &real, &staged, &mut out)?,
+                Some(source) => self.list_mirrored(dir, &source, &staged, &mut out)?,
             }
         }
         for (name, what) in staged {
@@ -154,6 +162,57 @@ impl JobView {
             });
         }
         Ok(out)
+    }
+
+    /// List the variant directory `dir`: its own entries, then those of
+    /// the `source` directory it mirrors that it does not have itself
+    /// (leaving out what never shows through: variant directories).
+    fn list_mirrored(
+        &self,
+        dir: &str,
+        source: &str,
+        staged: &[(String, Staged)],
+        out: &mut Vec<DirEntry>,
+    ) -> io::Result<()> {
+        let own = self.list_real(dir, &self.real(dir), staged, out);
+        let seen: HashSet<OsString> = out.iter().map(|e| e.name.clone()).collect();
+        let mut under = Vec::new();
+        let mirrored = self.list_real(dir, &self.real(source), staged, &mut under);
+        if let (Err(e), Err(_)) = (own, &mirrored) {
+            return Err(e);
+        }
+        out.extend(under.into_iter().filter(|e| {
+            !seen.contains(&e.name)
+                && e.name
+                    .to_str()
+                    .is_some_and(|n| self.mirrors.source_of(&paths::join(dir, n)).is_some())
+        }));
+        Ok(())
+    }
+
+    /// Append the entries of the real directory `real` (shown at `dir`) to
+    /// `out`, leaving out hidden names and those the job staged.
+    fn list_real(
+        &self,
+        dir: &str,
+        real: &Path,
+        staged: &[(String, Staged)],
+        out: &mut Vec<DirEntry>,
+    ) -> io::Result<()> {
+        for entry in fs::read_dir(real)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            let Some(name_str) = name.to_str() else {
+                continue;
+            };
+            if self.is_hidden(dir, name_str) || staged.iter().any(|(n, _)| n == name_str) {
+                continue;
+            }
+            let kind = file_type(entry.file_type()?);
+            let ino = self.ino(&paths::join(dir, name_str));
+            out.push(DirEntry { name, kind, ino });
+        }
+        Ok(())
     }
 }
 

@@ -74,7 +74,7 @@ impl JobView {
             Some(Staged::Dir(_)) => Err(Errno::EISDIR),
             Some(Staged::Whiteout) => Err(Errno::ENOENT),
             None => {
-                let real = self.real(path);
+                let real = self.lower(path);
                 overlay.copy_up(path, &real, truncate).map_err(errno)?;
                 overlay
                     .get(path)

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use crate::change::{
-    digest_path, ChangeDetector, ChangeSource, FileState, FullScan, Judgement, Moment,
+    digest_path, ChangeDetector, ChangeSource, FileState, FullScan, Judgement, Moment, Verdict,
 };
 use crate::graph::Graph;
 use crate::identity::{self, CommandKey, Identity};
@@ -42,6 +42,8 @@ pub struct History {
     pub scan: crate::change::Changes,
     /// Outputs rewritten in this build, judged after commit.
     pub fresh: Mutex<HashMap<ProjPath, FreshOutput>>,
+    /// `^t` outputs that were deleted as designed (see [`History::scan`]).
+    pub absent_transients: BTreeSet<ProjPath>,
     root: PathBuf,
 }
 
@@ -72,16 +74,54 @@ impl History {
             index: prior.index,
             scan: prior.scan,
             fresh: Mutex::default(),
+            absent_transients: BTreeSet::new(),
             root: project.root.clone(),
         }
     }
 
-    /// Judge every recorded file against the disk again (after stale
-    /// outputs were removed, so their readers see them gone).
-    pub fn scan(&mut self) {
-        if let Some(index) = &self.index {
+    /// Judge every recorded file against the disk again when `rescan`
+    /// (stale outputs were removed, so their readers see them gone;
+    /// otherwise the scan the build started with stands). A `^t` output of
+    /// `graph` that is gone was deleted by design: it counts as present
+    /// and unchanged, as recorded, so neither its producer nor its
+    /// consumers re-run for its absence ([`History::absent_transients`]).
+    pub fn scan(&mut self, graph: &Graph, rescan: bool) {
+        let Some(index) = &self.index else {
+            return;
+        };
+        if rescan {
             let detector = ChangeDetector::new(self.mode);
             self.scan = FullScan::new(&self.root).changes(index, detector);
+        }
+        self.excuse_absent_transients(graph);
+    }
+
+    /// Judge each `^t` output that is gone but was recorded present as
+    /// unchanged, with its recorded state (see [`History::scan`]).
+    fn excuse_absent_transients(&mut self, graph: &Graph) {
+        let Some(index) = &self.index else {
+            return;
+        };
+        let transient = graph
+            .commands()
+            .filter(|(_, node)| node.rule.flags.transient)
+            .flat_map(|(id, _)| graph.outputs(id));
+        for path in transient {
+            let Some(file) = index.file(path.as_str()) else {
+                continue;
+            };
+            let Some(judged) = self.scan.files.get_mut(file.slot().0 as usize) else {
+                continue;
+            };
+            if judged.state.is_none() && file.state().is_some() {
+                *judged = Judgement {
+                    verdict: Verdict::Unchanged,
+                    state: file.state(),
+                    digest: file.digest(),
+                    recorded_at: file.recorded_at(),
+                };
+                self.absent_transients.insert(path.clone());
+            }
         }
     }
 

@@ -1,12 +1,14 @@
 //! Running one command through the tracer: `sh -e -c CMD` (bash with
 //! pipefail for `^b`) in the rule's directory, stdin from /dev/null, only the
 //! exported environment, its own process group, and stdout+stderr captured
-//! to one file that is read back whole when the job ends.
+//! to one in-memory file (memfd) that is read back whole when the job ends:
+//! in memory so that a full disk cannot swallow the message that says so,
+//! and a killed build leaves no capture behind.
 
 use std::collections::HashMap;
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{Read, Seek};
-use std::path::Path;
+use std::os::fd::FromRawFd;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 
@@ -67,15 +69,11 @@ pub struct JobResult {
     pub finished: Option<Finished>,
 }
 
-/// Names of the files that capture a job's output in the scratch directory
-/// (not `job-*`: those are the tracer's).
-pub const CAPTURE_PREFIX: &str = "capture-";
-
 /// The process groups of running jobs, so an interrupt can stop them.
 pub type Running = Mutex<HashMap<CmdId, u32>>;
 
-/// Run `req` to completion under `tracer`, staging output in `scratch`.
-pub fn run(tracer: &Tracer, req: &JobRequest, scratch: &Path, running: &Running) -> JobResult {
+/// Run `req` to completion under `tracer`.
+pub fn run(tracer: &Tracer, req: &JobRequest, running: &Running) -> JobResult {
     let mut result = JobResult {
         cmd: req.cmd,
         exit: Exit::NotStarted(String::new()),
@@ -93,16 +91,14 @@ pub fn run(tracer: &Tracer, req: &JobRequest, scratch: &Path, running: &Running)
             return result;
         }
     };
-    let capture = scratch.join(format!("{CAPTURE_PREFIX}{}", job.id().0));
     let mut cmd = shell_command(&job, req);
-    result.exit = match spawn_and_wait(&mut cmd, req, &capture, running) {
+    result.exit = match spawn_and_wait(&mut cmd, req, running) {
         Ok((exit, output)) => {
             result.output = output;
             exit
         }
-        Err(e) => Exit::NotStarted(format!("cannot run /bin/sh: {e}")),
+        Err(e) => Exit::NotStarted(e.to_string()),
     };
-    let _ = fs::remove_file(&capture);
     match job.finish() {
         Ok(f) => result.finished = Some(f),
         Err(e) => {
@@ -137,21 +133,17 @@ fn shell_command(job: &tupfs_fuse::Job, req: &JobRequest) -> Command {
 fn spawn_and_wait(
     cmd: &mut Command,
     req: &JobRequest,
-    capture: &Path,
     running: &Running,
 ) -> std::io::Result<(Exit, Vec<u8>)> {
     let mut out_file = None;
     if !req.stream {
-        let f = File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(capture)?;
+        let f = capture_file().map_err(|e| io_context(e, "cannot capture its output"))?;
         cmd.stdout(f.try_clone()?).stderr(f.try_clone()?);
         out_file = Some(f);
     }
-    let mut child = cmd.spawn()?;
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| io_context(e, "cannot run the shell"))?;
     lock(running).insert(req.cmd, child.id());
     if super::signals::interrupted() {
         super::signals::kill_group(child.id(), libc::SIGKILL);
@@ -172,6 +164,21 @@ fn spawn_and_wait(
         (None, None) => Exit::Code(-1),
     };
     Ok((exit, output))
+}
+
+/// An anonymous in-memory file (closed on exec: the child gets dups).
+fn capture_file() -> std::io::Result<File> {
+    // SAFETY: a valid NUL-terminated name; the flags are plain bits.
+    let fd = unsafe { libc::memfd_create(c"tupfs-capture".as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a new descriptor that nothing else owns.
+    Ok(unsafe { File::from_raw_fd(fd) })
+}
+
+fn io_context(e: std::io::Error, what: &str) -> std::io::Error {
+    std::io::Error::new(e.kind(), format!("{what}: {e}"))
 }
 
 /// Lock the registry, surviving a panicked holder (the map stays valid).

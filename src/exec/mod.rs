@@ -5,6 +5,7 @@
 //! `run_build` is the whole pipeline after parsing: history → identity →
 //! plan → stale removal → schedule (jobs through the tracer) → record.
 
+pub mod compiledb;
 pub mod enforce;
 pub mod job;
 pub mod schedule;
@@ -12,6 +13,7 @@ pub mod settle;
 pub mod signals;
 pub mod stale;
 pub mod targets;
+pub mod transient;
 
 mod history;
 mod record;
@@ -22,7 +24,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context as _, Result};
-use tupfs_fuse::{MountConfig, Tracer};
+use tupfs_fuse::{MountConfig, MountOptions, Tracer, VariantMirror};
 
 use crate::graph::{CmdId, Graph};
 use crate::options::ChangeMode;
@@ -89,29 +91,32 @@ pub fn run_build_with(
     let ui = Ui::new(req.ui);
     let mut history = history::History::load(project, graph, req.change, prior, req.reused, &ui);
     let stale = stale::remove(&project.root, &history.stale_outputs(graph));
-    if !stale.removed.is_empty() {
-        history.scan();
+    let scratch = project.state_dir().join("tmp");
+    if let Err(e) = compiledb::update(graph, &project.root, &scratch) {
+        ui.warn(&format!("{e:#}"));
     }
+    history.scan(graph, !stale.removed.is_empty());
     log::debug!("timing: identities at {:?}", started.elapsed());
-    let plan = Plan::make(graph, &history.ids, &history, &history);
-    log::debug!("timing: planned at {:?}", started.elapsed());
     let selected = match req.selected.is_empty() {
         true => vec![true; graph.len()],
         false => req.selected.clone(),
     };
+    let mut plan = Plan::make(graph, &history.ids, &history, &history);
+    transient::pull_producers(&mut plan, graph, &selected, &history.absent_transients);
+    log::debug!("timing: planned at {:?}", started.elapsed());
     let to_run = plan.may_run(graph, &selected).len();
     ui.set_total(to_run);
     let outcomes = if to_run == 0 {
+        clear_leftovers(project, &ui);
         schedule::Outcomes::nothing_ran(&selected)
     } else {
-        let tracer = mount(project)?;
+        let tracer = mount(project, graph)?;
         let ctx = schedule::Context {
             graph,
             plan: &plan,
             changes: &history,
             selected: &selected,
             root: &project.root,
-            scratch: &project.state_dir().join("tmp"),
             jobs: req.jobs.unwrap_or_else(cpus),
             keep_going: req.keep_going,
             ui: &ui,
@@ -124,7 +129,11 @@ pub fn run_build_with(
     };
     let unchanged = req.reused && to_run == 0 && stale.kept.is_empty() && stale.removed.is_empty();
     if !(unchanged && history.index_is_current()) {
-        history.record(project, graph, &outcomes, &stale, req)?;
+        history
+            .record(project, graph, &outcomes, &stale, req)
+            .context(
+            "cannot record this build (the last recorded one stays; what ran since will run again)",
+        )?;
     }
     log::debug!("timing: recorded at {:?}", started.elapsed());
     let report = report::Report {
@@ -144,37 +153,51 @@ pub fn previous_outputs(project: &Project) -> BTreeSet<ProjPath> {
     history::History::previous_outputs(project)
 }
 
-fn mount(project: &Project) -> Result<Tracer> {
-    let state = project.state_dir();
-    let mountpoint = state.join("mnt");
-    let scratch = state.join("tmp");
-    // The tracer makes the mountpoint (and clears a dead mount there).
-    std::fs::create_dir_all(&scratch)
-        .with_context(|| format!("cannot create {}", scratch.display()))?;
-    remove_old_captures(&scratch);
-    Tracer::mount(MountConfig {
-        root: project.root.clone(),
-        mountpoint,
-        scratch,
-        threads: 0,
-    })
-    .context("cannot mount the tracing filesystem")
+/// Where this project's tracer mounts and stages writes.
+/// A killed build may have left a dead mount and staged writes: clear them
+/// (a build that mounts does this itself).
+pub fn clear_leftovers(project: &Project, ui: &Ui) {
+    if let Err(e) = Tracer::clear_leftovers(&mount_config(project)) {
+        ui.warn(&format!("cannot clear what a killed build left: {e}"));
+    }
 }
 
-/// Output captures left by a build that was killed.
-fn remove_old_captures(scratch: &Path) {
-    let Ok(entries) = std::fs::read_dir(scratch) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        if entry
-            .file_name()
-            .to_string_lossy()
-            .starts_with(job::CAPTURE_PREFIX)
-        {
-            let _ = std::fs::remove_file(entry.path());
-        }
+fn mount_config(project: &Project) -> MountConfig {
+    let state = project.state_dir();
+    MountConfig {
+        root: project.root.clone(),
+        mountpoint: state.join("mnt"),
+        scratch: state.join("tmp"),
+        threads: 0,
     }
+}
+
+fn mount(project: &Project, graph: &Graph) -> Result<Tracer> {
+    let config = mount_config(project);
+    // The tracer makes the mountpoint (and clears a dead mount there).
+    std::fs::create_dir_all(&config.scratch)
+        .with_context(|| format!("cannot create {}", config.scratch.display()))?;
+    let options = MountOptions {
+        variants: variant_mirrors(graph),
+        ..MountOptions::default()
+    };
+    Tracer::mount_with(config, options).context("cannot mount the tracing filesystem")
+}
+
+/// The variant directories of the build: as in tup, each mirrors the whole
+/// source tree, so a command in `build-x/sub` sees `sub`'s files.
+fn variant_mirrors(graph: &Graph) -> Vec<VariantMirror> {
+    let dirs: BTreeSet<&ProjPath> = graph
+        .commands()
+        .map(|(_, c)| &c.rule.variant)
+        .filter(|v| !v.is_root())
+        .collect();
+    dirs.into_iter()
+        .map(|dir| VariantMirror {
+            dir: dir.as_str().to_string(),
+            source: String::new(),
+        })
+        .collect()
 }
 
 fn cpus() -> usize {

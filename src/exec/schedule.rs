@@ -14,6 +14,7 @@ use tupfs_fuse::Tracer;
 use super::job::{self, JobRequest, JobResult, Running};
 use super::settle::{settle, Settled};
 use super::signals;
+use super::transient::Sweeper;
 use crate::graph::{CmdId, Graph};
 use crate::paths::ProjPath;
 use crate::plan::{Changes, Plan, Reason};
@@ -79,8 +80,6 @@ pub struct Context<'a> {
     pub selected: &'a [bool],
     /// The project root.
     pub root: &'a Path,
-    /// Scratch directory for captured output.
-    pub scratch: &'a Path,
     /// Parallel jobs.
     pub jobs: usize,
     /// Go on after a failure.
@@ -127,7 +126,7 @@ pub fn run(ctx: &Context, tracer: &Tracer) -> Outcomes {
     std::thread::scope(|s| {
         for _ in 0..ctx.jobs.max(1) {
             let (rx, tx, running) = (job_rx.clone(), done_tx.clone(), &running);
-            s.spawn(move || worker(tracer, ctx.scratch, rx, tx, running));
+            s.spawn(move || worker(tracer, rx, tx, running));
         }
         drop(done_tx);
         let mut sched = Scheduler::new(ctx);
@@ -137,15 +136,9 @@ pub fn run(ctx: &Context, tracer: &Tracer) -> Outcomes {
     })
 }
 
-fn worker(
-    tracer: &Tracer,
-    scratch: &Path,
-    jobs: Receiver<JobRequest>,
-    done: Sender<JobResult>,
-    running: &Running,
-) {
+fn worker(tracer: &Tracer, jobs: Receiver<JobRequest>, done: Sender<JobResult>, running: &Running) {
     for req in jobs {
-        let result = job::run(tracer, &req, scratch, running);
+        let result = job::run(tracer, &req, running);
         if done.send(result).is_err() {
             return;
         }
@@ -163,6 +156,8 @@ struct Scheduler<'a> {
     kill_at: Option<Instant>,
     /// Counted in the UI's total.
     may_run: BTreeSet<CmdId>,
+    /// Deletes `^t` outputs once their consumers are done.
+    sweeper: Sweeper,
 }
 
 impl<'a> Scheduler<'a> {
@@ -197,6 +192,7 @@ impl<'a> Scheduler<'a> {
             stop: false,
             kill_at: None,
             may_run: ctx.plan.may_run(ctx.graph, ctx.selected),
+            sweeper: Sweeper::new(ctx.graph, ctx.selected),
         }
     }
 
@@ -302,8 +298,11 @@ impl<'a> Scheduler<'a> {
         self.release(id, failed);
     }
 
-    /// `id` is settled: its dependents have one dependency fewer to wait for.
+    /// `id` is settled: its dependents have one dependency fewer to wait
+    /// for, and transient files it consumed may go.
     fn release(&mut self, id: CmdId, failed: bool) {
+        let (graph, root) = (self.ctx.graph, self.ctx.root);
+        self.sweeper.settled(graph, root, id, &self.out.per_cmd);
         for &d in self.ctx.graph.dependents(id) {
             if !self.ctx.selected[d.index()] {
                 continue;

@@ -1,15 +1,14 @@
 //! The parse of one directory's Tupfile: reading files line by line and
-//! carrying out each directive (conditionals, include, include_rules, run,
-//! preload, export, import, .gitignore, error, macros, assignments). Rules
-//! are handed to `emit`.
+//! carrying out each directive (include, include_rules, preload, export,
+//! import, .gitignore, error, macros, assignments). Conditionals are in
+//! `cond`, `run` in `run`, and rules are handed to `emit`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::process::{Command, Stdio};
 
 use super::cond::CondStack;
 use super::driver::Driver;
-use super::emit::Entry;
+use super::inputs::Entry;
 use super::lines::{logical_lines, Line};
 use super::macros::MacroDb;
 use super::vars::{eval, ConfigUse, EvalEnv, NodeVars, Nodes, VarDb};
@@ -52,7 +51,9 @@ pub struct TupfileParse {
     /// Where each command text was written (one text, one command per
     /// directory, as tup requires).
     pub commands: BTreeMap<String, Location>,
+    /// The Tupfile said `.gitignore`.
     gitignore: bool,
+    /// How deep in `include`s the line being read is.
     depth: usize,
 }
 
@@ -148,7 +149,7 @@ impl TupfileParse {
     }
 
     /// Expand `text`, recording config reads in the Tupfile's record.
-    fn eval_here(
+    pub(super) fn eval_here(
         &mut self,
         drv: &Driver,
         ctx: &FileCtx,
@@ -161,6 +162,7 @@ impl TupfileParse {
         Ok((out, used))
     }
 
+    /// Carry out one logical line.
     fn line(
         &mut self,
         drv: &mut Driver,
@@ -169,37 +171,22 @@ impl TupfileParse {
         line: &Line,
         loc: &Location,
     ) -> Result<(), ParseError> {
-        let t = line.text.as_str();
-        if t == "else" {
-            return Ok(conds.flip()?);
-        }
-        if t == "endif" {
-            return Ok(conds.pop()?);
-        }
-        for (kw, negate) in [("ifeq", false), ("ifneq", true)] {
-            if let Some(rest) = keyword(t, kw) {
-                let value = conds.active() && self.eval_eq(drv, ctx, rest)? != negate;
-                conds.push(value, line.number);
-                return Ok(());
-            }
-        }
-        for (kw, negate) in [("ifdef", false), ("ifndef", true)] {
-            if let Some(rest) = keyword(t, kw) {
-                let value = conds.active() && self.ifdef(drv, rest)? != negate;
-                conds.push(value, line.number);
-                return Ok(());
-            }
-        }
-        if !conds.active() {
+        if self.conditional(drv, ctx, conds, line)? || !conds.active() {
             return Ok(());
         }
+        self.directive(drv, ctx, &line.text, loc)
+    }
+
+    /// Carry out a line of an active block (not a conditional).
+    fn directive(
+        &mut self,
+        drv: &mut Driver,
+        ctx: &mut FileCtx,
+        t: &str,
+        loc: &Location,
+    ) -> Result<(), ParseError> {
         if t == "error" || t.starts_with("error ") {
-            let msg = t[5..].trim();
-            return Err(ParseError::msg(if msg.is_empty() {
-                "error directive (no message given)".to_string()
-            } else {
-                msg.to_string()
-            }));
+            return Err(error_directive(t));
         }
         if let Some(rest) = keyword(t, "include") {
             return self.include(drv, ctx, rest);
@@ -230,36 +217,6 @@ impl TupfileParse {
             return Ok(self.macros.define(t)?);
         }
         self.assign(drv, ctx, t)
-    }
-
-    /// `ifeq (a,b)`: compare the expanded halves (no trimming).
-    fn eval_eq(&mut self, drv: &Driver, ctx: &FileCtx, rest: &str) -> Result<bool, ParseError> {
-        let syntax =
-            || ParseError::msg(format!("expected '(a,b)' after ifeq/ifneq, found '{rest}'"));
-        let open = rest.find('(').ok_or_else(syntax)?;
-        let comma = rest[open..]
-            .find(',')
-            .map(|c| c + open)
-            .ok_or_else(syntax)?;
-        let close = rest.rfind(')').filter(|&c| c > comma).ok_or_else(syntax)?;
-        let (a, _) = self.eval_here(drv, ctx, &rest[open + 1..comma], Nodes::Forbidden)?;
-        let (b, _) = self.eval_here(drv, ctx, &rest[comma + 1..close], Nodes::Forbidden)?;
-        Ok(a == b)
-    }
-
-    /// `ifdef NAME`: true if the config sets NAME (any value).
-    fn ifdef(&mut self, drv: &Driver, rest: &str) -> Result<bool, ParseError> {
-        let name = rest.trim();
-        let name = name.strip_prefix("CONFIG_").unwrap_or(name);
-        if name.is_empty() || name.contains([' ', '\t']) {
-            return Err(ParseError::msg(format!(
-                "expected one config name after ifdef/ifndef, found '{rest}'"
-            )));
-        }
-        let value = drv.config.get(name);
-        let set = value.is_some();
-        self.record.config.insert(name.to_string(), value);
-        Ok(set)
     }
 
     /// `include FILE`, relative to the file being read.
@@ -295,6 +252,7 @@ impl TupfileParse {
         self.include_path(drv, &path)
     }
 
+    /// Read the file `path` (already checked) as part of this Tupfile.
     fn include_path(&mut self, drv: &mut Driver, path: &ProjPath) -> Result<(), ParseError> {
         if self.depth >= MAX_INCLUDE_DEPTH {
             return Err(ParseError::msg(format!(
@@ -338,90 +296,29 @@ impl TupfileParse {
                     "cannot preload '{d}': not a directory"
                 )));
             }
-            if dir != self.dir {
-                drv.ensure_parsed(&dir)?;
-                if drv.has_tupfile(&dir) {
-                    self.record.depends_on.insert(dir.clone());
-                }
-            }
+            self.parse_first(drv, &dir)?;
             self.record.globbed_dirs.insert(dir);
         }
         Ok(())
     }
 
-    /// `run ./script args`: run it now; its stdout is more rules.
-    fn run(
+    /// Parse the Tupfile of `dir` (another directory) first, since this one
+    /// reads its outputs, and remember that this one depends on it.
+    pub(super) fn parse_first(
         &mut self,
         drv: &mut Driver,
-        ctx: &mut FileCtx,
-        rest: &str,
-        loc: &Location,
+        dir: &ProjPath,
     ) -> Result<(), ParseError> {
-        let dir = self.dir.clone();
-        let (cmdline, _) = self.eval_here(drv, ctx, rest, Nodes::RelativeTo(&dir))?;
-        if !drv.opts.allow_run {
-            return Err(ParseError::msg(format!(
-                "'run {cmdline}' is not allowed in this parse (scripts are disabled)"
-            )));
-        }
-        // The script and any file it is given are inputs of the parse.
-        for word in cmdline.split_whitespace() {
-            if let Ok(p) = ProjPath::join(&dir, word) {
-                if drv.is_source_file(&p) {
-                    self.record.run_scripts.insert(p);
-                }
+        if *dir != self.dir {
+            drv.ensure_parsed(dir)?;
+            if drv.has_tupfile(dir) {
+                self.record.depends_on.insert(dir.clone());
             }
-        }
-        self.record.globbed_dirs.insert(dir.clone());
-        let mut cmd = Command::new("sh");
-        cmd.arg("-c")
-            .arg(&cmdline)
-            .current_dir(dir.to_disk(drv.root))
-            .env_clear()
-            .stdin(Stdio::null());
-        for name in &self.exports {
-            if let Some(v) = drv.opts.env.get(name) {
-                cmd.env(name, v);
-            }
-        }
-        let out = cmd
-            .output()
-            .map_err(|e| ParseError::msg(format!("cannot run '{cmdline}': {e}")))?;
-        if !out.status.success() {
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            return Err(ParseError::msg(format!(
-                "run script '{cmdline}' failed ({}): {}",
-                out.status,
-                stderr.trim()
-            )));
-        }
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        for (n, l) in stdout.lines().enumerate() {
-            let l = l.trim();
-            if l.is_empty() || l.starts_with('#') {
-                continue;
-            }
-            let Some(rule) = l.strip_prefix(':') else {
-                return Err(ParseError::msg(format!(
-                    "line {} of the output of 'run {cmdline}' is not a ':' rule: '{l}'",
-                    n + 1
-                )));
-            };
-            self.rule(drv, ctx, rule, loc).map_err(|e| {
-                let e = e.located(loc);
-                ParseError {
-                    message: format!(
-                        "{} (in line {} of the output of 'run {cmdline}')",
-                        e.message,
-                        n + 1
-                    ),
-                    ..e
-                }
-            })?;
         }
         Ok(())
     }
 
+    /// `export NAME`: pass NAME from the environment to every command.
     fn export(&mut self, rest: &str) -> Result<(), ParseError> {
         let name = rest.trim();
         if name.is_empty() || name.contains([' ', '\t', '=']) {
@@ -532,8 +429,18 @@ impl TupfileParse {
     }
 }
 
+/// `error [message]`: stop the parse with the message.
+fn error_directive(t: &str) -> ParseError {
+    let msg = t[5..].trim();
+    ParseError::msg(if msg.is_empty() {
+        "error directive (no message given)".to_string()
+    } else {
+        msg.to_string()
+    })
+}
+
 /// `kw` followed by white space: the rest of the line.
-fn keyword<'a>(line: &'a str, kw: &str) -> Option<&'a str> {
+pub(super) fn keyword<'a>(line: &'a str, kw: &str) -> Option<&'a str> {
     line.strip_prefix(kw)
         .filter(|r| r.starts_with([' ', '\t']))
         .map(|r| r.trim_start())

@@ -9,6 +9,7 @@ use std::path::Path;
 use super::config::Config;
 use super::directives::{self, DirOutcome};
 use super::gitignore;
+use super::groups::expand_group_flags;
 use super::vars::variant_mirror;
 use super::{Location, ParseError, ParseOptions, ParsedProject};
 use crate::paths::ProjPath;
@@ -16,7 +17,9 @@ use crate::paths::ProjPath;
 /// What a directory's parse state is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum DirState {
+    /// Its parse has started and not finished.
     Parsing,
+    /// Its parse finished.
     Done,
 }
 
@@ -51,14 +54,19 @@ pub struct Driver<'a> {
     pub config: Config,
     /// The root directory's own name (for `%d` at the root).
     pub root_name: String,
+    /// Source directory → the file describing it.
     tupfiles: &'a BTreeMap<ProjPath, ProjPath>,
+    /// Variant directories: not source, never scanned for inputs.
     skip: &'a BTreeSet<ProjPath>,
+    /// Directories whose parse started or finished.
     state: BTreeMap<ProjPath, DirState>,
+    /// Directories being parsed, outermost first (to name a cycle).
     stack: Vec<ProjPath>,
     /// Every output declared so far, by its source-tree (logical) path.
     pub outputs: BTreeMap<ProjPath, OutputInfo>,
     /// Output file names declared so far, by logical directory.
     pub outputs_by_dir: BTreeMap<ProjPath, BTreeSet<String>>,
+    /// Finished directories' results, by directory.
     done: BTreeMap<ProjPath, DirOutcome>,
 }
 
@@ -102,9 +110,12 @@ pub fn parse(root: &Path, opts: &ParseOptions) -> Result<ParsedProject, ParseErr
         }
         drv.finish(&mut project);
     }
+    // Only now is every group's membership known.
+    expand_group_flags(&mut project.rules)?;
     Ok(project)
 }
 
+/// The `tup.config` of `variant` (empty if there is none).
 fn read_config(root: &Path, variant: &ProjPath) -> Result<Config, ParseError> {
     let file = variant.child("tup.config");
     match fs::read_to_string(file.to_disk(root)) {
@@ -138,12 +149,10 @@ fn scan(root: &Path, opts: &ParseOptions) -> Result<Tree, ParseError> {
         };
         if has("Tupfile") {
             tree.tupfiles.insert(dir.clone(), dir.child("Tupfile"));
-        } else if has("Tupfile.lua") || has("Tupdefault.lua") {
-            let lua = if has("Tupfile.lua") {
-                "Tupfile.lua"
-            } else {
-                "Tupdefault.lua"
-            };
+        } else if let Some(lua) = ["Tupfile.lua", "Tupdefault.lua"]
+            .into_iter()
+            .find(|n| has(n))
+        {
             return Err(ParseError::at(
                 &Location {
                     file: dir.child(lua),
@@ -157,21 +166,27 @@ fn scan(root: &Path, opts: &ParseOptions) -> Result<Tree, ParseError> {
                 tree.tupfiles.insert(dir.clone(), d.clone());
             }
         }
-        let entries = fs::read_dir(&disk)
-            .map_err(|e| ParseError::msg(format!("cannot list directory {dir}: {e}")))?;
-        let mut subdirs = Vec::new();
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
-            if is_dir && !name.starts_with('.') {
-                subdirs.push(dir.child(&name));
-            }
-        }
+        let subdirs = subdirs(root, &dir)?;
         todo.extend(subdirs.into_iter().map(|d| (d, default.clone())));
     }
     tree.variants.sort();
     tree.dirs.sort();
     Ok(tree)
+}
+
+/// The visible subdirectories of `dir`, in listing order.
+fn subdirs(root: &Path, dir: &ProjPath) -> Result<Vec<ProjPath>, ParseError> {
+    let entries = fs::read_dir(dir.to_disk(root))
+        .map_err(|e| ParseError::msg(format!("cannot list directory {dir}: {e}")))?;
+    let mut subdirs = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
+        if is_dir && !name.starts_with('.') {
+            subdirs.push(dir.child(&name));
+        }
+    }
+    Ok(subdirs)
 }
 
 /// True if every entry of `dir` is an output of the last build.

@@ -1,6 +1,9 @@
 //! %-flags (`%f %b %B %e %o %O %i %d %g %Nf %<group> %%`): substituted into
 //! commands and output names before variables are expanded.
 
+use std::iter::Peekable;
+use std::str::CharIndices;
+
 /// Which part of a rule is being expanded (some flags only fit some parts).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Part {
@@ -75,6 +78,7 @@ pub fn expand(text: &str, ctx: &FlagCtx, extra: Option<&str>) -> Result<String, 
     }
 }
 
+/// Expand the %-flags of `text` (see [`expand`]).
 fn expand_one(text: &str, ctx: &FlagCtx) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut chars = text.char_indices().peekable();
@@ -83,7 +87,28 @@ fn expand_one(text: &str, ctx: &FlagCtx) -> Result<String, String> {
             out.push(c);
             continue;
         }
-        let col = i + 1;
+        let flag = Flag::read(&mut chars, i + 1, text)?;
+        out.push_str(&flag.expand(ctx)?);
+    }
+    Ok(out)
+}
+
+/// One `%`-flag met in a text: its letter, its `N` if any, and the
+/// 1-based column of its `%` (for messages).
+#[derive(Clone, Copy)]
+struct Flag {
+    /// The letter after `%` (and the number).
+    flag: char,
+    /// `N` of `%Nf`: one entry (1-based) instead of all.
+    index: Option<usize>,
+    /// The 1-based column of the `%`.
+    col: usize,
+}
+
+impl Flag {
+    /// Read the flag whose `%` (at column `col` of `text`) was just taken
+    /// from `chars`: an optional number, then the letter.
+    fn read(chars: &mut Peekable<CharIndices>, col: usize, text: &str) -> Result<Flag, String> {
         let mut digits = String::new();
         while let Some(&(_, d)) = chars.peek() {
             if !d.is_ascii_digit() {
@@ -97,31 +122,71 @@ fn expand_one(text: &str, ctx: &FlagCtx) -> Result<String, String> {
                 "column {col}: unfinished %-flag at the end of '{text}'"
             ));
         };
-        let index = if digits.is_empty() {
-            None
-        } else {
-            match digits.parse::<usize>() {
-                Ok(n) if (1..=99).contains(&n) && matches!(flag, 'f' | 'b' | 'B' | 'o' | 'i') => Some(n),
-                _ => {
-                    return Err(format!(
-                        "column {col}: expected a number from 1 to 99 followed by f, b, B, o or i in '%{digits}{flag}'"
-                    ))
-                }
-            }
-        };
-        one_flag(flag, index, ctx, col, &mut out)?;
+        if digits.is_empty() {
+            return Ok(Flag {
+                flag,
+                index: None,
+                col,
+            });
+        }
+        // `%Nx` picks entry N of a list flag.
+        let n = digits
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=99).contains(n) && matches!(flag, 'f' | 'b' | 'B' | 'o' | 'i'))
+            .ok_or_else(|| {
+                format!(
+                    "column {col}: expected a number from 1 to 99 followed by f, b, B, o or i in '%{digits}{flag}'"
+                )
+            })?;
+        Ok(Flag {
+            flag,
+            index: Some(n),
+            col,
+        })
     }
-    Ok(out)
-}
 
-fn one_flag(
-    flag: char,
-    index: Option<usize>,
-    ctx: &FlagCtx,
-    col: usize,
-    out: &mut String,
-) -> Result<(), String> {
-    let pick = |list: &[String], what: &str, f: fn(&str) -> &str| -> Result<String, String> {
+    /// What the flag stands for in `ctx`.
+    fn expand(self, ctx: &FlagCtx) -> Result<String, String> {
+        let col = self.col;
+        match self.flag {
+            'f' => self.pick(ctx.inputs, "input files", |s| s),
+            'b' => self.pick(ctx.inputs, "input files", base),
+            'B' => self.pick(ctx.inputs, "input files", base_no_ext),
+            'i' => self.pick(ctx.order_only, "order-only input files", |s| s),
+            'e' => ctx.ext.map(str::to_string).ok_or_else(|| {
+                format!("column {col}: %e is only valid in a foreach rule whose input has an extension")
+            }),
+            'o' => {
+                if !matches!(ctx.part, Part::Command | Part::ExtraOutputs) {
+                    return Err(format!(
+                        "column {col}: %o can only be used in the command or the extra outputs"
+                    ));
+                }
+                self.pick(ctx.outputs, "outputs", |s| s)
+            }
+            'O' => self.output_stem(ctx),
+            'd' => Ok(ctx.dir_name.to_string()),
+            'g' => self.glob_match(ctx),
+            // `%<group>` is expanded once the whole project is parsed (see
+            // `groups`); only a command can use it.
+            '<' => {
+                if ctx.part != Part::Command {
+                    return Err(format!("column {col}: %<group> can only be used in the command"));
+                }
+                Ok("%<".to_string())
+            }
+            '%' => Ok("%".to_string()),
+            other => Err(format!(
+                "column {col}: unknown %-flag '%{other}'; expected one of %f %b %B %e %o %O %i %d %g %<group> %%"
+            )),
+        }
+    }
+
+    /// Every entry of `list` through `f`, space separated, or only entry
+    /// `N` for `%Nx`; `what` names the list in messages.
+    fn pick(self, list: &[String], what: &str, f: fn(&str) -> &str) -> Result<String, String> {
+        let Flag { flag, index, col } = self;
         if list.is_empty() {
             return Err(format!(
                 "column {col}: %{flag} used but the rule has no {what}"
@@ -136,63 +201,36 @@ fn one_flag(
                 )
             }),
         }
-    };
-    let text = match flag {
-        'f' => pick(ctx.inputs, "input files", |s| s)?,
-        'b' => pick(ctx.inputs, "input files", base)?,
-        'B' => pick(ctx.inputs, "input files", base_no_ext)?,
-        'i' => pick(ctx.order_only, "order-only input files", |s| s)?,
-        'e' => match ctx.ext {
-            Some(e) => e.to_string(),
-            None => {
-                return Err(format!(
-                    "column {col}: %e is only valid in a foreach rule whose input has an extension"
-                ))
-            }
-        },
-        'o' => {
-            if !matches!(ctx.part, Part::Command | Part::ExtraOutputs) {
-                return Err(format!(
-                    "column {col}: %o can only be used in the command or the extra outputs"
-                ));
-            }
-            pick(ctx.outputs, "outputs", |s| s)?
-        }
-        'O' => {
-            if ctx.part != Part::ExtraOutputs {
-                return Err(format!("column {col}: %O can only be used in the extra outputs"));
-            }
-            match ctx.outputs {
-                [one] => path_no_ext(one).to_string(),
-                _ => {
-                    return Err(format!(
-                        "column {col}: %O needs exactly one output, the rule has {}",
-                        ctx.outputs.len()
-                    ))
-                }
-            }
-        }
-        'd' => ctx.dir_name.to_string(),
-        'g' => match (ctx.inputs.len(), ctx.globs.first()) {
-            (1, Some(Some(g))) => g.clone(),
-            (1, _) => return Err(format!("column {col}: %g used but the input was not matched by a glob")),
-            (n, _) => {
-                return Err(format!(
-                    "column {col}: %g is only valid with exactly one input (use foreach); the rule has {n}"
-                ))
-            }
-        },
-        // `%<group>` is expanded when the command runs.
-        '<' => "%<".to_string(),
-        '%' => "%".to_string(),
-        other => {
+    }
+
+    /// `%O`: the single output without its extension (extra outputs only).
+    fn output_stem(self, ctx: &FlagCtx) -> Result<String, String> {
+        let col = self.col;
+        if ctx.part != Part::ExtraOutputs {
             return Err(format!(
-                "column {col}: unknown %-flag '%{other}'; expected one of %f %b %B %e %o %O %i %d %g %<group> %%"
-            ))
+                "column {col}: %O can only be used in the extra outputs"
+            ));
         }
-    };
-    out.push_str(&text);
-    Ok(())
+        match ctx.outputs {
+            [one] => Ok(path_no_ext(one).to_string()),
+            _ => Err(format!(
+                "column {col}: %O needs exactly one output, the rule has {}",
+                ctx.outputs.len()
+            )),
+        }
+    }
+
+    /// `%g`: what the glob of the single input matched.
+    fn glob_match(self, ctx: &FlagCtx) -> Result<String, String> {
+        let col = self.col;
+        match (ctx.inputs.len(), ctx.globs.first()) {
+            (1, Some(Some(g))) => Ok(g.clone()),
+            (1, _) => Err(format!("column {col}: %g used but the input was not matched by a glob")),
+            (n, _) => Err(format!(
+                "column {col}: %g is only valid with exactly one input (use foreach); the rule has {n}"
+            )),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -40,6 +40,7 @@ pub fn entries_for(
     }
 }
 
+/// `dir` or the closest directory above it that has a Tupfile (else the root).
 fn nearest_tupfile_dir(dir: &ProjPath, tupfiles: &BTreeMap<ProjPath, ProjPath>) -> ProjPath {
     let mut d = dir.clone();
     loop {

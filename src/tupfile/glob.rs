@@ -37,14 +37,18 @@ pub fn matches(pattern: &str, name: &str) -> Option<String> {
 /// longest match for `%g`: `*.txt` on `a.txt.txt` gives `a.txt`). Failed
 /// states are remembered, so matching stays polynomial.
 struct Matcher<'a> {
+    /// The pattern.
     p: &'a [char],
+    /// The name being matched.
     n: &'a [char],
     /// The span the first wildcard matched.
     first: Option<(usize, usize)>,
+    /// (pattern, name) positions known not to match.
     failed: HashSet<(usize, usize)>,
 }
 
 impl Matcher<'_> {
+    /// True if the pattern from `pi` matches the name from `ni`.
     fn at(&mut self, mut pi: usize, mut ni: usize) -> bool {
         let start = (pi, ni);
         if self.failed.contains(&start) {

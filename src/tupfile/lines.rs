@@ -40,6 +40,7 @@ pub fn logical_lines(text: &str) -> Vec<Line> {
     out
 }
 
+/// Keep the logical line `text` unless it is blank or a comment.
 fn push_line(out: &mut Vec<Line>, number: u32, text: &str) {
     let trimmed = text.trim_matches(|c: char| c.is_ascii_whitespace());
     if trimmed.is_empty() || trimmed.starts_with('#') {

@@ -5,6 +5,7 @@
 //! it used, plus, per Tupfile, what the parse read (so the engine can decide
 //! which Tupfiles to re-parse).
 
+mod command;
 mod cond;
 mod config;
 mod directives;
@@ -13,9 +14,13 @@ mod emit;
 mod flags;
 mod gitignore;
 mod glob;
+mod groups;
+mod inputs;
 mod lines;
 mod macros;
+mod outputs;
 mod rule;
+mod run;
 mod vars;
 
 #[cfg(test)]

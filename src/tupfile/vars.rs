@@ -124,6 +124,7 @@ pub fn eval(
     Ok(out)
 }
 
+/// `$(name)`: a `TUP_` built-in, a config value or a variable (unset: empty).
 fn dollar(name: &str, env: &EvalEnv, out: &mut String, used: &mut ConfigUse) {
     match name {
         "TUP_CWD" => out.push_str(&env.cur_dir.relative_to(env.tupfile_dir)),
@@ -144,6 +145,7 @@ fn dollar(name: &str, env: &EvalEnv, out: &mut String, used: &mut ConfigUse) {
     }
 }
 
+/// `@(name)`: a config value (unset: empty), recorded as used either way.
 fn at(name: &str, env: &EvalEnv, out: &mut String, used: &mut ConfigUse) {
     let value = env.config.get(name);
     if let Some(v) = &value {
@@ -152,6 +154,7 @@ fn at(name: &str, env: &EvalEnv, out: &mut String, used: &mut ConfigUse) {
     used.insert(name.to_string(), value);
 }
 
+/// `&(name)`: a node variable's paths, relative to the directory `nodes` gives.
 fn node(
     name: &str,
     env: &EvalEnv,

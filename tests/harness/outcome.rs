@@ -87,6 +87,11 @@ impl Running {
         unsafe { libc::kill(-(self.child.id() as i32), sig) };
     }
 
+    /// What it has printed on stderr so far.
+    pub fn stderr_so_far(&self) -> String {
+        self.stderr.text()
+    }
+
     /// True once the process has exited (it is reaped by [`Running::wait`]).
     pub fn has_exited(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(Some(_)))
@@ -206,6 +211,15 @@ impl Outcome {
     pub fn failure(&self) -> &Self {
         if self.status.success() || self.status.code().is_none() {
             self.fail("expected the build to fail with a non-zero exit code");
+        }
+        self
+    }
+
+    /// Assert the build exited with exactly `code`.
+    #[track_caller]
+    pub fn exit_code(&self, code: i32) -> &Self {
+        if self.status.code() != Some(code) {
+            self.fail(&format!("expected exit code {code}"));
         }
         self
     }

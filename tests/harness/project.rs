@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::examples::copy_example;
 use super::mounts::unmount_all_under;
 use super::outcome::{Outcome, Running};
 
@@ -72,9 +73,15 @@ pub struct Project {
 impl Project {
     /// An empty project holding only an empty `Tupfile.ini`.
     pub fn new() -> Project {
+        Project::new_in(&std::env::temp_dir())
+    }
+
+    /// [`Project::new`] with its temp dir inside `parent` (e.g. a small
+    /// file system of the test's own).
+    pub fn new_in(parent: &Path) -> Project {
         let tmp = tempfile::Builder::new()
             .prefix("tupfs-test-")
-            .tempdir()
+            .tempdir_in(parent)
             .expect("cannot make a temp dir");
         let tmp_path = tmp.path().canonicalize().expect("temp dir has no path");
         let root = tmp_path.join("proj");
@@ -92,6 +99,18 @@ impl Project {
             immutable: RefCell::new(Vec::new()),
         };
         p.write("Tupfile.ini", "");
+        p
+    }
+
+    /// A project holding the sources of `examples/<name>`, counted as
+    /// sources and stamped by the harness clock like written files.
+    pub fn example(name: &str) -> Project {
+        let p = Project::new();
+        copy_example(name, &p.root);
+        for rel in p.files() {
+            p.sources.borrow_mut().insert(rel.clone());
+            p.touch(&rel);
+        }
         p
     }
 

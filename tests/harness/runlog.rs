@@ -19,6 +19,17 @@ pub struct RunLog {
     /// Tupfiles parsed (0: the rules came from the index).
     #[serde(default)]
     pub parsed: Option<usize>,
+    /// The counts at the end of the log.
+    pub summary: Summary,
+}
+
+/// The run log's `summary`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Summary {
+    /// How many commands ran (the length of `commands`).
+    pub ran: usize,
+    /// How many of them did not end `ok`.
+    pub failed: usize,
 }
 
 /// One command that ran.

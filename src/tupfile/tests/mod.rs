@@ -2,6 +2,7 @@
 
 mod constructs;
 mod errors;
+mod groups;
 mod project;
 
 use std::collections::BTreeMap;
