@@ -497,76 +497,113 @@ impl FullScan {
 
 impl ChangeSource for FullScan {
     fn changes(&self, index: &Index, detector: ChangeDetector) -> Changes {
-        let moment = Moment::now();
-        let files: Vec<_> = index.files().collect();
-        let judge = |file: &FileView<'_>, stat: &mut StatAt<'_>| {
-            let disk = self.root.join(file.path());
-            let old = file.as_recorded();
-            match stat.lstat(file.path()) {
-                Ok(now) => detector.judge_state(&disk, Some(&old), file.generated(), now, moment),
-                Err(_) => detector.judge(&disk, Some(&old), file.generated(), moment),
-            }
+        let scan = ScanRun {
+            root: &self.root,
+            index,
+            files: index.files().collect(),
+            detector,
+            moment: Moment::now(),
+            threads: self.threads,
         };
-        // First every file that was there (index paths are sorted, so a
-        // chunk's files share directories and their handles) ...
-        let present: Vec<Option<Judgement>> = parallel_chunks(files.len(), self.threads, |range| {
-            let mut stat = StatAt::new(&self.root);
-            let files = &files[range];
-            files
+        let present = scan.present();
+        let ghosts = scan.ghosts(&present);
+        let files = present
+            .into_iter()
+            .zip(ghosts)
+            .map(|(p, g)| {
+                p.or(g)
+                    .unwrap_or_else(|| unreachable_judgement(scan.moment))
+            })
+            .collect();
+        Changes {
+            moment: scan.moment,
+            files,
+        }
+    }
+}
+
+/// One full scan: every recorded file, judged in two passes (first those
+/// that were there, then the ghosts, which may need no stat).
+struct ScanRun<'a> {
+    root: &'a Path,
+    index: &'a Index,
+    files: Vec<FileView<'a>>,
+    detector: ChangeDetector,
+    /// Read before any stat.
+    moment: Moment,
+    threads: usize,
+}
+
+impl ScanRun<'_> {
+    /// Examine and judge one file.
+    fn judge(&self, file: &FileView<'_>, stat: &mut StatAt<'_>) -> Judgement {
+        let disk = self.root.join(file.path());
+        let old = file.as_recorded();
+        let (generated, moment) = (file.generated(), self.moment);
+        match stat.lstat(file.path()) {
+            Ok(now) => self
+                .detector
+                .judge_state(&disk, Some(&old), generated, now, moment),
+            Err(_) => self.detector.judge(&disk, Some(&old), generated, moment),
+        }
+    }
+
+    /// Every file that was there, by slot (None for ghosts). Index paths
+    /// are sorted, so a chunk's files share directories and their handles.
+    fn present(&self) -> Vec<Option<Judgement>> {
+        parallel_chunks(self.files.len(), self.threads, |range| {
+            let mut stat = StatAt::new(self.root);
+            self.files[range]
                 .iter()
-                .map(|f| f.state().is_some().then(|| judge(f, &mut stat)))
+                .map(|f| f.state().is_some().then(|| self.judge(f, &mut stat)))
                 .collect()
-        });
-        // ... then the ghosts: one whose directory is judged unchanged (no
-        // entry added since the directory's state was taken, and that was
-        // not after the ghost was seen absent) is still absent, without a
-        // stat. Most recorded paths of a C project are ghosts (headers
-        // looked for on the include path).
-        let unchanged_dir = |dir: &str| -> Option<Moment> {
-            let slot = index.file_slot(dir)?;
-            let j = present.get(slot.0 as usize)?.as_ref()?;
-            let is_dir = j.state.is_some_and(|s| s.kind == FileKind::Dir);
-            (is_dir && !j.verdict.is_changed()).then(|| files[slot.0 as usize].recorded_at())
-        };
-        let ghosts: Vec<Option<Judgement>> = parallel_chunks(files.len(), self.threads, |range| {
-            let mut stat = StatAt::new(&self.root);
+        })
+    }
+
+    /// Every ghost, by slot (None for the others). A ghost whose directory
+    /// is judged unchanged (no entry added since the directory's state was
+    /// taken, and that was not after the ghost was seen absent) is still
+    /// absent without a stat. Most recorded paths of a C project are ghosts
+    /// (headers looked for on the include path).
+    fn ghosts(&self, present: &[Option<Judgement>]) -> Vec<Option<Judgement>> {
+        parallel_chunks(self.files.len(), self.threads, |range| {
+            let mut stat = StatAt::new(self.root);
             let mut last_dir: Option<(&str, Option<Moment>)> = None;
-            let (start, files) = (range.start, &files[range]);
-            files
+            let start = range.start;
+            self.files[range]
                 .iter()
                 .enumerate()
                 .map(|(i, f)| {
-                    if present[start + i].is_some() {
+                    if present.get(start + i).is_some_and(Option::is_some) {
                         return None;
                     }
                     let dir = f.path().rsplit_once('/').map_or("", |(d, _)| d);
-                    let dir_taken = match last_dir {
-                        Some((d, known)) if d == dir => known,
-                        _ => {
-                            let known = unchanged_dir(dir);
-                            last_dir = Some((dir, known));
-                            known
-                        }
+                    let taken = match last_dir {
+                        Some((d, taken)) if d == dir => taken,
+                        _ => last_dir.insert((dir, self.unchanged_dir(present, dir))).1,
                     };
-                    let still_absent = dir_taken.is_some_and(|t| t <= f.recorded_at());
-                    Some(match still_absent {
+                    Some(match taken.is_some_and(|t| t <= f.recorded_at()) {
                         true => Judgement {
                             verdict: Verdict::Unchanged,
                             state: None,
                             digest: None,
-                            recorded_at: moment,
+                            recorded_at: self.moment,
                         },
-                        false => judge(f, &mut stat),
+                        false => self.judge(f, &mut stat),
                     })
                 })
                 .collect()
-        });
-        let files = present
-            .into_iter()
-            .zip(ghosts)
-            .map(|(p, g)| p.or(g).unwrap_or_else(|| unreachable_judgement(moment)))
-            .collect();
-        Changes { moment, files }
+        })
+    }
+
+    /// When `dir` is a recorded directory judged unchanged: the moment its
+    /// recorded state was taken.
+    fn unchanged_dir(&self, present: &[Option<Judgement>], dir: &str) -> Option<Moment> {
+        let slot = self.index.file_slot(dir)?.0 as usize;
+        let j = present.get(slot)?.as_ref()?;
+        let is_dir = j.state.is_some_and(|s| s.kind == FileKind::Dir);
+        (is_dir && !j.verdict.is_changed())
+            .then(|| self.files.get(slot).map(|f| f.recorded_at()))?
     }
 }
 
