@@ -135,6 +135,15 @@ pub fn build(dir: &Path, opts: &BuildOptions) -> Result<ExitCode> {
     });
     prior.scan = scan;
     log::debug!("timing: scanned at {:?}", started.elapsed());
+    // The index's checksum was verified meanwhile; nothing taken from it
+    // counts before its verdict. Damaged: decide again without it.
+    let built = match prior.discard_if_damaged() {
+        true => {
+            let why = Some("the index is damaged".into());
+            Some(rules_and_graph(&project, &prior, why, started))
+        }
+        false => built,
+    };
     let built = match built {
         Some(built) => built,
         None => match prior.reads_changed() {

@@ -26,6 +26,11 @@ use crate::paths::ProjPath;
 use crate::project::Project;
 use crate::tupfile::{ParsedProject, Rule};
 
+/// The one-line warning for a damaged index.
+fn damaged(why: &str) -> String {
+    format!("the index is damaged ({why}): rebuilding everything")
+}
+
 /// The file name whose contents (not listing) a tree entry records.
 const CONFIG_FILE: &str = "tup.config";
 
@@ -47,10 +52,13 @@ pub struct Prior {
 }
 
 impl Prior {
-    /// Open `project`'s index for a build in `mode` (not scanned yet).
+    /// Open `project`'s index for a build in `mode` (not scanned yet, and
+    /// its checksum not verified yet: call [`Prior::discard_if_damaged`]
+    /// before acting on anything taken from it).
     pub fn open(project: &Project, mode: ChangeMode) -> Prior {
         let path = project.state_dir().join(crate::index::INDEX_FILE);
-        let (index, note) = match Index::open(&path, &IndexOptions { change_mode: mode }) {
+        let opened = Index::open_unconfirmed(&path, &IndexOptions { change_mode: mode });
+        let (index, note) = match opened {
             Open::Ready(index) => (Some(index), None),
             Open::Missing => (None, None),
             Open::Stale(why) => (
@@ -59,12 +67,7 @@ impl Prior {
                     "the index is from another tupfs ({why}): rebuilding everything"
                 )),
             ),
-            Open::Corrupt(why) => (
-                None,
-                Some(format!(
-                    "the index is damaged ({why}): rebuilding everything"
-                )),
-            ),
+            Open::Corrupt(why) => (None, Some(damaged(&why))),
         };
         Prior {
             index,
@@ -74,11 +77,27 @@ impl Prior {
         }
     }
 
-    /// Open and scan (for callers that have nothing to do meanwhile).
+    /// Open, scan and verify (for callers that have nothing to do
+    /// meanwhile).
     pub fn open_scanned(project: &Project, mode: ChangeMode) -> Prior {
         let mut prior = Prior::open(project, mode);
         prior.scan = prior.scan(&project.root);
+        prior.discard_if_damaged();
         prior
+    }
+
+    /// Wait for the index's checksum. When it does not match, the index is
+    /// dropped as if it had failed to open (one-line note, empty scan) and
+    /// this returns true: whatever was decided from it (the scan, the tree
+    /// check, a parse that excluded its outputs) must be decided again.
+    pub fn discard_if_damaged(&mut self) -> bool {
+        let Some(Err(why)) = self.index.as_mut().map(Index::confirm) else {
+            return false;
+        };
+        self.index = None;
+        self.note = Some(damaged(&why));
+        self.scan = Changes::default();
+        true
     }
 
     /// Judge every recorded file (empty without an index).

@@ -313,6 +313,44 @@ fn damaged_index_is_one_line_and_a_full_rebuild() {
     p.build(&[]).success().ran_nothing();
 }
 
+/// The index with one byte flipped that rkyv's validation cannot see: the
+/// build opens it, scans by it, and only the checksum's verdict (which
+/// arrives beside the scan) can tell.
+fn damage_only_the_checksum_sees(p: &Project) {
+    use tupfs::index::{Index, IndexOptions, Open};
+    let path = p.path(".tupfs/index");
+    let bytes = std::fs::read(&path).expect("read the index");
+    let probe = p.path(".tupfs/probe");
+    for at in (tupfs::index::HEADER_LEN..bytes.len()).rev() {
+        let mut damaged = bytes.clone();
+        damaged[at] ^= 0x01;
+        std::fs::write(&probe, &damaged).expect("write the probe");
+        let opts = IndexOptions::default();
+        if let Open::Ready(_) = Index::open_unconfirmed(&probe, &opts) {
+            std::fs::rename(&probe, &path).expect("replace the index");
+            return;
+        }
+    }
+    panic!("no byte of the index is beyond rkyv's validation");
+}
+
+#[test]
+fn damage_found_after_the_scan_started_is_one_line_and_a_full_rebuild() {
+    require_fuse!();
+    let p = Project::example("hello");
+    p.build(&[]).success();
+    damage_only_the_checksum_sees(&p);
+    let out = p.build(&[]);
+    out.success();
+    let index_lines = out.stderr.lines().filter(|l| l.contains("index")).count();
+    if index_lines != 1 || !out.stderr.contains("checksum mismatch") {
+        out.fail("expected exactly one stderr line about the damaged index");
+    }
+    assert_eq!(out.commands().len(), 4);
+    assert_eq!(hello_output(&p), "hello, world (greet 1.0)\n");
+    p.build(&[]).success().ran_nothing();
+}
+
 #[test]
 fn stale_output_that_cannot_be_removed_fails_and_is_retried() {
     require_fuse!();

@@ -1,5 +1,7 @@
 //! Index and scan benchmark: builds a 100,000-command record with realistic
-//! paths, writes it, measures `Index::open` plus lookups (median of many),
+//! paths, writes it, measures the open the build waits on
+//! (`Index::open_unconfirmed`), the checksum verified beside it
+//! (`Index::confirm`) and lookups (medians of many),
 //! then a full stat scan and a digest scan of a generated tree on disk.
 //!
 //! Run with `bench/index/run.sh` (a release build). Environment:
@@ -148,12 +150,21 @@ fn command(files: &mut Vec<FileRecord>, dir: &str, n: u64, headers: &[FileRef]) 
 /// CPU time of this process so far (all threads): on a shared machine the
 /// wall clock also measures the neighbours.
 fn cpu_time() -> Duration {
+    clock(libc::CLOCK_PROCESS_CPUTIME_ID)
+}
+
+/// CPU time of the calling thread so far.
+fn thread_cpu_time() -> Duration {
+    clock(libc::CLOCK_THREAD_CPUTIME_ID)
+}
+
+fn clock(id: libc::clockid_t) -> Duration {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: clock_gettime only writes the timespec we pass.
-    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    unsafe { libc::clock_gettime(id, &mut ts) };
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
@@ -191,36 +202,66 @@ fn bench_index(dir: &Path, commands: usize) {
     let probe_out = record.commands[commands / 2].rule.outputs[0].to_string();
     let probe_key = record.commands[commands / 3].key;
     let probe_file = record.files[record.files.len() / 2].path.to_string();
-    let mut open_times = Vec::new();
-    let mut lookup_times = Vec::new();
-    let mut cpu_times = Vec::new();
+    let mut times = OpenTimes::default();
     for _ in 0..51 {
-        let cpu = cpu_time();
-        let t = Instant::now();
-        let Open::Ready(index) = Index::open(&path, &opts) else {
+        let (t, cpu, thread_cpu) = (Instant::now(), cpu_time(), thread_cpu_time());
+        let Open::Ready(mut index) = Index::open_unconfirmed(&path, &opts) else {
             panic!("the index just written does not open");
         };
-        let opened = t.elapsed();
-        cpu_times.push(cpu_time() - cpu);
+        times.open.push(t.elapsed());
+        times.open_cpu.push(thread_cpu_time() - thread_cpu);
+        let looked = Instant::now();
         let cmd = index.command_by_output(&probe_out).expect("output lookup");
         assert!(index.commands_by_key(&probe_key).count() == 1);
         assert!(index.file(&probe_file).is_some());
         std::hint::black_box(cmd.reads().count());
-        open_times.push(opened);
-        lookup_times.push(t.elapsed() - opened);
+        times.lookup.push(looked.elapsed());
+        let waited = Instant::now();
+        index.confirm().expect("the index just written is sound");
+        times.confirm_wait.push(waited.elapsed());
+        let all_cpu = cpu_time() - cpu;
+        times
+            .checksum_cpu
+            .push(all_cpu.saturating_sub(thread_cpu_time() - thread_cpu));
+        times.total.push(t.elapsed());
+        times.total_cpu.push(all_cpu);
     }
-    println!(
-        "open (header + checksum + validate), median of 51: {}",
-        ms(median(open_times))
-    );
-    println!(
-        "open, CPU time of all threads, median of 51: {}",
-        ms(median(cpu_times))
-    );
-    println!(
-        "three lookups (output, key, file), median of 51: {}",
-        ms(median(lookup_times))
-    );
+    times.print();
+}
+
+/// One series per measured step of an open.
+#[derive(Default)]
+struct OpenTimes {
+    open: Vec<Duration>,
+    open_cpu: Vec<Duration>,
+    lookup: Vec<Duration>,
+    confirm_wait: Vec<Duration>,
+    checksum_cpu: Vec<Duration>,
+    total: Vec<Duration>,
+    total_cpu: Vec<Duration>,
+}
+
+impl OpenTimes {
+    fn print(self) {
+        let n = self.open.len();
+        for (what, series) in [
+            (
+                "open_unconfirmed (header + rkyv validation; what the build waits on)",
+                self.open,
+            ),
+            ("  CPU of the opening thread", self.open_cpu),
+            ("three lookups (output, key, file)", self.lookup),
+            (
+                "confirm: wait for the checksum after the lookups",
+                self.confirm_wait,
+            ),
+            ("  checksum CPU (other threads)", self.checksum_cpu),
+            ("open + lookups + confirm, wall", self.total),
+            ("  CPU of all threads", self.total_cpu),
+        ] {
+            println!("{what}, median of {n}: {}", ms(median(series)));
+        }
+    }
 }
 
 /// A tree of `count` files (1-8 KiB) in directories of 100.

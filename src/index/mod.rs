@@ -4,12 +4,16 @@
 //! Layout: a 32-byte [header](HEADER_LEN) (magic `TUPFSIDX`, format
 //! version, the options that built it, the archive's length and xxh3
 //! checksum), then one rkyv archive of flat tables ([`schema`]). Opening
-//! checks the header and checksum and validates the archive once (rkyv's
-//! bytecheck); lookups then read the mapping without copying. Writing
+//! checks the header and validates the archive once (rkyv's bytecheck);
+//! lookups then read the mapping without copying. The checksum is either
+//! waited for at open ([`Index::open`]) or verified on another thread
+//! while the build scans ([`Index::open_unconfirmed`], [`Index::confirm`]):
+//! see [`checksum`]. Writing
 //! replaces the file whole: temporary file in the same directory, fsync,
 //! rename, fsync of the directory, so a build killed at any instant leaves
 //! the old index or the new one, never a mix.
 
+mod checksum;
 mod record;
 mod schema;
 mod view;
@@ -18,6 +22,7 @@ mod write;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use memmap2::Mmap;
@@ -29,6 +34,8 @@ pub use record::{
 pub use view::{CommandView, FileView, Observed, TupfileView};
 
 use crate::options::ChangeMode;
+pub(crate) use checksum::checksum;
+use checksum::Verdict;
 use schema::ArchivedTables;
 
 /// The index's file name inside `.tupfs/`.
@@ -77,9 +84,11 @@ pub enum Open {
 
 /// An opened, validated index.
 pub struct Index {
-    map: Mmap,
+    map: Arc<Mmap>,
     options: IndexOptions,
     path: PathBuf,
+    /// The checksum's verdict (always `Sound` after [`Index::open`]).
+    verdict: Verdict,
 }
 
 impl std::fmt::Debug for Index {
@@ -93,10 +102,26 @@ impl std::fmt::Debug for Index {
 }
 
 impl Index {
-    /// Open, check and validate the index at `path` (`.tupfs/index`).
-    /// Never panics on a bad file. `expected` is what this build runs
-    /// with; see [`IndexOptions`] for which differences make it stale.
+    /// Open, check and validate the index at `path` (`.tupfs/index`),
+    /// checksum included. Never panics on a bad file. `expected` is what
+    /// this build runs with; see [`IndexOptions`] for which differences
+    /// make it stale.
     pub fn open(path: &Path, expected: &IndexOptions) -> Open {
+        match Index::open_unconfirmed(path, expected) {
+            Open::Ready(mut index) => match index.confirm() {
+                Ok(()) => Open::Ready(index),
+                Err(why) => Open::Corrupt(why),
+            },
+            other => other,
+        }
+    }
+
+    /// [`Index::open`] without waiting for the checksum, which is verified
+    /// on another thread meanwhile. The index is safe to read (header and
+    /// archive are checked) but may say what was never written: nothing
+    /// decided from it may be acted on (work skipped, rules re-used, an
+    /// index written, a job run) before [`Index::confirm`] says `Ok`.
+    pub fn open_unconfirmed(path: &Path, expected: &IndexOptions) -> Open {
         let _ = expected; // no recorded option invalidates the index yet
         let file = match fs::File::open(path) {
             Ok(f) => f,
@@ -113,18 +138,31 @@ impl Index {
         // SAFETY: the index is never modified in place (only replaced by
         // rename), so the mapped bytes do not change under us.
         let map = match unsafe { memmap2::MmapOptions::new().populate().map(&file) } {
-            Ok(m) => m,
+            Ok(m) => Arc::new(m),
             Err(e) => return Open::Corrupt(format!("cannot map {}: {e}", path.display())),
         };
-        match check(&map) {
-            Ok(options) => Open::Ready(Index {
-                map,
-                options,
-                path: path.to_path_buf(),
-            }),
-            Err(Bad::Stale(why)) => Open::Stale(why),
-            Err(Bad::Corrupt(why)) => Open::Corrupt(why),
+        let header = match check_header(&map) {
+            Ok(header) => header,
+            Err(Bad::Stale(why)) => return Open::Stale(why),
+            Err(Bad::Corrupt(why)) => return Open::Corrupt(why),
+        };
+        // The checksum runs beside the validation (and then the scan).
+        let verdict = Verdict::start(&map, header.checksum);
+        if let Err(e) = rkyv::access::<ArchivedTables, rkyv::rancor::Error>(&map[HEADER_LEN..]) {
+            return Open::Corrupt(format!("invalid archive: {e}"));
         }
+        Open::Ready(Index {
+            map,
+            options: header.options,
+            path: path.to_path_buf(),
+            verdict,
+        })
+    }
+
+    /// Wait for the checksum's verdict (at once after [`Index::open`]):
+    /// `Err` says why the index is damaged and must not be used.
+    pub fn confirm(&mut self) -> std::result::Result<(), String> {
+        self.verdict.wait()
     }
 
     /// Write `record` as the index at `path`, atomically: a temporary file
@@ -166,7 +204,8 @@ impl Index {
     }
 
     fn tables(&self) -> &ArchivedTables {
-        // SAFETY: `open` validated exactly these bytes with `rkyv::access`
+        // SAFETY: `open_unconfirmed` validated exactly these bytes with
+        // `rkyv::access`
         // and the mapping is immutable for our lifetime.
         unsafe { rkyv::access_unchecked::<ArchivedTables>(&self.map[HEADER_LEN..]) }
     }
@@ -178,8 +217,15 @@ enum Bad {
     Corrupt(String),
 }
 
-/// Check header, length, checksum and archive; return the recorded options.
-fn check(bytes: &[u8]) -> std::result::Result<IndexOptions, Bad> {
+/// What the header says, once checked.
+struct Header {
+    options: IndexOptions,
+    /// The archive's recorded checksum (not verified yet).
+    checksum: u64,
+}
+
+/// Check the header and the archive's length.
+fn check_header(bytes: &[u8]) -> std::result::Result<Header, Bad> {
     let corrupt = |s: String| Err(Bad::Corrupt(s));
     if &bytes[..8] != MAGIC {
         return corrupt("not a tupfs index (bad magic)".into());
@@ -197,7 +243,6 @@ fn check(bytes: &[u8]) -> std::result::Result<IndexOptions, Bad> {
         return corrupt("reserved header bytes are not zero".into());
     }
     let archive_len = u64::from_le_bytes(le(&bytes[16..24]));
-    let checksum = u64::from_le_bytes(le(&bytes[24..32]));
     let archive = &bytes[HEADER_LEN..];
     if archive.len() as u64 != archive_len {
         return corrupt(format!(
@@ -205,13 +250,10 @@ fn check(bytes: &[u8]) -> std::result::Result<IndexOptions, Bad> {
             archive.len()
         ));
     }
-    if self::checksum(archive) != checksum {
-        return corrupt("checksum mismatch (the file was damaged)".into());
-    }
-    if let Err(e) = rkyv::access::<ArchivedTables, rkyv::rancor::Error>(archive) {
-        return corrupt(format!("invalid archive: {e}"));
-    }
-    Ok(IndexOptions { change_mode })
+    Ok(Header {
+        options: IndexOptions { change_mode },
+        checksum: u64::from_le_bytes(le(&bytes[24..32])),
+    })
 }
 
 fn le<const N: usize>(b: &[u8]) -> [u8; N] {
@@ -228,34 +270,6 @@ fn header_bytes(options: &IndexOptions, archive: &[u8]) -> [u8; HEADER_LEN] {
     h[16..24].copy_from_slice(&(archive.len() as u64).to_le_bytes());
     h[24..32].copy_from_slice(&checksum(archive).to_le_bytes());
     h
-}
-
-/// The archive's checksum: xxh3 of each 1 MiB chunk (hashed on several
-/// threads: the whole index is read at every open), then xxh3 of those.
-pub(crate) fn checksum(bytes: &[u8]) -> u64 {
-    const CHUNK: usize = 1 << 20;
-    let chunks: Vec<&[u8]> = bytes.chunks(CHUNK).collect();
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let threads = cpus.min(8).min(chunks.len() / 4).max(1);
-    let mut sums = vec![0u64; chunks.len()];
-    if threads == 1 {
-        for (sum, chunk) in sums.iter_mut().zip(&chunks) {
-            *sum = xxhash_rust::xxh3::xxh3_64(chunk);
-        }
-    } else {
-        let per = chunks.len().div_ceil(threads);
-        std::thread::scope(|s| {
-            for (sums, chunks) in sums.chunks_mut(per).zip(chunks.chunks(per)) {
-                s.spawn(move || {
-                    for (sum, chunk) in sums.iter_mut().zip(chunks) {
-                        *sum = xxhash_rust::xxh3::xxh3_64(chunk);
-                    }
-                });
-            }
-        });
-    }
-    let joined: Vec<u8> = sums.iter().flat_map(|s| s.to_le_bytes()).collect();
-    xxhash_rust::xxh3::xxh3_64(&joined)
 }
 
 /// The temporary file beside `path` (same directory, so rename is atomic).

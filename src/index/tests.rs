@@ -353,6 +353,62 @@ fn damage_behind_a_valid_checksum_never_panics() {
     }
 }
 
+/// An index file whose archive says every command is up to date (b.c's
+/// `must_rerun` cleared) behind the header of the one that says b.c must
+/// re-run: damage rkyv's validation cannot see.
+fn must_rerun_flipped(dir: &Path) -> std::path::PathBuf {
+    let honest = dir.join("honest");
+    Index::write(&honest, &sample(), &opts()).unwrap();
+    let mut lying = sample();
+    for c in &mut lying.commands {
+        c.must_rerun = false;
+    }
+    let forged = dir.join("forged");
+    Index::write(&forged, &lying, &opts()).unwrap();
+    let mut bytes = fs::read(&forged).unwrap();
+    let header = fs::read(&honest).unwrap();
+    bytes[..HEADER_LEN].copy_from_slice(&header[..HEADER_LEN]);
+    fs::write(&forged, &bytes).unwrap();
+    forged
+}
+
+#[test]
+fn unconfirmed_open_reads_in_place_and_confirms_a_sound_index() {
+    let t = tempfile::tempdir().unwrap();
+    let path = t.path().join("index");
+    Index::write(&path, &sample(), &opts()).unwrap();
+    let Open::Ready(mut index) = Index::open_unconfirmed(&path, &opts()) else {
+        panic!("a sound index opens");
+    };
+    assert!(index.commands().any(|c| c.must_rerun()), "b.c must re-run");
+    assert_eq!(index.confirm(), Ok(()));
+    assert_eq!(index.confirm(), Ok(()), "the verdict is kept");
+}
+
+#[test]
+fn damage_validation_cannot_see_is_caught_by_the_late_verdict() {
+    let t = tempfile::tempdir().unwrap();
+    let forged = must_rerun_flipped(t.path());
+    // The fast open accepts it and reads the lie: a scan started on it
+    // would judge files by it...
+    let Open::Ready(mut index) = Index::open_unconfirmed(&forged, &opts()) else {
+        panic!("rkyv cannot tell a cleared must_rerun bit");
+    };
+    assert!(
+        !index.commands().any(|c| c.must_rerun()),
+        "the forged archive says no command must re-run"
+    );
+    read_everything(&index);
+    // ...and the verdict, asked for before anything is acted on, says no.
+    let why = index.confirm().expect_err("the checksum must catch it");
+    assert!(why.contains("checksum mismatch"), "{why}");
+    assert!(index.confirm().is_err(), "the verdict is kept");
+    match Index::open(&forged, &opts()) {
+        Open::Corrupt(why) => assert!(why.contains("checksum mismatch"), "{why}"),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+}
+
 #[test]
 fn checksum_covers_every_chunk() {
     let big = vec![3u8; (1 << 20) * 9 + 17];
