@@ -119,6 +119,27 @@ impl Sweeper {
     }
 }
 
+/// A build in which every selected command settled as `per_cmd` says
+/// without the scheduler (nothing had a reason to run): delete the `^t`
+/// outputs still on disk whose consumers all settled well, as the
+/// scheduler's [`Sweeper`] would have. Normally there are none; a build
+/// killed after a consumer committed but before the sweep leaves them, and
+/// in a digest mode they are as recorded, so nothing else would remove
+/// them. Returns what was deleted.
+pub fn sweep_settled(
+    graph: &Graph,
+    root: &Path,
+    selected: &[bool],
+    per_cmd: &[Outcome],
+) -> Vec<ProjPath> {
+    let mut sweeper = Sweeper::new(graph, selected);
+    graph
+        .commands()
+        .filter(|(id, _)| selected[id.index()])
+        .flat_map(|(id, _)| sweeper.settled(graph, root, id, per_cmd))
+        .collect()
+}
+
 /// Ran and passed, or needed no run.
 fn settled_well(outcome: &Outcome) -> bool {
     matches!(
