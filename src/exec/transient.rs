@@ -238,6 +238,25 @@ mod tests {
     }
 
     #[test]
+    fn a_build_that_ran_nothing_deletes_what_a_killed_one_left() {
+        let t = tempfile::tempdir().unwrap();
+        let g = chain();
+        for f in ["g.c", "g.o", "app", "o.o"] {
+            std::fs::write(t.path().join(f), "x").unwrap();
+        }
+        let per_cmd = vec![Outcome::UpToDate; 4];
+        let gone = sweep_settled(&g, t.path(), &[true; 4], &per_cmd);
+        assert_eq!(gone, vec![p("g.c"), p("g.o")]);
+        assert!(t.path().join("app").exists() && t.path().join("o.o").exists());
+
+        // Without its consumer selected, a transient output stays.
+        std::fs::write(t.path().join("g.o"), "x").unwrap();
+        let gone = sweep_settled(&g, t.path(), &[true, true, false, true], &per_cmd);
+        assert!(gone.is_empty(), "{gone:?}");
+        assert!(t.path().join("g.o").exists());
+    }
+
+    #[test]
     fn a_failed_consumer_keeps_them() {
         let t = tempfile::tempdir().unwrap();
         let g = chain();
