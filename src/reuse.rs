@@ -161,8 +161,17 @@ impl Prior {
     /// After the scan, with rules that need no parse: no command can have a
     /// reason to run, and the index already says so (every recorded file
     /// is exactly as recorded). Decided without the graph or the plan.
+    ///
+    /// Never with `^t` rules: the index records a transient output as it
+    /// was committed, before its deletion, so "exactly as recorded" means
+    /// it is still on disk (a killed build left it) and must be deleted by
+    /// the full path. (Without leftovers it is absent, not as recorded, and
+    /// the full path runs anyway.)
     pub fn nothing_to_do(&self) -> bool {
-        self.may_be_up_to_date() && self.index.as_ref().is_some_and(|i| settled(i, &self.scan))
+        self.may_be_up_to_date()
+            && self.index.as_ref().is_some_and(|i| {
+                !i.commands().any(|c| c.rule_flags().transient) && settled(i, &self.scan)
+            })
     }
 
     /// What changed among the parse's inputs besides the files it read

@@ -182,6 +182,31 @@ fn abort_fuse_under(dir: &std::path::Path) {
     }
 }
 
+/// The state and kernel stack of each thread of `pid` (what a process
+/// that does not die is waiting for).
+fn kernel_stacks(pid: u32) -> String {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return format!("(no /proc/{pid}/task)");
+    };
+    let mut out = String::new();
+    for task in tasks.flatten() {
+        let dir = task.path();
+        let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+        let state = read("status")
+            .lines()
+            .find(|l| l.starts_with("State:"))
+            .unwrap_or_default()
+            .to_string();
+        let name = task.file_name().to_string_lossy().into_owned();
+        out.push_str(&format!(
+            "thread {name} {} {state}\n{}",
+            read("comm").trim(),
+            read("stack")
+        ));
+    }
+    out
+}
+
 /// What must hold after a build that followed a killed one.
 fn check_nothing_left(p: &Project, context: &str) {
     let mounts = mounts_under(p.root());
@@ -249,9 +274,11 @@ fn sigkill_at_random_moments_then_rebuild_equals_clean() {
         std::thread::sleep(Duration::from_millis(delay));
         run.signal(libc::SIGKILL);
         if !wait_until(Duration::from_secs(30), || run.has_exited()) {
-            let stack = std::fs::read_to_string(format!("/proc/{}/stack", run.pid()));
+            let stacks = kernel_stacks(run.pid());
             abort_fuse_under(p.root());
-            panic!("{context}\ntupfs did not die of SIGKILL; its kernel stack:\n{stack:?}");
+            panic!(
+                "{context}\ntupfs did not die of SIGKILL; its threads' kernel stacks:\n{stacks}"
+            );
         }
         if run.wait().status.signal() == Some(libc::SIGKILL) {
             killed += 1;
@@ -290,4 +317,37 @@ fn sigkill_at_random_moments_then_rebuild_equals_clean() {
         );
     }
     eprintln!("kill test: seed {seed}: {n} iterations ok ({killed} killed mid-build)");
+}
+
+/// Two transient copies and their consumer.
+const TRANSIENT_PAIR: &str = "\
+: foreach a.in b.in |> ^t^ cp %f %o |> %B.mid
+: *.mid |> ^ CAT %o^ cat %f > %o |> all
+";
+
+/// The state a kill between a consumer's commit and the deletion of the
+/// transient files it read leaves: every output as the index recorded it,
+/// and a transient file still there with the contents recorded for it (in
+/// a digest mode: unchanged). The next build deletes it, whatever else it
+/// has to do (here nothing): the outputs are a clean build's, and the
+/// build after that is a no-op.
+#[test]
+fn transient_files_a_killed_build_left_are_deleted_by_the_next_build() {
+    require_fuse!();
+    for mode in Mode::ALL {
+        let p = Project::new();
+        p.write("Tupfile.ini", "");
+        p.write("Tupfile", TRANSIENT_PAIR);
+        p.write("a.in", "a\n");
+        p.write("b.in", "b\n");
+        p.build_in(mode, &[]).success();
+        let clean = p.outputs();
+        assert!(!clean.contains_key("a.mid"), "{mode:?}: {clean:?}");
+        std::fs::write(p.path("a.mid"), "a\n").expect("leave a.mid behind");
+
+        p.build_in(mode, &[]).success();
+        assert_eq!(p.outputs(), clean, "{mode:?}: a.mid was left");
+        p.build_in(mode, &[]).success().ran_nothing();
+        assert_eq!(p.outputs(), clean, "{mode:?}");
+    }
 }

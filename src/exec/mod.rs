@@ -108,7 +108,9 @@ pub fn run_build_with(
     ui.set_total(to_run);
     let outcomes = if to_run == 0 {
         clear_leftovers(project, &ui);
-        schedule::Outcomes::nothing_ran(&selected)
+        let outcomes = schedule::Outcomes::nothing_ran(&selected);
+        transient::sweep_settled(graph, &project.root, &selected, &outcomes.per_cmd);
+        outcomes
     } else {
         let tracer = mount(project, graph)?;
         let ctx = schedule::Context {

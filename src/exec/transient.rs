@@ -119,6 +119,27 @@ impl Sweeper {
     }
 }
 
+/// A build in which every selected command settled as `per_cmd` says
+/// without the scheduler (nothing had a reason to run): delete the `^t`
+/// outputs still on disk whose consumers all settled well, as the
+/// scheduler's [`Sweeper`] would have. Normally there are none; a build
+/// killed after a consumer committed but before the sweep leaves them, and
+/// in a digest mode they are as recorded, so nothing else would remove
+/// them. Returns what was deleted.
+pub fn sweep_settled(
+    graph: &Graph,
+    root: &Path,
+    selected: &[bool],
+    per_cmd: &[Outcome],
+) -> Vec<ProjPath> {
+    let mut sweeper = Sweeper::new(graph, selected);
+    graph
+        .commands()
+        .filter(|(id, _)| selected[id.index()])
+        .flat_map(|(id, _)| sweeper.settled(graph, root, id, per_cmd))
+        .collect()
+}
+
 /// Ran and passed, or needed no run.
 fn settled_well(outcome: &Outcome) -> bool {
     matches!(
@@ -214,6 +235,25 @@ mod tests {
         let gone = sweeper.settled(&g, t.path(), CmdId::from_index(2), &per_cmd);
         assert_eq!(gone, vec![p("g.o")]);
         assert!(t.path().join("app").exists());
+    }
+
+    #[test]
+    fn a_build_that_ran_nothing_deletes_what_a_killed_one_left() {
+        let t = tempfile::tempdir().unwrap();
+        let g = chain();
+        for f in ["g.c", "g.o", "app", "o.o"] {
+            std::fs::write(t.path().join(f), "x").unwrap();
+        }
+        let per_cmd = vec![Outcome::UpToDate; 4];
+        let gone = sweep_settled(&g, t.path(), &[true; 4], &per_cmd);
+        assert_eq!(gone, vec![p("g.c"), p("g.o")]);
+        assert!(t.path().join("app").exists() && t.path().join("o.o").exists());
+
+        // Without its consumer selected, a transient output stays.
+        std::fs::write(t.path().join("g.o"), "x").unwrap();
+        let gone = sweep_settled(&g, t.path(), &[true, true, false, true], &per_cmd);
+        assert!(gone.is_empty(), "{gone:?}");
+        assert!(t.path().join("g.o").exists());
     }
 
     #[test]
