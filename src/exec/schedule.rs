@@ -218,7 +218,7 @@ impl<'a> Scheduler<'a> {
                 return;
             }
             match done.recv_timeout(Duration::from_millis(100)) {
-                Ok(Done::Ran(result)) => self.finish(result, shared),
+                Ok(Done::Ran(result)) => self.finish(*result, shared),
                 Ok(Done::Skipped(id)) => self.skipped(id),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return,

@@ -20,7 +20,7 @@ use crate::graph::{CmdId, Graph};
 #[derive(Debug)]
 pub enum Done {
     /// The job ran (or failed to start) and was checked.
-    Ran(JobResult),
+    Ran(Box<JobResult>),
     /// The build stopped before the job started: it did not run, and its
     /// previous outputs were left alone.
     Skipped(CmdId),
@@ -61,7 +61,7 @@ pub fn work(shared: &Shared, jobs: Receiver<JobRequest>, done: Sender<Done>) {
     for req in jobs {
         let report = match shared.stopped() {
             true => Done::Skipped(req.cmd),
-            false => Done::Ran(run_and_check(shared, &req)),
+            false => Done::Ran(Box::new(run_and_check(shared, &req))),
         };
         if done.send(report).is_err() {
             return;
