@@ -189,9 +189,13 @@ impl Mounted {
         };
         let detached = detach(&self.mountpoint);
         self.abort();
+        // The daemon threads see the abort within microseconds: nap briefly
+        // at first. The deadline guards against a thread stuck in a handler.
         let deadline = Instant::now() + Duration::from_secs(2);
+        let mut nap = Duration::from_micros(50);
         while !session.guard.is_finished() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
+            std::thread::sleep(nap);
+            nap = (nap * 2).min(Duration::from_millis(5));
         }
         if session.guard.is_finished() {
             session.join()?;
