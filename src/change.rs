@@ -4,9 +4,11 @@
 //! implementation ([`FullScan`]; `tupfs monitor` implements it later).
 
 use std::cell::Cell;
+use std::ffi::CString;
 use std::fmt;
 use std::fs;
 use std::io::{self, Read};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -15,7 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use sha2::{Digest as _, Sha256};
 
 use crate::identity::Digest;
-use crate::index::{FileRecord, FileSlot, Generation, Index};
+use crate::index::{FileRecord, FileSlot, FileView, Generation, Index};
 use crate::options::ChangeMode;
 use crate::paths::ProjPath;
 
@@ -79,6 +81,24 @@ impl FileState {
             Ok(m) => Ok(Some(FileState::from_metadata(&m))),
             Err(e) if is_absent(&e) => Ok(None),
             Err(e) => Err(e),
+        }
+    }
+
+    /// The state described by a raw `struct stat` (from `fstatat`), exactly
+    /// as [`FileState::from_metadata`] reads the same fields.
+    pub fn from_stat(st: &libc::stat) -> FileState {
+        let kind = match st.st_mode & libc::S_IFMT {
+            libc::S_IFREG => FileKind::File,
+            libc::S_IFDIR => FileKind::Dir,
+            libc::S_IFLNK => FileKind::Symlink,
+            _ => FileKind::Other,
+        };
+        FileState {
+            kind,
+            mtime_ns: st.st_mtime * 1_000_000_000 + st.st_mtime_nsec,
+            ctime_ns: st.st_ctime * 1_000_000_000 + st.st_ctime_nsec,
+            size: st.st_size as u64,
+            ino: st.st_ino,
         }
     }
 
@@ -251,6 +271,16 @@ pub struct Judgement {
 }
 
 impl Judgement {
+    /// True when recording this judgement would record what `old` already
+    /// says: unchanged, the same state and digest, and `old` not racy (a
+    /// racy record is re-taken so that it stops being racy).
+    pub fn is_settled(&self, old: &Recorded) -> bool {
+        !self.verdict.is_changed()
+            && self.state == old.state
+            && self.digest == old.digest
+            && old.state.map_or(true, |s| !s.is_racy(old.recorded_at))
+    }
+
     /// The file's record for the next index: this state and digest, and
     /// `since` moved to `now` when it changed (kept at `old_since` when not).
     pub fn to_record(
@@ -467,27 +497,216 @@ impl FullScan {
 
 impl ChangeSource for FullScan {
     fn changes(&self, index: &Index, detector: ChangeDetector) -> Changes {
-        let moment = Moment::now();
-        let files: Vec<_> = index.files().collect();
-        let judge = |i: usize| {
-            let file = &files[i];
-            let disk = self.root.join(file.path());
-            let old = file.as_recorded();
-            detector.judge(&disk, Some(&old), file.generated(), moment)
+        let scan = ScanRun {
+            root: &self.root,
+            index,
+            files: index.files().collect(),
+            detector,
+            moment: Moment::now(),
+            threads: self.threads,
         };
+        let present = scan.present();
+        let ghosts = scan.ghosts(&present);
+        let files = present
+            .into_iter()
+            .zip(ghosts)
+            .map(|(p, g)| {
+                p.or(g)
+                    .unwrap_or_else(|| unreachable_judgement(scan.moment))
+            })
+            .collect();
         Changes {
-            moment,
-            files: parallel_map(files.len(), self.threads, judge),
+            moment: scan.moment,
+            files,
         }
     }
 }
 
+/// One full scan: every recorded file, judged in two passes (first those
+/// that were there, then the ghosts, which may need no stat).
+struct ScanRun<'a> {
+    root: &'a Path,
+    index: &'a Index,
+    files: Vec<FileView<'a>>,
+    detector: ChangeDetector,
+    /// Read before any stat.
+    moment: Moment,
+    threads: usize,
+}
+
+impl ScanRun<'_> {
+    /// Examine and judge one file.
+    fn judge(&self, file: &FileView<'_>, stat: &mut StatAt<'_>) -> Judgement {
+        let disk = self.root.join(file.path());
+        let old = file.as_recorded();
+        let (generated, moment) = (file.generated(), self.moment);
+        match stat.lstat(file.path()) {
+            Ok(now) => self
+                .detector
+                .judge_state(&disk, Some(&old), generated, now, moment),
+            Err(_) => self.detector.judge(&disk, Some(&old), generated, moment),
+        }
+    }
+
+    /// Every file that was there, by slot (None for ghosts). Index paths
+    /// are sorted, so a chunk's files share directories and their handles.
+    fn present(&self) -> Vec<Option<Judgement>> {
+        parallel_chunks(self.files.len(), self.threads, |range| {
+            let mut stat = StatAt::new(self.root);
+            self.files[range]
+                .iter()
+                .map(|f| f.state().is_some().then(|| self.judge(f, &mut stat)))
+                .collect()
+        })
+    }
+
+    /// Every ghost, by slot (None for the others). A ghost whose directory
+    /// is judged unchanged (no entry added since the directory's state was
+    /// taken, and that was not after the ghost was seen absent) is still
+    /// absent without a stat. Most recorded paths of a C project are ghosts
+    /// (headers looked for on the include path).
+    fn ghosts(&self, present: &[Option<Judgement>]) -> Vec<Option<Judgement>> {
+        parallel_chunks(self.files.len(), self.threads, |range| {
+            let mut stat = StatAt::new(self.root);
+            let mut last_dir: Option<(&str, Option<Moment>)> = None;
+            let start = range.start;
+            self.files[range]
+                .iter()
+                .enumerate()
+                .map(|(i, f)| {
+                    if present.get(start + i).is_some_and(Option::is_some) {
+                        return None;
+                    }
+                    let dir = f.path().rsplit_once('/').map_or("", |(d, _)| d);
+                    let taken = match last_dir {
+                        Some((d, taken)) if d == dir => taken,
+                        _ => last_dir.insert((dir, self.unchanged_dir(present, dir))).1,
+                    };
+                    Some(match taken.is_some_and(|t| t <= f.recorded_at()) {
+                        true => Judgement {
+                            verdict: Verdict::Unchanged,
+                            state: None,
+                            digest: None,
+                            recorded_at: self.moment,
+                        },
+                        false => self.judge(f, &mut stat),
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// When `dir` is a recorded directory judged unchanged: the moment its
+    /// recorded state was taken.
+    fn unchanged_dir(&self, present: &[Option<Judgement>], dir: &str) -> Option<Moment> {
+        let slot = self.index.file_slot(dir)?.0 as usize;
+        let j = present.get(slot)?.as_ref()?;
+        let is_dir = j.state.is_some_and(|s| s.kind == FileKind::Dir);
+        (is_dir && !j.verdict.is_changed())
+            .then(|| self.files.get(slot).map(|f| f.recorded_at()))?
+    }
+}
+
+/// A judgement for a slot neither pass covered (cannot happen: each slot
+/// is either present or a ghost); counted as changed, never trusted.
+fn unreachable_judgement(moment: Moment) -> Judgement {
+    Judgement {
+        verdict: Verdict::Changed(ChangeReason::Unreadable("not examined".into())),
+        state: None,
+        digest: None,
+        recorded_at: moment,
+    }
+}
+
+/// `lstat` of project paths through a handle on the directory of the last
+/// one (`fstatat`): the kernel walks one path component instead of the
+/// whole absolute path, and sorted paths reuse the handle.
+struct StatAt<'a> {
+    root: &'a Path,
+    /// The directory (project-relative) and its handle (None: it is not
+    /// there, so nothing in it is).
+    dir: Option<(String, Option<OwnedFd>)>,
+}
+
+impl<'a> StatAt<'a> {
+    fn new(root: &'a Path) -> StatAt<'a> {
+        StatAt { root, dir: None }
+    }
+
+    /// As [`FileState::lstat`] of `root/rel`.
+    fn lstat(&mut self, rel: &str) -> io::Result<Option<FileState>> {
+        let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel));
+        if name.is_empty() {
+            return FileState::lstat(&self.root.join(rel));
+        }
+        if self.dir.as_ref().map(|(d, _)| d.as_str()) != Some(dir) {
+            let handle = open_dir(&self.root.join(dir))?;
+            self.dir = Some((dir.to_string(), handle));
+        }
+        let Some((_, Some(fd))) = &self.dir else {
+            return Ok(None);
+        };
+        let name =
+            CString::new(name).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+        // SAFETY: a valid directory fd, a NUL-terminated name and a buffer
+        // of the right type; the kernel fills it on success.
+        let rc = unsafe {
+            libc::fstatat(
+                fd.as_raw_fd(),
+                name.as_ptr(),
+                st.as_mut_ptr(),
+                libc::AT_SYMLINK_NOFOLLOW,
+            )
+        };
+        if rc != 0 {
+            let e = io::Error::last_os_error();
+            return if is_absent(&e) { Ok(None) } else { Err(e) };
+        }
+        // SAFETY: fstatat succeeded, so it initialised the buffer.
+        Ok(Some(FileState::from_stat(unsafe { &st.assume_init() })))
+    }
+}
+
+/// An `O_PATH` handle on a directory; `Ok(None)` when it is not there.
+fn open_dir(path: &Path) -> io::Result<Option<OwnedFd>> {
+    let c = CString::new(path.as_os_str().as_bytes())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    // SAFETY: a NUL-terminated path; the fd is owned right after.
+    let fd = unsafe {
+        libc::open(
+            c.as_ptr(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        let e = io::Error::last_os_error();
+        return if is_absent(&e) { Ok(None) } else { Err(e) };
+    }
+    // SAFETY: `fd` is a fresh descriptor nobody else owns.
+    Ok(Some(unsafe { OwnedFd::from_raw_fd(fd) }))
+}
+
 /// `f(0..count)` on up to `threads` threads, results in order.
-fn parallel_map<T: Send>(count: usize, threads: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+pub(crate) fn parallel_map<T: Send>(
+    count: usize,
+    threads: usize,
+    f: impl Fn(usize) -> T + Sync,
+) -> Vec<T> {
+    parallel_chunks(count, threads, |range| range.map(&f).collect())
+}
+
+/// `f` over consecutive chunks of `0..count` on up to `threads` threads;
+/// the chunks' results concatenated in order.
+fn parallel_chunks<T: Send>(
+    count: usize,
+    threads: usize,
+    f: impl Fn(std::ops::Range<usize>) -> Vec<T> + Sync,
+) -> Vec<T> {
     const CHUNK: usize = 256;
     let threads = threads.clamp(1, count.div_ceil(CHUNK).max(1));
     if threads == 1 {
-        return (0..count).map(f).collect();
+        return f(0..count);
     }
     let next = AtomicUsize::new(0);
     let mut parts: Vec<(usize, Vec<T>)> = std::thread::scope(|s| {
@@ -501,7 +720,7 @@ fn parallel_map<T: Send>(count: usize, threads: usize, f: impl Fn(usize) -> T + 
                             break done;
                         }
                         let end = (start + CHUNK).min(count);
-                        done.push((start, (start..end).map(&f).collect::<Vec<T>>()));
+                        done.push((start, f(start..end)));
                     }
                 })
             })
@@ -578,6 +797,66 @@ mod tests {
             Moment(i64::MAX),
         );
         j.verdict
+    }
+
+    #[test]
+    fn settled_means_recording_again_would_change_nothing() {
+        let t = tempfile::tempdir().unwrap();
+        let f = t.path().join("f");
+        put(&f, "one", 1_000, 5);
+        let judge = |old: &Recorded, mode| {
+            ChangeDetector::new(mode).judge(&f, Some(old), false, Moment::now())
+        };
+        let old = recorded(&f, false, false, false);
+        assert!(judge(&old, Mtime).is_settled(&old));
+        // A digest mode wants a digest the record lacks: record again.
+        assert!(!judge(&old, DIGEST).is_settled(&old));
+        // A racy record is re-taken so it stops being racy.
+        let racy = recorded(&f, false, true, true);
+        assert!(!judge(&racy, Mtime).is_settled(&racy));
+        put(&f, "two", 1_001, 5);
+        assert!(!judge(&old, Mtime).is_settled(&old));
+    }
+
+    #[test]
+    fn full_scan_sees_a_ghost_appear_in_a_directory_it_did_not_stat_into() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        fs::create_dir(root.join("inc")).unwrap();
+        fs::write(root.join("inc/a.h"), "").unwrap();
+        settle();
+        let names = ["inc", "inc/a.h", "inc/ghost.h", "none/ghost.h"];
+        let rec = record_scan(root, &names, Mtime, None, Generation(1));
+        let index = write_and_open(&root.join("index"), &rec, Mtime);
+        let scan = FullScan::new(root).changes(&index, ChangeDetector::new(Mtime));
+        assert_eq!(scan.changed().count(), 0, "{scan:?}");
+        fs::write(root.join("inc/ghost.h"), "").unwrap();
+        fs::create_dir(root.join("none")).unwrap();
+        fs::write(root.join("none/ghost.h"), "").unwrap();
+        let scan = FullScan::new(root).changes(&index, ChangeDetector::new(Mtime));
+        let changed: Vec<&str> = scan
+            .changed()
+            .filter_map(|s| Some(index.file_at(s)?.path()))
+            .collect();
+        assert_eq!(changed, ["inc", "inc/ghost.h", "none/ghost.h"]);
+    }
+
+    #[test]
+    fn stat_through_directory_handles_matches_lstat() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        fs::create_dir_all(root.join("d/e")).unwrap();
+        fs::write(root.join("d/f"), "x").unwrap();
+        fs::write(root.join("top"), "y").unwrap();
+        std::os::unix::fs::symlink("f", root.join("d/link")).unwrap();
+        let mut at = StatAt::new(root);
+        for rel in [
+            "d/e", "d/f", "d/link", "d/none", "top", "gone/x", "top/x", "d/e/none", "d/f",
+        ] {
+            let direct = FileState::lstat(&root.join(rel)).unwrap();
+            assert_eq!(at.lstat(rel).unwrap(), direct, "{rel}");
+        }
+        assert!(at.lstat("d/f").unwrap().is_some());
     }
 
     #[test]

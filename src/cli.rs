@@ -1,17 +1,20 @@
 //! What each subcommand does, as library functions that return `Result`s;
 //! `main.rs` only parses arguments and prints the error.
 
+use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::exec::{self, BuildStatus};
 use crate::graph::Graph;
 use crate::lock::BuildLock;
 use crate::options::{ChangeMode, Options};
 use crate::project::Project;
+use crate::reuse::{self, Prior};
 use crate::tupfile;
 use crate::ui::runlog::RunLog;
 use crate::ui::UiOptions;
@@ -104,37 +107,58 @@ const EXIT_INTERRUPTED: u8 = 130;
 
 /// `tupfs build`: parse → graph → plan → execute → record. Exit 0 when up
 /// to date, 1 when a command failed, 2 for a Tupfile or usage error, 130
-/// when interrupted.
+/// when interrupted. When nothing a parse read changed, the rules come
+/// from the index and no Tupfile is parsed ([`crate::reuse`]).
 pub fn build(dir: &Path, opts: &BuildOptions) -> Result<ExitCode> {
+    let started = Instant::now();
     let project = Project::find(dir)?;
     project.ensure_initialised()?;
     let _lock = BuildLock::acquire(&project.state_dir())?;
-    let parse_options = tupfile::ParseOptions {
-        previous_outputs: exec::previous_outputs(&project),
-        ..Default::default()
+    let change = match change_mode(&project, opts.change.as_deref()) {
+        Ok(mode) => mode,
+        Err(e) => return failed_early(&project, &format!("{e:#}"), 0),
     };
-    let parsed = match tupfile::parse_project_with(&project.root, &parse_options) {
-        Ok(parsed) => parsed,
-        Err(e) => return failed_early(&project, &e),
+    let mut prior = Prior::open(&project, change);
+    log::debug!("timing: index opened at {:?}", started.elapsed());
+    // The full scan (a stat of every recorded file) runs beside the check
+    // of the tree and, when that already says "parse", the parse and the
+    // graph. Otherwise the scan decides: parse, re-use, or nothing to do.
+    let (built, scan) = std::thread::scope(|s| {
+        let scanner = s.spawn(|| prior.scan(&project.root));
+        let built = prior
+            .tree_changed(&project.root)
+            .map(|why| rules_and_graph(&project, &prior, Some(why), started));
+        let scan = scanner
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (built, scan)
+    });
+    prior.scan = scan;
+    log::debug!("timing: scanned at {:?}", started.elapsed());
+    let built = match built {
+        Some(built) => built,
+        None => match prior.reads_changed() {
+            None if opts.targets.is_empty() && prior.nothing_to_do() => {
+                return nothing_to_do(&project, opts, started)
+            }
+            dirty => rules_and_graph(&project, &prior, dirty, started),
+        },
     };
-    tupfile::write_gitignores(&project.root, &parsed).context("cannot write a .gitignore")?;
-    let tupfiles = parsed.tupfiles;
-    let graph = match Graph::build(parsed.rules) {
-        Ok(graph) => graph,
-        Err(e) => return failed_early(&project, &e),
+    let (graph, rules) = match built {
+        Ok(built) => built,
+        Err((e, parsed)) => return failed_early(&project, &e, parsed),
     };
+    let parsed = rules.parsed();
     let cwd = dir.canonicalize()?;
     let selected = match exec::targets::select(&graph, &project.root, &cwd, &opts.targets) {
         Ok(selected) => selected,
-        Err(e) => return failed_early(&project, &format!("{e:#}")),
-    };
-    let change = match change_mode(&project, opts.change.as_deref()) {
-        Ok(mode) => mode,
-        Err(e) => return failed_early(&project, &format!("{e:#}")),
+        Err(e) => return failed_early(&project, &format!("{e:#}"), parsed),
     };
     let request = exec::Request {
         selected,
-        tupfiles,
+        tupfiles: rules.tupfiles,
+        tree: rules.tree,
+        reused: rules.reused,
         jobs: opts.jobs,
         keep_going: opts.keep_going,
         change,
@@ -144,10 +168,91 @@ pub fn build(dir: &Path, opts: &BuildOptions) -> Result<ExitCode> {
             explain: opts.explain,
         },
     };
-    Ok(match exec::run_build(&project, &graph, &request)? {
-        BuildStatus::Ok | BuildStatus::NothingToDo => ExitCode::SUCCESS,
-        BuildStatus::Failed => ExitCode::FAILURE,
-        BuildStatus::Interrupted => ExitCode::from(EXIT_INTERRUPTED),
+    Ok(
+        match exec::run_build_with(&project, &graph, &request, prior, started)? {
+            BuildStatus::Ok | BuildStatus::NothingToDo => ExitCode::SUCCESS,
+            BuildStatus::Failed => ExitCode::FAILURE,
+            BuildStatus::Interrupted => ExitCode::from(EXIT_INTERRUPTED),
+        },
+    )
+}
+
+/// Where a build's rules came from (the rules went into the graph).
+struct Rules {
+    rules: Vec<tupfile::Rule>,
+    tupfiles: Vec<tupfile::TupfileRecord>,
+    tree: Vec<crate::index::TreeEntry>,
+    reused: bool,
+}
+
+impl Rules {
+    /// Tupfiles parsed to get them.
+    fn parsed(&self) -> usize {
+        match self.reused {
+            true => 0,
+            false => self.tupfiles.len(),
+        }
+    }
+}
+
+/// The rules (from the index when no parse input changed, else from a
+/// parse) and their graph; an error says what and how many Tupfiles were
+/// parsed.
+/// `dirty`: why the Tupfiles must be parsed (None: re-use the index).
+fn rules_and_graph(
+    project: &Project,
+    prior: &Prior,
+    dirty: Option<String>,
+    started: Instant,
+) -> std::result::Result<(Graph, Rules), (String, usize)> {
+    let mut rules = match dirty {
+        None => Rules {
+            rules: prior.rules().map_err(|e| (e, 0))?,
+            tupfiles: Vec::new(),
+            tree: Vec::new(),
+            reused: true,
+        },
+        Some(why) => {
+            log::debug!("parsing every Tupfile: {why}");
+            parse_for_build(project, prior).map_err(|e| (e, 1))?
+        }
+    };
+    let parsed = rules.parsed();
+    log::debug!(
+        "timing: {parsed} Tupfiles parsed at {:?}",
+        started.elapsed()
+    );
+    let graph =
+        Graph::build(std::mem::take(&mut rules.rules)).map_err(|e| (e.to_string(), parsed))?;
+    log::debug!("timing: graph built at {:?}", started.elapsed());
+    Ok((graph, rules))
+}
+
+/// Parse every Tupfile (the last build's outputs are not sources), write
+/// the `.gitignore`s asked for, and take the tree as the parse saw it.
+fn parse_for_build(project: &Project, prior: &Prior) -> Result<Rules, String> {
+    let previous = prior.previous_outputs();
+    let parse_options = tupfile::ParseOptions {
+        previous_outputs: previous.clone(),
+        ..Default::default()
+    };
+    let parsed =
+        tupfile::parse_project_with(&project.root, &parse_options).map_err(|e| e.to_string())?;
+    tupfile::write_gitignores(&project.root, &parsed)
+        .map_err(|e| format!("cannot write a .gitignore: {e:#}"))?;
+    let outputs: HashSet<&str> = parsed
+        .rules
+        .iter()
+        .flat_map(|r| r.outputs.iter().chain(&r.extra_outputs))
+        .chain(&previous)
+        .map(|p| p.as_str())
+        .collect();
+    let tree = reuse::tree_entries(&project.root, &parsed, &|p| outputs.contains(p));
+    Ok(Rules {
+        tupfiles: parsed.tupfiles,
+        rules: parsed.rules,
+        tree,
+        reused: false,
     })
 }
 
@@ -159,10 +264,26 @@ fn change_mode(project: &Project, flag: Option<&str>) -> Result<ChangeMode> {
     }
 }
 
-/// A Tupfile or usage error: say it, leave a run log in which nothing ran,
-/// exit 2.
-fn failed_early(project: &Project, e: &dyn std::fmt::Display) -> Result<ExitCode> {
+/// A build the index proves up to date ([`Prior::nothing_to_do`]): say so
+/// and leave the run log of a no-op; the index stays as it is.
+fn nothing_to_do(project: &Project, opts: &BuildOptions, started: Instant) -> Result<ExitCode> {
+    let ui = crate::ui::Ui::new(UiOptions {
+        verbose: opts.verbose,
+        quiet: opts.quiet,
+        explain: opts.explain,
+    });
+    exec::clear_leftovers(project, &ui);
+    ui.finish();
+    ui.info("tupfs: Nothing to do");
+    RunLog::nothing_to_do(started.elapsed()).write(&project.state_dir())?;
+    log::debug!("timing: done (nothing to do) at {:?}", started.elapsed());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A Tupfile or usage error: say it, leave a run log in which nothing ran
+/// (`parsed`: Tupfiles read before it), exit 2.
+fn failed_early(project: &Project, e: &dyn std::fmt::Display, parsed: usize) -> Result<ExitCode> {
     eprintln!("tupfs: error: {e}");
-    RunLog::failed_early().write(&project.state_dir())?;
+    RunLog::failed_early(parsed).write(&project.state_dir())?;
     Ok(ExitCode::from(EXIT_USAGE))
 }

@@ -15,5 +15,6 @@ pub mod options;
 pub mod paths;
 pub mod plan;
 pub mod project;
+pub mod reuse;
 pub mod tupfile;
 pub mod ui;

@@ -63,6 +63,14 @@ impl ProjPath {
 
     /// Parse an already project-relative string (normalising it).
     pub fn new(rel: &str) -> Result<ProjPath, PathError> {
+        // Most strings (e.g. every path read back from the index) are
+        // normal already: copy them without splitting.
+        let normal = !rel.starts_with('/')
+            && !rel.ends_with('/')
+            && rel.split('/').all(|part| !matches!(part, "" | "." | ".."));
+        if normal || rel.is_empty() {
+            return Ok(ProjPath(rel.to_string()));
+        }
         ProjPath::join(&ProjPath::root(), rel)
     }
 

@@ -12,6 +12,7 @@ use std::fmt;
 
 use crate::graph::{CmdId, Graph};
 use crate::identity::{CommandKey, Identity, Signature, StickyVar};
+use crate::index::FileSlot;
 use crate::paths::ProjPath;
 
 /// What the last build recorded about one command.
@@ -41,6 +42,9 @@ pub struct SeenFile {
     pub since: u32,
     /// It did not exist (a ghost).
     pub ghost: bool,
+    /// Where the last build's index holds it, when known: lets
+    /// [`Changes::since_seen`] answer without looking the path up.
+    pub slot: Option<FileSlot>,
 }
 
 /// The last build, as the planner needs it (implemented over the index).
@@ -57,6 +61,11 @@ pub trait Changes: Sync {
     /// The generation in which `path`'s contents last changed, as of the
     /// scan at the start of this build (None: not known).
     fn since(&self, path: &ProjPath) -> Option<u32>;
+    /// [`Changes::since`] of a file a command saw (an implementation may
+    /// use its `slot` to skip the lookup by path).
+    fn since_seen(&self, seen: &SeenFile) -> Option<u32> {
+        self.since(&seen.path)
+    }
     /// True when `path` differs from its recorded state (or has none).
     fn modified(&self, path: &ProjPath) -> bool;
     /// True when `path` exists now.
@@ -271,7 +280,7 @@ fn input_reason(
     let moved = prev
         .reads
         .iter()
-        .find(|s| changes.since(&s.path) != Some(s.since))?;
+        .find(|s| changes.since_seen(s) != Some(s.since))?;
     Some(match moved.ghost && changes.exists(&moved.path) {
         true => Reason::GhostAppeared(moved.path.clone()),
         false => Reason::InputChanged(moved.path.clone()),
@@ -314,6 +323,7 @@ mod tests {
 
     fn seen(path: &str, ghost: bool) -> SeenFile {
         SeenFile {
+            slot: None,
             path: p(path),
             since: 1,
             ghost,

@@ -221,7 +221,9 @@ impl Tracer {
         if let Some(notifier) = mounted.notifier() {
             let _ = shared.notifier.set(notifier);
         }
-        let isolation = options.isolation.unwrap_or_else(|| spawn::probe(&root));
+        let isolation = options
+            .isolation
+            .unwrap_or_else(|| spawn::probe(&root, &config.mountpoint));
         let next_job = Arc::new(AtomicU64::new(1));
         let pool = match isolation {
             Isolation::Namespace => Some(NsPool::start(
@@ -231,7 +233,7 @@ impl Tracer {
                 &root,
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             )?),
-            Isolation::MountCwd => None,
+            Isolation::UserNamespace | Isolation::MountCwd => None,
         };
         let mirrors = Arc::new(Mirrors::new(options.variants, hidden.clone()));
         let mut config = config;
@@ -321,13 +323,14 @@ impl Tracer {
                 };
                 (cwd, entry)
             }
-            (Isolation::Namespace, None) => {
+            (Isolation::Namespace | Isolation::UserNamespace, _) => {
                 let cwd = root.join(&spec.cwd);
                 let entry = Entry::Namespace {
                     view: cstring(&view_dir)?,
                     root: cstring(root)?,
                     cwd: cstring(&cwd)?,
                     fuse_rdev: spawn::fuse_rdev(),
+                    user: (self.isolation == Isolation::UserNamespace).then(spawn::IdMaps::current),
                 };
                 (cwd, entry)
             }

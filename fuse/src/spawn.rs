@@ -1,7 +1,8 @@
 //! Namespace spawn: run a job's command in a private mount namespace where
 //! the project root is bind-mounted from the job's view, so the command sees
-//! real paths; or, where namespaces are not permitted, with its working
-//! directory inside the mount.
+//! real paths (as a normal user, inside a user namespace of its own that
+//! maps only the user's ids); or, where namespaces are not permitted, with
+//! its working directory inside the mount.
 
 use std::ffi::{CStr, CString};
 use std::io;
@@ -17,6 +18,10 @@ use std::ptr;
 pub enum Isolation {
     /// A private mount namespace per job; commands see real paths.
     Namespace,
+    /// Not root: a private user namespace (mapping only our own uid and
+    /// gid, so commands run as the same user) and mount namespace per job,
+    /// made by the job's forked child; commands see real paths.
+    UserNamespace,
     /// No namespaces: commands run with their cwd inside the mount.
     MountCwd,
 }
@@ -32,6 +37,8 @@ pub(crate) enum Entry {
         /// The device number of `/dev/fuse`, to close our copies of the
         /// daemon's fds (see `close_fuse_fds`).
         fuse_rdev: libc::dev_t,
+        /// Under [`Isolation::UserNamespace`]: enter a user namespace first.
+        user: Option<IdMaps>,
     },
     /// A namespace made ahead (see `nspool`): the child only joins it.
     Prepared {
@@ -41,6 +48,60 @@ pub(crate) enum Entry {
         fuse_rdev: libc::dev_t,
     },
     MountCwd(PathBuf),
+}
+
+/// The contents of `/proc/self/{uid,gid}_map` for a user namespace in which
+/// we keep our own uid and gid (and nobody else is mapped), written before
+/// the fork so the child only makes system calls.
+#[derive(Debug, Clone)]
+pub(crate) struct IdMaps {
+    uid: Box<[u8]>,
+    gid: Box<[u8]>,
+}
+
+impl IdMaps {
+    /// Maps of this process's real uid and gid onto themselves.
+    pub(crate) fn current() -> IdMaps {
+        // SAFETY: getuid/getgid cannot fail.
+        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        IdMaps {
+            uid: format!("{uid} {uid} 1\n").into_bytes().into(),
+            gid: format!("{gid} {gid} 1\n").into_bytes().into(),
+        }
+    }
+
+    /// In the child: a new user namespace together with a new mount
+    /// namespace it owns, our ids mapped onto themselves (an unprivileged
+    /// process may map only its own ids, and its gid only once `setgroups`
+    /// is denied). FUSE mounts of ours stay usable: the kernel compares the
+    /// caller's global uid with the mounter's. Only system calls.
+    fn enter(&self) -> io::Result<()> {
+        // SAFETY: plain system call (the child of a fork has one thread,
+        // as CLONE_NEWUSER requires).
+        check(unsafe { libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNS) })?;
+        write_proc(c"/proc/self/uid_map", &self.uid)?;
+        write_proc(c"/proc/self/setgroups", b"deny")?;
+        write_proc(c"/proc/self/gid_map", &self.gid)
+    }
+}
+
+/// Write `data` to the proc file `path` in one `write`. Only system calls.
+fn write_proc(path: &CStr, data: &[u8]) -> io::Result<()> {
+    // SAFETY: open/write/close on a valid C string and a buffer we own.
+    unsafe {
+        let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let n = libc::write(fd, data.as_ptr().cast(), data.len());
+        let result = if n == data.len() as isize {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        };
+        libc::close(fd);
+        result
+    }
 }
 
 /// A C string of a path (paths from the OS cannot hold NUL; say so if one does).
@@ -157,16 +218,24 @@ fn close_if_fuse(fd: libc::c_int, fuse_rdev: libc::dev_t) {
     }
 }
 
-/// In the child: a private mount namespace in which `root` shows `view`,
-/// then `chdir(cwd)`. Only system calls: no allocation, locks or logging.
+/// In the child: a private mount namespace (inside a user namespace of its
+/// own when `user` is given) in which `root` shows `view`, then
+/// `chdir(cwd)`. Only system calls: no allocation, locks or logging.
 fn enter_namespace(
     view: &CString,
     root: &CString,
     cwd: &CString,
     fuse_rdev: libc::dev_t,
+    user: Option<&IdMaps>,
 ) -> io::Result<()> {
     close_fuse_fds(fuse_rdev);
-    private_bind(libc::CLONE_NEWNS, view, root)?;
+    match user {
+        Some(maps) => {
+            maps.enter()?;
+            slave_and_bind(view, root)?;
+        }
+        None => private_bind(libc::CLONE_NEWNS, view, root)?,
+    }
     // SAFETY: chdir with a valid C string.
     check(unsafe { libc::chdir(cwd.as_ptr()) })
 }
@@ -186,9 +255,16 @@ fn join_namespace(ns: libc::c_int, cwd: &CString, fuse_rdev: libc::dev_t) -> io:
 /// nothing propagates back to the parent namespace, and bind `from` onto
 /// `onto`. System calls only: safe between fork and exec.
 pub(crate) fn private_bind(flags: libc::c_int, from: &CString, onto: &CString) -> io::Result<()> {
+    // SAFETY: plain system call.
+    check(unsafe { libc::unshare(flags) })?;
+    slave_and_bind(from, onto)
+}
+
+/// In a fresh mount namespace: make every mount a slave, bind `from` onto
+/// `onto`. System calls only.
+fn slave_and_bind(from: &CString, onto: &CString) -> io::Result<()> {
     // SAFETY: raw system calls with valid C strings and null optional args.
     unsafe {
-        check(libc::unshare(flags))?;
         check(libc::mount(
             c"none".as_ptr(),
             c"/".as_ptr(),
@@ -215,11 +291,12 @@ pub(crate) fn command(program: &str, entry: &Entry) -> Command {
             root,
             cwd,
             fuse_rdev,
+            user,
         } => {
             // SAFETY: the closure only makes async-signal-safe system calls
             // on C strings prepared before the fork.
             unsafe {
-                cmd.pre_exec(move || enter_namespace(&view, &root, &cwd, fuse_rdev));
+                cmd.pre_exec(move || enter_namespace(&view, &root, &cwd, fuse_rdev, user.as_ref()));
             }
         }
         Entry::Prepared { ns, cwd, fuse_rdev } => {
@@ -301,27 +378,101 @@ pub(crate) fn open_fd(path: &CStr, flags: libc::c_int) -> io::Result<OwnedFd> {
     }
 }
 
-/// Whether this process may give children private mount namespaces with a
-/// bind mount of `root` (tried in a throwaway thread, whose namespace dies
-/// with it).
-pub(crate) fn probe(root: &Path) -> Isolation {
-    let Ok(root) = cstring(root) else {
+/// How this process may give children private mount namespaces: as root
+/// directly (tried with a bind of `root` in a throwaway thread, whose
+/// namespace dies with it); else inside a user namespace (tried in a forked
+/// child that binds the `mountpoint`, as jobs will bind their views); else
+/// not at all (warned once).
+pub(crate) fn probe(root: &Path, mountpoint: &Path) -> Isolation {
+    let (Ok(root), Ok(mountpoint)) = (cstring(root), cstring(mountpoint)) else {
         return Isolation::MountCwd;
     };
-    let worked = std::thread::spawn(move || {
-        // The namespace is this short-lived thread's own (CLONE_FS).
-        private_bind(libc::CLONE_NEWNS | libc::CLONE_FS, &root, &root)
-    })
-    .join();
-    match worked {
-        Ok(Ok(())) => Isolation::Namespace,
-        Ok(Err(e)) => {
-            log::warn!(
-                "mount namespaces not available ({e}): commands run with their \
-                 working directory inside the tracing mount and see its paths"
-            );
-            Isolation::MountCwd
+    let direct = {
+        let root = root.clone();
+        std::thread::spawn(move || {
+            // The namespace is this short-lived thread's own (CLONE_FS).
+            private_bind(libc::CLONE_NEWNS | libc::CLONE_FS, &root, &root)
+        })
+        .join()
+    };
+    let why = match direct {
+        Ok(Ok(())) => return Isolation::Namespace,
+        Ok(Err(e)) if e.raw_os_error() == Some(libc::EPERM) => {
+            match user_namespaces_allowed().and_then(|()| probe_user(&mountpoint, &root)) {
+                Ok(()) => return Isolation::UserNamespace,
+                Err(user) => format!("{e}; user namespaces: {user}"),
+            }
         }
-        Err(_) => Isolation::MountCwd,
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => "the probe thread panicked".to_owned(),
+    };
+    log::warn!(
+        "mount namespaces not available ({why}): commands run with their \
+         working directory inside the tracing mount and see its paths"
+    );
+    Isolation::MountCwd
+}
+
+/// `Ok` unless `/proc/sys/user/max_user_namespaces` says 0 (a missing file
+/// means the kernel does not limit them this way; the probe then decides).
+fn user_namespaces_allowed() -> io::Result<()> {
+    let max = std::fs::read_to_string("/proc/sys/user/max_user_namespaces").ok();
+    limit_allows(max.as_deref())
+}
+
+/// Whether the contents of `max_user_namespaces` (if readable) allow any.
+fn limit_allows(max: Option<&str>) -> io::Result<()> {
+    match max.map(str::trim) {
+        Some("0") => Err(io::Error::other(
+            "disabled (/proc/sys/user/max_user_namespaces is 0)",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// In a forked child: enter a user and mount namespace as jobs do and bind
+/// `from` onto `onto`; the child's exit status carries the errno.
+fn probe_user(from: &CString, onto: &CString) -> io::Result<()> {
+    let maps = IdMaps::current();
+    let fuse_rdev = fuse_rdev();
+    // SAFETY: the child only makes system calls on data prepared before
+    // the fork, then `_exit`s; the parent waits for it.
+    unsafe {
+        let pid = libc::fork();
+        if pid < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if pid == 0 {
+            close_fuse_fds(fuse_rdev);
+            let done = maps.enter().and_then(|()| slave_and_bind(from, onto));
+            libc::_exit(match done {
+                Ok(()) => 0,
+                Err(e) => e.raw_os_error().unwrap_or(libc::EIO).clamp(1, 255),
+            });
+        }
+        let mut status = 0;
+        while libc::waitpid(pid, &mut status, 0) < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+        match (libc::WIFEXITED(status), libc::WEXITSTATUS(status)) {
+            (true, 0) => Ok(()),
+            (true, errno) => Err(io::Error::from_raw_os_error(errno)),
+            _ => Err(io::Error::other("the probe child was killed")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::limit_allows;
+
+    #[test]
+    fn a_zero_user_namespace_limit_means_the_fallback() {
+        assert!(limit_allows(Some("0\n")).is_err());
+        assert!(limit_allows(Some("96365\n")).is_ok());
+        assert!(limit_allows(None).is_ok(), "no file: the probe decides");
     }
 }

@@ -16,6 +16,7 @@ use crate::options::ChangeMode;
 use crate::paths::ProjPath;
 use crate::plan::{Changes, LastBuild, PrevCommand, SeenFile};
 use crate::project::Project;
+use crate::reuse::Prior;
 use crate::ui::Ui;
 
 /// An output as it came out of a command of this build.
@@ -47,56 +48,51 @@ pub struct History {
 }
 
 impl History {
-    /// Open the index of `project` (saying in one line why it cannot be
-    /// used, if so). [`History::scan`] then judges what changed.
-    pub fn load(project: &Project, graph: &Graph, mode: ChangeMode, ui: &Ui) -> History {
-        let path = project.state_dir().join("index");
-        let index = match Index::open(&path, &IndexOptions { change_mode: mode }) {
-            Open::Ready(index) => Some(index),
-            Open::Missing => None,
-            Open::Stale(why) => {
-                ui.warn(&format!(
-                    "the index is from another tupfs ({why}): rebuilding everything"
-                ));
-                None
-            }
-            Open::Corrupt(why) => {
-                ui.warn(&format!(
-                    "the index is damaged ({why}): rebuilding everything"
-                ));
-                None
-            }
-        };
-        let generation = index
+    /// The last build as `prior` opened and scanned it (saying in one line
+    /// why its index cannot be used, if so), with this build's identities.
+    /// `reused`: the graph's rules came from this index.
+    pub fn load(
+        project: &Project,
+        graph: &Graph,
+        mode: ChangeMode,
+        prior: Prior,
+        reused: bool,
+        ui: &Ui,
+    ) -> History {
+        if let Some(note) = &prior.note {
+            ui.warn(note);
+        }
+        let generation = prior
+            .index
             .as_ref()
             .map_or(Generation(1), |i| i.generation().next());
-        let ids = graph
-            .commands()
-            .map(|(_, c)| identity::of(&c.rule, &identity::process_env))
-            .collect();
+        let ids = identities(graph, prior.index.as_ref().filter(|_| reused));
         History {
             ids,
             mode,
             generation,
-            index,
-            scan: Default::default(),
+            index: prior.index,
+            scan: prior.scan,
             fresh: Mutex::default(),
             absent_transients: BTreeSet::new(),
             root: project.root.clone(),
         }
     }
 
-    /// Judge every recorded file against the disk (after stale outputs
-    /// were removed, so their readers see them gone). A `^t` output of
+    /// Judge every recorded file against the disk again when `rescan`
+    /// (stale outputs were removed, so their readers see them gone;
+    /// otherwise the scan the build started with stands). A `^t` output of
     /// `graph` that is gone was deleted by design: it counts as present
     /// and unchanged, as recorded, so neither its producer nor its
     /// consumers re-run for its absence ([`History::absent_transients`]).
-    pub fn scan(&mut self, graph: &Graph) {
+    pub fn scan(&mut self, graph: &Graph, rescan: bool) {
         let Some(index) = &self.index else {
             return;
         };
-        let detector = ChangeDetector::new(self.mode);
-        self.scan = FullScan::new(&self.root).changes(index, detector);
+        if rescan {
+            let detector = ChangeDetector::new(self.mode);
+            self.scan = FullScan::new(&self.root).changes(index, detector);
+        }
         self.excuse_absent_transients(graph);
     }
 
@@ -127,6 +123,18 @@ impl History {
                 self.absent_transients.insert(path.clone());
             }
         }
+    }
+
+    /// True when this build found the index exactly as the disk is: every
+    /// recorded file unchanged, in the recorded state, not racy, with the
+    /// recorded digest, and the index says every command is up to date (so
+    /// a build that ran nothing need not rewrite it).
+    pub fn index_is_current(&self) -> bool {
+        self.index.as_ref().is_some_and(|index| {
+            index.options().change_mode == self.mode
+                && index.all_up_to_date()
+                && crate::reuse::settled(index, &self.scan)
+        })
     }
 
     /// The judgement of a recorded path at the start of the build.
@@ -210,6 +218,7 @@ impl History {
             .filter_map(|o| {
                 let file = index?.file_at(o.file)?;
                 Some(SeenFile {
+                    slot: Some(o.file),
                     path: ProjPath::new(file.path()).ok()?,
                     since: o.since.0,
                     ghost: file.state().is_none(),
@@ -237,6 +246,53 @@ impl History {
     }
 }
 
+/// The identity of every command of `graph`. With `recorded` (the index the
+/// rules came from), a command takes its recorded key and signature when
+/// its exported variables still have the recorded values: the other
+/// inputs of the identity are the rule itself, read from that same record.
+/// Saves two SHA-256 per command and one per exported variable.
+fn identities(graph: &Graph, recorded: Option<&Index>) -> Vec<Identity> {
+    let mut env: HashMap<String, identity::Digest> = HashMap::new();
+    let mut env_digest = |name: &str| -> identity::Digest {
+        if let Some(d) = env.get(name) {
+            return *d;
+        }
+        let d = identity::value_digest(identity::process_env(name).as_deref());
+        env.insert(name.to_string(), d);
+        d
+    };
+    graph
+        .commands()
+        .map(|(id, c)| {
+            let view = recorded
+                .zip(graph.outputs(id).next())
+                .and_then(|(index, out)| index.command_by_output(out.as_str()))
+                .filter(|v| v.command() == c.rule.command && v.dir() == c.rule.dir.as_str());
+            let mut same_env = |v: &CommandView<'_>| {
+                v.sticky()
+                    .all(|(name, digest)| match name.strip_prefix('$') {
+                        Some(var) => env_digest(var) == digest,
+                        None => true,
+                    })
+            };
+            match view {
+                Some(v) if same_env(&v) => Identity {
+                    key: v.key(),
+                    signature: v.signature(),
+                    sticky: v
+                        .sticky()
+                        .map(|(name, value)| identity::StickyVar {
+                            name: name.to_string(),
+                            value,
+                        })
+                        .collect(),
+                },
+                _ => identity::of(&c.rule, &identity::process_env),
+            }
+        })
+        .collect()
+}
+
 /// Lock a mutex, surviving a panicked holder (the data stays valid).
 pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -256,6 +312,23 @@ impl LastBuild for History {
 impl Changes for History {
     fn since(&self, path: &ProjPath) -> Option<u32> {
         self.current_since(path).map(|g| g.0)
+    }
+
+    fn since_seen(&self, seen: &SeenFile) -> Option<u32> {
+        // Before any output of this build is judged, the scan by slot is
+        // the whole answer (no lookup by path).
+        match (seen.slot, &self.index) {
+            (Some(slot), Some(index)) if lock(&self.fresh).is_empty() => {
+                let file = index.file_at(slot)?;
+                let changed = self.scan.get(slot)?.verdict.is_changed();
+                Some(if changed {
+                    self.generation.0
+                } else {
+                    file.since().0
+                })
+            }
+            _ => self.since(&seen.path),
+        }
     }
 
     fn modified(&self, path: &ProjPath) -> bool {

@@ -32,6 +32,7 @@ use crate::options::ChangeMode;
 use crate::paths::ProjPath;
 use crate::plan::Plan;
 use crate::project::Project;
+use crate::reuse::Prior;
 use crate::ui::{Ui, UiOptions};
 use job::JobRequest;
 
@@ -56,6 +57,11 @@ pub struct Request {
     pub selected: Vec<bool>,
     /// What each Tupfile's parse read (recorded in the index).
     pub tupfiles: Vec<crate::tupfile::TupfileRecord>,
+    /// The source tree as the parse saw it ([`crate::reuse::tree_entries`]).
+    pub tree: Vec<crate::index::TreeEntry>,
+    /// The rules came from the index, nothing was parsed: the last parse's
+    /// read-sets and tree are carried over.
+    pub reused: bool,
     /// Parallel jobs (None: one per CPU).
     pub jobs: Option<usize>,
     /// Go on after failures.
@@ -68,29 +74,41 @@ pub struct Request {
 
 /// Build `graph` in `project`: plan, run, record. The caller holds the lock.
 pub fn run_build(project: &Project, graph: &Graph, req: &Request) -> Result<BuildStatus> {
-    let started = Instant::now();
+    let prior = Prior::open_scanned(project, req.change);
+    run_build_with(project, graph, req, prior, Instant::now())
+}
+
+/// [`run_build`] with the last build already opened and scanned (the
+/// caller needed it to decide whether to parse); `started` is when the
+/// build began, for the run log.
+pub fn run_build_with(
+    project: &Project,
+    graph: &Graph,
+    req: &Request,
+    prior: Prior,
+    started: Instant,
+) -> Result<BuildStatus> {
     signals::install();
     let ui = Ui::new(req.ui);
-    let mut history = history::History::load(project, graph, req.change, &ui);
+    let mut history = history::History::load(project, graph, req.change, prior, req.reused, &ui);
     let stale = stale::remove(&project.root, &history.stale_outputs(graph));
     let scratch = project.state_dir().join("tmp");
     if let Err(e) = compiledb::update(graph, &project.root, &scratch) {
         ui.warn(&format!("{e:#}"));
     }
-    history.scan(graph);
+    history.scan(graph, !stale.removed.is_empty());
+    log::debug!("timing: identities at {:?}", started.elapsed());
     let selected = match req.selected.is_empty() {
         true => vec![true; graph.len()],
         false => req.selected.clone(),
     };
     let mut plan = Plan::make(graph, &history.ids, &history, &history);
     transient::pull_producers(&mut plan, graph, &selected, &history.absent_transients);
+    log::debug!("timing: planned at {:?}", started.elapsed());
     let to_run = plan.may_run(graph, &selected).len();
     ui.set_total(to_run);
     let outcomes = if to_run == 0 {
-        // A killed build may have left a dead mount and staged writes.
-        if let Err(e) = Tracer::clear_leftovers(&mount_config(project)) {
-            ui.warn(&format!("cannot clear what a killed build left: {e}"));
-        }
+        clear_leftovers(project, &ui);
         schedule::Outcomes::nothing_ran(&selected)
     } else {
         let tracer = mount(project, graph)?;
@@ -110,17 +128,22 @@ pub fn run_build(project: &Project, graph: &Graph, req: &Request) -> Result<Buil
             .context("cannot unmount the tracing filesystem")?;
         outcomes
     };
-    history
-        .record(project, graph, &outcomes, &stale, &req.tupfiles)
-        .context(
+    let unchanged = req.reused && to_run == 0 && stale.kept.is_empty() && stale.removed.is_empty();
+    if !(unchanged && history.index_is_current()) {
+        history
+            .record(project, graph, &outcomes, &stale, req)
+            .context(
             "cannot record this build (the last recorded one stays; what ran since will run again)",
         )?;
+    }
+    log::debug!("timing: recorded at {:?}", started.elapsed());
     let report = report::Report {
         graph,
         ids: &history.ids,
         outcomes: &outcomes,
         stale: &stale,
         elapsed: started.elapsed(),
+        parsed: if req.reused { 0 } else { req.tupfiles.len() },
     };
     report.finish(project, &ui)
 }
@@ -132,6 +155,14 @@ pub fn previous_outputs(project: &Project) -> BTreeSet<ProjPath> {
 }
 
 /// Where this project's tracer mounts and stages writes.
+/// A killed build may have left a dead mount and staged writes: clear them
+/// (a build that mounts does this itself).
+pub fn clear_leftovers(project: &Project, ui: &Ui) {
+    if let Err(e) = Tracer::clear_leftovers(&mount_config(project)) {
+        ui.warn(&format!("cannot clear what a killed build left: {e}"));
+    }
+}
+
 fn mount_config(project: &Project) -> MountConfig {
     let state = project.state_dir();
     MountConfig {

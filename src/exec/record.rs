@@ -13,12 +13,13 @@ use super::schedule::{Outcome, Outcomes, RunStatus};
 use super::stale::StaleRemoval;
 use crate::change::Judgement;
 use crate::graph::{CmdId, Graph};
+use crate::identity::StickyVar;
 use crate::index::{
-    BuildRecord, CommandRecord, FileRecord, FileRef, Index, IndexOptions, Seen, TupfileRecord,
+    BuildRecord, CommandRecord, FileRecord, FileRef, Index, IndexOptions, Seen, TreeEntry,
+    TupfileRecord,
 };
 use crate::paths::ProjPath;
 use crate::project::Project;
-use crate::tupfile;
 
 impl History {
     /// Write the index for this build.
@@ -28,18 +29,36 @@ impl History {
         graph: &Graph,
         outcomes: &Outcomes,
         stale: &StaleRemoval,
-        tupfiles: &[tupfile::TupfileRecord],
+        req: &super::Request,
     ) -> Result<()> {
         let mut rec = Recorder::new(self, graph);
-        for parse in tupfiles {
-            let t = TupfileRecord::from_parse(parse, &mut |p| rec.seen(p));
-            rec.out.tupfiles.push(t);
+        if req.reused {
+            rec.carry_parse();
+        } else {
+            for parse in &req.tupfiles {
+                let t = TupfileRecord::from_parse(parse, &mut |p| rec.seen(p));
+                rec.out.tupfiles.push(t);
+            }
+            rec.out.tree = req.tree.clone();
         }
+        rec.out.commands_are_rules = stale.kept.is_empty();
         for (id, _) in graph.commands() {
             let cmd = rec.command(id, &outcomes.per_cmd[id.index()]);
             rec.out.commands.push(cmd);
         }
         rec.keep_stale(stale);
+        rec.out.all_up_to_date = stale.kept.is_empty()
+            && rec.out.commands.iter().all(|c| !c.must_rerun)
+            && outcomes.per_cmd.iter().all(|o| {
+                matches!(
+                    o,
+                    Outcome::UpToDate
+                        | Outcome::Ran {
+                            status: RunStatus::Ok,
+                            ..
+                        }
+                )
+            });
         rec.variables();
         let options = IndexOptions {
             change_mode: self.mode,
@@ -205,6 +224,50 @@ impl<'a> Recorder<'a> {
                 self.out.commands.push(cmd);
             }
         }
+    }
+
+    /// The rules came from the index: its parse read-sets and tree stay
+    /// true (nothing they name changed), so carry them over.
+    fn carry_parse(&mut self) {
+        let Some(index) = self.history.index.as_ref() else {
+            return;
+        };
+        for view in index.tupfiles() {
+            let paths: Vec<ProjPath> = view
+                .reads()
+                .filter_map(|o| ProjPath::new(index.file_at(o.file)?.path()).ok())
+                .collect();
+            let (Ok(variant), Ok(dir)) = (ProjPath::new(view.variant()), ProjPath::new(view.dir()))
+            else {
+                continue;
+            };
+            let record = TupfileRecord {
+                variant,
+                dir,
+                reads: paths.iter().map(|p| self.seen(p)).collect(),
+                vars: view
+                    .vars()
+                    .map(|(name, value)| StickyVar {
+                        name: name.to_string(),
+                        value,
+                    })
+                    .collect(),
+                depends_on: view
+                    .depends_on()
+                    .filter_map(|d| ProjPath::new(d).ok())
+                    .collect(),
+            };
+            self.out.tupfiles.push(record);
+        }
+        self.out.tree = index
+            .tree()
+            .filter_map(|(path, digest)| {
+                Some(TreeEntry {
+                    path: ProjPath::new(path).ok()?,
+                    digest,
+                })
+            })
+            .collect();
     }
 
     /// Variable values by name, for sticky comparisons.

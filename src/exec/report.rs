@@ -25,6 +25,8 @@ pub struct Report<'a> {
     pub stale: &'a StaleRemoval,
     /// Wall time.
     pub elapsed: Duration,
+    /// Tupfiles parsed (0: the rules came from the index).
+    pub parsed: usize,
 }
 
 impl Report<'_> {
@@ -53,6 +55,7 @@ impl Report<'_> {
             status: status_word(status),
             commands,
             removed: self.stale.removed.iter().map(|p| p.to_string()).collect(),
+            parsed: self.parsed,
             summary,
         };
         log.write(&project.state_dir())?;

@@ -23,7 +23,7 @@ use anyhow::{Context, Result};
 use memmap2::Mmap;
 
 pub use record::{
-    BuildRecord, CommandRecord, FileRecord, FileRef, Generation, Seen, TupfileRecord,
+    BuildRecord, CommandRecord, FileRecord, FileRef, Generation, Seen, TreeEntry, TupfileRecord,
     VariableRecord,
 };
 pub use view::{CommandView, FileView, Observed, TupfileView};
@@ -36,7 +36,7 @@ pub const INDEX_FILE: &str = "index";
 /// The first bytes of every index file.
 pub const MAGIC: &[u8; 8] = b"TUPFSIDX";
 /// The format this tupfs writes; any other costs one full rebuild.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// Bytes before the archive (a multiple of 16, so the archive stays aligned
 /// in the page-aligned mapping).
 pub const HEADER_LEN: usize = 32;

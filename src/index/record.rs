@@ -155,6 +155,27 @@ pub struct BuildRecord {
     pub variables: Vec<VariableRecord>,
     /// Per-Tupfile parse read-sets.
     pub tupfiles: Vec<TupfileRecord>,
+    /// The source tree as the parse saw it (directory listings,
+    /// `tup.config` contents); see [`crate::reuse`].
+    pub tree: Vec<TreeEntry>,
+    /// True when `commands` are exactly the rules of the parse (nothing
+    /// kept only because a stale output could not be removed).
+    pub commands_are_rules: bool,
+    /// True when the build left every command up to date: each ran
+    /// successfully or had no reason to run (none failed, none was outside
+    /// the targets or left unstarted). Then, if no recorded file changed
+    /// since, no command can have a reason to run.
+    pub all_up_to_date: bool,
+}
+
+/// One path of the source tree the parse depends on as a whole, with the
+/// digest of what it held ([`crate::reuse`] says which digest).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TreeEntry {
+    /// A source directory or a `tup.config`.
+    pub path: ProjPath,
+    /// Its listing or content digest.
+    pub digest: Digest,
 }
 
 impl BuildRecord {

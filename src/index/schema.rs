@@ -140,4 +140,17 @@ pub(crate) struct Tables {
     /// Sorted by name.
     pub variables: Vec<StickyRow>,
     pub tupfiles: Vec<TupfileRow>,
+    /// The parse's view of the source tree: each directory's listing
+    /// digest and each `tup.config`'s content digest, sorted by path.
+    pub tree: Vec<StickyRow>,
+    /// [`TABLES_COMMANDS_ARE_RULES`], [`TABLES_ALL_UP_TO_DATE`].
+    pub flags: u32,
 }
+
+/// The commands are exactly the rules of the last parse (no command kept
+/// only because its stale output could not be removed), so a build whose
+/// Tupfiles are clean may take its rules from the index.
+pub(crate) const TABLES_COMMANDS_ARE_RULES: u32 = 1;
+/// Every command was up to date when the index was written (see
+/// [`super::BuildRecord::all_up_to_date`]).
+pub(crate) const TABLES_ALL_UP_TO_DATE: u32 = 2;

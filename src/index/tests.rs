@@ -405,3 +405,46 @@ fn tupfile_record_from_a_parse_keeps_every_read_and_value() {
     assert_eq!((rec.variant.as_str(), rec.dir.as_str()), ("build", "src"));
     assert_eq!(rec.depends_on, [p("gen")]);
 }
+
+#[test]
+fn tree_and_build_flags_round_trip() {
+    let t = tempfile::tempdir().unwrap();
+    let path = t.path().join("index");
+    let mut r = sample();
+    Index::write(&path, &r, &opts()).unwrap();
+    let plain = open_ready(&path);
+    assert_eq!(plain.tree().count(), 0);
+    assert!(!plain.commands_are_rules() && !plain.all_up_to_date());
+    drop(plain);
+
+    r.tree = vec![
+        TreeEntry {
+            path: p("src"),
+            digest: identity::Digest::of(b"listing"),
+        },
+        TreeEntry {
+            path: p(""),
+            digest: identity::Digest::of(b"root"),
+        },
+    ];
+    r.commands_are_rules = true;
+    r.all_up_to_date = true;
+    Index::write(&path, &r, &opts()).unwrap();
+    let index = open_ready(&path);
+    let tree: Vec<(&str, identity::Digest)> = index.tree().collect();
+    assert_eq!(
+        tree,
+        [
+            ("", identity::Digest::of(b"root")),
+            ("src", identity::Digest::of(b"listing"))
+        ],
+        "sorted by path"
+    );
+    assert!(index.commands_are_rules() && index.all_up_to_date());
+    let outputs: Vec<&str> = index.output_paths().collect();
+    assert_eq!(
+        outputs,
+        ["src/a.o", "src/a.o.d", "src/b.o", "src/b.o.d"],
+        "extra outputs too"
+    );
+}

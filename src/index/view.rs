@@ -133,6 +133,11 @@ impl Index {
         self.command_at(CmdSlot(outs.get(i)?.cmd.to_native()))
     }
 
+    /// Every recorded output and extra output, sorted by path.
+    pub fn output_paths(&self) -> impl Iterator<Item = &str> + '_ {
+        self.tables().outputs.iter().map(|row| self.str(&row.path))
+    }
+
     /// The recorded digest of a variable's value, by name (`@X`, `$X`).
     pub fn variable(&self, name: &str) -> Option<Digest> {
         let vars = &self.tables().variables;
@@ -163,6 +168,26 @@ impl Index {
             index: self,
             row: tfs.get(i)?,
         })
+    }
+
+    /// The source tree as the last parse saw it: (path, digest), sorted.
+    pub fn tree(&self) -> impl Iterator<Item = (&str, Digest)> + '_ {
+        self.tables()
+            .tree
+            .iter()
+            .map(|row| (self.str(&row.name), Digest(row.digest)))
+    }
+
+    /// True when the recorded commands are exactly the last parse's rules
+    /// (see [`super::BuildRecord::commands_are_rules`]).
+    pub fn commands_are_rules(&self) -> bool {
+        self.tables().flags.to_native() & TABLES_COMMANDS_ARE_RULES != 0
+    }
+
+    /// True when the build that wrote the index left every command up to
+    /// date (see [`super::BuildRecord::all_up_to_date`]).
+    pub fn all_up_to_date(&self) -> bool {
+        self.tables().flags.to_native() & TABLES_ALL_UP_TO_DATE != 0
     }
 
     /// Every recorded Tupfile read-set, sorted by (variant, directory).

@@ -66,6 +66,21 @@ pub(crate) fn flatten(record: &BuildRecord) -> Result<Tables> {
         };
         f.t.tupfiles.push(row);
     }
+    let mut tree: Vec<_> = record.tree.iter().collect();
+    tree.sort_by(|a, b| a.path.cmp(&b.path));
+    for entry in tree {
+        let row = StickyRow {
+            name: f.text(entry.path.as_str()),
+            digest: entry.digest.0,
+        };
+        f.t.tree.push(row);
+    }
+    if record.commands_are_rules {
+        f.t.flags |= TABLES_COMMANDS_ARE_RULES;
+    }
+    if record.all_up_to_date {
+        f.t.flags |= TABLES_ALL_UP_TO_DATE;
+    }
     f.t.text = f.text;
     Ok(f.t)
 }

@@ -38,6 +38,8 @@ struct Tree {
     tupfiles: BTreeMap<ProjPath, ProjPath>,
     /// Variant directories (holding a tup.config, below the root).
     variants: Vec<ProjPath>,
+    /// Every source directory walked (variants and hidden ones excluded).
+    dirs: Vec<ProjPath>,
 }
 
 /// The state of parsing one variant (or the in-tree build).
@@ -84,6 +86,7 @@ pub fn parse(root: &Path, opts: &ParseOptions) -> Result<ParsedProject, ParseErr
     };
     let mut project = ParsedProject {
         variants: tree.variants.clone(),
+        tree_dirs: tree.dirs.clone(),
         ..ParsedProject::default()
     };
     for variant in variants {
@@ -128,6 +131,7 @@ fn scan(root: &Path, opts: &ParseOptions) -> Result<Tree, ParseError> {
     let mut tree = Tree {
         tupfiles: BTreeMap::new(),
         variants: Vec::new(),
+        dirs: Vec::new(),
     };
     let mut todo = vec![(ProjPath::root(), None::<ProjPath>)];
     while let Some((dir, inherited_default)) = todo.pop() {
@@ -137,6 +141,7 @@ fn scan(root: &Path, opts: &ParseOptions) -> Result<Tree, ParseError> {
             tree.variants.push(dir);
             continue;
         }
+        tree.dirs.push(dir.clone());
         let default = if has("Tupdefault") {
             Some(dir.child("Tupdefault"))
         } else {
@@ -165,6 +170,7 @@ fn scan(root: &Path, opts: &ParseOptions) -> Result<Tree, ParseError> {
         todo.extend(subdirs.into_iter().map(|d| (d, default.clone())));
     }
     tree.variants.sort();
+    tree.dirs.sort();
     Ok(tree)
 }
 

@@ -259,6 +259,9 @@ pub struct ParsedProject {
     pub gitignores: Vec<GitIgnore>,
     /// The variant directories (empty for an in-tree build).
     pub variants: Vec<ProjPath>,
+    /// Every source directory the parse walked to find Tupfiles (adding or
+    /// removing an entry in one may change the rules).
+    pub tree_dirs: Vec<ProjPath>,
 }
 
 /// Inputs of a parse besides the files of the tree.

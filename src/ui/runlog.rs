@@ -19,6 +19,8 @@ pub struct RunLog {
     pub commands: Vec<LoggedCommand>,
     /// Stale outputs removed (their rules disappeared).
     pub removed: Vec<String>,
+    /// How many Tupfiles were parsed (0: the rules came from the index).
+    pub parsed: usize,
     /// Counts and time.
     pub summary: Summary,
 }
@@ -62,18 +64,33 @@ pub const VERSION: u32 = 1;
 
 impl RunLog {
     /// The log of a build that failed before running anything (a Tupfile
-    /// or usage error): status "failed", nothing ran.
-    pub fn failed_early() -> RunLog {
+    /// or usage error): status "failed", nothing ran; `parsed` Tupfiles
+    /// were read.
+    pub fn failed_early(parsed: usize) -> RunLog {
         RunLog {
             version: VERSION,
             status: "failed",
             commands: Vec::new(),
             removed: Vec::new(),
+            parsed,
             summary: Summary {
                 ran: 0,
                 failed: 0,
                 duration_ms: 0,
             },
+        }
+    }
+
+    /// The log of a build that found nothing to do without parsing or
+    /// planning (the index proved every command up to date).
+    pub fn nothing_to_do(elapsed: std::time::Duration) -> RunLog {
+        RunLog {
+            status: "nothing-to-do",
+            summary: Summary {
+                duration_ms: elapsed.as_millis(),
+                ..RunLog::failed_early(0).summary
+            },
+            ..RunLog::failed_early(0)
         }
     }
 

@@ -107,7 +107,12 @@ impl Running {
                 Ok(Some(status)) => break status,
                 Ok(None) if start.elapsed() > limit => {
                     self.signal_group(libc::SIGKILL);
-                    let _ = self.child.wait();
+                    // A process stuck in the kernel (e.g. on a FUSE request)
+                    // ignores SIGKILL: do not wait for it forever.
+                    let child = &mut self.child;
+                    super::wait_until(Duration::from_secs(10), || {
+                        matches!(child.try_wait(), Ok(Some(_)))
+                    });
                     panic!(
                         "{} did not finish within {limit:?}; killed.\n--- stdout\n{}\n--- stderr\n{}",
                         self.what,

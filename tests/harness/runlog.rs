@@ -16,6 +16,9 @@ pub struct RunLog {
     /// Stale outputs the build removed.
     #[serde(default)]
     pub removed: Vec<String>,
+    /// Tupfiles parsed (0: the rules came from the index).
+    #[serde(default)]
+    pub parsed: Option<usize>,
     /// The counts at the end of the log.
     pub summary: Summary,
 }

@@ -1,0 +1,357 @@
+//! Re-using the last parse: the index says what every Tupfile's parse read
+//! and what the source tree looked like; when none of that changed, the
+//! rules come from the index and no Tupfile is parsed.
+//!
+//! A parse depends on (1) the files each Tupfile's parse read (the Tupfile,
+//! includes, `Tuprules.tup` probed absent, `run` scripts), judged by the
+//! change detector like any input; (2) the environment variables `import`
+//! read; (3) the tree: the listing of every source directory (which names
+//! exist, minus the outputs of the build: a new source file, Tupfile or
+//! directory anywhere changes it) and the contents of each `tup.config`.
+//! Anything dirty re-parses every Tupfile (simple and exact; the no-op is
+//! what must be fast).
+
+use std::collections::{BTreeSet, HashSet};
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use sha2::{Digest as _, Sha256};
+
+use crate::change::{ChangeDetector, ChangeSource, Changes, FileKind, FullScan};
+use crate::identity::{self, Digest};
+use crate::index::{Index, IndexOptions, Open, TreeEntry};
+use crate::options::ChangeMode;
+use crate::paths::ProjPath;
+use crate::project::Project;
+use crate::tupfile::{ParsedProject, Rule};
+
+/// The file name whose contents (not listing) a tree entry records.
+const CONFIG_FILE: &str = "tup.config";
+
+/// Threads that list directories (listing is mostly system time).
+const TREE_THREADS: usize = 2;
+
+/// The last build's index, opened once for the whole build, and the scan of
+/// every file it records.
+pub struct Prior {
+    /// The index (None: first build, or unusable: see `note`).
+    pub index: Option<Index>,
+    /// Why an existing index cannot be used, for a one-line warning.
+    pub note: Option<String>,
+    /// The judgement of each of the index's files (empty without one, and
+    /// until the caller stores [`Prior::scan`]'s result here).
+    pub scan: Changes,
+    /// The change mode of this build.
+    pub mode: ChangeMode,
+}
+
+impl Prior {
+    /// Open `project`'s index for a build in `mode` (not scanned yet).
+    pub fn open(project: &Project, mode: ChangeMode) -> Prior {
+        let path = project.state_dir().join(crate::index::INDEX_FILE);
+        let (index, note) = match Index::open(&path, &IndexOptions { change_mode: mode }) {
+            Open::Ready(index) => (Some(index), None),
+            Open::Missing => (None, None),
+            Open::Stale(why) => (
+                None,
+                Some(format!(
+                    "the index is from another tupfs ({why}): rebuilding everything"
+                )),
+            ),
+            Open::Corrupt(why) => (
+                None,
+                Some(format!(
+                    "the index is damaged ({why}): rebuilding everything"
+                )),
+            ),
+        };
+        Prior {
+            index,
+            note,
+            scan: Changes::default(),
+            mode,
+        }
+    }
+
+    /// Open and scan (for callers that have nothing to do meanwhile).
+    pub fn open_scanned(project: &Project, mode: ChangeMode) -> Prior {
+        let mut prior = Prior::open(project, mode);
+        prior.scan = prior.scan(&project.root);
+        prior
+    }
+
+    /// Judge every recorded file (empty without an index).
+    pub fn scan(&self, root: &Path) -> Changes {
+        match &self.index {
+            Some(index) => FullScan::new(root).changes(index, ChangeDetector::new(self.mode)),
+            None => Changes::default(),
+        }
+    }
+
+    /// Every output the last build recorded (for the parser: a glob must
+    /// not match one unless a rule still produces it).
+    pub fn previous_outputs(&self) -> BTreeSet<ProjPath> {
+        let Some(index) = &self.index else {
+            return BTreeSet::new();
+        };
+        index
+            .output_paths()
+            .filter_map(|p| ProjPath::new(p).ok())
+            .collect()
+    }
+
+    /// The last build's rules, from the index, in the parser's order
+    /// (variant, the Tupfile's directory, position). Only right when
+    /// [`Prior::tree_changed`] and [`Prior::reads_changed`] said no.
+    pub fn rules(&self) -> Result<Vec<Rule>, String> {
+        let index = self.index.as_ref().ok_or("no index")?;
+        let mut rules = index
+            .commands()
+            .map(|c| c.to_rule())
+            .collect::<Result<Vec<Rule>, _>>()
+            .map_err(|e| format!("the index holds a bad path: {e}"))?;
+        rules.sort_by(|a, b| {
+            (&a.variant, &a.source_dir, &a.location, &a.outputs).cmp(&(
+                &b.variant,
+                &b.source_dir,
+                &b.location,
+                &b.outputs,
+            ))
+        });
+        Ok(rules)
+    }
+
+    /// Before the scan: could this build be a no-op at all? The last build
+    /// left every command up to date and every exported variable still has
+    /// its recorded value. (Then [`Prior::nothing_to_do`] decides.)
+    pub fn may_be_up_to_date(&self) -> bool {
+        let Some(index) = &self.index else {
+            return false;
+        };
+        index.all_up_to_date()
+            && index.options().change_mode == self.mode
+            && index
+                .variables()
+                .all(|(name, digest)| match name.strip_prefix('$') {
+                    Some(var) => env_digest(var) == digest,
+                    None => true,
+                })
+    }
+
+    /// After the scan, with rules that need no parse: no command can have a
+    /// reason to run, and the index already says so (every recorded file
+    /// is exactly as recorded). Decided without the graph or the plan.
+    pub fn nothing_to_do(&self) -> bool {
+        self.may_be_up_to_date() && self.index.as_ref().is_some_and(|i| settled(i, &self.scan))
+    }
+
+    /// What changed among the parse's inputs besides the files it read
+    /// (the tree, imported variables), or why the index cannot stand in
+    /// for a parse. None: see [`Prior::reads_changed`] once scanned.
+    pub fn tree_changed(&self, root: &Path) -> Option<String> {
+        let Some(index) = &self.index else {
+            return Some("no index".into());
+        };
+        if !index.commands_are_rules() {
+            return Some("the last build kept a stale output's command".into());
+        }
+        if index.tree().next().is_none() {
+            return Some("the index records no parse".into());
+        }
+        dirty_env(index).or_else(|| dirty_tree(index, root))
+    }
+
+    /// A file a Tupfile's parse read that changed, as the scan judged it
+    /// (directories are judged by their listing, in the tree, not by their
+    /// mtime: every build that writes an output moves its directory's
+    /// mtime). None: the rules may come from the index.
+    pub fn reads_changed(&self) -> Option<String> {
+        let Some(index) = &self.index else {
+            return Some("no index".into());
+        };
+        for tupfile in index.tupfiles() {
+            for read in tupfile.reads() {
+                let file = index.file_at(read.file)?;
+                if file.state().is_some_and(|s| s.kind == FileKind::Dir) {
+                    continue;
+                }
+                let changed = self
+                    .scan
+                    .get(read.file)
+                    .map_or(true, |j| j.verdict.is_changed());
+                if changed || file.since() != read.since {
+                    return Some(format!("{} changed", file.path()));
+                }
+            }
+        }
+        None
+    }
+}
+
+/// The digest of an environment variable's value now (as commands and
+/// `import` see it).
+fn env_digest(name: &str) -> Digest {
+    identity::value_digest(identity::process_env(name).as_deref())
+}
+
+/// True when every file `index` records was judged exactly as recorded
+/// ([`crate::change::Judgement::is_settled`]): writing the index again
+/// would record the same.
+pub fn settled(index: &Index, scan: &Changes) -> bool {
+    index.files().all(|f| {
+        scan.get(f.slot())
+            .is_some_and(|j| j.is_settled(&f.as_recorded()))
+    })
+}
+
+/// An environment variable `import` read that now has another value.
+/// (`@CONFIG` values are covered by the `tup.config` contents in the tree.)
+fn dirty_env(index: &Index) -> Option<String> {
+    for tupfile in index.tupfiles() {
+        for (name, digest) in tupfile.vars() {
+            let Some(var) = name.strip_prefix('$') else {
+                continue;
+            };
+            if env_digest(var) != digest {
+                return Some(format!("{name} changed"));
+            }
+        }
+    }
+    None
+}
+
+/// A source directory whose listing, or a `tup.config` whose contents,
+/// differ from what the last parse saw.
+fn dirty_tree(index: &Index, root: &Path) -> Option<String> {
+    let outputs: HashSet<&str> = index.output_paths().collect();
+    let is_output = |p: &str| outputs.contains(p);
+    let entries: Vec<(&str, Digest)> = index.tree().collect();
+    let changed = crate::change::parallel_map(entries.len(), TREE_THREADS, |i| {
+        let (path, recorded) = entries[i];
+        match ProjPath::new(path) {
+            Ok(p) => tree_digest(root, &p, &is_output) != recorded,
+            Err(_) => true,
+        }
+    });
+    let first = changed.iter().position(|&c| c)?;
+    Some(format!("{} changed", entries[first].0))
+}
+
+/// The tree a parse saw: each walked directory's listing digest and each
+/// `tup.config`'s content digest. `is_output` tells the build's outputs,
+/// which are not part of a listing (commands create and delete them).
+pub fn tree_entries(
+    root: &Path,
+    parsed: &ParsedProject,
+    is_output: &(dyn Fn(&str) -> bool + Sync),
+) -> Vec<TreeEntry> {
+    let configs: Vec<ProjPath> = match parsed.variants.is_empty() {
+        true => vec![ProjPath::root().child(CONFIG_FILE)],
+        false => parsed
+            .variants
+            .iter()
+            .map(|v| v.child(CONFIG_FILE))
+            .collect(),
+    };
+    parsed
+        .tree_dirs
+        .iter()
+        .chain(&configs)
+        .map(|path| TreeEntry {
+            path: path.clone(),
+            digest: tree_digest(root, path, is_output),
+        })
+        .collect()
+}
+
+/// A `tup.config`'s content digest, or a directory's listing digest.
+fn tree_digest(root: &Path, path: &ProjPath, is_output: &dyn Fn(&str) -> bool) -> Digest {
+    match path.file_name() == CONFIG_FILE {
+        true => match fs::read(path.to_disk(root)) {
+            Ok(bytes) => Digest::of(&bytes),
+            Err(_) => Digest([0; 32]),
+        },
+        false => listing_digest(root, path, is_output),
+    }
+}
+
+/// SHA-256 over the sorted visible names of `dir` that are not outputs,
+/// each with whether it is a directory (a missing directory: all zeros).
+fn listing_digest(root: &Path, dir: &ProjPath, is_output: &dyn Fn(&str) -> bool) -> Digest {
+    let Ok(entries) = fs::read_dir(dir.to_disk(root)) else {
+        return Digest([0; 32]);
+    };
+    let mut names: Vec<(Vec<u8>, bool)> = entries
+        .flatten()
+        .filter(|e| !e.file_name().as_bytes().starts_with(b"."))
+        .filter(|e| {
+            let name = e.file_name();
+            !is_output(dir.child(&name.to_string_lossy()).as_str())
+        })
+        .map(|e| {
+            let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+            (e.file_name().as_bytes().to_vec(), is_dir)
+        })
+        .collect();
+    names.sort();
+    let mut hasher = Sha256::new();
+    for (name, is_dir) in &names {
+        hasher.update((name.len() as u64).to_le_bytes());
+        hasher.update(name);
+        hasher.update([u8::from(*is_dir)]);
+    }
+    Digest(hasher.finalize().into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn digest(root: &Path, dir: &str, outputs: &[&str]) -> Digest {
+        let dir = ProjPath::new(dir).unwrap();
+        tree_digest(root, &dir, &|p| outputs.contains(&p))
+    }
+
+    #[test]
+    fn listing_digest_sees_sources_and_directories_not_outputs_or_hidden_names() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        fs::create_dir_all(root.join("src")).unwrap();
+        fs::write(root.join("src/a.c"), "").unwrap();
+        let first = digest(root, "src", &["src/a.o"]);
+
+        fs::write(root.join("src/a.o"), "object").unwrap();
+        fs::write(root.join("src/.swp"), "").unwrap();
+        fs::write(root.join("src/a.c"), "edited contents").unwrap();
+        assert_eq!(
+            digest(root, "src", &["src/a.o"]),
+            first,
+            "outputs, hidden names and contents do not count"
+        );
+
+        fs::write(root.join("src/b.c"), "").unwrap();
+        let with_b = digest(root, "src", &["src/a.o"]);
+        assert_ne!(with_b, first, "a new source file counts");
+
+        fs::remove_file(root.join("src/b.c")).unwrap();
+        fs::create_dir(root.join("src/b.c")).unwrap();
+        let b_dir = digest(root, "src", &["src/a.o"]);
+        assert_ne!(b_dir, with_b, "a file that became a directory counts");
+        assert_ne!(b_dir, first);
+
+        assert_eq!(digest(root, "missing", &[]), Digest([0; 32]));
+    }
+
+    #[test]
+    fn tup_config_is_judged_by_contents() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        let absent = digest(root, "tup.config", &[]);
+        fs::write(root.join("tup.config"), "").unwrap();
+        let empty = digest(root, "tup.config", &[]);
+        assert_ne!(absent, empty, "an empty tup.config is not a missing one");
+        fs::write(root.join("tup.config"), "CONFIG_X=y\n").unwrap();
+        assert_ne!(digest(root, "tup.config", &[]), empty);
+    }
+}

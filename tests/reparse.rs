@@ -1,0 +1,223 @@
+//! Re-parsing only when a parse input changed (DESIGN.md, "Re-use of the
+//! last parse"): a no-op build parses no Tupfile and leaves the index
+//! alone; each kind of parse input (the Tupfile, a directory's listing,
+//! `tup.config`, an imported variable, a `run` script, a `Tuprules.tup`
+//! that appears, a new Tupfile) makes the next build parse again. The run
+//! log's `parsed` says how many Tupfiles a build parsed.
+
+mod harness;
+
+use std::os::unix::fs::MetadataExt;
+
+use harness::{Outcome, Project};
+
+/// Compile every .c to a .o.
+const CC_ONLY: &str = ": foreach *.c |> gcc -c %f -o %o |> %B.o\n";
+
+fn parsed(b: &Outcome) -> usize {
+    b.log()
+        .parsed
+        .unwrap_or_else(|| b.fail("the run log has no \"parsed\""))
+}
+
+#[track_caller]
+fn assert_parsed_none(b: &Outcome) {
+    assert_eq!(parsed(b), 0, "expected no Tupfile parsed\n{}", b.dump());
+}
+
+#[track_caller]
+fn assert_parsed_some(b: &Outcome) {
+    assert!(parsed(b) >= 1, "expected a re-parse\n{}", b.dump());
+}
+
+/// The index's (inode, mtime in ns): a rewrite replaces the file.
+fn index_identity(p: &Project) -> (u64, i64) {
+    let m = std::fs::metadata(p.path(".tupfs/index")).expect("an index");
+    (m.ino(), m.mtime() * 1_000_000_000 + m.mtime_nsec())
+}
+
+/// A built C project, then one more build that settles what the first one
+/// wrote, so the next build is a pure no-op.
+fn built(p: Project) -> Project {
+    let first = p.build(&[]);
+    first.success();
+    assert_parsed_some(&first);
+    p.build(&[]).success().ran_nothing();
+    p
+}
+
+#[test]
+fn noop_parses_nothing_and_leaves_the_index_alone() {
+    require_fuse!();
+    let p = built(
+        Project::new()
+            .file("a.c", "int a(void) { return 1; }\n")
+            .file("Tupfile", CC_ONLY),
+    );
+    let before = index_identity(&p);
+    let b = p.build(&[]);
+    b.success().ran_nothing();
+    assert_parsed_none(&b);
+    assert_eq!(b.log().status, "nothing-to-do");
+    assert_eq!(index_identity(&p), before, "a no-op rewrote the index");
+}
+
+#[test]
+fn source_edit_rebuilds_without_parsing() {
+    require_fuse!();
+    let p = built(
+        Project::new()
+            .file("a.c", "int a(void) { return 1; }\n")
+            .file("Tupfile", CC_ONLY),
+    );
+    p.write("a.c", "int a(void) { return 2; }\n");
+    let b = p.build(&[]);
+    b.success().ran_exactly(&["gcc -c a.c -o a.o"]);
+    assert_parsed_none(&b);
+    // The index written by that build still lets the next one skip parsing.
+    let again = p.build(&[]);
+    again.success().ran_nothing();
+    assert_parsed_none(&again);
+}
+
+#[test]
+fn touching_the_tupfile_reparses() {
+    require_fuse!();
+    let p = built(
+        Project::new()
+            .file("a.c", "int a(void) { return 1; }\n")
+            .file("Tupfile", CC_ONLY),
+    );
+    p.touch("Tupfile");
+    let b = p.build(&[]);
+    b.success().ran_nothing();
+    assert_parsed_some(&b);
+    assert_parsed_none(&p.build(&[]));
+}
+
+#[test]
+fn new_file_in_a_globbed_directory_is_parsed_and_built() {
+    require_fuse!();
+    let p = built(
+        Project::new()
+            .file("src/a.c", "int a(void) { return 1; }\n")
+            .file("src/Tupfile", CC_ONLY),
+    );
+    p.write("src/b.c", "int b(void) { return 2; }\n");
+    let b = p.build(&[]);
+    b.success().ran_exactly(&["gcc -c b.c -o b.o"]);
+    assert_parsed_some(&b);
+    assert!(p.exists("src/b.o"));
+    p.remove("src/b.c");
+    let gone = p.build(&[]);
+    gone.success().ran_nothing();
+    assert_parsed_some(&gone);
+    assert!(!p.exists("src/b.o"), "the stale output stays");
+}
+
+#[test]
+fn tup_config_value_change_reparses() {
+    require_fuse!();
+    let p = built(
+        Project::new()
+            .file(
+                "Tupfile",
+                "ifeq (@(EXTRA),y)\n: |> echo extra > %o |> extra.txt\nendif\n: |> echo base > %o |> base.txt\n",
+            )
+            .file("tup.config", "CONFIG_EXTRA=n\n"),
+    );
+    assert!(!p.exists("extra.txt"));
+    p.write("tup.config", "CONFIG_EXTRA=y\n");
+    let b = p.build(&[]);
+    b.success().ran_exactly(&["echo extra > extra.txt"]);
+    assert_parsed_some(&b);
+}
+
+#[test]
+fn new_tupfile_in_a_new_directory_is_found() {
+    require_fuse!();
+    let p = built(Project::new().file("Tupfile", ": |> echo top > %o |> top.txt\n"));
+    p.write("sub/deeper/Tupfile", ": |> echo deep > %o |> deep.txt\n");
+    let b = p.build(&[]);
+    b.success().ran_exactly(&["echo deep > deep.txt"]);
+    assert_parsed_some(&b);
+    assert_eq!(p.read("sub/deeper/deep.txt"), "deep\n");
+}
+
+#[test]
+fn tuprules_that_appears_reparses() {
+    require_fuse!();
+    let p = built(Project::new().file("Tupfile.ini", "").file(
+        "sub/Tupfile",
+        "include_rules\n: |> echo $(MSG) > %o |> msg.txt\n",
+    ));
+    assert_eq!(p.read("sub/msg.txt"), "\n");
+    p.write("Tuprules.tup", "MSG = hello\n");
+    let b = p.build(&[]);
+    b.success().ran_exactly(&["echo hello > msg.txt"]);
+    assert_parsed_some(&b);
+}
+
+#[test]
+fn imported_variable_change_reparses() {
+    require_fuse!();
+    let p = Project::new().file(
+        "Tupfile",
+        "import GREETING=hi\n: |> echo $(GREETING) > %o |> g.txt\n",
+    );
+    let p = built(p);
+    assert_eq!(p.read("g.txt"), "hi\n");
+    p.set_env("GREETING", "hello");
+    let b = p.build(&[]);
+    b.success().ran_exactly(&["echo hello > g.txt"]);
+    assert_parsed_some(&b);
+}
+
+#[test]
+fn run_script_edit_reparses() {
+    require_fuse!();
+    let p = Project::new().file("Tupfile", "run ./rules.sh\n").file(
+        "rules.sh",
+        "#!/bin/sh\necho ': |> echo one > %o |> out.txt'\n",
+    );
+    p.chmod("rules.sh", 0o755);
+    let p = built(p);
+    p.write(
+        "rules.sh",
+        "#!/bin/sh\necho ': |> echo two > %o |> out.txt'\n",
+    );
+    let b = p.build(&[]);
+    b.success().ran_exactly(&["echo two > out.txt"]);
+    assert_parsed_some(&b);
+    assert_eq!(p.read("out.txt"), "two\n");
+}
+
+#[test]
+fn a_targeted_build_does_not_make_the_next_full_build_a_noop() {
+    require_fuse!();
+    let p = Project::new().file(
+        "Tupfile",
+        ": |> echo a > %o |> a.txt\n: |> echo b > %o |> b.txt\n",
+    );
+    p.build(&["a.txt"])
+        .success()
+        .ran_exactly(&["echo a > a.txt"]);
+    let full = p.build(&[]);
+    full.success().ran_exactly(&["echo b > b.txt"]);
+    assert_parsed_none(&full);
+    p.build(&[]).success().ran_nothing();
+}
+
+#[test]
+fn a_failed_command_runs_again_although_nothing_changed() {
+    require_fuse!();
+    let p = Project::new().file("Tupfile", ": |> echo x > %o; false |> out.txt\n");
+    let cmd = "echo x > out.txt; false";
+    p.build(&[]).failure().ran_exactly(&[cmd]);
+    let again = p.build(&[]);
+    again
+        .failure()
+        .ran_exactly(&[cmd])
+        .ran_because(cmd, "must-rerun");
+    assert_parsed_none(&again);
+}

@@ -1,0 +1,256 @@
+//! A normal (non-root) user gets the same job isolation as root: each job
+//! runs in a user namespace of its own (mapping only the user's ids) with a
+//! private mount namespace, so commands see the real project paths, run as
+//! the same uid, and their accesses are traced.
+//!
+//! Run as root (as here), each test re-runs itself as the user `tupfsuser`
+//! (made if missing) with `/dev/fuse` opened to everyone for the duration;
+//! run as a normal user, it does the work directly. Prints SKIP where that
+//! cannot be arranged.
+
+use std::ffi::OsStr;
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+
+use tupfs_fuse::{Isolation, JobSpec, MountConfig, MountOptions, Tracer};
+
+/// The unprivileged user the tests run as.
+const USER: &str = "tupfsuser";
+
+/// Set in the environment of the test re-run as the user.
+const INNER: &str = "TUPFS_TEST_AS_USER";
+
+/// Serialises the tests that change `/dev/fuse`'s mode.
+static DEV_FUSE: Mutex<()> = Mutex::new(());
+
+fn is_root() -> bool {
+    // SAFETY: geteuid cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Whether `USER` exists (making it if not); prints SKIP when it cannot.
+fn user_exists() -> bool {
+    let exists = || {
+        Command::new("id")
+            .arg(USER)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if exists() {
+        return true;
+    }
+    let _ = Command::new("useradd").arg(USER).status();
+    exists() || {
+        println!("SKIP: no user {USER} and useradd failed");
+        false
+    }
+}
+
+/// `/dev/fuse` readable and writable by everyone until dropped (a normal
+/// user's `fusermount3` needs to open it), then its mode as it was.
+struct OpenDevFuse {
+    mode: u32,
+    _lock: std::sync::MutexGuard<'static, ()>,
+}
+
+impl OpenDevFuse {
+    fn new() -> Option<OpenDevFuse> {
+        let lock = DEV_FUSE.lock().unwrap_or_else(|e| e.into_inner());
+        let Ok(meta) = fs::metadata("/dev/fuse") else {
+            println!("SKIP: no /dev/fuse");
+            return None;
+        };
+        let mode = meta.mode() & 0o7777;
+        fs::set_permissions("/dev/fuse", fs::Permissions::from_mode(0o666)).ok()?;
+        Some(OpenDevFuse { mode, _lock: lock })
+    }
+}
+
+impl Drop for OpenDevFuse {
+    fn drop(&mut self) {
+        let _ = fs::set_permissions("/dev/fuse", fs::Permissions::from_mode(self.mode));
+    }
+}
+
+/// `program args` run as `USER` (with `/dev/fuse` opened), or `None` after
+/// a SKIP line.
+fn as_user<I, S>(program: &Path, args: I) -> Option<Output>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    if !user_exists() {
+        return None;
+    }
+    let _open = OpenDevFuse::new()?;
+    let output = Command::new("timeout")
+        .args(["120", "runuser", "-u", USER, "--"])
+        .arg(program)
+        .args(args)
+        .env(INNER, "1")
+        .env("TMPDIR", "/tmp")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run runuser");
+    Some(output)
+}
+
+/// As root: re-run the test `name` of this binary as `USER` and check it
+/// passed having done the work (it prints `marker`).
+fn rerun_as_user(name: &str, marker: &str) {
+    let exe = std::env::current_exe().expect("test binary");
+    let Some(out) = as_user(&exe, ["--exact", name, "--nocapture", "--test-threads=1"]) else {
+        return;
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "as {USER}: {}\n{stdout}\n{stderr}",
+        out.status
+    );
+    assert!(
+        stdout.contains(marker),
+        "as {USER}, the test did not run:\n{stdout}\n{stderr}"
+    );
+}
+
+/// Whether to do the work here (a normal user), else it was delegated.
+fn run_here(name: &str, marker: &str) -> bool {
+    if is_root() {
+        if std::env::var_os(INNER).is_some() {
+            panic!("{INNER} is set but we are still root");
+        }
+        rerun_as_user(name, marker);
+        return false;
+    }
+    true
+}
+
+#[test]
+fn a_users_gcc_job_sees_real_paths_and_is_traced() {
+    let marker = "user job traced";
+    if !run_here("a_users_gcc_job_sees_real_paths_and_is_traced", marker) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().canonicalize().expect("canonical root");
+    fs::create_dir_all(root.join("src/inc")).unwrap();
+    fs::write(root.join("src/inc/a.h"), "#define A 3\n").unwrap();
+    fs::write(
+        root.join("src/a.c"),
+        "#include \"inc/a.h\"\nint f(void) { return A; }\n",
+    )
+    .unwrap();
+    let config = MountConfig {
+        root: root.clone(),
+        mountpoint: root.join(".tupfs/mnt"),
+        scratch: root.join(".tupfs/tmp"),
+        threads: 0,
+    };
+    let tracer = Tracer::mount_with(config, MountOptions::default()).expect("mount as a user");
+    assert_eq!(tracer.isolation(), Isolation::UserNamespace);
+    let job = tracer
+        .start_job(&JobSpec {
+            cwd: "src".into(),
+            ignore: vec![],
+        })
+        .expect("start job");
+    let out = job
+        .spawn("/bin/sh", |c| {
+            c.args(["-e", "-c", "gcc -g -c a.c -o a.o; pwd; id -u"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+        })
+        .expect("spawn")
+        .wait_with_output()
+        .expect("wait");
+    let fin = job.finish().expect("finish");
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    // SAFETY: getuid cannot fail.
+    let uid = unsafe { libc::getuid() }.to_string();
+    assert_eq!(lines, [root.join("src").to_str().unwrap(), &uid]);
+    for read in ["src/a.c", "src/inc/a.h"] {
+        assert!(
+            fin.log.reads.contains(read),
+            "{read} in {:?}",
+            fin.log.reads
+        );
+    }
+    assert!(fin.log.writes.contains("src/a.o"), "{:?}", fin.log.writes);
+    fin.pending.commit(&|_| true).expect("commit");
+    let object = fs::read(root.join("src/a.o")).expect("a.o placed");
+    let real_src = root.join("src");
+    assert!(
+        object
+            .windows(real_src.as_os_str().len())
+            .any(|w| w == real_src.as_os_str().as_encoded_bytes()),
+        "the debug info names the real directory"
+    );
+    tracer.unmount().expect("unmount");
+    println!("{marker}");
+}
+
+#[test]
+fn a_users_build_runs_in_namespaces_without_the_fallback() {
+    let marker = "user build ok";
+    if !run_here(
+        "a_users_build_runs_in_namespaces_without_the_fallback",
+        marker,
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().canonicalize().expect("canonical root");
+    fs::write(root.join("Tupfile.ini"), "").unwrap();
+    fs::write(
+        root.join("Tupfile"),
+        ": foreach *.c |> gcc -c %f -o %o && pwd > %B.pwd |> %B.o | %B.pwd\n\
+         : *.o |> gcc %f -o %o |> app\n",
+    )
+    .unwrap();
+    fs::write(root.join("a.h"), "#define A 3\n").unwrap();
+    fs::write(
+        root.join("a.c"),
+        "#include \"a.h\"\nint f(void) { return A; }\n",
+    )
+    .unwrap();
+    fs::write(
+        root.join("main.c"),
+        "int f(void);\nint main(void) { return f() - 3; }\n",
+    )
+    .unwrap();
+    let build = || {
+        Command::new(env!("CARGO_BIN_EXE_tupfs"))
+            .arg("build")
+            .arg("-C")
+            .arg(&root)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run tupfs")
+    };
+    let first = build();
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert!(first.status.success(), "{first:?}");
+    assert!(!stderr.contains("not available"), "fallback used: {stderr}");
+    let pwd = fs::read_to_string(root.join("a.pwd")).expect("a.pwd");
+    assert_eq!(pwd.trim_end(), root.to_str().unwrap(), "real paths");
+    let status = Command::new(root.join("app")).status().expect("run app");
+    assert!(status.success(), "app built from f() == 3");
+    // The header's read was recorded: changing it rebuilds a.o.
+    fs::write(root.join("a.h"), "#define A 3 /* edited */\n").unwrap();
+    let second = build();
+    let stdout = String::from_utf8_lossy(&second.stdout);
+    assert!(second.status.success(), "{second:?}");
+    assert!(stdout.contains("a.c"), "a.c recompiled: {stdout}");
+    assert!(!stdout.contains("main.c"), "main.c untouched: {stdout}");
+    println!("{marker}");
+}
