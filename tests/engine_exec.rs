@@ -141,6 +141,39 @@ fn keep_going_runs_independent_commands() {
     assert_eq!(ran(&run_log(root)), vec!["echo ok > good.txt", "false"]);
 }
 
+/// With one worker the scheduler still queues the next job while the first
+/// runs: a failure (of the exit status, or of a check) must keep that queued
+/// job from starting, and the next build must run it.
+#[test]
+fn queued_job_does_not_start_after_a_failure() {
+    for failing in ["false", "true"] {
+        let (_t, project) = project();
+        let root = &project.root;
+        let rules = |first: &str| {
+            vec![
+                rule("", first, &[], &["first.txt"]),
+                rule("", "echo a > a.txt", &[], &["a.txt"]),
+                rule("", "echo b > b.txt", &[], &["b.txt"]),
+            ]
+        };
+        let graph = Graph::build(rules(failing)).unwrap();
+        let req = Request {
+            jobs: Some(1),
+            ..Default::default()
+        };
+        let status = exec::run_build(&project, &graph, &req).unwrap();
+        assert_eq!(status, BuildStatus::Failed, "{failing}");
+        assert_eq!(ran(&run_log(root)), vec![failing], "{failing}");
+        assert!(!root.join("a.txt").exists() && !root.join("b.txt").exists());
+        let graph = Graph::build(rules("echo ok > first.txt")).unwrap();
+        assert_eq!(
+            exec::run_build(&project, &graph, &req).unwrap(),
+            BuildStatus::Ok
+        );
+        assert!(root.join("a.txt").exists() && root.join("b.txt").exists());
+    }
+}
+
 #[test]
 fn environment_is_only_the_exported_variables() {
     let (_t, project) = project();

@@ -16,6 +16,7 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 
 use tupfs_fuse::{Finished, JobSpec, Tracer};
 
+use super::enforce::Violation;
 use crate::graph::CmdId;
 use crate::paths::ProjPath;
 
@@ -67,6 +68,9 @@ pub struct JobResult {
     pub output: Vec<u8>,
     /// The tracer's record (None if the job could not even start).
     pub finished: Option<Finished>,
+    /// What it did against its rule (`enforce::check`, run by the worker
+    /// so the main thread does not wait for it).
+    pub violations: Vec<Violation>,
 }
 
 /// The process groups of running jobs, so an interrupt can stop them.
@@ -79,6 +83,7 @@ pub fn run(tracer: &Tracer, req: &JobRequest, running: &Running) -> JobResult {
         exit: Exit::NotStarted(String::new()),
         output: Vec::new(),
         finished: None,
+        violations: Vec::new(),
     };
     let spec = JobSpec {
         cwd: req.dir.as_str().to_string(),

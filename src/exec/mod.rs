@@ -14,6 +14,7 @@ pub mod signals;
 pub mod stale;
 pub mod targets;
 pub mod transient;
+pub mod worker;
 
 mod history;
 mod record;

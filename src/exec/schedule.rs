@@ -2,11 +2,14 @@
 //! decides at the moment each becomes ready whether it runs (its planned
 //! reason, or an input that a command of this build rewrote with new
 //! content: early cut-off), hands jobs to N worker threads over crossbeam
-//! channels, and settles each finished job (checks, commit, outcome).
+//! channels (one more queued than there are workers), and settles each
+//! finished job (commit, outcome).
 
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
+
+use std::sync::atomic::AtomicBool;
 
 use crossbeam::channel::{unbounded, Receiver, RecvTimeoutError, Sender};
 use tupfs_fuse::Tracer;
@@ -15,6 +18,7 @@ use super::job::{self, JobRequest, JobResult, Running};
 use super::settle::{settle, Settled};
 use super::signals;
 use super::transient::Sweeper;
+use super::worker::{self, Done, Shared};
 use crate::graph::{CmdId, Graph};
 use crate::paths::ProjPath;
 use crate::plan::{Changes, Plan, Reason};
@@ -121,28 +125,28 @@ impl Outcomes {
 /// Run the build.
 pub fn run(ctx: &Context, tracer: &Tracer) -> Outcomes {
     let (job_tx, job_rx) = unbounded::<JobRequest>();
-    let (done_tx, done_rx) = unbounded::<JobResult>();
+    let (done_tx, done_rx) = unbounded::<Done>();
     let running = Running::default();
+    let stop = AtomicBool::new(false);
+    let shared = Shared {
+        tracer,
+        graph: ctx.graph,
+        root: ctx.root,
+        running: &running,
+        stop: &stop,
+        keep_going: ctx.keep_going,
+    };
     std::thread::scope(|s| {
         for _ in 0..ctx.jobs.max(1) {
-            let (rx, tx, running) = (job_rx.clone(), done_tx.clone(), &running);
-            s.spawn(move || worker(tracer, rx, tx, running));
+            let (rx, tx, shared) = (job_rx.clone(), done_tx.clone(), &shared);
+            s.spawn(move || worker::work(shared, rx, tx));
         }
         drop(done_tx);
         let mut sched = Scheduler::new(ctx);
-        sched.drive(&job_tx, &done_rx, &running);
+        sched.drive(&job_tx, &done_rx, &shared);
         drop(job_tx);
         sched.into_outcomes()
     })
-}
-
-fn worker(tracer: &Tracer, jobs: Receiver<JobRequest>, done: Sender<JobResult>, running: &Running) {
-    for req in jobs {
-        let result = job::run(tracer, &req, running);
-        if done.send(result).is_err() {
-            return;
-        }
-    }
 }
 
 struct Scheduler<'a> {
@@ -196,10 +200,17 @@ impl<'a> Scheduler<'a> {
         }
     }
 
-    fn drive(&mut self, jobs: &Sender<JobRequest>, done: &Receiver<JobResult>, running: &Running) {
+    /// Keep one job more in flight than there are workers (queued in the
+    /// channel), so a worker never waits for this thread to settle the job
+    /// it just finished before it can start the next.
+    fn drive(&mut self, jobs: &Sender<JobRequest>, done: &Receiver<Done>, shared: &Shared) {
+        let max_in_flight = self.ctx.jobs.max(1) + 1;
         loop {
-            self.check_interrupt(running);
-            while self.in_flight < self.ctx.jobs.max(1) && !self.stop {
+            self.check_interrupt(shared);
+            if shared.stopped() {
+                self.stop = true;
+            }
+            while self.in_flight < max_in_flight && !self.stop {
                 let Some(id) = self.ready.pop() else { break };
                 self.dispatch(id, jobs);
             }
@@ -207,18 +218,20 @@ impl<'a> Scheduler<'a> {
                 return;
             }
             match done.recv_timeout(Duration::from_millis(100)) {
-                Ok(result) => self.finish(result),
+                Ok(Done::Ran(result)) => self.finish(*result, shared),
+                Ok(Done::Skipped(id)) => self.skipped(id),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return,
             }
         }
     }
 
-    fn check_interrupt(&mut self, running: &Running) {
+    fn check_interrupt(&mut self, shared: &Shared) {
         if !signals::interrupted() {
             return;
         }
         self.stop = true;
+        shared.set_stop();
         self.out.interrupted = true;
         let sig = match self.kill_at {
             None => {
@@ -228,7 +241,7 @@ impl<'a> Scheduler<'a> {
             Some(t) if Instant::now() >= t => libc::SIGKILL,
             Some(_) => return,
         };
-        for &pid in job::lock(running).values() {
+        for &pid in job::lock(shared.running).values() {
             signals::kill_group(pid, sig);
         }
     }
@@ -258,7 +271,6 @@ impl<'a> Scheduler<'a> {
         let label = self.ctx.ui.label(rule.display.as_deref(), &rule.command);
         self.ctx.ui.explain(&label, &reason.to_string());
         self.ctx.ui.started(&label);
-        super::prepare_outputs(graph, id, self.ctx.root);
         self.out.per_cmd[id.index()] = Outcome::Ran {
             reason,
             status: RunStatus::Interrupted,
@@ -271,7 +283,14 @@ impl<'a> Scheduler<'a> {
         }
     }
 
-    fn finish(&mut self, result: JobResult) {
+    /// A queued job the workers did not start because the build stopped:
+    /// it stays not run (and, having had a reason, dirty).
+    fn skipped(&mut self, id: CmdId) {
+        self.in_flight -= 1;
+        self.out.per_cmd[id.index()] = Outcome::NotRun { dirty: true };
+    }
+
+    fn finish(&mut self, result: JobResult, shared: &Shared) {
         self.in_flight -= 1;
         let id = result.cmd;
         let n = self.out.finished_order.len() + 1;
@@ -294,6 +313,7 @@ impl<'a> Scheduler<'a> {
         let failed = status != RunStatus::Ok;
         if failed && !self.ctx.keep_going {
             self.stop = true;
+            shared.set_stop();
         }
         self.release(id, failed);
     }

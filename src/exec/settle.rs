@@ -1,10 +1,9 @@
-//! Settling a finished job: run the checks, commit the writes of a job that
+//! Settling a finished job: report the checks (the worker ran them), commit the writes of a job that
 //! passed (only its declared outputs), or discard them and remove its
 //! previous outputs so a failed command leaves nothing that looks current.
 
 use std::collections::BTreeSet;
 
-use super::enforce::{self, JobFacts};
 use super::job::{Exit, JobResult};
 use super::schedule::{Context, RunStatus};
 use super::signals;
@@ -32,14 +31,7 @@ pub fn settle(ctx: &Context, result: JobResult, n: usize) -> Settled {
     let Some(finished) = result.finished else {
         return fail(ctx, id, &why, &result.output, interrupted);
     };
-    let facts = JobFacts {
-        cmd: id,
-        log: &finished.log,
-        pending: finished.pending.files(),
-        success: result.exit.success(),
-    };
-    let violations = enforce::check(graph, ctx.root, &facts);
-    why.extend(violations.into_iter().map(|v| v.0));
+    why.extend(result.violations.into_iter().map(|v| v.0));
     if !why.is_empty() {
         let _ = finished.pending.discard();
         return fail(ctx, id, &why, &result.output, interrupted);
