@@ -101,7 +101,10 @@ unsafe fn watch(pidfd: RawFd, abort: RawFd) -> ! {
     libc::sigfillset(&mut all);
     libc::sigprocmask(libc::SIG_SETMASK, &all, std::ptr::null_mut());
     // Hold nothing else of tupfs open: above all not `/dev/fuse`.
-    let (low, high) = (pidfd.min(abort) as libc::c_uint, pidfd.max(abort) as libc::c_uint);
+    let (low, high) = (
+        pidfd.min(abort) as libc::c_uint,
+        pidfd.max(abort) as libc::c_uint,
+    );
     close_range(0, low.checked_sub(1));
     close_range(low + 1, high.checked_sub(1));
     close_range(high + 1, Some(libc::c_uint::MAX));
@@ -141,7 +144,8 @@ impl Drop for DeathWatch {
                 let mut status = 0;
                 while libc::waitpid(self.watcher, &mut status, 0) < 0
                     && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted
-                {}
+                {
+                }
             }
         }
         drop(self.stop.take());

@@ -61,7 +61,10 @@ impl Unserved {
             )
         };
         if rc != 0 {
-            println!("SKIP: cannot mount FUSE: {}", std::io::Error::last_os_error());
+            println!(
+                "SKIP: cannot mount FUSE: {}",
+                std::io::Error::last_os_error()
+            );
             return None;
         }
         Some(Unserved {
@@ -153,7 +156,9 @@ fn sigkill_ends_a_process_waiting_on_its_own_mount() {
     let Some(held) = Unserved::mount(&root.join("held")) else {
         return;
     };
-    let held_conn = *connections(&root.join("held")).last().expect("held is mounted");
+    let held_conn = *connections(&root.join("held"))
+        .last()
+        .expect("held is mounted");
     // (INIT, never read, already counts.)
     let idle = waiting(held_conn);
 
@@ -194,5 +199,8 @@ fn sigkill_ends_a_process_waiting_on_its_own_mount() {
     drop(held);
     ready.expect("helper mounted");
     assert!(held_up, "the daemon never waited on the unserved mount");
-    assert!(died, "tupfs did not die of SIGKILL: self-deadlock on its own mount");
+    assert!(
+        died,
+        "tupfs did not die of SIGKILL: self-deadlock on its own mount"
+    );
 }
