@@ -100,7 +100,10 @@ unsafe fn watch(pidfd: RawFd, abort: RawFd) -> ! {
     let mut all: libc::sigset_t = std::mem::zeroed();
     libc::sigfillset(&mut all);
     libc::sigprocmask(libc::SIG_SETMASK, &all, std::ptr::null_mut());
-    // Hold nothing else of tupfs open: above all not `/dev/fuse`.
+    // Hold nothing else of tupfs: above all not `/dev/fuse`, and not the
+    // project as working directory (it would look like a leftover job and
+    // keep its filesystem busy).
+    libc::chdir(c"/".as_ptr());
     let (low, high) = (
         pidfd.min(abort) as libc::c_uint,
         pidfd.max(abort) as libc::c_uint,
