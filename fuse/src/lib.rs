@@ -13,6 +13,7 @@
 //! separators and no `.` or `..` (the engine's `ProjPath` strings).
 
 mod access_log;
+mod death_watch;
 mod fs;
 mod handles;
 mod inodes;

@@ -1,9 +1,11 @@
 //! Mount lifecycle: clear a dead mount left by a killed build, mount the
-//! filesystem with a multi-threaded daemon, and unmount without hanging even
-//! if a stray process still holds the connection.
+//! filesystem with a multi-threaded daemon (and a death watch that aborts
+//! the connection if tupfs is killed), and unmount without hanging even if
+//! a stray process still holds the connection.
 
 use std::fs;
 use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -12,8 +14,9 @@ use std::time::{Duration, Instant};
 
 use fuser::{BackgroundSession, Config, MountOption, Session};
 
+use crate::death_watch::DeathWatch;
 use crate::fs::{Shared, TraceFs};
-use crate::spawn::cstring;
+use crate::spawn::{cstring, open_fd};
 use crate::staging::with_path;
 
 /// A live mount and its daemon threads.
@@ -23,6 +26,11 @@ pub(crate) struct Mounted {
     session: Option<BackgroundSession>,
     /// The FUSE connection number (`/sys/fs/fuse/connections/N`).
     connection: u64,
+    /// The connection's `abort` file, open (it stays bound to this
+    /// connection even if the number is reused); `None` if not permitted.
+    abort: Option<OwnedFd>,
+    /// Aborts the connection if tupfs dies with it mounted.
+    watch: Option<DeathWatch>,
 }
 
 /// If `mountpoint` is a FUSE mount whose daemon died, detach it. `statfs`
@@ -120,11 +128,51 @@ pub(crate) fn mount(shared: Arc<Shared>, mountpoint: &Path, threads: usize) -> i
             mountpoint,
         )
     })?;
+    let abort = open_abort(connection)
+        .inspect_err(|e| log::debug!("connection {connection}: no abort file: {e}"))
+        .ok();
+    let watch = abort.as_ref().and_then(|fd| {
+        DeathWatch::start(fd)
+            .inspect_err(|e| log::debug!("no death watch on the mount: {e}"))
+            .ok()
+    });
     Ok(Mounted {
         mountpoint: mountpoint.to_owned(),
         session: Some(session),
         connection,
+        abort,
+        watch,
     })
+}
+
+/// Where the kernel lists FUSE connections (the `fusectl` filesystem).
+const FUSECTL: &str = "/sys/fs/fuse/connections";
+
+/// Open connection `n`'s `abort` file for writing, mounting `fusectl` first
+/// if nobody has. As a normal user the file is writable (it belongs to the
+/// mount's owner) but `fusectl` may not be mounted, and then there is none.
+fn open_abort(n: u64) -> io::Result<OwnedFd> {
+    let path = cstring(Path::new(&format!("{FUSECTL}/{n}/abort")))?;
+    match open_fd(&path, libc::O_WRONLY) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+            let dir = cstring(Path::new(FUSECTL))?;
+            // SAFETY: plain system call with valid C strings.
+            let mounted = unsafe {
+                libc::mount(
+                    c"fusectl".as_ptr(),
+                    dir.as_ptr(),
+                    c"fusectl".as_ptr(),
+                    0,
+                    std::ptr::null(),
+                )
+            };
+            if mounted != 0 {
+                return Err(e);
+            }
+            open_fd(&path, libc::O_WRONLY)
+        }
+        other => other,
+    }
 }
 
 /// The FUSE connection number (the device minor) of the newest mount at
@@ -187,6 +235,8 @@ impl Mounted {
         let Some(session) = self.session.take() else {
             return Ok(());
         };
+        // First, so it can never abort the connection on our way out.
+        drop(self.watch.take());
         let detached = detach(&self.mountpoint);
         self.abort();
         // The daemon threads see the abort within microseconds: nap briefly
@@ -214,9 +264,13 @@ impl Mounted {
     }
 
     fn abort(&self) {
-        let abort = format!("/sys/fs/fuse/connections/{}/abort", self.connection);
-        if let Err(e) = fs::write(&abort, "1") {
-            log::debug!("{abort}: {e}");
+        let Some(fd) = &self.abort else {
+            return log::debug!("connection {}: cannot abort", self.connection);
+        };
+        // SAFETY: writes one byte from a static buffer to an fd we own.
+        if unsafe { libc::write(fd.as_raw_fd(), b"1".as_ptr().cast(), 1) } < 0 {
+            let e = io::Error::last_os_error();
+            log::debug!("aborting connection {}: {e}", self.connection);
         }
     }
 }
