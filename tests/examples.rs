@@ -85,9 +85,20 @@ impl<'p> Tup<'p> {
         (ran, outputs)
     }
 
-    /// Write a source file in the copy.
+    /// Write a source file in the copy, with an mtime at least 2 s past the
+    /// old one: tup 0.7.11 compares whole-second mtimes, so an edit within
+    /// the second of its last build would go unseen.
     fn write(&self, rel: &str, bytes: &[u8]) {
-        write_file(&self.home.join(rel), bytes);
+        let path = self.home.join(rel);
+        let old = fs::metadata(&path).and_then(|m| m.modified()).ok();
+        write_file(&path, bytes);
+        let now = std::time::SystemTime::now();
+        let later = old.map_or(now, |t| (t + std::time::Duration::from_secs(2)).max(now));
+        fs::File::options()
+            .write(true)
+            .open(&path)
+            .and_then(|f| f.set_modified(later))
+            .expect("set the copy's mtime");
     }
 }
 

@@ -39,36 +39,7 @@ mod harness;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use harness::{Mode, Project};
-
-// ---------------------------------------------------------------------------
-// Random numbers: splitmix64, so a seed reproduces a run on any machine.
-// ---------------------------------------------------------------------------
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in 0..n (n > 0).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> Option<&'a T> {
-        if items.is_empty() {
-            None
-        } else {
-            Some(&items[self.below(items.len())])
-        }
-    }
-}
+use harness::{Mode, Project, Rng};
 
 // ---------------------------------------------------------------------------
 // The model of the project
@@ -139,7 +110,7 @@ impl Model {
             next_name: 0,
         };
         for n in 0..5 {
-            let deps = (0..n).filter(|_| rng.below(3) == 0).collect();
+            let deps = (0..n).filter(|_| rng.index(3) == 0).collect();
             m.headers.insert(
                 (Loc::Sys, n),
                 Header {
@@ -189,9 +160,9 @@ impl Model {
         let includes = names
             .iter()
             .copied()
-            .filter(|_| rng.below(3) == 0)
+            .filter(|_| rng.index(3) == 0)
             .collect();
-        let value = 1 + rng.below(50) as u32;
+        let value = 1 + rng.index(50) as u32;
         self.sources.insert((d, name), Source { value, includes });
     }
 
@@ -339,14 +310,14 @@ fn render_source(d: usize, name: &str, s: &Source) -> String {
 /// One random edit: changes the model, or names a file to touch.
 fn random_edit(m: &mut Model, rng: &mut Rng) -> (String, Option<String>) {
     loop {
-        let roll = rng.below(100);
+        let roll = rng.index(100);
         let done = match roll {
             0..=14 => edit_header(m, rng),
             15..=26 => edit_source(m, rng),
             27..=36 => add_header(m, rng),
             37..=44 => delete_header(m, rng),
             45..=52 => {
-                let d = rng.below(DIRS);
+                let d = rng.index(DIRS);
                 m.add_source(d, rng);
                 Some(format!("add a source in d{d}"))
             }
@@ -357,12 +328,12 @@ fn random_edit(m: &mut Model, rng: &mut Rng) -> (String, Option<String>) {
                 Some(format!("Tuprules.tup: FLAGV={}", m.flagv))
             }
             75..=78 => {
-                let d = rng.below(DIRS);
+                let d = rng.index(DIRS);
                 m.dirv[d] += 1;
                 Some(format!("d{d}/Tupfile: DIRV={}", m.dirv[d]))
             }
             79..=81 => {
-                let d = rng.below(DIRS);
+                let d = rng.index(DIRS);
                 m.notes[d] += 1;
                 Some(format!("d{d}/Tupfile: comment only"))
             }
@@ -396,7 +367,7 @@ fn edit_source(m: &mut Model, rng: &mut Rng) -> Option<String> {
 /// sys/ twin of an include/ header.
 fn add_header(m: &mut Model, rng: &mut Rng) -> Option<String> {
     let names = m.header_names();
-    let n = match rng.below(2) {
+    let n = match rng.index(2) {
         0 => names.iter().max().map_or(0, |x| x + 1),
         _ => *rng.pick(&names.iter().copied().collect::<Vec<_>>())?,
     };
@@ -408,9 +379,9 @@ fn add_header(m: &mut Model, rng: &mut Rng) -> Option<String> {
     let deps = names
         .iter()
         .copied()
-        .filter(|d| *d < n && rng.below(3) == 0)
+        .filter(|d| *d < n && rng.index(3) == 0)
         .collect();
-    let value = 200 + rng.below(100) as u32;
+    let value = 200 + rng.index(100) as u32;
     m.headers.insert((loc, n), Header { value, deps });
     Some(format!("add {}/h{n}.h", loc.dir()))
 }
@@ -447,7 +418,7 @@ fn delete_source(m: &mut Model, rng: &mut Rng) -> Option<String> {
 fn change_includes(m: &mut Model, rng: &mut Rng) -> Option<String> {
     let names: Vec<u32> = m.header_names().into_iter().collect();
     let n = *rng.pick(&names)?;
-    if rng.below(2) == 0 {
+    if rng.index(2) == 0 {
         let keys: Vec<(usize, String)> = m.sources.keys().cloned().collect();
         let k = rng.pick(&keys)?.clone();
         let s = m.sources.get_mut(&k)?;

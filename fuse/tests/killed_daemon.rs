@@ -3,10 +3,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::MetadataExt;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use common::{config, fuse_available, set, Fixture, MountGuard};
@@ -61,26 +58,7 @@ fn killed_daemon_leaves_nothing_that_breaks_the_next_mount() {
     let _guard = MountGuard(mnt.clone());
     std::fs::write(root.join("a.txt"), "a\n").unwrap();
 
-    let mut helper = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "helper_hold_mount",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(HOLD_VAR, &root)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = helper.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.contains("MOUNTED") {
-                let _ = tx.send(());
-            }
-        }
-    });
+    let (mut helper, rx) = common::spawn_helper("helper_hold_mount", HOLD_VAR, &root, "MOUNTED");
     let ready = rx.recv_timeout(Duration::from_secs(60));
     helper.kill().unwrap(); // SIGKILL: no destructor runs
     helper.wait().unwrap();

@@ -11,13 +11,11 @@
 mod common;
 
 use std::ffi::CString;
-use std::io::{BufRead, BufReader};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use common::{config, fuse_available, MountGuard};
@@ -162,26 +160,8 @@ fn sigkill_ends_a_process_waiting_on_its_own_mount() {
     // (INIT, never read, already counts.)
     let idle = waiting(held_conn);
 
-    let mut helper = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "helper_wait_on_own_mount",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(HOLD_VAR, &root)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = helper.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.contains("WAITING") {
-                let _ = tx.send(());
-            }
-        }
-    });
+    let (mut helper, rx) =
+        common::spawn_helper("helper_wait_on_own_mount", HOLD_VAR, &root, "WAITING");
     let ready = rx.recv_timeout(Duration::from_secs(60));
     // The daemon read the request and now waits on the unserved mount.
     let deadline = Instant::now() + Duration::from_secs(60);

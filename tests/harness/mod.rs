@@ -10,12 +10,14 @@ mod examples;
 mod mounts;
 mod outcome;
 mod project;
+mod rng;
 mod runlog;
 
 pub use examples::copy_example;
 pub use mounts::mounts_under;
 pub use outcome::{Outcome, Running};
 pub use project::{Mode, Project};
+pub use rng::Rng;
 pub use runlog::{LogCommand, RunLog};
 
 use std::path::Path;

@@ -149,3 +149,31 @@ impl Drop for MountGuard {
             .status();
     }
 }
+
+/// Re-run this test binary as a helper process that runs only the test
+/// `test` (with the env var `var` set to `root`), and a receiver that fires
+/// once the helper prints a line containing `marker`.
+pub fn spawn_helper(
+    test: &str,
+    var: &str,
+    root: &Path,
+    marker: &'static str,
+) -> (std::process::Child, std::sync::mpsc::Receiver<()>) {
+    use std::io::{BufRead, BufReader};
+    let mut helper = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(var, root)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = helper.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains(marker) {
+                let _ = tx.send(());
+            }
+        }
+    });
+    (helper, rx)
+}
