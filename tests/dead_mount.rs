@@ -37,11 +37,8 @@ fn running_with(token: &str) -> bool {
 /// others around it.
 fn blocking_project() -> (Project, PathBuf) {
     let p = Project::new();
-    let go = p.outside("go");
-    let slow = format!(
-        "while [ ! -e {} ]; do sleep 0.05; done; echo slow > slow.txt",
-        go.display()
-    );
+    let (go, wait) = p.go_signal();
+    let slow = format!("{wait}; echo slow > slow.txt");
     let p = p
         .file(
             "Tupfile",

@@ -980,11 +980,8 @@ fn s37_keep_going_runs_independent_work() {
 /// plus a quick independent one. Returns the project and the go file.
 fn blocking_project() -> (Project, std::path::PathBuf, String) {
     let p = Project::new();
-    let go = p.outside("go");
-    let slow = format!(
-        "while [ ! -e {} ]; do sleep 0.05; done; echo slow > slow.txt",
-        go.display()
-    );
+    let (go, wait) = p.go_signal();
+    let slow = format!("{wait}; echo slow > slow.txt");
     let p = p
         .file(
             "Tupfile",

@@ -6,7 +6,7 @@ mod common;
 use std::os::unix::fs::MetadataExt;
 use std::time::Duration;
 
-use common::{config, fuse_available, set, Fixture, MountGuard};
+use common::{config, fuse_available, set, Fixture};
 use tupfs_fuse::{JobSpec, Tracer};
 
 /// The jobs' scratch directories under `root`'s `.tupfs/tmp` (job numbers
@@ -52,10 +52,8 @@ fn killed_daemon_leaves_nothing_that_breaks_the_next_mount() {
     if !fuse_available() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().canonicalize().unwrap();
+    let (dir, root, _guard) = common::kill_test_root();
     let mnt = root.join(".tupfs/mnt");
-    let _guard = MountGuard(mnt.clone());
     std::fs::write(root.join("a.txt"), "a\n").unwrap();
 
     let (mut helper, rx) = common::spawn_helper("helper_hold_mount", HOLD_VAR, &root, "MOUNTED");

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use common::{config, fuse_available, MountGuard};
+use common::{config, fuse_available};
 use tupfs_fuse::{JobSpec, Tracer};
 
 const HOLD_VAR: &str = "TUPFS_FUSE_TEST_SELF_DEADLOCK";
@@ -147,10 +147,8 @@ fn sigkill_ends_a_process_waiting_on_its_own_mount() {
     if !fuse_available() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().canonicalize().unwrap();
+    let (_dir, root, _guard) = common::kill_test_root();
     let mnt = root.join(".tupfs/mnt");
-    let _guard = MountGuard(mnt.clone());
     let Some(held) = Unserved::mount(&root.join("held")) else {
         return;
     };

@@ -7,7 +7,7 @@ mod common;
 use std::fs;
 use std::process::{Output, Stdio};
 
-use common::{set, Fixture};
+use common::{set, spawn_sh, Fixture};
 use tupfs_fuse::{Isolation, Job, JobSpec};
 
 fn in_dir(cwd: &str) -> JobSpec {
@@ -15,19 +15,6 @@ fn in_dir(cwd: &str) -> JobSpec {
         cwd: cwd.into(),
         ignore: vec![],
     }
-}
-
-/// `sh -c script` in `job` through `Job::spawn`, output captured.
-fn spawn_sh(job: &Job, script: &str) -> Output {
-    job.spawn("/bin/sh", |c| {
-        c.args(["-e", "-c", script])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-    })
-    .expect("spawn")
-    .wait_with_output()
-    .expect("wait")
 }
 
 /// `sh -c script` in `job` through `Job::command` (always forks).

@@ -135,6 +135,14 @@ impl Project {
         self.root.parent().expect("root has a parent").join(name)
     }
 
+    /// A "go" file outside the project (so untraced) and a shell command
+    /// that waits until it exists: a job the test holds until it says go.
+    pub fn go_signal(&self) -> (PathBuf, String) {
+        let go = self.outside("go");
+        let wait = format!("while [ ! -e {} ]; do sleep 0.05; done", go.display());
+        (go, wait)
+    }
+
     /// Write a source file (parents made), mtime from the harness clock.
     pub fn write(&self, rel: &str, content: &str) {
         self.write_bytes(rel, content.as_bytes());

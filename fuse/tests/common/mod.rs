@@ -85,16 +85,7 @@ impl Fixture {
     /// engine does ([`Job::spawn`]).
     pub fn run_spec(&self, spec: &JobSpec, script: &str) -> (Output, Finished) {
         let job = self.tracer().start_job(spec).expect("start job");
-        let output = job
-            .spawn("/bin/sh", |c| {
-                c.args(["-e", "-c", script])
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped());
-            })
-            .expect("spawn")
-            .wait_with_output()
-            .expect("wait");
+        let output = spawn_sh(&job, script);
         (output, job.finish().expect("finish"))
     }
 
@@ -176,4 +167,26 @@ pub fn spawn_helper(
         }
     });
     (helper, rx)
+}
+
+/// `sh -e -c script` in `job` through `Job::spawn`, output captured.
+pub fn spawn_sh(job: &tupfs_fuse::Job, script: &str) -> Output {
+    job.spawn("/bin/sh", |c| {
+        c.args(["-e", "-c", script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+    })
+    .expect("spawn")
+    .wait_with_output()
+    .expect("wait")
+}
+
+/// A temp project root for the kill tests: the dir (kept alive by the
+/// caller), its canonical path, and a guard that unmounts `.tupfs/mnt`.
+pub fn kill_test_root() -> (tempfile::TempDir, PathBuf, MountGuard) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    let guard = MountGuard(root.join(".tupfs/mnt"));
+    (dir, root, guard)
 }
