@@ -38,6 +38,17 @@ pub struct BuildOptions {
     pub quiet: bool,
 }
 
+impl BuildOptions {
+    /// What the user interface needs of these options.
+    fn ui(&self) -> UiOptions {
+        UiOptions {
+            verbose: self.verbose,
+            quiet: self.quiet,
+            explain: self.explain,
+        }
+    }
+}
+
 /// `tupfs parse`: print every expanded command (text for people, `--json`
 /// for tools). Runs `run` scripts but writes nothing to the tree.
 pub fn parse(dir: &Path, json: bool) -> Result<ExitCode> {
@@ -120,38 +131,8 @@ pub fn build(dir: &Path, opts: &BuildOptions) -> Result<ExitCode> {
     };
     let mut prior = Prior::open(&project, change);
     log::debug!("timing: index opened at {:?}", started.elapsed());
-    // The full scan (a stat of every recorded file) runs beside the check
-    // of the tree and, when that already says "parse", the parse and the
-    // graph. Otherwise the scan decides: parse, re-use, or nothing to do.
-    let (built, scan) = std::thread::scope(|s| {
-        let scanner = s.spawn(|| prior.scan(&project.root));
-        let built = prior
-            .tree_changed(&project.root)
-            .map(|why| rules_and_graph(&project, &prior, Some(why), started));
-        let scan = scanner
-            .join()
-            .unwrap_or_else(|p| std::panic::resume_unwind(p));
-        (built, scan)
-    });
-    prior.scan = scan;
-    log::debug!("timing: scanned at {:?}", started.elapsed());
-    // The index's checksum was verified meanwhile; nothing taken from it
-    // counts before its verdict. Damaged: decide again without it.
-    let built = match prior.discard_if_damaged() {
-        true => {
-            let why = Some("the index is damaged".into());
-            Some(rules_and_graph(&project, &prior, why, started))
-        }
-        false => built,
-    };
-    let built = match built {
-        Some(built) => built,
-        None => match prior.reads_changed() {
-            None if opts.targets.is_empty() && prior.nothing_to_do() => {
-                return nothing_to_do(&project, opts, started)
-            }
-            dirty => rules_and_graph(&project, &prior, dirty, started),
-        },
+    let Some(built) = scan_and_decide(&project, &mut prior, opts, started) else {
+        return nothing_to_do(&project, opts, started);
     };
     let (graph, rules) = match built {
         Ok(built) => built,
@@ -171,11 +152,7 @@ pub fn build(dir: &Path, opts: &BuildOptions) -> Result<ExitCode> {
         jobs: opts.jobs,
         keep_going: opts.keep_going,
         change,
-        ui: UiOptions {
-            verbose: opts.verbose,
-            quiet: opts.quiet,
-            explain: opts.explain,
-        },
+        ui: opts.ui(),
     };
     Ok(
         match exec::run_build_with(&project, &graph, &request, prior, started)? {
@@ -184,6 +161,51 @@ pub fn build(dir: &Path, opts: &BuildOptions) -> Result<ExitCode> {
             BuildStatus::Interrupted => ExitCode::from(EXIT_INTERRUPTED),
         },
     )
+}
+
+/// Rules and graph, or the error text and the number of Tupfiles parsed.
+type Built = std::result::Result<(Graph, Rules), (String, usize)>;
+
+/// Scan the recorded files beside the check of the tree, wait for the
+/// index's checksum verdict, and decide where the rules come from: `None`
+/// when there is nothing to do at all.
+fn scan_and_decide(
+    project: &Project,
+    prior: &mut Prior,
+    opts: &BuildOptions,
+    started: Instant,
+) -> Option<Built> {
+    // The full scan (a stat of every recorded file) runs beside the check
+    // of the tree and, when that already says "parse", the parse and the
+    // graph. Otherwise the scan decides: parse, re-use, or nothing to do.
+    let (built, scan) = std::thread::scope(|s| {
+        let scanner = s.spawn(|| prior.scan(&project.root));
+        let built = prior
+            .tree_changed(&project.root)
+            .map(|why| rules_and_graph(project, prior, Some(why), started));
+        let scan = scanner
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (built, scan)
+    });
+    prior.scan = scan;
+    log::debug!("timing: scanned at {:?}", started.elapsed());
+    // The index's checksum was verified meanwhile; nothing taken from it
+    // counts before its verdict. Damaged: decide again without it.
+    let built = match prior.discard_if_damaged() {
+        true => {
+            let why = Some("the index is damaged".into());
+            Some(rules_and_graph(project, prior, why, started))
+        }
+        false => built,
+    };
+    match built {
+        Some(built) => Some(built),
+        None => match prior.reads_changed() {
+            None if opts.targets.is_empty() && prior.nothing_to_do() => None,
+            dirty => Some(rules_and_graph(project, prior, dirty, started)),
+        },
+    }
 }
 
 /// Where a build's rules came from (the rules went into the graph).
@@ -213,7 +235,7 @@ fn rules_and_graph(
     prior: &Prior,
     dirty: Option<String>,
     started: Instant,
-) -> std::result::Result<(Graph, Rules), (String, usize)> {
+) -> Built {
     let mut rules = match dirty {
         None => Rules {
             rules: prior.rules().map_err(|e| (e, 0))?,
@@ -276,11 +298,7 @@ fn change_mode(project: &Project, flag: Option<&str>) -> Result<ChangeMode> {
 /// A build the index proves up to date ([`Prior::nothing_to_do`]): say so
 /// and leave the run log of a no-op; the index stays as it is.
 fn nothing_to_do(project: &Project, opts: &BuildOptions, started: Instant) -> Result<ExitCode> {
-    let ui = crate::ui::Ui::new(UiOptions {
-        verbose: opts.verbose,
-        quiet: opts.quiet,
-        explain: opts.explain,
-    });
+    let ui = crate::ui::Ui::new(opts.ui());
     exec::clear_leftovers(project, &ui);
     ui.finish();
     ui.info("tupfs: Nothing to do");
