@@ -115,13 +115,30 @@ impl Overlay {
 
     /// Stage a copy of the real file `real` at `path` (empty if `truncate`),
     /// so the job can write it without touching the tree.
+    /// Only a regular file is copied: anything else (a FIFO, a socket, a
+    /// device node, a symlink) is EPERM, and is opened without following a
+    /// link and without waiting for a FIFO's other end, so the daemon never
+    /// blocks here. (The kernel opens special files of the mount itself; a
+    /// CREATE reaches us for one only when the kernel cached the name as
+    /// absent before it appeared.)
     pub(crate) fn copy_up(&mut self, path: &str, real: &Path, truncate: bool) -> io::Result<()> {
+        let mut source = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(real)
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::ELOOP) => io::Error::from_raw_os_error(libc::EPERM),
+                _ => e,
+            })?;
+        let meta = source.metadata()?;
+        if !meta.is_file() {
+            return Err(io::Error::from_raw_os_error(libc::EPERM));
+        }
         let (staged, scratch) = self.next_scratch(false)?;
-        if truncate {
-            let mode = fs::metadata(real)?.permissions();
-            File::create_new(&scratch)?.set_permissions(mode)?;
-        } else {
-            fs::copy(real, &scratch)?;
+        let mut copy = File::create_new(&scratch)?;
+        copy.set_permissions(meta.permissions())?;
+        if !truncate {
+            io::copy(&mut source, &mut copy)?;
         }
         self.claim(path, staged);
         Ok(())

@@ -1,0 +1,94 @@
+//! FIFOs, sockets and device nodes in the project tree: a job that opens
+//! one must not block the daemon (and with it every other job). The kernel
+//! opens special files of a FUSE mount itself; the daemon only sees them
+//! when the kernel still believes a name absent (a cached negative entry)
+//! and sends a CREATE for it.
+
+mod common;
+
+use std::process::Command;
+
+use common::Fixture;
+
+fn mkfifo(path: &std::path::Path) {
+    let status = Command::new("mkfifo").arg(path).status().expect("mkfifo");
+    assert!(status.success());
+}
+
+#[test]
+fn a_job_opening_a_fifo_with_no_writer_does_not_block_other_jobs() {
+    let Some(fx) = Fixture::new() else { return };
+    fx.write("a.txt", "a\n");
+    mkfifo(&fx.root().join("pipe"));
+    std::thread::scope(|s| {
+        // Blocks on the FIFO (nobody writes) until `timeout` kills it.
+        let stuck = s.spawn(|| fx.run("timeout -s KILL 3 cat pipe || echo killed"));
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let fin = fx.run_ok("timeout -s KILL 10 cat a.txt > b.txt");
+        assert!(fin.log.reads.contains("a.txt"), "{:?}", fin.log.reads);
+        let (out, fin) = stuck.join().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "killed\n");
+        assert!(fin.log.writes.is_empty());
+    });
+}
+
+#[test]
+fn fifos_sockets_and_device_nodes_in_the_tree_do_not_block_the_daemon() {
+    let Some(fx) = Fixture::new() else { return };
+    let root = fx.root();
+    mkfifo(&root.join("pipe"));
+    let _sock = std::os::unix::net::UnixListener::bind(root.join("sock")).expect("bind");
+    let null = Command::new("mknod")
+        .arg(root.join("null"))
+        .args(["c", "1", "3"])
+        .status()
+        .expect("mknod");
+    assert!(null.success());
+    // Every kind of open, with nobody on the other end of the FIFO.
+    let script = "t='timeout -s KILL 5'; \
+        $t sh -c 'exec 3<>pipe' && echo rw; \
+        $t python3 -c 'import os; os.open(\"pipe\", os.O_RDONLY | os.O_NONBLOCK)' && echo ro; \
+        $t python3 -c 'import os; os.open(\"pipe\", os.O_WRONLY | os.O_NONBLOCK)' || echo nxio; \
+        $t cat sock 2>/dev/null || echo sock; \
+        $t cat null && echo null || echo nodev; \
+        ls -l >/dev/null && echo listed";
+    let (out, _) = fx.run(script);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "rw\nro\nnxio\nsock\nnodev\nlisted\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // And the daemon still answers.
+    let fin = fx.run_ok("echo x > after.txt");
+    assert!(fin.log.writes.contains("after.txt"));
+}
+
+#[test]
+fn appending_to_a_fifo_that_appeared_after_a_lookup_does_not_block_the_daemon() {
+    let Some(fx) = Fixture::new() else { return };
+    let marker = tempfile::tempdir().expect("tempdir");
+    let go = marker.path().join("go");
+    // The job looks `p` up (absent: the kernel caches a negative entry),
+    // waits until the FIFO stands there, then opens it for appending: the
+    // kernel sends CREATE for a name the daemon finds is a FIFO.
+    let script = format!(
+        "test -e p || true; \
+         while [ ! -e {go} ]; do sleep 0.05; done; \
+         timeout -s KILL 5 sh -c 'echo x >> p' || echo refused",
+        go = go.display()
+    );
+    std::thread::scope(|s| {
+        let job = s.spawn(|| fx.run(&script));
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        mkfifo(&fx.root().join("p"));
+        std::fs::write(&go, "").expect("marker");
+        let (out, fin) = job.join().unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "refused\n");
+        assert!(fin.log.writes.is_empty(), "{:?}", fin.log.writes);
+    });
+    // The daemon still answers.
+    let (out, _) = fx.run("timeout -s KILL 5 sh -c 'echo x > after.txt' && echo ok");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n");
+}
