@@ -21,7 +21,7 @@ use fuser::{
     ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 
-use crate::handles::{lock, DirEntry, Handle, OpenFile};
+use crate::handles::{lock, DirEntry, Handle, Io, OpenFile};
 use crate::paths::{self, Ino};
 use crate::view::{self, JobView, Location};
 use crate::wake_latency::WakeLatency;
@@ -163,62 +163,45 @@ impl TraceFs {
         &self.0.ttl
     }
 
-    fn entry_reply(&self, job: &JobView, path: &str, reply: ReplyEntry) {
+    /// The entry of `path`, which the job just made: under a fresh inode
+    /// number (the kernel only asks to make a name it believes absent).
+    fn new_entry_reply(&self, job: &JobView, path: &str, reply: ReplyEntry) {
         match job.stat(path) {
-            Ok(meta) => reply.entry(self.ttl(), &view::attr(job.ino(path), &meta), Generation(0)),
+            Ok(meta) => {
+                let attr = view::attr(job.fresh_ino(path), &meta);
+                reply.entry(self.ttl(), &attr, Generation(0))
+            }
             Err(e) => reply.error(e.into()),
         }
     }
 
-    /// Register `file` (opened from `disk`) as an open handle and, under
-    /// passthrough, its backing id. Read-only opens are cached per inode.
-    fn register(
+    /// Make a kernel handle on `open` (a file of inode `ino`): its io
+    /// mode (see [`crate::handles`]) and the flags to open it with.
+    /// Passthrough is asked for writes and for reads of large files.
+    fn handle(
         &self,
         job: &JobView,
         ino: INodeNo,
-        file: File,
-        disk: PathBuf,
-        write: bool,
-        open_backing: impl FnOnce(&File) -> io::Result<BackingId>,
-    ) -> (FileHandle, FopenFlags, Option<Arc<BackingId>>) {
-        let mut backing = None;
-        if self.0.passthrough.load(Ordering::Relaxed) && (write || worth_passthrough(&file)) {
-            let id = if write {
-                job.handles.backing(ino.0, &disk, || open_backing(&file))
-            } else {
-                open_backing(&file).map(Arc::new)
-            };
-            match id {
-                Ok(id) => backing = Some(id),
-                Err(e) => log::debug!("passthrough refused for inode {ino:?}: {e}"),
-            }
-        }
-        let open = Arc::new(OpenFile {
-            file,
-            disk,
-            backing,
-        });
-        if !write {
-            job.handles.keep_reader(ino.0, open.clone());
-        }
-        self.reuse(job, open, write)
-    }
-
-    /// A new handle on an already open file.
-    fn reuse(
-        &self,
-        job: &JobView,
         open: Arc<OpenFile>,
         write: bool,
-    ) -> (FileHandle, FopenFlags, Option<Arc<BackingId>>) {
-        let backing = open.backing.clone();
-        let flags = if write || backing.is_some() {
-            FopenFlags::empty()
-        } else {
-            FopenFlags::FOPEN_KEEP_CACHE
+        open_backing: impl FnOnce(&File) -> io::Result<BackingId>,
+    ) -> Result<(FileHandle, FopenFlags, Io), Errno> {
+        let passthrough =
+            self.0.passthrough.load(Ordering::Relaxed) && (write || worth_passthrough(&open.file));
+        let io = job
+            .handles
+            .open_io(ino.0, &open, passthrough, open_backing)?;
+        let flags = match io {
+            Io::Cached if !write => FopenFlags::FOPEN_KEEP_CACHE,
+            Io::Cached | Io::Passthrough(_) => FopenFlags::empty(),
+            Io::Direct => FopenFlags::FOPEN_DIRECT_IO,
         };
-        let fh = job.handles.insert(Handle::File(open));
-        (FileHandle(fh), flags, backing)
+        let fh = job.handles.insert(Handle::File {
+            open,
+            ino: ino.0,
+            io: io.clone(),
+        });
+        Ok((FileHandle(fh), flags, io))
     }
 
     fn job_root_attr(&self, ino: INodeNo) -> io::Result<fuser::FileAttr> {
@@ -416,7 +399,7 @@ impl fuser::Filesystem for TraceFs {
             return reply.error(Errno::EPERM);
         }
         match job.create(&path, mode & !umask & 0o7777, true, false) {
-            Ok(_) => self.entry_reply(&job, &path, reply),
+            Ok(_) => self.new_entry_reply(&job, &path, reply),
             Err(e) => reply.error(e),
         }
     }
@@ -435,7 +418,7 @@ impl fuser::Filesystem for TraceFs {
             Err(e) => return reply.error(e),
         };
         match job.mkdir(&path, mode & !umask & 0o7777) {
-            Ok(_) => self.entry_reply(&job, &path, reply),
+            Ok(_) => self.new_entry_reply(&job, &path, reply),
             Err(e) => reply.error(e),
         }
     }
@@ -471,7 +454,7 @@ impl fuser::Filesystem for TraceFs {
             Err(e) => return reply.error(e),
         };
         match job.symlink(&path, target) {
-            Ok(_) => self.entry_reply(&job, &path, reply),
+            Ok(_) => self.new_entry_reply(&job, &path, reply),
             Err(e) => reply.error(e),
         }
     }
@@ -550,16 +533,23 @@ impl fuser::Filesystem for TraceFs {
             Err(e) => return reply.error(e),
         };
         let cached = (!write).then(|| job.handles.reader(ino.0, &disk)).flatten();
-        let (fh, fopen, backing) = match cached {
-            Some(open) => self.reuse(&job, open, false),
+        let open = match cached {
+            Some(open) => open,
             None => match open_disk(&disk, write, truncate, None) {
-                Ok(file) => self.register(&job, ino, file, disk, write, |f| reply.open_backing(f)),
+                Ok(file) => {
+                    let open = Arc::new(OpenFile::new(file, disk, write));
+                    if !write {
+                        job.handles.keep_reader(ino.0, open.clone());
+                    }
+                    open
+                }
                 Err(e) => return reply.error(e.into()),
             },
         };
-        match backing {
-            Some(id) => reply.opened_passthrough(fh, fopen, &id),
-            None => reply.opened(fh, fopen),
+        match self.handle(&job, ino, open, write, |f| reply.open_backing(f)) {
+            Ok((fh, fopen, Io::Passthrough(id))) => reply.opened_passthrough(fh, fopen, &id),
+            Ok((fh, fopen, _)) => reply.opened(fh, fopen),
+            Err(e) => reply.error(e),
         }
     }
 
@@ -708,7 +698,7 @@ impl fuser::Filesystem for TraceFs {
             };
             match &*handle {
                 Handle::Dir(list) => list,
-                Handle::File(_) => return reply.error(Errno::ENOTDIR),
+                Handle::File { .. } => return reply.error(Errno::ENOTDIR),
             }
         };
         let dots = [
@@ -825,16 +815,18 @@ impl fuser::Filesystem for TraceFs {
             Ok(f) => f,
             Err(e) => return reply.error(e),
         };
-        let ino = job.ino(&path);
+        let ino = job.fresh_ino(&path);
         let attr = match file.metadata() {
             Ok(meta) => view::attr(ino, &meta),
             Err(e) => return reply.error(e.into()),
         };
-        let (fh, fopen, backing) =
-            self.register(&job, ino, file, disk, true, |f| reply.open_backing(f));
-        match backing {
-            Some(id) => reply.created_passthrough(self.ttl(), &attr, Generation(0), fh, fopen, &id),
-            None => reply.created(self.ttl(), &attr, Generation(0), fh, fopen),
+        let open = Arc::new(OpenFile::new(file, disk, true));
+        match self.handle(&job, ino, open, true, |f| reply.open_backing(f)) {
+            Ok((fh, fopen, Io::Passthrough(id))) => {
+                reply.created_passthrough(self.ttl(), &attr, Generation(0), fh, fopen, &id)
+            }
+            Ok((fh, fopen, _)) => reply.created(self.ttl(), &attr, Generation(0), fh, fopen),
+            Err(e) => reply.error(e),
         }
     }
 

@@ -1,6 +1,16 @@
 //! Open files and directories of one job: the handle table behind the
-//! kernel's file handles, and the kernel passthrough backing ids shared by
-//! all open handles of one inode.
+//! kernel's file handles, and how each open file does its io.
+//!
+//! The kernel holds each inode in one io mode at a time: cached (the daemon
+//! serves reads and writes, the page cache in front) or passthrough on one
+//! backing file. An open that asks for the other mode, or for another
+//! backing file, fails with EIO. So a job that reads a file while it holds
+//! it open for writing (or the other way round) must be answered in the
+//! mode the inode is already in. Where that cannot be (the inode's open
+//! files are on another file on disk: the real file before a copy-up, the
+//! staged copy after it) a cached inode takes the open with direct io,
+//! which is outside both modes; an inode in passthrough mode cannot (every
+//! open must be on its backing file), so the open fails with ETXTBSY.
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -8,16 +18,16 @@ use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 
-use fuser::{BackingId, FileType, INodeNo};
+use fuser::{BackingId, Errno, FileType, INodeNo};
 
 /// How many read-only opens one job keeps cached: enough for a compiler's
 /// project headers, bounded so `-j N` jobs stay far below `RLIMIT_NOFILE`.
 const MAX_READERS: usize = 64;
 
 /// An open file: our descriptor on the backing file (the real one or the
-/// job's staged copy) and, under passthrough, the kernel's backing id.
+/// job's staged copy) and, once registered, the kernel's backing id for it.
 #[derive(Debug)]
 pub(crate) struct OpenFile {
     /// Used for `read`/`write` when the kernel does not pass through, and
@@ -25,8 +35,61 @@ pub(crate) struct OpenFile {
     pub(crate) file: File,
     /// Where `file` was opened (what a cached reader must still match).
     pub(crate) disk: PathBuf,
-    /// Keeps the backing id registered while the kernel may use it.
-    pub(crate) backing: Option<Arc<BackingId>>,
+    /// Whether `file` is open for writing (so its backing id can take
+    /// passthrough writes).
+    pub(crate) writable: bool,
+    /// The backing id registered for `file`, kept while the file is.
+    backing: Mutex<Option<Arc<BackingId>>>,
+}
+
+impl OpenFile {
+    /// `file`, opened from `disk` for writing if `writable`.
+    pub(crate) fn new(file: File, disk: PathBuf, writable: bool) -> OpenFile {
+        OpenFile {
+            file,
+            disk,
+            writable,
+            backing: Mutex::new(None),
+        }
+    }
+
+    /// The backing id of this file, registered on first use.
+    fn backing(
+        &self,
+        register: impl FnOnce(&File) -> io::Result<BackingId>,
+    ) -> io::Result<Arc<BackingId>> {
+        let mut backing = lock(&self.backing);
+        if let Some(id) = &*backing {
+            return Ok(id.clone());
+        }
+        let id = Arc::new(register(&self.file)?);
+        *backing = Some(id.clone());
+        Ok(id)
+    }
+}
+
+/// How the kernel does the io of one open file handle.
+#[derive(Debug, Clone)]
+pub(crate) enum Io {
+    /// Through the daemon, the inode's page cache in front.
+    Cached,
+    /// Straight to a backing file (kernel passthrough).
+    Passthrough(Arc<BackingId>),
+    /// Through the daemon, no page cache; outside the inode's io mode.
+    Direct,
+}
+
+/// The io mode the kernel holds one inode in while it has open files.
+#[derive(Debug)]
+struct LiveIo {
+    /// The file on disk that the open files (other than direct ones) use.
+    disk: PathBuf,
+    /// `None`: cached; else the one backing file of passthrough mode.
+    backing: Option<Arc<BackingId>>,
+    /// Whether `backing` takes writes.
+    writable: bool,
+    /// Open handles in this mode (direct ones do not count).
+    handles: usize,
 }
 
 /// One entry of a directory listing.
@@ -40,7 +103,12 @@ pub(crate) struct DirEntry {
 /// What a kernel file handle refers to.
 #[derive(Debug)]
 pub(crate) enum Handle {
-    File(Arc<OpenFile>),
+    /// An open file of inode `ino`, doing its io as `io` says.
+    File {
+        open: Arc<OpenFile>,
+        ino: u64,
+        io: Io,
+    },
     /// A directory listing, taken at `opendir` so `readdir` offsets are stable.
     Dir(Vec<DirEntry>),
 }
@@ -53,8 +121,8 @@ pub(crate) struct Handles {
     /// Read-only opens are shared per inode for the job's lifetime: a
     /// repeated open costs the daemon no `open(2)` and no backing ioctls.
     readers: Mutex<HashMap<u64, Arc<OpenFile>>>,
-    /// Backing ids of write opens, shared while any handle holds them.
-    backings: Mutex<HashMap<(u64, PathBuf), Weak<BackingId>>>,
+    /// The io mode of each inode with open (non-direct) handles.
+    live: Mutex<HashMap<u64, LiveIo>>,
 }
 
 impl Handles {
@@ -72,12 +140,76 @@ impl Handles {
 
     /// The open file behind `fh`, if it is one.
     pub(crate) fn file(&self, fh: u64) -> Option<Arc<Handle>> {
-        self.get(fh).filter(|h| matches!(**h, Handle::File(_)))
+        self.get(fh).filter(|h| matches!(**h, Handle::File { .. }))
     }
 
-    /// Forget `fh` (the kernel released it).
+    /// Forget `fh` (the kernel released it, and with it its io mode).
     pub(crate) fn remove(&self, fh: u64) {
-        lock(&self.map).remove(&fh);
+        let handle = lock(&self.map).remove(&fh);
+        if let Some(Handle::File { ino, io, .. }) = handle.as_deref() {
+            if !matches!(io, Io::Direct) {
+                let mut live = lock(&self.live);
+                if let Some(l) = live.get_mut(ino) {
+                    l.handles = l.handles.saturating_sub(1);
+                    if l.handles == 0 {
+                        live.remove(ino);
+                    }
+                }
+            }
+        }
+    }
+
+    /// How a new open of inode `ino` on `open` does its io: in the mode
+    /// the inode is in while it has open files (direct io if those are on
+    /// another file on disk), else passthrough if `passthrough` (registering
+    /// `open`'s backing id with `register`; cached if that fails), else
+    /// cached. ETXTBSY when the inode is in passthrough mode on another file
+    /// (a large file held open for reading, then opened for writing: the
+    /// write goes to a staged copy), or on a read-only backing file and
+    /// this open writes. Counted until [`Handles::remove`] of the handle
+    /// made with it.
+    pub(crate) fn open_io(
+        &self,
+        ino: u64,
+        open: &OpenFile,
+        passthrough: bool,
+        register: impl FnOnce(&File) -> io::Result<BackingId>,
+    ) -> Result<Io, Errno> {
+        let mut live = lock(&self.live);
+        if let Some(l) = live.get_mut(&ino) {
+            let same_disk = l.disk == open.disk;
+            let io = match &l.backing {
+                None if same_disk => Io::Cached,
+                None => Io::Direct,
+                Some(id) if same_disk && (l.writable || !open.writable) => {
+                    Io::Passthrough(id.clone())
+                }
+                // Every open of an inode in passthrough mode must be on
+                // its one backing file: this one cannot be had now.
+                Some(_) => return Err(Errno::ETXTBSY),
+            };
+            if !matches!(io, Io::Direct) {
+                l.handles += 1;
+            }
+            return Ok(io);
+        }
+        let backing = if passthrough {
+            open.backing(register)
+                .map_err(|e| log::debug!("passthrough refused for inode {ino}: {e}"))
+                .ok()
+        } else {
+            None
+        };
+        live.insert(
+            ino,
+            LiveIo {
+                disk: open.disk.clone(),
+                backing: backing.clone(),
+                writable: open.writable,
+                handles: 1,
+            },
+        );
+        Ok(backing.map_or(Io::Cached, Io::Passthrough))
     }
 
     /// The cached read-only open of inode `ino`, if it is still of `disk`.
@@ -96,31 +228,13 @@ impl Handles {
             readers.insert(ino, open);
         }
     }
-
-    /// The backing id for inode `ino` on `disk`, registering one if no open
-    /// handle holds it (the kernel wants one backing file per inode).
-    pub(crate) fn backing(
-        &self,
-        ino: u64,
-        disk: &Path,
-        register: impl FnOnce() -> io::Result<BackingId>,
-    ) -> io::Result<Arc<BackingId>> {
-        let mut map = lock(&self.backings);
-        let key = (ino, disk.to_owned());
-        if let Some(id) = map.get(&key).and_then(Weak::upgrade) {
-            return Ok(id);
-        }
-        let id = Arc::new(register()?);
-        map.insert(key, Arc::downgrade(&id));
-        Ok(id)
-    }
 }
 
 impl Handle {
     /// The open file, if this is one.
     pub(crate) fn as_file(&self) -> Option<&File> {
         match self {
-            Handle::File(open) => Some(&open.file),
+            Handle::File { open, .. } => Some(&open.file),
             Handle::Dir(_) => None,
         }
     }

@@ -48,6 +48,18 @@ impl InodeTable {
         local
     }
 
+    /// A new index for `path`, which the job just made: the kernel must not
+    /// take it for the inode of an older file at that path that is still
+    /// open (unlinked or renamed away). The older index keeps resolving
+    /// to `path` for the requests on its open files.
+    pub(crate) fn fresh(&mut self, path: &str) -> u32 {
+        let local = self.paths.len() as u32;
+        let path: Arc<str> = Arc::from(path);
+        self.paths.push(path.clone());
+        self.by_path.insert(path, local);
+        local
+    }
+
     /// After a rename: the nodes at `from` and below now live at `to`
     /// (the kernel keeps their inode numbers).
     pub(crate) fn rename(&mut self, from: &str, to: &str) {
@@ -79,5 +91,9 @@ mod tests {
         assert_eq!(t.path(f).as_deref(), Some("e/f"));
         assert_eq!(t.get("e"), Some(d));
         assert_eq!(t.get("d/f"), None);
+        let again = t.fresh("e");
+        assert_ne!(again, d);
+        assert_eq!(t.get("e"), Some(again));
+        assert_eq!(t.path(d).as_deref(), Some("e"));
     }
 }

@@ -129,6 +129,17 @@ impl JobView {
         INodeNo(Ino::Node(self.id, local).encode())
     }
 
+    /// A new inode number for `path`, which the job just made (see
+    /// [`InodeTable::fresh`]).
+    pub(crate) fn fresh_ino(&self, path: &str) -> INodeNo {
+        let local = self
+            .inodes
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .fresh(path);
+        INodeNo(Ino::Node(self.id, local).encode())
+    }
+
     /// The path behind local inode `local`.
     pub(crate) fn path_of(&self, local: u32) -> Option<Arc<str>> {
         self.inodes
