@@ -133,6 +133,15 @@ fn utf8(name: &OsStr) -> Result<&str, Errno> {
     paths::name_str(name).ok_or(Errno::EINVAL)
 }
 
+/// A system call's non-negative result, or its errno.
+fn syscall_result(rc: i64) -> Result<i64, Errno> {
+    if rc >= 0 {
+        Ok(rc)
+    } else {
+        Err(io::Error::last_os_error().into())
+    }
+}
+
 fn reply_empty(reply: ReplyEmpty, result: Result<(), Errno>) {
     match result {
         Ok(()) => reply.ok(),
@@ -488,10 +497,7 @@ impl fuser::Filesystem for TraceFs {
             let to = paths::join(&newdir, newname);
             job.rename(&from, &to, flags.contains(RenameFlags::RENAME_NOREPLACE))
         })();
-        match result {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        reply_empty(reply, result);
     }
 
     fn link(
@@ -642,8 +648,7 @@ impl fuser::Filesystem for TraceFs {
         datasync: bool,
         reply: ReplyEmpty,
     ) {
-        let result = self.file_handle(ino, fh).and_then(|h| {
-            let file = h.as_file().ok_or(Errno::EBADF)?;
+        let result = self.with_file(ino, fh, |file| {
             let r = if datasync {
                 file.sync_data()
             } else {
@@ -651,10 +656,7 @@ impl fuser::Filesystem for TraceFs {
             };
             r.map_err(Errno::from)
         });
-        match result {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        reply_empty(reply, result);
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
@@ -840,21 +842,13 @@ impl fuser::Filesystem for TraceFs {
         mode: i32,
         reply: ReplyEmpty,
     ) {
-        let result = self.file_handle(ino, fh).and_then(|h| {
-            let file = h.as_file().ok_or(Errno::EBADF)?;
+        let result = self.with_file(ino, fh, |file| {
             // SAFETY: plain syscall on a descriptor we own.
             let rc =
                 unsafe { libc::fallocate(file.as_raw_fd(), mode, offset as i64, length as i64) };
-            if rc == 0 {
-                Ok(())
-            } else {
-                Err(io::Error::last_os_error().into())
-            }
+            syscall_result(rc.into()).map(drop)
         });
-        match result {
-            Ok(()) => reply.ok(),
-            Err(e) => reply.error(e),
-        }
+        reply_empty(reply, result);
     }
 
     fn lseek(
@@ -866,15 +860,9 @@ impl fuser::Filesystem for TraceFs {
         whence: i32,
         reply: ReplyLseek,
     ) {
-        let result = self.file_handle(ino, fh).and_then(|h| {
-            let file = h.as_file().ok_or(Errno::EBADF)?;
+        let result = self.with_file(ino, fh, |file| {
             // SAFETY: plain syscall on a descriptor we own.
-            let pos = unsafe { libc::lseek(file.as_raw_fd(), offset, whence) };
-            if pos >= 0 {
-                Ok(pos)
-            } else {
-                Err(io::Error::last_os_error().into())
-            }
+            syscall_result(unsafe { libc::lseek(file.as_raw_fd(), offset, whence) })
         });
         match result {
             Ok(pos) => reply.offset(pos),
