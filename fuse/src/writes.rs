@@ -76,6 +76,12 @@ impl JobView {
             None => {
                 let real = self.lower(path);
                 overlay.copy_up(path, &real, truncate).map_err(errno)?;
+                if !truncate {
+                    // The copy carries the real file's content: a read
+                    // (moot while the path stands written; not if the job
+                    // moves its copy away).
+                    self.recorder.read(path);
+                }
                 overlay
                     .get(path)
                     .and_then(|s| overlay.scratch(s))

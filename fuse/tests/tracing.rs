@@ -381,3 +381,20 @@ fn rereading_after_rewriting_sees_the_new_content() {
     assert_eq!(fin.log.writes, set(&["gen.txt"]));
     assert_eq!(fin.log.reads, set(&[]), "its own output is no input");
 }
+
+#[test]
+fn changing_a_file_in_place_then_moving_it_away_reads_it() {
+    let Some(fx) = Fixture::new() else { return };
+    fx.write("a.txt", "a\n");
+    // The job's copy of a.txt carries a.txt's content into b.txt.
+    let fin = fx.run_ok("echo more >> a.txt; mv a.txt b.txt; cat b.txt >/dev/null");
+    assert_eq!(fin.log.writes, set(&["b.txt"]));
+    assert_eq!(fin.log.reads, set(&["a.txt"]));
+    assert!(fin.log.refused.is_empty(), "{:?}", fin.log.refused);
+    fin.pending.commit(&|_| true).unwrap();
+    assert_eq!(fs::read_to_string(fx.root().join("a.txt")).unwrap(), "a\n");
+    assert_eq!(
+        fs::read_to_string(fx.root().join("b.txt")).unwrap(),
+        "a\nmore\n"
+    );
+}
