@@ -203,8 +203,13 @@ impl Tracer {
 
     /// Clear what a killed build left at `config`'s places (a dead mount,
     /// staged writes) without mounting: for a build that runs nothing.
+    /// A live mount there (a build running) is an error, and nothing is
+    /// cleared.
     pub fn clear_leftovers(config: &MountConfig) -> io::Result<()> {
         mount::clear_dead_mount(&config.mountpoint)?;
+        if config.mountpoint.is_dir() {
+            mount::check_not_mounted(&config.mountpoint)?;
+        }
         if config.scratch.is_dir() {
             clear_scratch(&config.scratch)?;
         }
@@ -217,7 +222,6 @@ impl Tracer {
             .root
             .canonicalize()
             .map_err(|e| with_path(e, &config.root))?;
-        clear_scratch(&config.scratch)?;
         let hidden: Arc<[OsString]> =
             paths::hidden_names(&root, &[&config.mountpoint, &config.scratch]).into();
         let shared = Arc::new(Shared {
@@ -231,7 +235,10 @@ impl Tracer {
             wake_latency: Arc::new(WakeLatency::new(options.fast_wake)),
         });
         let threads = config.threads.max(1);
+        // Mounted first: the mount refuses a live one, whose build's staged
+        // writes are in the scratch directory.
         let mounted = mount::mount(shared.clone(), &config.mountpoint, threads)?;
+        clear_scratch(&config.scratch)?;
         if let Some(notifier) = mounted.notifier() {
             let _ = shared.notifier.set(notifier);
         }

@@ -84,7 +84,7 @@ fn detach(mountpoint: &Path) -> io::Result<()> {
 }
 
 /// Refuse to mount over a live mount (another build is running).
-fn check_not_mounted(mountpoint: &Path) -> io::Result<()> {
+pub(crate) fn check_not_mounted(mountpoint: &Path) -> io::Result<()> {
     let Some(parent) = mountpoint.parent() else {
         return Ok(());
     };

@@ -398,3 +398,24 @@ fn changing_a_file_in_place_then_moving_it_away_reads_it() {
         "a\nmore\n"
     );
 }
+
+#[test]
+fn mounting_over_a_live_build_leaves_its_staged_writes_alone() {
+    let Some(fx) = Fixture::new() else { return };
+    let job = fx.job("");
+    let out = common::spawn_sh(&job, "echo staged > out.txt");
+    assert!(out.status.success(), "{out:?}");
+    let second = tupfs_fuse::Tracer::mount(common::config(&fx.root()));
+    let err = second.expect_err("a second mount over a live one is refused");
+    assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse, "{err}");
+    let err = tupfs_fuse::Tracer::clear_leftovers(&common::config(&fx.root()))
+        .expect_err("nothing is cleared under a live mount");
+    assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse, "{err}");
+    let fin = job.finish().unwrap();
+    assert_eq!(fin.pending.files(), ["out.txt"]);
+    fin.pending.commit(&|_| true).unwrap();
+    assert_eq!(
+        fs::read_to_string(fx.root().join("out.txt")).unwrap(),
+        "staged\n"
+    );
+}
