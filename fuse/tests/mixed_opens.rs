@@ -79,3 +79,37 @@ fn a_file_made_again_while_its_old_self_is_held_open() {
     assert_eq!(out, "new\nagain\nnew\n");
     assert_eq!(fin.log.writes, set(&["moved.txt", "out.txt"]));
 }
+
+#[test]
+fn rereading_after_an_in_place_rewrite_of_the_same_size() {
+    let Some(fx) = Fixture::new() else { return };
+    fx.write("f.txt", "old\n");
+    let (out, fin) = run_ok(
+        &fx,
+        "cat f.txt; python3 -c \"open('f.txt', 'r+').write('NEW')\"; cat f.txt",
+    );
+    assert_eq!(out, "old\nNEW\n");
+    assert_eq!(fin.log.writes, set(&["f.txt"]));
+}
+
+#[test]
+fn without_passthrough_too() {
+    let options = tupfs_fuse::MountOptions {
+        passthrough: false,
+        ..tupfs_fuse::MountOptions::default()
+    };
+    let Some(fx) = Fixture::with(options) else {
+        return;
+    };
+    fx.write("small.txt", "old\n");
+    fx.write("big.txt", &"x".repeat(200 * 1024));
+    let (out, fin) = run_ok(
+        &fx,
+        "exec 3< small.txt; echo new >> small.txt; cat <&3; cat small.txt; \
+         exec 4> out.txt; echo hi >&4; cat out.txt; \
+         exec 5< big.txt; echo y >> big.txt; wc -c < big.txt; \
+         cat out.txt; python3 -c \"open('out.txt', 'r+').write('HI')\"; cat out.txt",
+    );
+    assert_eq!(out, "old\nold\nnew\nhi\n204802\nhi\nHI\n");
+    assert_eq!(fin.log.writes, set(&["big.txt", "out.txt", "small.txt"]));
+}
