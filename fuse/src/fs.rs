@@ -541,7 +541,7 @@ impl fuser::Filesystem for TraceFs {
         let cached = (!write).then(|| job.handles.reader(ino.0, &disk)).flatten();
         let open = match cached {
             Some(open) => open,
-            None => match open_disk(&disk, write, truncate, None) {
+            None => match open_disk(&disk, write, truncate) {
                 Ok(file) => {
                     let open = Arc::new(OpenFile::new(file, disk, write));
                     if !write {

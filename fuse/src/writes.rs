@@ -45,20 +45,25 @@ fn errno(e: io::Error) -> Errno {
     Errno::from(e)
 }
 
-/// Open `path` on disk with the access the kernel asked for. Our descriptor
-/// never has `O_APPEND`: the kernel sends explicit offsets.
-pub(crate) fn open_disk(
-    path: &Path,
-    write: bool,
-    truncate: bool,
-    create: Option<u32>,
-) -> io::Result<File> {
-    let mut opts = OpenOptions::new();
-    opts.read(true).write(write).truncate(truncate && write);
-    if let Some(mode) = create {
-        opts.create(true).mode(mode);
+/// Open the regular file `path` on disk with the access the kernel asked
+/// for. Our descriptor never has `O_APPEND`: the kernel sends explicit
+/// offsets. The kernel opens special files itself, so anything else here
+/// replaced the file the kernel knows since its lookup: ESTALE (the kernel
+/// then looks the name up again and opens what stands there now), found
+/// without waiting: `O_NONBLOCK` (no effect on regular files) keeps a FIFO
+/// from blocking the daemon, and with it every job.
+pub(crate) fn open_disk(path: &Path, write: bool, truncate: bool) -> io::Result<File> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(write)
+        .truncate(truncate && write)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)?;
+    if file.metadata()?.is_file() {
+        Ok(file)
+    } else {
+        Err(io::Error::from_raw_os_error(libc::ESTALE))
     }
-    opts.custom_flags(libc::O_NOFOLLOW).open(path)
 }
 
 impl JobView {
@@ -115,7 +120,7 @@ impl JobView {
                 return Err(Errno::EEXIST);
             }
             let staged = self.stage_for_write(path, truncate)?;
-            let file = open_disk(&staged, true, truncate, None).map_err(errno)?;
+            let file = open_disk(&staged, true, truncate).map_err(errno)?;
             return Ok((file, staged));
         }
         self.overlay_mut()

@@ -1,8 +1,9 @@
 //! FIFOs, sockets and device nodes in the project tree: a job that opens
 //! one must not block the daemon (and with it every other job). The kernel
-//! opens special files of a FUSE mount itself; the daemon only sees them
-//! when the kernel still believes a name absent (a cached negative entry)
-//! and sends a CREATE for it.
+//! opens special files of a FUSE mount itself; the daemon only sees one
+//! when the kernel's idea of the name is out of date: it believes the name
+//! absent (a cached negative entry) and sends a CREATE, or a regular file
+//! and sends an OPEN.
 
 mod common;
 
@@ -89,6 +90,33 @@ fn appending_to_a_fifo_that_appeared_after_a_lookup_does_not_block_the_daemon() 
         assert!(fin.log.writes.is_empty(), "{:?}", fin.log.writes);
     });
     // The daemon still answers.
+    let (out, _) = fx.run("timeout -s KILL 5 sh -c 'echo x > after.txt' && echo ok");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n");
+}
+
+#[test]
+fn a_file_replaced_by_a_fifo_after_its_lookup_does_not_block_the_daemon() {
+    let Some(fx) = Fixture::new() else { return };
+    fx.write("f.txt", "f\n");
+    let marker = tempfile::tempdir().expect("tempdir");
+    let go = marker.path().join("go");
+    // The kernel keeps f.txt as a regular file for this job, so the open
+    // after it became a FIFO reaches the daemon.
+    let script = format!(
+        "test -f f.txt && echo f; \
+         while [ ! -e {go} ]; do sleep 0.05; done; \
+         timeout -s KILL 5 cat f.txt || echo refused",
+        go = go.display()
+    );
+    std::thread::scope(|s| {
+        let job = s.spawn(|| fx.run(&script));
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        std::fs::remove_file(fx.root().join("f.txt")).expect("rm");
+        mkfifo(&fx.root().join("f.txt"));
+        std::fs::write(&go, "").expect("marker");
+        let (out, _) = job.join().unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "f\nrefused\n");
+    });
     let (out, _) = fx.run("timeout -s KILL 5 sh -c 'echo x > after.txt' && echo ok");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n");
 }
