@@ -288,7 +288,8 @@ fn apply(path: &Path, file: Option<&File>, change: &AttrChange) -> io::Result<()
     if let Some(size) = change.size {
         match file {
             Some(f) => f.set_len(size)?,
-            None => OpenOptions::new().write(true).open(path)?.set_len(size)?,
+            // Never waiting on a FIFO that replaced the file (see open_disk).
+            None => open_disk(path, true, false)?.set_len(size)?,
         }
     }
     if change.atime.is_some() || change.mtime.is_some() {

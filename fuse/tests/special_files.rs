@@ -120,3 +120,32 @@ fn a_file_replaced_by_a_fifo_after_its_lookup_does_not_block_the_daemon() {
     let (out, _) = fx.run("timeout -s KILL 5 sh -c 'echo x > after.txt' && echo ok");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n");
 }
+
+#[test]
+fn truncating_an_ignored_file_that_became_a_fifo_does_not_block_the_daemon() {
+    let Some(fx) = Fixture::new() else { return };
+    fx.write("f.txt", "f\n");
+    let marker = tempfile::tempdir().expect("tempdir");
+    let go = marker.path().join("go");
+    let script = format!(
+        "test -f f.txt && echo f; \
+         while [ ! -e {go} ]; do sleep 0.05; done; \
+         timeout -s KILL 5 python3 -c \"import os; os.truncate('f.txt', 0)\" || echo refused",
+        go = go.display()
+    );
+    let spec = tupfs_fuse::JobSpec {
+        ignore: vec![r"^f\.txt$".into()],
+        ..tupfs_fuse::JobSpec::default()
+    };
+    std::thread::scope(|s| {
+        let job = s.spawn(|| fx.run_spec(&spec, &script));
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        std::fs::remove_file(fx.root().join("f.txt")).expect("rm");
+        mkfifo(&fx.root().join("f.txt"));
+        std::fs::write(&go, "").expect("marker");
+        let (out, _) = job.join().unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "f\nrefused\n");
+    });
+    let (out, _) = fx.run("timeout -s KILL 5 sh -c 'echo x > after.txt' && echo ok");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n");
+}
