@@ -352,7 +352,10 @@ fn place(scratch: &Path, real: &Path) -> io::Result<()> {
             fs::copy(scratch, &tmp).map_err(|e| with_path(e, &tmp))?;
             fs::rename(&tmp, real).map_err(|e| with_path(e, real))
         }
-        other => other.map_err(|e| with_path(e, real)),
+        other => other.map_err(|e| {
+            let what = format!("moving {} to {}: {e}", scratch.display(), real.display());
+            io::Error::new(e.kind(), what)
+        }),
     }
 }
 
