@@ -21,7 +21,7 @@ use fuser::{
     ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 
-use crate::handles::{lock, DirEntry, Handle, Io, OpenFile};
+use crate::handles::{lock, DirEntry, Handle, Io, OpenFile, ReaderBudget};
 use crate::paths::{self, Ino};
 use crate::view::{self, JobView, Location};
 use crate::wake_latency::WakeLatency;
@@ -48,6 +48,8 @@ pub(crate) struct Shared {
     pub(crate) notifier: OnceLock<fuser::Notifier>,
     /// Keeps wake-ups fast while requests flow.
     pub(crate) wake_latency: Arc<WakeLatency>,
+    /// How many read-only opens the jobs may keep cached together.
+    pub(crate) readers: Arc<ReaderBudget>,
 }
 
 impl Shared {

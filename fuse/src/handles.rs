@@ -17,14 +17,50 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use fuser::{BackingId, Errno, FileType, INodeNo};
 
 /// How many read-only opens one job keeps cached: enough for a compiler's
-/// project headers, bounded so `-j N` jobs stay far below `RLIMIT_NOFILE`.
+/// project headers.
 const MAX_READERS: usize = 64;
+
+/// How many descriptors the cached readers of all of a mount's jobs may
+/// hold together: a quarter of the soft open-file limit (often 1024), the
+/// rest left for the files jobs hold open, their pipes and namespaces.
+#[derive(Debug)]
+pub(crate) struct ReaderBudget(AtomicUsize);
+
+impl ReaderBudget {
+    /// The budget under this process's `RLIMIT_NOFILE`.
+    pub(crate) fn from_limit() -> ReaderBudget {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit fills the struct we pass.
+        let soft = match unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } {
+            0 => limit.rlim_cur,
+            _ => 1024,
+        };
+        ReaderBudget(AtomicUsize::new(
+            usize::try_from(soft / 4).unwrap_or(usize::MAX),
+        ))
+    }
+
+    /// Take one descriptor's worth, if any is left.
+    fn take(&self) -> bool {
+        self.0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok()
+    }
+
+    /// Give back `n`.
+    fn give(&self, n: usize) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+}
 
 /// An open file: our descriptor on the backing file (the real one or the
 /// job's staged copy) and, once registered, the kernel's backing id for it.
@@ -114,18 +150,37 @@ pub(crate) enum Handle {
 }
 
 /// A job's handle table.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Handles {
     next: AtomicU64,
     map: Mutex<HashMap<u64, Arc<Handle>>>,
     /// Read-only opens are shared per inode for the job's lifetime: a
     /// repeated open costs the daemon no `open(2)` and no backing ioctls.
     readers: Mutex<HashMap<u64, Arc<OpenFile>>>,
+    /// What `readers` may hold, shared with the mount's other jobs.
+    budget: Arc<ReaderBudget>,
     /// The io mode of each inode with open (non-direct) handles.
     live: Mutex<HashMap<u64, LiveIo>>,
 }
 
+impl Drop for Handles {
+    fn drop(&mut self) {
+        self.budget.give(lock(&self.readers).len());
+    }
+}
+
 impl Handles {
+    /// An empty table whose cached readers count against `budget`.
+    pub(crate) fn new(budget: Arc<ReaderBudget>) -> Handles {
+        Handles {
+            next: AtomicU64::new(0),
+            map: Mutex::default(),
+            readers: Mutex::default(),
+            budget,
+            live: Mutex::default(),
+        }
+    }
+
     /// Register a handle; returns its number for the kernel.
     pub(crate) fn insert(&self, handle: Handle) -> u64 {
         let fh = self.next.fetch_add(1, Ordering::Relaxed) + 1;
@@ -221,10 +276,11 @@ impl Handles {
     }
 
     /// Cache a read-only open of inode `ino`, unless the job already holds
-    /// [`MAX_READERS`] (each costs the daemon a descriptor until the job ends).
+    /// [`MAX_READERS`] or the mount's [`ReaderBudget`] is spent (each costs
+    /// the daemon a descriptor until the job ends).
     pub(crate) fn keep_reader(&self, ino: u64, open: Arc<OpenFile>) {
         let mut readers = lock(&self.readers);
-        if readers.len() < MAX_READERS || readers.contains_key(&ino) {
+        if readers.contains_key(&ino) || (readers.len() < MAX_READERS && self.budget.take()) {
             readers.insert(ino, open);
         }
     }

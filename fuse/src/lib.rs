@@ -43,7 +43,7 @@ pub use variant::VariantMirror;
 
 use crate::access_log::Recorder;
 use crate::fs::Shared;
-use crate::handles::Handles;
+use crate::handles::{Handles, ReaderBudget};
 use crate::inodes::InodeTable;
 use crate::mount::Mounted;
 use crate::nspool::{NsPool, PoolHandle, Prepared};
@@ -233,6 +233,7 @@ impl Tracer {
             ttl: options.ttl,
             notifier: std::sync::OnceLock::new(),
             wake_latency: Arc::new(WakeLatency::new(options.fast_wake)),
+            readers: Arc::new(ReaderBudget::from_limit()),
         });
         let threads = config.threads.max(1);
         // Mounted first: the mount refuses a live one, whose build's staged
@@ -306,7 +307,7 @@ impl Tracer {
                 self.config.scratch.join(format!("job-{}", id.0)),
             )),
             recorder: Recorder::new(&spec.ignore)?,
-            handles: Handles::default(),
+            handles: Handles::new(self.shared.readers.clone()),
         });
         self.shared
             .jobs
