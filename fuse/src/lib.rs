@@ -222,6 +222,7 @@ impl Tracer {
             .root
             .canonicalize()
             .map_err(|e| with_path(e, &config.root))?;
+        mount::raise_fd_limit();
         let hidden: Arc<[OsString]> =
             paths::hidden_names(&root, &[&config.mountpoint, &config.scratch]).into();
         let shared = Arc::new(Shared {

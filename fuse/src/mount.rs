@@ -101,6 +101,30 @@ pub(crate) fn check_not_mounted(mountpoint: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Raise this process's soft open-file limit to the hard one: every file a
+/// job holds open is one the daemon holds open too, so `-j N` jobs need N
+/// times what one needs (the soft limit is often 1024, the hard one far
+/// more). Commands inherit it; errors leave the limit as it was.
+pub(crate) fn raise_fd_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a struct we own.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                log::debug!(
+                    "cannot raise the open-file limit: {}",
+                    io::Error::last_os_error()
+                );
+            }
+        }
+    }
+}
+
 /// Mount `shared`'s filesystem on `mountpoint` with `threads` daemon threads.
 pub(crate) fn mount(shared: Arc<Shared>, mountpoint: &Path, threads: usize) -> io::Result<Mounted> {
     clear_dead_mount(mountpoint)?;
