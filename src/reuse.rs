@@ -5,11 +5,11 @@
 //! A parse depends on (1) the files each Tupfile's parse read (the Tupfile,
 //! includes, `Tuprules.tup` probed absent, `run` scripts), judged by the
 //! change detector like any input; (2) the environment variables `import`
-//! read; (3) the tree: the listing of every source directory (which names
-//! exist, minus the outputs of the build: a new source file, Tupfile or
-//! directory anywhere changes it) and the contents of each `tup.config`.
-//! Anything dirty re-parses every Tupfile (simple and exact; the no-op is
-//! what must be fast).
+//! read and the config values it read; (3) the tree: the listing of every
+//! source directory (which names exist, minus the outputs of the build: a
+//! new source file, Tupfile or directory anywhere changes it) and the
+//! contents of each `tup.config`. Which Tupfiles a change re-parses is
+//! [`crate::reparse`]'s business.
 
 use std::collections::{BTreeSet, HashSet};
 use std::fs;
@@ -20,7 +20,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::change::{ChangeDetector, ChangeSource, Changes, FileKind, FullScan};
 use crate::identity::{self, Digest};
-use crate::index::{Index, IndexOptions, Open, TreeEntry};
+use crate::index::{FileSlot, Generation, Index, IndexOptions, Open, TreeEntry};
 use crate::options::ChangeMode;
 use crate::paths::ProjPath;
 use crate::project::Project;
@@ -32,7 +32,7 @@ fn damaged(why: &str) -> String {
 }
 
 /// The file name whose contents (not listing) a tree entry records.
-const CONFIG_FILE: &str = "tup.config";
+pub const CONFIG_FILE: &str = "tup.config";
 
 /// Threads that list directories (listing is mostly system time).
 const TREE_THREADS: usize = 2;
@@ -121,24 +121,19 @@ impl Prior {
     }
 
     /// The last build's rules, from the index, in the parser's order
-    /// (variant, the Tupfile's directory, position). Only right when
-    /// [`Prior::tree_changed`] and [`Prior::reads_changed`] said no.
+    /// (variant, the Tupfile's directory, position). Only right for the
+    /// Tupfiles [`crate::reparse`] found clean.
     pub fn rules(&self) -> Result<Vec<Rule>, String> {
         let index = self.index.as_ref().ok_or("no index")?;
         let mut rules = index
             .commands()
-            .map(|c| c.to_rule())
-            .collect::<Result<Vec<Rule>, _>>()
-            .map_err(|e| format!("the index holds a bad path: {e}"))?;
-        rules.sort_by(|a, b| {
-            (&a.variant, &a.source_dir, &a.location, &a.outputs).cmp(&(
-                &b.variant,
-                &b.source_dir,
-                &b.location,
-                &b.outputs,
-            ))
+            .map(|c| Ok((c.position(), c.to_rule()?)))
+            .collect::<Result<Vec<(u32, Rule)>, _>>()
+            .map_err(|e: crate::paths::PathError| format!("the index holds a bad path: {e}"))?;
+        rules.sort_by(|(pa, a), (pb, b)| {
+            (&a.variant, &a.source_dir, pa).cmp(&(&b.variant, &b.source_dir, pb))
         });
-        Ok(rules)
+        Ok(rules.into_iter().map(|(_, rule)| rule).collect())
     }
 
     /// Before the scan: could this build be a no-op at all? The last build
@@ -174,52 +169,49 @@ impl Prior {
             })
     }
 
-    /// What changed among the parse's inputs besides the files it read
-    /// (the tree, imported variables), or why the index cannot stand in
-    /// for a parse. None: see [`Prior::reads_changed`] once scanned.
-    pub fn tree_changed(&self, root: &Path) -> Option<String> {
+    /// Why the index cannot stand in for any Tupfile's parse (then every
+    /// Tupfile is parsed), or None.
+    pub fn unusable(&self) -> Option<String> {
         let Some(index) = &self.index else {
             return Some("no index".into());
         };
         if !index.commands_are_rules() {
             return Some("the last build kept a stale output's command".into());
         }
-        if index.tree().next().is_none() {
+        if index.tree().next().is_none() || index.tupfiles().next().is_none() {
             return Some("the index records no parse".into());
         }
-        dirty_env(index).or_else(|| dirty_tree(index, root))
+        None
     }
 
-    /// A file a Tupfile's parse read that changed, as the scan judged it
-    /// (directories are judged by their listing, in the tree, not by their
-    /// mtime: every build that writes an output moves its directory's
-    /// mtime). None: the rules may come from the index.
-    pub fn reads_changed(&self) -> Option<String> {
-        let Some(index) = &self.index else {
-            return Some("no index".into());
-        };
-        for tupfile in index.tupfiles() {
-            for read in tupfile.reads() {
-                let file = index.file_at(read.file)?;
-                if file.state().is_some_and(|s| s.kind == FileKind::Dir) {
-                    continue;
-                }
-                let changed = self
-                    .scan
-                    .get(read.file)
-                    .map_or(true, |j| j.verdict.is_changed());
-                if changed || file.since() != read.since {
-                    return Some(format!("{} changed", file.path()));
-                }
-            }
+    /// The paths of the tree (source directories, `tup.config`s) whose
+    /// listing or contents differ from what the last parse saw.
+    pub fn changed_tree(&self, root: &Path) -> BTreeSet<String> {
+        match &self.index {
+            Some(index) => changed_tree(index, root),
+            None => BTreeSet::new(),
         }
-        None
+    }
+
+    /// True when the scan judged the file a parse read (at `slot`, seen in
+    /// generation `since`) changed. Directories are judged by their
+    /// listing, in the tree, not by their mtime (every build that writes
+    /// an output moves its directory's mtime): never by this.
+    pub fn read_changed(&self, slot: FileSlot, since: Generation) -> bool {
+        let Some(file) = self.index.as_ref().and_then(|i| i.file_at(slot)) else {
+            return true;
+        };
+        if file.state().is_some_and(|s| s.kind == FileKind::Dir) {
+            return false;
+        }
+        let changed = self.scan.get(slot).map_or(true, |j| j.verdict.is_changed());
+        changed || file.since() != since
     }
 }
 
 /// The digest of an environment variable's value now (as commands and
 /// `import` see it).
-fn env_digest(name: &str) -> Digest {
+pub fn env_digest(name: &str) -> Digest {
     identity::value_digest(identity::process_env(name).as_deref())
 }
 
@@ -233,25 +225,9 @@ pub fn settled(index: &Index, scan: &Changes) -> bool {
     })
 }
 
-/// An environment variable `import` read that now has another value.
-/// (`@CONFIG` values are covered by the `tup.config` contents in the tree.)
-fn dirty_env(index: &Index) -> Option<String> {
-    for tupfile in index.tupfiles() {
-        for (name, digest) in tupfile.vars() {
-            let Some(var) = name.strip_prefix('$') else {
-                continue;
-            };
-            if env_digest(var) != digest {
-                return Some(format!("{name} changed"));
-            }
-        }
-    }
-    None
-}
-
-/// A source directory whose listing, or a `tup.config` whose contents,
-/// differ from what the last parse saw.
-fn dirty_tree(index: &Index, root: &Path) -> Option<String> {
+/// The source directories whose listing, and the `tup.config`s whose
+/// contents, differ from what the last parse saw.
+fn changed_tree(index: &Index, root: &Path) -> BTreeSet<String> {
     let outputs: HashSet<&str> = index.output_paths().collect();
     let is_output = |p: &str| outputs.contains(p);
     let entries: Vec<(&str, Digest)> = index.tree().collect();
@@ -262,8 +238,12 @@ fn dirty_tree(index: &Index, root: &Path) -> Option<String> {
             Err(_) => true,
         }
     });
-    let first = changed.iter().position(|&c| c)?;
-    Some(format!("{} changed", entries[first].0))
+    entries
+        .iter()
+        .zip(changed)
+        .filter(|(_, changed)| *changed)
+        .map(|((path, _), _)| path.to_string())
+        .collect()
 }
 
 /// The tree a parse saw: each walked directory's listing digest and each
@@ -294,7 +274,7 @@ pub fn tree_entries(
 }
 
 /// A `tup.config`'s content digest, or a directory's listing digest.
-fn tree_digest(root: &Path, path: &ProjPath, is_output: &dyn Fn(&str) -> bool) -> Digest {
+pub fn tree_digest(root: &Path, path: &ProjPath, is_output: &dyn Fn(&str) -> bool) -> Digest {
     match path.file_name() == CONFIG_FILE {
         true => match fs::read(path.to_disk(root)) {
             Ok(bytes) => Digest::of(&bytes),

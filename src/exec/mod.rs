@@ -55,8 +55,14 @@ pub struct Request {
     /// The commands to build, by `CmdId::index` ([`targets::select`]);
     /// empty: all of them.
     pub selected: Vec<bool>,
-    /// What each Tupfile's parse read (recorded in the index).
+    /// What each Tupfile parsed in this build read (recorded in the
+    /// index).
     pub tupfiles: Vec<crate::tupfile::TupfileRecord>,
+    /// The Tupfiles whose rules came from the index and whose read-sets
+    /// are carried over (all of them when `reused`).
+    pub kept: std::collections::BTreeSet<crate::tupfile::TupfileKey>,
+    /// How many Tupfiles were parsed (for the report and the run log).
+    pub parsed: usize,
     /// The source tree as the parse saw it ([`crate::reuse::tree_entries`]).
     pub tree: Vec<crate::index::TreeEntry>,
     /// The rules came from the index, nothing was parsed: the last parse's
@@ -145,7 +151,7 @@ pub fn run_build_with(
         outcomes: &outcomes,
         stale: &stale,
         elapsed: started.elapsed(),
-        parsed: if req.reused { 0 } else { req.tupfiles.len() },
+        parsed: req.parsed,
     };
     report.finish(project, &ui)
 }

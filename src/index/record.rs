@@ -76,6 +76,10 @@ pub struct CommandRecord {
     pub must_rerun: bool,
     /// What the trace saw it read, keyed by this command (not by position).
     pub reads: Vec<Seen>,
+    /// Its place in the parse's rule order (only the order within one
+    /// Tupfile's rules matters: rules taken back from the index are put
+    /// in this order, as a parse would give them).
+    pub position: u32,
 }
 
 /// A variable's value by name, for sticky comparisons.
@@ -96,9 +100,14 @@ pub struct TupfileRecord {
     /// The source directory whose Tupfile was parsed; its commands are
     /// those whose `rule.source_dir` and `rule.variant` are these.
     pub dir: ProjPath,
+    /// The file read for it: its `Tupfile` or a `Tupdefault`.
+    pub tupfile: ProjPath,
+    /// The parse ran a `run` script (which may read anything: such a
+    /// Tupfile is parsed again whenever any Tupfile is).
+    pub ran_scripts: bool,
     /// Files and directories the parse read (the Tupfile, includes, absent
-    /// `Tuprules.tup` probed, globbed directories, `run` scripts), with the
-    /// generation seen.
+    /// `Tuprules.tup` probed, directories whose listing it depended on,
+    /// `run` scripts), with the generation seen.
     pub reads: Vec<Seen>,
     /// Variables the parse read (`@NAME` config, `$NAME` environment),
     /// sorted by name.
@@ -133,6 +142,8 @@ impl TupfileRecord {
         TupfileRecord {
             variant: parse.variant.clone(),
             dir: parse.dir.clone(),
+            tupfile: parse.tupfile.clone(),
+            ran_scripts: parse.ran_scripts,
             reads: paths.map(seen).collect(),
             vars,
             depends_on: parse.depends_on.iter().cloned().collect(),

@@ -73,6 +73,9 @@ pub(crate) struct CmdRow {
     pub sticky: Span,
     /// Span into `Tables::reads`.
     pub reads: Span,
+    /// The command's place in the parse's rule order (rules taken back
+    /// from the index are put in this order, as a parse would give them).
+    pub position: u32,
 }
 
 /// A group: directory and name, both text spans.
@@ -110,11 +113,18 @@ pub(crate) struct OutputRow {
     pub cmd: u32,
 }
 
+/// `TupfileRow::flags`: the parse ran a `run` script.
+pub(crate) const TUPFILE_RAN_SCRIPTS: u32 = 1;
+
 /// A Tupfile's parse read-set; sorted by (variant, directory).
 #[derive(Archive, Serialize, Clone, Copy, Debug, Default)]
 pub(crate) struct TupfileRow {
     pub variant: Span,
     pub dir: Span,
+    /// The file read for the directory (its Tupfile or a Tupdefault).
+    pub tupfile: Span,
+    /// [`TUPFILE_RAN_SCRIPTS`].
+    pub flags: u32,
     /// Span into `Tables::strs`.
     pub depends_on: Span,
     /// Span into `Tables::reads`.

@@ -86,6 +86,7 @@ fn sample() -> BuildRecord {
             signature: id.signature,
             sticky: id.sticky,
             must_rerun: src == "b.c",
+            position: 0,
             reads: reads
                 .into_iter()
                 .map(|file| Seen {
@@ -102,6 +103,8 @@ fn sample() -> BuildRecord {
     r.tupfiles.push(TupfileRecord {
         variant: p(""),
         dir: p("src"),
+        tupfile: p("src/Tupfile"),
+        ran_scripts: false,
         depends_on: vec![p("gen")],
         reads: vec![Seen {
             file: tf,
@@ -435,6 +438,7 @@ fn tupfile_record_from_a_parse_keeps_every_read_and_value() {
         config: [("DEBUG".to_string(), Some("y".to_string()))].into(),
         env: [("HOME".to_string(), None)].into(),
         run_scripts: [p("gen.sh")].into(),
+        ran_scripts: true,
     };
     let mut asked = Vec::new();
     let rec = TupfileRecord::from_parse(&parse, &mut |path| {

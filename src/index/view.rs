@@ -318,6 +318,11 @@ impl<'a> CommandView<'a> {
         self.flags() & CMD_MUST_RERUN != 0
     }
 
+    /// Its place in the parse's rule order ([`CommandRecord::position`]).
+    pub fn position(&self) -> u32 {
+        self.row.position.to_native()
+    }
+
     /// The directory it runs in.
     pub fn dir(&self) -> &'a str {
         self.index.str(&self.row.dir)
@@ -495,6 +500,7 @@ impl<'a> CommandView<'a> {
                     since: o.since,
                 })
                 .collect(),
+            position: self.position(),
         })
     }
 }
@@ -525,6 +531,16 @@ impl<'a> TupfileView<'a> {
     /// The source directory whose Tupfile was parsed.
     pub fn dir(&self) -> &'a str {
         self.index.str(&self.row.dir)
+    }
+
+    /// The file read for the directory (its Tupfile or a Tupdefault).
+    pub fn tupfile(&self) -> &'a str {
+        self.index.str(&self.row.tupfile)
+    }
+
+    /// The parse ran a `run` script.
+    pub fn ran_scripts(&self) -> bool {
+        self.row.flags.to_native() & TUPFILE_RAN_SCRIPTS != 0
     }
 
     /// Directories whose Tupfiles had to be parsed first: re-parsing one of

@@ -60,6 +60,12 @@ pub(crate) fn flatten(record: &BuildRecord) -> Result<Tables> {
         let row = TupfileRow {
             variant: f.text(tf.variant.as_str()),
             dir: f.text(tf.dir.as_str()),
+            tupfile: f.text(tf.tupfile.as_str()),
+            flags: if tf.ran_scripts {
+                TUPFILE_RAN_SCRIPTS
+            } else {
+                0
+            },
             depends_on: f.paths(&tf.depends_on),
             reads: f.reads(&tf.reads, &slot_of)?,
             vars: f.sticky(&tf.vars),
@@ -202,6 +208,7 @@ impl<'r> Flattener<'r> {
             config_used: self.pairs(&rule.config_used),
             sticky: self.sticky(&cmd.sticky),
             reads: self.reads(&cmd.reads, slot_of)?,
+            position: cmd.position,
         })
     }
 

@@ -309,6 +309,7 @@ impl TupfileParse {
         drv: &mut Driver,
         dir: &ProjPath,
     ) -> Result<(), ParseError> {
+        self.record.globbed_dirs.insert(dir.clone());
         if *dir != self.dir {
             drv.ensure_parsed(dir)?;
             if drv.has_tupfile(dir) {
@@ -413,6 +414,7 @@ impl TupfileParse {
         for v in value.split_whitespace() {
             let p = ProjPath::join(&ctx.dir, v)
                 .map_err(|e| ParseError::msg(format!("node variable '&{name}': {e}")))?;
+            self.record.globbed_dirs.insert(p.parent());
             if drv.outputs.contains_key(&p) || !(drv.is_source_file(&p) || drv.is_source_dir(&p)) {
                 return Err(ParseError::msg(format!(
                     "node variable '&{name}' must name an existing source file or directory; '{v}' is not one"

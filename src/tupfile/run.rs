@@ -34,6 +34,7 @@ impl TupfileParse {
             }
         }
         self.record.globbed_dirs.insert(dir);
+        self.record.ran_scripts = true;
         let stdout = self.run_script(drv, &cmdline)?;
         self.run_output(drv, ctx, &stdout, &cmdline, loc)
     }
