@@ -114,7 +114,8 @@ fn parse_some(
                 .filter_map(|v| reparse::key_of(&v))
                 .filter(|k| !touched.contains(k))
                 .collect();
-            finish(project, &options, parsed, kept, parse.len())
+            let count = parsed.tupfiles.len();
+            finish(project, &options, parsed, kept, count)
         }
         Err(why) => {
             say(explain, &format!("parsing every Tupfile: {why}"));

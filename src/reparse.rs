@@ -205,6 +205,7 @@ fn walk_changes(
     for (key, file) in &recorded {
         match tree.tupfiles.get(&key.dir) {
             None => {
+                parse.remove(key);
                 removed.insert(key.clone());
             }
             Some(now) if now.as_str() != *file => {
