@@ -1,7 +1,6 @@
 //! What each subcommand does, as library functions that return `Result`s;
 //! `main.rs` only parses arguments and prints the error.
 
-use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -16,7 +15,7 @@ use crate::lock::BuildLock;
 use crate::options::{ChangeMode, Options};
 use crate::project::Project;
 use crate::reparse::{self, Decision};
-use crate::reuse::Prior;
+use crate::reuse::{Prior, TreeChanges};
 use crate::tupfile;
 use crate::ui::runlog::RunLog;
 use crate::ui::UiOptions;
@@ -191,7 +190,7 @@ fn scan_and_decide(
                 let full = Decision::Full(why);
                 (
                     Some(rules_and_graph(project, prior, full, opts, started)),
-                    BTreeSet::new(),
+                    TreeChanges::default(),
                 )
             }
             None => (None, prior.changed_tree(&project.root)),

@@ -23,7 +23,7 @@ use std::path::Path;
 use crate::identity;
 use crate::index::{Index, TupfileView};
 use crate::paths::ProjPath;
-use crate::reuse::{env_digest, Prior, CONFIG_FILE};
+use crate::reuse::{env_digest, Prior, TreeChanges, CONFIG_FILE};
 use crate::tupfile::{self, Config, GroupRef, ParseOptions, Rule, SourceTree, TupfileKey};
 
 /// Where a build's rules come from.
@@ -58,7 +58,7 @@ impl Dirty {
 pub fn decide(
     prior: &Prior,
     root: &Path,
-    changed_tree: &BTreeSet<String>,
+    changed_tree: &TreeChanges,
     opts: &ParseOptions,
 ) -> Decision {
     let Some(index) = &prior.index else {
@@ -89,10 +89,12 @@ pub fn decide(
         Err(why) => return Decision::Full(why),
     };
     for view in index.tupfiles().filter(|v| v.ran_scripts()) {
-        if let Some(key) = key_of(&view) {
-            parse
-                .entry(key)
-                .or_insert_with(|| "it runs a script, which may read anything".into());
+        match key_of(&view) {
+            Some(key) if !removed.contains(&key) => {
+                let why = "it runs a script, which may read anything";
+                parse.entry(key).or_insert_with(|| why.into());
+            }
+            _ => {}
         }
     }
     Decision::Partial(Dirty {
@@ -110,11 +112,11 @@ pub fn key_of(view: &TupfileView) -> Option<TupfileKey> {
     })
 }
 
-/// A directory's name in a message.
+/// Why: the file names in the directory `path` changed.
 fn listing(path: &str) -> String {
     match path.is_empty() {
-        true => "the listing of the root directory changed".into(),
-        false => format!("the listing of {path} changed"),
+        true => "the files of the root directory changed".into(),
+        false => format!("the files in {path} changed"),
     }
 }
 
@@ -123,10 +125,10 @@ fn why_dirty(
     prior: &Prior,
     index: &Index,
     view: &TupfileView,
-    changed_tree: &BTreeSet<String>,
+    changed_tree: &TreeChanges,
     configs: &BTreeMap<String, Config>,
 ) -> Option<String> {
-    if changed_tree.contains(view.dir()) {
+    if changed_tree.files.contains(view.dir()) {
         return Some(listing(view.dir()));
     }
     for read in view.reads() {
@@ -136,7 +138,7 @@ fn why_dirty(
         if prior.read_changed(read.file, read.since) {
             return Some(format!("{} changed", file.path()));
         }
-        if changed_tree.contains(file.path()) {
+        if changed_tree.files.contains(file.path()) {
             return Some(listing(file.path()));
         }
     }
@@ -159,10 +161,10 @@ fn why_dirty(
 /// (the parse then reports it).
 fn changed_configs(
     root: &Path,
-    changed_tree: &BTreeSet<String>,
+    changed_tree: &TreeChanges,
 ) -> Result<BTreeMap<String, Config>, String> {
     let mut configs = BTreeMap::new();
-    for path in changed_tree {
+    for path in &changed_tree.files {
         let Ok(file) = ProjPath::new(path) else {
             continue;
         };

@@ -20,7 +20,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::change::{ChangeDetector, ChangeSource, Changes, FileKind, FullScan};
 use crate::identity::{self, Digest};
-use crate::index::{FileSlot, Generation, Index, IndexOptions, Open, TreeEntry};
+use crate::index::{FileSlot, Generation, Index, IndexOptions, Listing, Open, TreeEntry};
 use crate::options::ChangeMode;
 use crate::paths::ProjPath;
 use crate::project::Project;
@@ -184,12 +184,12 @@ impl Prior {
         None
     }
 
-    /// The paths of the tree (source directories, `tup.config`s) whose
-    /// listing or contents differ from what the last parse saw.
-    pub fn changed_tree(&self, root: &Path) -> BTreeSet<String> {
+    /// What of the tree (source directories, `tup.config`s) differs from
+    /// what the last parse saw.
+    pub fn changed_tree(&self, root: &Path) -> TreeChanges {
         match &self.index {
             Some(index) => changed_tree(index, root),
-            None => BTreeSet::new(),
+            None => TreeChanges::default(),
         }
     }
 
@@ -225,25 +225,45 @@ pub fn settled(index: &Index, scan: &Changes) -> bool {
     })
 }
 
-/// The source directories whose listing, and the `tup.config`s whose
-/// contents, differ from what the last parse saw.
-fn changed_tree(index: &Index, root: &Path) -> BTreeSet<String> {
+/// What of the tree differs from what the last parse saw.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TreeChanges {
+    /// The source directories whose names of files, and the `tup.config`s
+    /// whose contents, changed.
+    pub files: BTreeSet<String>,
+    /// The source directories whose subdirectory names changed (only the
+    /// walk for Tupfiles cares).
+    pub dirs: BTreeSet<String>,
+}
+
+impl TreeChanges {
+    /// Nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty() && self.dirs.is_empty()
+    }
+}
+
+/// What of the tree differs from what the last parse saw.
+fn changed_tree(index: &Index, root: &Path) -> TreeChanges {
     let outputs: HashSet<&str> = index.output_paths().collect();
     let is_output = |p: &str| outputs.contains(p);
-    let entries: Vec<(&str, Digest)> = index.tree().collect();
-    let changed = crate::change::parallel_map(entries.len(), TREE_THREADS, |i| {
-        let (path, recorded) = entries[i];
-        match ProjPath::new(path) {
-            Ok(p) => tree_digest(root, &p, &is_output) != recorded,
-            Err(_) => true,
-        }
+    let entries: Vec<(&str, Listing)> = index.tree().collect();
+    let now = crate::change::parallel_map(entries.len(), TREE_THREADS, |i| {
+        ProjPath::new(entries[i].0)
+            .ok()
+            .map(|p| tree_listing(root, &p, &is_output))
     });
-    entries
-        .iter()
-        .zip(changed)
-        .filter(|(_, changed)| *changed)
-        .map(|((path, _), _)| path.to_string())
-        .collect()
+    let mut changes = TreeChanges::default();
+    for ((path, recorded), now) in entries.iter().zip(now) {
+        let now = now.unwrap_or_default();
+        if now.files != recorded.files {
+            changes.files.insert(path.to_string());
+        }
+        if now.dirs != recorded.dirs {
+            changes.dirs.insert(path.to_string());
+        }
+    }
+    changes
 }
 
 /// The tree a parse saw: each walked directory's listing digest and each
@@ -268,27 +288,31 @@ pub fn tree_entries(
         .chain(&configs)
         .map(|path| TreeEntry {
             path: path.clone(),
-            digest: tree_digest(root, path, is_output),
+            listing: tree_listing(root, path, is_output),
         })
         .collect()
 }
 
-/// A `tup.config`'s content digest, or a directory's listing digest.
-pub fn tree_digest(root: &Path, path: &ProjPath, is_output: &dyn Fn(&str) -> bool) -> Digest {
+/// A `tup.config`'s content digest, or a directory's listing digests.
+fn tree_listing(root: &Path, path: &ProjPath, is_output: &dyn Fn(&str) -> bool) -> Listing {
     match path.file_name() == CONFIG_FILE {
-        true => match fs::read(path.to_disk(root)) {
-            Ok(bytes) => Digest::of(&bytes),
-            Err(_) => Digest([0; 32]),
+        true => Listing {
+            files: match fs::read(path.to_disk(root)) {
+                Ok(bytes) => Digest::of(&bytes),
+                Err(_) => Digest([0; 32]),
+            },
+            dirs: Digest([0; 32]),
         },
-        false => listing_digest(root, path, is_output),
+        false => listing(root, path, is_output),
     }
 }
 
-/// SHA-256 over the sorted visible names of `dir` that are not outputs,
-/// each with whether it is a directory (a missing directory: all zeros).
-fn listing_digest(root: &Path, dir: &ProjPath, is_output: &dyn Fn(&str) -> bool) -> Digest {
+/// SHA-256s over the sorted visible names of `dir` that are not outputs:
+/// those of non-directories and those of directories (a missing
+/// directory: all zeros).
+fn listing(root: &Path, dir: &ProjPath, is_output: &dyn Fn(&str) -> bool) -> Listing {
     let Ok(entries) = fs::read_dir(dir.to_disk(root)) else {
-        return Digest([0; 32]);
+        return Listing::default();
     };
     let mut names: Vec<(Vec<u8>, bool)> = entries
         .flatten()
@@ -303,26 +327,29 @@ fn listing_digest(root: &Path, dir: &ProjPath, is_output: &dyn Fn(&str) -> bool)
         })
         .collect();
     names.sort();
-    let mut hasher = Sha256::new();
+    let (mut files, mut dirs) = (Sha256::new(), Sha256::new());
     for (name, is_dir) in &names {
+        let hasher = if *is_dir { &mut dirs } else { &mut files };
         hasher.update((name.len() as u64).to_le_bytes());
         hasher.update(name);
-        hasher.update([u8::from(*is_dir)]);
     }
-    Digest(hasher.finalize().into())
+    Listing {
+        files: Digest(files.finalize().into()),
+        dirs: Digest(dirs.finalize().into()),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn digest(root: &Path, dir: &str, outputs: &[&str]) -> Digest {
+    fn digest(root: &Path, dir: &str, outputs: &[&str]) -> Listing {
         let dir = ProjPath::new(dir).unwrap();
-        tree_digest(root, &dir, &|p| outputs.contains(&p))
+        tree_listing(root, &dir, &|p| outputs.contains(&p))
     }
 
     #[test]
-    fn listing_digest_sees_sources_and_directories_not_outputs_or_hidden_names() {
+    fn listing_sees_files_and_directories_apart_not_outputs_or_hidden_names() {
         let t = tempfile::tempdir().unwrap();
         let root = t.path();
         fs::create_dir_all(root.join("src")).unwrap();
@@ -340,26 +367,27 @@ mod tests {
 
         fs::write(root.join("src/b.c"), "").unwrap();
         let with_b = digest(root, "src", &["src/a.o"]);
-        assert_ne!(with_b, first, "a new source file counts");
+        assert_ne!(with_b.files, first.files, "a new source file counts");
+        assert_eq!(with_b.dirs, first.dirs, "among the files");
 
         fs::remove_file(root.join("src/b.c")).unwrap();
         fs::create_dir(root.join("src/b.c")).unwrap();
         let b_dir = digest(root, "src", &["src/a.o"]);
-        assert_ne!(b_dir, with_b, "a file that became a directory counts");
-        assert_ne!(b_dir, first);
+        assert_eq!(b_dir.files, first.files, "a file that became a directory");
+        assert_ne!(b_dir.dirs, first.dirs, "is a new directory");
 
-        assert_eq!(digest(root, "missing", &[]), Digest([0; 32]));
+        assert_eq!(digest(root, "missing", &[]), Listing::default());
     }
 
     #[test]
     fn tup_config_is_judged_by_contents() {
         let t = tempfile::tempdir().unwrap();
         let root = t.path();
-        let absent = digest(root, "tup.config", &[]);
+        let absent = digest(root, "tup.config", &[]).files;
         fs::write(root.join("tup.config"), "").unwrap();
-        let empty = digest(root, "tup.config", &[]);
+        let empty = digest(root, "tup.config", &[]).files;
         assert_ne!(absent, empty, "an empty tup.config is not a missing one");
         fs::write(root.join("tup.config"), "CONFIG_X=y\n").unwrap();
-        assert_ne!(digest(root, "tup.config", &[]), empty);
+        assert_ne!(digest(root, "tup.config", &[]).files, empty);
     }
 }

@@ -135,10 +135,18 @@ fn a_group_member_added_in_another_dir_changes_the_consumer() {
 fn a_new_directory_with_a_tupfile_is_parsed_alone() {
     require_fuse!();
     let p = three_dirs();
+    p.write("Tupfile", ": foreach *.in |> cat %f > %o |> %B.out\n");
+    p.build(&[]).success();
+    // A new subdirectory is not a new file for the parent's glob.
     p.write("d/deeper/Tupfile", ": |> echo deep > %o |> deep.txt\n");
     let b = build_like_clean(&p);
     assert_parsed(&b, 1);
     b.ran_exactly(&["echo deep > deep.txt"]);
+    // An empty new directory parses nothing.
+    std::fs::create_dir(p.path("e")).expect("mkdir");
+    let b = p.build(&[]);
+    b.success().ran_nothing();
+    assert_parsed(&b, 0);
 }
 
 #[test]
@@ -226,7 +234,7 @@ fn producer(rng: &mut Rng, tag: &str) -> String {
 #[test]
 fn random_tupfile_edits_build_as_a_full_parse_would() {
     require_fuse!();
-    let mut rng = Rng(0x7e9a_55);
+    let mut rng = Rng(0x007e_9a55);
     let p = Project::new()
         .file(
             "use1/Tupfile",
@@ -263,4 +271,26 @@ fn random_tupfile_edits_build_as_a_full_parse_would() {
         counts.iter().any(|&n| (1..5).contains(&n)) && counts.iter().any(|&n| n > 5),
         "the seed exercises both a partial parse and a fall-back: {counts:?}"
     );
+}
+
+#[test]
+fn an_index_of_the_old_format_says_so_in_one_line_and_rebuilds_everything() {
+    require_fuse!();
+    let p = three_dirs();
+    let path = p.path(".tupfs/index");
+    let mut bytes = std::fs::read(&path).expect("an index");
+    // The header's format version (bytes 8..12): format 2 recorded neither
+    // each command's parse position nor each Tupfile's describing file.
+    bytes[8..12].copy_from_slice(&2u32.to_le_bytes());
+    std::fs::write(&path, &bytes).expect("rewrite the index");
+    let b = p.build(&[]);
+    b.success()
+        .ran_exactly(&["echo a > a.txt", "echo b > b.txt", "echo c > c.txt"])
+        .says(&["the index has format 2", "rebuilding everything"]);
+    let lines = b.stderr.lines().filter(|l| l.contains("format 2")).count();
+    assert_eq!(lines, 1, "one line about the old index\n{}", b.dump());
+    assert_parsed(&b, 3);
+    let again = p.build(&[]);
+    again.success().ran_nothing();
+    assert_parsed(&again, 0);
 }

@@ -282,10 +282,10 @@ impl<'a> Recorder<'a> {
         };
         self.out.tree = index
             .tree()
-            .filter_map(|(path, digest)| {
+            .filter_map(|(path, listing)| {
                 Some(TreeEntry {
                     path: ProjPath::new(path).ok()?,
-                    digest,
+                    listing,
                 })
             })
             .collect();

@@ -28,8 +28,8 @@ use anyhow::{Context, Result};
 use memmap2::Mmap;
 
 pub use record::{
-    BuildRecord, CommandRecord, FileRecord, FileRef, Generation, Seen, TreeEntry, TupfileRecord,
-    VariableRecord,
+    BuildRecord, CommandRecord, FileRecord, FileRef, Generation, Listing, Seen, TreeEntry,
+    TupfileRecord, VariableRecord,
 };
 pub use view::{CommandView, FileView, Observed, TupfileView};
 

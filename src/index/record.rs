@@ -179,14 +179,26 @@ pub struct BuildRecord {
     pub all_up_to_date: bool,
 }
 
-/// One path of the source tree the parse depends on as a whole, with the
-/// digest of what it held ([`crate::reuse`] says which digest).
+/// One path of the source tree the parse depends on, with the digests of
+/// what it held ([`crate::reuse`] says which digests).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TreeEntry {
     /// A source directory or a `tup.config`.
     pub path: ProjPath,
-    /// Its listing or content digest.
-    pub digest: Digest,
+    /// Its listing or contents.
+    pub listing: Listing,
+}
+
+/// The digests of a tree entry: a directory's names of files and of
+/// subdirectories apart (a new subdirectory matters to the walk for
+/// Tupfiles, not to a glob), or a `tup.config`'s contents.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Listing {
+    /// A directory's visible names that are not directories (minus the
+    /// build's outputs), or a `tup.config`'s contents.
+    pub files: Digest,
+    /// A directory's visible subdirectory names (zeros for a file).
+    pub dirs: Digest,
 }
 
 impl BuildRecord {

@@ -106,6 +106,14 @@ pub(crate) struct SeenRow {
     pub since: u32,
 }
 
+/// A tree entry: its path (text span) and [`super::Listing`].
+#[derive(Archive, Serialize, Clone, Copy, Debug, Default)]
+pub(crate) struct TreeRow {
+    pub path: Span,
+    pub files: [u8; 32],
+    pub dirs: [u8; 32],
+}
+
 /// Output path (text span) → command row; sorted by path.
 #[derive(Archive, Serialize, Clone, Copy, Debug, Default)]
 pub(crate) struct OutputRow {
@@ -151,8 +159,8 @@ pub(crate) struct Tables {
     pub variables: Vec<StickyRow>,
     pub tupfiles: Vec<TupfileRow>,
     /// The parse's view of the source tree: each directory's listing
-    /// digest and each `tup.config`'s content digest, sorted by path.
-    pub tree: Vec<StickyRow>,
+    /// digests and each `tup.config`'s content digest, sorted by path.
+    pub tree: Vec<TreeRow>,
     /// [`TABLES_COMMANDS_ARE_RULES`], [`TABLES_ALL_UP_TO_DATE`].
     pub flags: u32,
 }

@@ -480,23 +480,36 @@ fn tree_and_build_flags_round_trip() {
     r.tree = vec![
         TreeEntry {
             path: p("src"),
-            digest: identity::Digest::of(b"listing"),
+            listing: Listing {
+                files: identity::Digest::of(b"listing"),
+                dirs: identity::Digest::of(b"subdirs"),
+            },
         },
         TreeEntry {
             path: p(""),
-            digest: identity::Digest::of(b"root"),
+            listing: Listing {
+                files: identity::Digest::of(b"root"),
+                dirs: identity::Digest([0; 32]),
+            },
         },
     ];
     r.commands_are_rules = true;
     r.all_up_to_date = true;
     Index::write(&path, &r, &opts()).unwrap();
     let index = open_ready(&path);
-    let tree: Vec<(&str, identity::Digest)> = index.tree().collect();
+    let tree: Vec<(&str, identity::Digest, identity::Digest)> = index
+        .tree()
+        .map(|(path, l)| (path, l.files, l.dirs))
+        .collect();
     assert_eq!(
         tree,
         [
-            ("", identity::Digest::of(b"root")),
-            ("src", identity::Digest::of(b"listing"))
+            ("", identity::Digest::of(b"root"), identity::Digest([0; 32])),
+            (
+                "src",
+                identity::Digest::of(b"listing"),
+                identity::Digest::of(b"subdirs")
+            )
         ],
         "sorted by path"
     );

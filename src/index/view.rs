@@ -5,7 +5,7 @@
 
 use std::ops::Range;
 
-use super::record::{CommandRecord, FileRecord, FileRef, Generation, Seen};
+use super::record::{CommandRecord, FileRecord, FileRef, Generation, Listing, Seen};
 use super::schema::*;
 use super::{CmdSlot, FileSlot, Index};
 use crate::change::{FileKind, FileState, Moment, Recorded};
@@ -170,12 +170,15 @@ impl Index {
         })
     }
 
-    /// The source tree as the last parse saw it: (path, digest), sorted.
-    pub fn tree(&self) -> impl Iterator<Item = (&str, Digest)> + '_ {
-        self.tables()
-            .tree
-            .iter()
-            .map(|row| (self.str(&row.name), Digest(row.digest)))
+    /// The source tree as the last parse saw it: (path, listing), sorted.
+    pub fn tree(&self) -> impl Iterator<Item = (&str, Listing)> + '_ {
+        self.tables().tree.iter().map(|row| {
+            let listing = Listing {
+                files: Digest(row.files),
+                dirs: Digest(row.dirs),
+            };
+            (self.str(&row.path), listing)
+        })
     }
 
     /// True when the recorded commands are exactly the last parse's rules

@@ -75,9 +75,10 @@ pub(crate) fn flatten(record: &BuildRecord) -> Result<Tables> {
     let mut tree: Vec<_> = record.tree.iter().collect();
     tree.sort_by(|a, b| a.path.cmp(&b.path));
     for entry in tree {
-        let row = StickyRow {
-            name: f.text(entry.path.as_str()),
-            digest: entry.digest.0,
+        let row = TreeRow {
+            path: f.text(entry.path.as_str()),
+            files: entry.listing.files.0,
+            dirs: entry.listing.dirs.0,
         };
         f.t.tree.push(row);
     }

@@ -414,12 +414,19 @@ impl TupfileParse {
         for v in value.split_whitespace() {
             let p = ProjPath::join(&ctx.dir, v)
                 .map_err(|e| ParseError::msg(format!("node variable '&{name}': {e}")))?;
-            self.record.globbed_dirs.insert(p.parent());
             if drv.outputs.contains_key(&p) || !(drv.is_source_file(&p) || drv.is_source_dir(&p)) {
                 return Err(ParseError::msg(format!(
                     "node variable '&{name}' must name an existing source file or directory; '{v}' is not one"
                 )));
             }
+            // A file's existence is in its directory's listing; a
+            // directory's in its own (gone: no listing at all).
+            let listed = if drv.is_source_dir(&p) {
+                p.clone()
+            } else {
+                p.parent()
+            };
+            self.record.globbed_dirs.insert(listed);
             paths.push(p);
         }
         let entry = self.nodes.entry(name.to_string()).or_default();

@@ -261,9 +261,10 @@ pub struct TupfileRecord {
     /// (creating one must re-parse the directory).
     pub probed_absent: BTreeSet<ProjPath>,
     /// Directories whose listing the parse depended on: globbed,
-    /// preloaded, holding a `run` script, or holding a file named as an
+    /// preloaded, holding a `run` script, holding a file named as an
     /// input or `&`-variable (whether it exists, and whether it is a
-    /// source file or an output, decides what the rule says).
+    /// source file or an output, decides what the rule says), or named
+    /// as a directory by an `&`-variable.
     pub globbed_dirs: BTreeSet<ProjPath>,
     /// Other directories whose Tupfiles had to be parsed first (their
     /// outputs were named or globbed).
