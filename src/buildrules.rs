@@ -30,14 +30,6 @@ pub struct Rules {
 /// The error text and the number of Tupfiles parsed before it.
 type Failed = (String, usize);
 
-/// The parse options of a build: the last build's outputs are not sources.
-pub fn parse_options(prior: &Prior) -> ParseOptions {
-    ParseOptions {
-        previous_outputs: prior.previous_outputs(),
-        ..Default::default()
-    }
-}
-
 /// The rules `decision` says to take from the index or parse. `explain`:
 /// say on stdout why Tupfiles are parsed.
 pub fn rules_for_build(
@@ -73,7 +65,7 @@ fn say(explain: bool, line: &str) {
 
 /// Parse every Tupfile. `before`: Tupfiles already parsed in vain.
 fn parse_all(project: &Project, prior: &Prior, before: usize) -> Result<Rules, Failed> {
-    let options = parse_options(prior);
+    let options = prior.parse_options();
     let parsed = tupfile::parse_project_with(&project.root, &options)
         .map_err(|e| (e.to_string(), before + 1))?;
     let count = before + parsed.tupfiles.len();
@@ -98,13 +90,13 @@ fn parse_some(
         .map_err(|e| (e, 0))?
         .into_iter()
         .partition(|r| touched.contains(&TupfileKey::of_rule(r)));
-    let options = parse_options(prior);
+    let options = &dirty.options;
     let parse: BTreeSet<TupfileKey> = dirty.parse.keys().cloned().collect();
     let partial = Partial {
         parse: &parse,
         kept: kept.clone(),
     };
-    let parsed = tupfile::parse_partial(&project.root, &options, &dirty.tree, partial)
+    let parsed = tupfile::parse_partial(&project.root, options, &dirty.tree, partial)
         .map_err(|e| e.to_string())
         .and_then(|p| reparse::stands(index, &dirty, &old, &kept, &p).map(|()| p));
     match parsed {
@@ -115,7 +107,7 @@ fn parse_some(
                 .filter(|k| !touched.contains(k))
                 .collect();
             let count = parsed.tupfiles.len();
-            finish(project, &options, parsed, kept, count)
+            finish(project, options, parsed, kept, count)
         }
         Err(why) => {
             say(explain, &format!("parsing every Tupfile: {why}"));

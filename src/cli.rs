@@ -211,8 +211,7 @@ fn scan_and_decide(
     if built.is_some() {
         return built;
     }
-    let parse_options = buildrules::parse_options(prior);
-    match reparse::decide(prior, &project.root, &changed_tree, &parse_options) {
+    match reparse::decide(prior, &project.root, &changed_tree) {
         Decision::Reuse if opts.targets.is_empty() && prior.nothing_to_do() => None,
         decision => Some(rules_and_graph(project, prior, decision, opts, started)),
     }

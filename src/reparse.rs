@@ -44,6 +44,8 @@ pub struct Dirty {
     pub removed: BTreeSet<TupfileKey>,
     /// The source tree as walked now.
     pub tree: SourceTree,
+    /// The options the walk was made with (and the parse is).
+    pub options: ParseOptions,
 }
 
 impl Dirty {
@@ -55,12 +57,7 @@ impl Dirty {
 
 /// Decide, once the scan is in `prior`, which Tupfiles to parse.
 /// `changed_tree`: [`Prior::changed_tree`].
-pub fn decide(
-    prior: &Prior,
-    root: &Path,
-    changed_tree: &TreeChanges,
-    opts: &ParseOptions,
-) -> Decision {
+pub fn decide(prior: &Prior, root: &Path, changed_tree: &TreeChanges) -> Decision {
     let Some(index) = &prior.index else {
         return Decision::Full("no index".into());
     };
@@ -80,7 +77,8 @@ pub fn decide(
     if parse.is_empty() && changed_tree.is_empty() {
         return Decision::Reuse;
     }
-    let tree = match tupfile::scan_tree(root, opts) {
+    let options = prior.parse_options();
+    let tree = match tupfile::scan_tree(root, &options) {
         Ok(tree) => tree,
         Err(e) => return Decision::Full(e.to_string()),
     };
@@ -101,6 +99,7 @@ pub fn decide(
         parse,
         removed,
         tree,
+        options,
     })
 }
 

@@ -24,7 +24,7 @@ use crate::index::{FileSlot, Generation, Index, IndexOptions, Listing, Open, Tre
 use crate::options::ChangeMode;
 use crate::paths::ProjPath;
 use crate::project::Project;
-use crate::tupfile::{ParsedProject, Rule};
+use crate::tupfile::{ParseOptions, ParsedProject, Rule};
 
 /// The one-line warning for a damaged index.
 fn damaged(why: &str) -> String {
@@ -118,6 +118,15 @@ impl Prior {
             .output_paths()
             .filter_map(|p| ProjPath::new(p).ok())
             .collect()
+    }
+
+    /// The options of a parse for a build: the last build's outputs are
+    /// not sources.
+    pub fn parse_options(&self) -> ParseOptions {
+        ParseOptions {
+            previous_outputs: self.previous_outputs(),
+            ..Default::default()
+        }
     }
 
     /// The last build's rules, from the index, in the parser's order
