@@ -11,7 +11,15 @@ use clap::{Args, Parser, Subcommand};
 /// records every file it reads and writes, so dependencies are exact for any
 /// tool, and undeclared outputs or reads of generated files are errors.
 #[derive(Parser, Debug)]
-#[command(name = "tupfs", version, propagate_version = true)]
+#[command(
+    name = "tupfs",
+    version,
+    propagate_version = true,
+    after_help = "Environment:\n  \
+    TUPFS_LOG           log filter for env_logger (e.g. debug, tupfs_fuse=trace)\n  \
+    TUPFS_FAST_WAKE_MS  while commands do file operations, ask idle CPUs to wake fast\n                      \
+    (needs root; default 5 ms after each operation, 0 = never)"
+)]
 struct Cli {
     /// Run as if started in DIR (like `make -C`).
     #[arg(short = 'C', long = "directory", global = true, value_name = "DIR")]

@@ -85,21 +85,39 @@ impl<'p> Tup<'p> {
         (ran, outputs)
     }
 
-    /// Write a source file in the copy, with an mtime at least 2 s past the
-    /// old one: tup 0.7.11 compares whole-second mtimes, so an edit within
-    /// the second of its last build would go unseen.
+    /// Write a source file in the copy so that tup sees the edit. tup
+    /// 0.7.11 tells a changed file by its ctime (not its mtime: a chmod or a
+    /// rename changes only the ctime), kept in whole seconds: an edit within
+    /// the second of the ctime tup last recorded goes unseen, and setting the
+    /// mtime cannot help. The copy was written moments before its first
+    /// build and the builds take well under a second, so the edit is
+    /// rewritten until its ctime lands in a later second than the old one
+    /// (a check after the write, not a sleep to a computed instant: the
+    /// kernel stamps ctime from a clock that may lag the wall clock).
     fn write(&self, rel: &str, bytes: &[u8]) {
         let path = self.home.join(rel);
-        let old = fs::metadata(&path).and_then(|m| m.modified()).ok();
-        write_file(&path, bytes);
-        let now = std::time::SystemTime::now();
-        let later = old.map_or(now, |t| (t + std::time::Duration::from_secs(2)).max(now));
-        fs::File::options()
-            .write(true)
-            .open(&path)
-            .and_then(|f| f.set_modified(later))
-            .expect("set the copy's mtime");
+        let before = ctime_secs(&path);
+        // 50 ms apart, 5 s at most: the second turns over well before.
+        for _ in 0..100 {
+            write_file(&path, bytes);
+            if ctime_secs(&path) > before {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!(
+            "{}: its ctime stayed in second {before} for 5 s",
+            path.display()
+        );
     }
+}
+
+/// The whole seconds of the file's ctime, the part tup 0.7.11 records.
+fn ctime_secs(path: &Path) -> i64 {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(path)
+        .unwrap_or_else(|e| panic!("stat {}: {e}", path.display()))
+        .ctime()
 }
 
 /// `tup ARGS...` in `dir` (PATH and HOME only, like tupfs's jobs); its
@@ -210,7 +228,6 @@ fn assert_same_outputs(ours: &BTreeMap<String, Vec<u8>>, tups: &BTreeMap<String,
 }
 
 #[test]
-#[ignore = "fails under .ci/run on a fresh clone (tup 0.7.11 runs nothing after the header edit there; passes when run by hand): run with --ignored until explained"]
 fn full_example_builds_like_tup() {
     require_fuse!();
     if let Some(why) = Tup::unavailable() {

@@ -24,6 +24,7 @@ use fuser::{
 use crate::handles::{lock, DirEntry, Handle, OpenFile};
 use crate::paths::{self, Ino};
 use crate::view::{self, JobView, Location};
+use crate::wake_latency::WakeLatency;
 use crate::writes::{open_disk, AttrChange};
 use crate::JobId;
 
@@ -45,6 +46,8 @@ pub(crate) struct Shared {
     pub(crate) ttl: Duration,
     /// Set once mounted: drops a finished job's cached entries.
     pub(crate) notifier: OnceLock<fuser::Notifier>,
+    /// Keeps wake-ups fast while requests flow.
+    pub(crate) wake_latency: Arc<WakeLatency>,
 }
 
 impl Shared {
@@ -106,8 +109,10 @@ impl Shared {
         Ok((job, path))
     }
 
-    /// The job and path behind a node's inode number.
+    /// The job and path behind a node's inode number. Nearly every request
+    /// starts here, so this is where the fast wake-up window is renewed.
     fn node(&self, ino: INodeNo) -> Result<(Arc<JobView>, Arc<str>), Errno> {
+        self.wake_latency.renew();
         match Ino::decode(ino.0) {
             Some(Ino::Node(id, local)) => {
                 let job = self.job(id).ok_or(Errno::ESTALE)?;

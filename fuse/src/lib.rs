@@ -24,6 +24,7 @@ mod spawn;
 mod staging;
 mod variant;
 mod view;
+mod wake_latency;
 mod writes;
 
 use std::collections::{BTreeSet, HashMap};
@@ -50,6 +51,7 @@ use crate::spawn::{cstring, Entry};
 use crate::staging::{with_path, Overlay};
 use crate::variant::Mirrors;
 use crate::view::JobView;
+use crate::wake_latency::{Governor, WakeLatency};
 
 /// How to mount.
 #[derive(Debug, Clone)]
@@ -83,7 +85,14 @@ pub struct MountOptions {
     /// Variant directories (tup's variants): inside each, jobs also see
     /// the source directory it mirrors. Default none.
     pub variants: Vec<VariantMirror>,
+    /// How long after a FUSE request idle CPUs are asked to wake fast
+    /// (zero: never). See [`crate::wake_latency`] for why; root only.
+    pub fast_wake: Duration,
 }
+
+/// The default fast wake-up window: longer than the gaps between the
+/// requests of a running build, short enough that a quiet stretch idles.
+pub const DEFAULT_FAST_WAKE: Duration = Duration::from_millis(5);
 
 impl Default for MountOptions {
     fn default() -> Self {
@@ -92,6 +101,7 @@ impl Default for MountOptions {
             ttl: Duration::from_secs(3600),
             isolation: None,
             variants: Vec::new(),
+            fast_wake: DEFAULT_FAST_WAKE,
         }
     }
 }
@@ -109,6 +119,8 @@ pub struct Tracer {
     /// Declared before `mounted`: dropped (its binds released) first.
     pool: Option<NsPool>,
     mounted: Mounted,
+    /// Drops the fast wake-up request when the tracer goes.
+    _fast_wake: Option<Governor>,
 }
 
 /// A job's number inside the mount.
@@ -216,6 +228,7 @@ impl Tracer {
             passthrough: AtomicBool::new(false),
             ttl: options.ttl,
             notifier: std::sync::OnceLock::new(),
+            wake_latency: Arc::new(WakeLatency::new(options.fast_wake)),
         });
         let threads = config.threads.max(1);
         let mounted = mount::mount(shared.clone(), &config.mountpoint, threads)?;
@@ -239,6 +252,7 @@ impl Tracer {
         let mirrors = Arc::new(Mirrors::new(options.variants, hidden.clone()));
         let mut config = config;
         config.root = root;
+        let fast_wake = shared.wake_latency.start();
         Ok(Tracer {
             config,
             shared,
@@ -248,6 +262,7 @@ impl Tracer {
             next_job,
             pool,
             mounted,
+            _fast_wake: fast_wake,
         })
     }
 

@@ -22,10 +22,10 @@ mod report;
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
-use tupfs_fuse::{MountConfig, MountOptions, Tracer, VariantMirror};
+use tupfs_fuse::{MountConfig, MountOptions, Tracer, VariantMirror, DEFAULT_FAST_WAKE};
 
 use crate::graph::{CmdId, Graph};
 use crate::options::ChangeMode;
@@ -188,9 +188,23 @@ fn mount(project: &Project, graph: &Graph) -> Result<Tracer> {
         .with_context(|| format!("cannot create {}", config.scratch.display()))?;
     let options = MountOptions {
         variants: variant_mirrors(graph),
+        fast_wake: fast_wake_window(),
         ..MountOptions::default()
     };
     Tracer::mount_with(config, options).context("cannot mount the tracing filesystem")
+}
+
+/// How long after a traced file operation idle CPUs are kept fast to wake
+/// (`TUPFS_FAST_WAKE_MS`, 0 = never; default [`DEFAULT_FAST_WAKE`]).
+fn fast_wake_window() -> Duration {
+    match std::env::var("TUPFS_FAST_WAKE_MS").map(|v| v.trim().parse::<u64>()) {
+        Ok(Ok(ms)) => Duration::from_millis(ms),
+        Ok(Err(_)) => {
+            log::warn!("TUPFS_FAST_WAKE_MS: expected a number of milliseconds; using the default");
+            DEFAULT_FAST_WAKE
+        }
+        Err(_) => DEFAULT_FAST_WAKE,
+    }
 }
 
 /// The variant directories of the build: as in tup, each mirrors the whole

@@ -170,10 +170,16 @@ fn mount(root: &Path, name: &str, passthrough: bool) -> io::Result<Tracer> {
         scratch: root.join(format!(".tupfs/{name}-tmp")),
         threads: 0,
     };
-    let options = MountOptions {
+    let mut options = MountOptions {
         passthrough,
         ..MountOptions::default()
     };
+    if let Some(us) = std::env::var("TUPFS_FAST_WAKE_US")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        options.fast_wake = std::time::Duration::from_micros(us);
+    }
     Tracer::mount_with(config, options)
 }
 
