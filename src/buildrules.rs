@@ -94,11 +94,11 @@ fn parse_some(
     let parse: BTreeSet<TupfileKey> = dirty.parse.keys().cloned().collect();
     let partial = Partial {
         parse: &parse,
-        kept: kept.clone(),
+        kept,
     };
     let parsed = tupfile::parse_partial(&project.root, options, &dirty.tree, partial)
         .map_err(|e| e.to_string())
-        .and_then(|p| reparse::stands(index, &dirty, &old, &kept, &p).map(|()| p));
+        .and_then(|p| reparse::stands(index, &dirty, &old, &p).map(|()| p));
     match parsed {
         Ok(parsed) => {
             let kept: BTreeSet<TupfileKey> = index

@@ -249,24 +249,19 @@ fn declared<'a>(rules: impl Iterator<Item = &'a Rule>) -> Declared {
 }
 
 /// Does the partial parse stand for a full one? `old`: the recorded rules
-/// of the touched Tupfiles; `kept`: the rules taken from the index;
-/// `parsed`: the re-parsed Tupfiles' rules and records. Err says why not
-/// (then every Tupfile is parsed).
+/// of the touched Tupfiles; `parsed`: the partial parse (the kept rules
+/// and the re-parsed Tupfiles' rules and records). Err says why not (then
+/// every Tupfile is parsed).
 pub fn stands(
     index: &Index,
     dirty: &Dirty,
     old: &[Rule],
-    kept: &[Rule],
     parsed: &tupfile::ParsedProject,
 ) -> Result<(), String> {
     let touched = dirty.touched();
+    let is_touched = |r: &&Rule| touched.contains(&TupfileKey::of_rule(r));
     let before = declared(old.iter());
-    let after = declared(
-        parsed
-            .rules
-            .iter()
-            .filter(|r| touched.contains(&TupfileKey::of_rule(r))),
-    );
+    let after = declared(parsed.rules.iter().filter(is_touched));
     let mut seen_dirs = BTreeSet::new();
     let mut groups = BTreeSet::new();
     for key in &touched {
@@ -280,10 +275,8 @@ pub fn stands(
     if let Some(why) = sees_changed(index, &touched, &seen_dirs) {
         return Err(why);
     }
-    if let Some(rule) = kept
-        .iter()
-        .find(|r| r.input_groups.iter().any(|g| groups.contains(g)))
-    {
+    let mut kept = parsed.rules.iter().filter(|r| !is_touched(r));
+    if let Some(rule) = kept.find(|r| r.input_groups.iter().any(|g| groups.contains(g))) {
         return Err(format!(
             "a group that the rule at {} uses as input changed",
             rule.location

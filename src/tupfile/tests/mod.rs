@@ -3,6 +3,7 @@
 mod constructs;
 mod errors;
 mod groups;
+mod partial;
 mod project;
 
 use std::collections::BTreeMap;
