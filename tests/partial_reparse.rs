@@ -70,6 +70,22 @@ fn editing_one_tupfile_parses_only_it() {
 }
 
 #[test]
+fn explain_says_why_each_tupfile_is_parsed() {
+    require_fuse!();
+    let p = three_dirs();
+    p.write("b/Tupfile", ": |> echo B > %o |> b.txt\n");
+    p.write("c/new.txt", "new\n");
+    let b = p.build(&["--explain"]);
+    b.success()
+        .says(&[
+            "explain: parsing the Tupfile of b: b/Tupfile changed",
+            "explain: parsing the Tupfile of c: the files in c changed",
+        ])
+        .never_says(&["Tupfile of a"]);
+    assert_parsed(&b, 2);
+}
+
+#[test]
 fn editing_a_tuprules_parses_the_two_dirs_that_include_it() {
     require_fuse!();
     let rules = ": |> echo $(MSG) %d > %o |> msg.txt\n";
