@@ -322,15 +322,15 @@ fn an_index_of_the_old_format_says_so_in_one_line_and_rebuilds_everything() {
     let p = three_dirs();
     let path = p.path(".tupfs/index");
     let mut bytes = std::fs::read(&path).expect("an index");
-    // The header's format version (bytes 8..12): format 2 recorded neither
-    // each command's parse position nor each Tupfile's describing file.
-    bytes[8..12].copy_from_slice(&2u32.to_le_bytes());
+    // The header's format version (bytes 8..12): format 3 recorded no
+    // files read by `run` scripts.
+    bytes[8..12].copy_from_slice(&3u32.to_le_bytes());
     std::fs::write(&path, &bytes).expect("rewrite the index");
     let b = p.build(&[]);
     b.success()
         .ran_exactly(&["echo a > a.txt", "echo b > b.txt", "echo c > c.txt"])
-        .says(&["the index has format 2", "rebuilding everything"]);
-    let lines = b.stderr.lines().filter(|l| l.contains("format 2")).count();
+        .says(&["the index has format 3", "rebuilding everything"]);
+    let lines = b.stderr.lines().filter(|l| l.contains("format 3")).count();
     assert_eq!(lines, 1, "one line about the old index\n{}", b.dump());
     assert_parsed(&b, 3);
     let again = p.build(&[]);
