@@ -9,6 +9,7 @@
 mod harness;
 
 use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::ExitStatusExt;
 
 use harness::{Outcome, Project};
 
@@ -341,4 +342,36 @@ fn a_run_script_reading_a_generated_file_is_an_error() {
     b.exit_code(2)
         .says(&["Tupfile:2", "read the generated file 'gen.txt'"])
         .ran_nothing();
+}
+
+/// A build killed while a `run` script runs leaves a dead mount at the
+/// scripts' mountpoint; the next build clears it (here one that runs no
+/// script: the commands' mount clears it first).
+#[test]
+fn a_build_killed_in_a_run_script_leaves_no_mount_behind() {
+    require_fuse!();
+    let p = Project::new();
+    let marker = p.outside("killed-once");
+    let script = format!(
+        "#!/bin/sh\nif [ ! -e {m} ]; then : > {m}; kill -9 0; sleep 10; fi\n\
+         echo ': |> echo hi > %o |> hi.txt'\n",
+        m = marker.display()
+    );
+    let p = p
+        .file("Tupfile", "run ./gen.sh\n")
+        .file("gen.sh", &script);
+    p.chmod("gen.sh", 0o755);
+    let killed = p.build(&[]);
+    if killed.status.signal() != Some(9) {
+        killed.fail("expected the build to be killed");
+    }
+    let left = harness::mounts_under(p.root());
+    assert!(
+        left.iter().any(|m| m.ends_with(".tupfs/mnt-parse")),
+        "the killed parse left its mount: {left:?}"
+    );
+    p.write("Tupfile", ": |> echo hi > %o |> hi.txt\n");
+    p.build(&[]).success().ran_exactly(&["echo hi > hi.txt"]);
+    let left = harness::mounts_under(p.root());
+    assert!(left.is_empty(), "mounts left behind: {left:?}");
 }
