@@ -316,9 +316,11 @@ fn what_a_run_script_writes_is_dropped() {
     );
     p.chmod("gen.sh", 0o755);
     let b = p.build(&[]);
-    b.success()
-        .ran_exactly(&["echo hi > hi.txt"])
-        .says(&["Tupfile:1", "wrote 'note.txt'", "dropped"]);
+    b.success().ran_exactly(&["echo hi > hi.txt"]).says(&[
+        "Tupfile:1",
+        "wrote 'note.txt'",
+        "dropped",
+    ]);
     assert!(!p.exists("note.txt"), "a script's write reached the tree");
     let again = p.build(&[]);
     again.success().ran_nothing();
@@ -332,7 +334,10 @@ fn a_run_script_reading_a_generated_file_is_an_error() {
     require_fuse!();
     let p = Project::new()
         .file("src.txt", "x\n")
-        .file("Tupfile", ": src.txt |> cp %f %o |> gen.txt\nrun ./gen.sh\n")
+        .file(
+            "Tupfile",
+            ": src.txt |> cp %f %o |> gen.txt\nrun ./gen.sh\n",
+        )
         .file(
             "gen.sh",
             "#!/bin/sh\ncat gen.txt 2>/dev/null\necho ': |> echo hi > %o |> hi.txt'\n",
@@ -357,9 +362,7 @@ fn a_build_killed_in_a_run_script_leaves_no_mount_behind() {
          echo ': |> echo hi > %o |> hi.txt'\n",
         m = marker.display()
     );
-    let p = p
-        .file("Tupfile", "run ./gen.sh\n")
-        .file("gen.sh", &script);
+    let p = p.file("Tupfile", "run ./gen.sh\n").file("gen.sh", &script);
     p.chmod("gen.sh", 0o755);
     let killed = p.build(&[]);
     if killed.status.signal() != Some(9) {

@@ -78,7 +78,8 @@ impl ScriptRunner for TracedScripts {
             ignore: Vec::new(),
         };
         let job = tracer.start_job(&spec).map_err(what)?;
-        let (mut stdout, mut stderr) = (capture_file().map_err(what)?, capture_file().map_err(what)?);
+        let (mut stdout, mut stderr) =
+            (capture_file().map_err(what)?, capture_file().map_err(what)?);
         let (out, err) = (
             stdout.try_clone().map_err(what)?,
             stderr.try_clone().map_err(what)?,
