@@ -458,7 +458,7 @@ fn tupfile_record_from_a_parse_keeps_every_read_and_value() {
             "files.txt"
         ]
     );
-    assert_eq!(rec.reads.len(), 5);
+    assert_eq!(rec.reads.len(), 6, "each path once");
     let names: Vec<&str> = rec.vars.iter().map(|v| v.name.as_str()).collect();
     assert_eq!(names, ["$HOME", "@DEBUG"]);
     assert_eq!(rec.vars[0].value, identity::value_digest(None));
