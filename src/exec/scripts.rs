@@ -8,7 +8,7 @@ use std::io::{Read, Seek};
 use std::process::{Output, Stdio};
 use std::sync::{Mutex, MutexGuard};
 
-use tupfs_fuse::{AccessLog, JobSpec, MountConfig, MountOptions, Tracer};
+use tupfs_fuse::{AccessLog, Job, JobSpec, MountConfig, MountOptions, Tracer};
 
 use super::job::capture_file;
 use crate::paths::ProjPath;
@@ -78,36 +78,37 @@ impl ScriptRunner for TracedScripts {
             ignore: Vec::new(),
         };
         let job = tracer.start_job(&spec).map_err(what)?;
-        let (mut stdout, mut stderr) =
-            (capture_file().map_err(what)?, capture_file().map_err(what)?);
-        let (out, err) = (
-            stdout.try_clone().map_err(what)?,
-            stderr.try_clone().map_err(what)?,
-        );
-        let child = job.spawn("/bin/sh", |cmd| {
-            cmd.arg("-c")
-                .arg(script.command)
-                .env_clear()
-                .envs(script.env.iter().map(|(k, v)| (k, v)))
-                .stdin(Stdio::null())
-                .stdout(out)
-                .stderr(err);
-        });
-        let status = child.and_then(|mut c| c.wait());
+        let output = spawn_and_wait(&job, script);
         let finished = job.finish().map_err(what)?;
         // Nothing a script writes is kept (as in tup).
         if let Err(e) = finished.pending.discard() {
             log::warn!("cannot drop what '{}' wrote: {e}", script.command);
         }
-        let output = Output {
-            status: status.map_err(what)?,
-            stdout: read_back(&mut stdout).map_err(what)?,
-            stderr: read_back(&mut stderr).map_err(what)?,
-        };
         let mut ran = traced(&finished.log);
-        ran.stdout = script_stdout(script, &output)?;
+        ran.stdout = script_stdout(script, &output.map_err(what)?)?;
         Ok(ran)
     }
+}
+
+/// Run `sh -c COMMAND` in `job`'s view with only the script's variables,
+/// stdin from /dev/null, stdout and stderr captured apart.
+fn spawn_and_wait(job: &Job, script: &Script) -> std::io::Result<Output> {
+    let (mut stdout, mut stderr) = (capture_file()?, capture_file()?);
+    let (out, err) = (stdout.try_clone()?, stderr.try_clone()?);
+    let mut child = job.spawn("/bin/sh", |cmd| {
+        cmd.arg("-c")
+            .arg(script.command)
+            .env_clear()
+            .envs(script.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err);
+    })?;
+    Ok(Output {
+        status: child.wait()?,
+        stdout: read_back(&mut stdout)?,
+        stderr: read_back(&mut stderr)?,
+    })
 }
 
 /// A capture file's whole contents.
