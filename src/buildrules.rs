@@ -1,9 +1,12 @@
 //! Where a build's rules come from: the index, a parse of the Tupfiles
 //! whose inputs changed, or a parse of every Tupfile ([`crate::reparse`]
-//! decides), with what the index must record of the parse.
+//! decides), with what the index must record of the parse. `run` scripts
+//! run traced ([`TracedScripts`]).
 
 use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
 
+use crate::exec::scripts::TracedScripts;
 use crate::index::TreeEntry;
 use crate::project::Project;
 use crate::reparse::{self, Decision, Dirty};
@@ -38,6 +41,22 @@ pub fn rules_for_build(
     decision: Decision,
     explain: bool,
 ) -> Result<Rules, Failed> {
+    let scripts = Arc::new(TracedScripts::new(project));
+    let rules = rules_with(project, prior, decision, explain, &scripts);
+    let unmounted = scripts.unmount();
+    let rules = rules?;
+    unmounted.map_err(|e| (e, rules.parsed))?;
+    Ok(rules)
+}
+
+/// [`rules_for_build`], with `scripts` running the `run` scripts.
+fn rules_with(
+    project: &Project,
+    prior: &Prior,
+    decision: Decision,
+    explain: bool,
+    scripts: &Arc<TracedScripts>,
+) -> Result<Rules, Failed> {
     match decision {
         Decision::Reuse => Ok(Rules {
             rules: prior.rules().map_err(|e| (e, 0))?,
@@ -49,9 +68,22 @@ pub fn rules_for_build(
         }),
         Decision::Full(why) => {
             say(explain, &format!("parsing every Tupfile: {why}"));
-            parse_all(project, prior, 0)
+            let options = ParseOptions {
+                scripts: scripts.clone(),
+                ..prior.parse_options()
+            };
+            parse_all(project, &options, 0)
         }
-        Decision::Partial(dirty) => parse_some(project, prior, dirty, explain),
+        Decision::Partial(dirty) => {
+            let dirty = Dirty {
+                options: ParseOptions {
+                    scripts: scripts.clone(),
+                    ..dirty.options
+                },
+                ..dirty
+            };
+            parse_some(project, prior, dirty, explain)
+        }
     }
 }
 
@@ -63,13 +95,13 @@ fn say(explain: bool, line: &str) {
     }
 }
 
-/// Parse every Tupfile. `before`: Tupfiles already parsed in vain.
-fn parse_all(project: &Project, prior: &Prior, before: usize) -> Result<Rules, Failed> {
-    let options = prior.parse_options();
-    let parsed = tupfile::parse_project_with(&project.root, &options)
+/// Parse every Tupfile with `options`. `before`: Tupfiles already parsed
+/// in vain.
+fn parse_all(project: &Project, options: &ParseOptions, before: usize) -> Result<Rules, Failed> {
+    let parsed = tupfile::parse_project_with(&project.root, options)
         .map_err(|e| (e.to_string(), before + 1))?;
     let count = before + parsed.tupfiles.len();
-    finish(project, &options, parsed, BTreeSet::new(), count)
+    finish(project, options, parsed, BTreeSet::new(), count)
 }
 
 /// Parse the Tupfiles `dirty` names and take the others' rules from the
@@ -111,7 +143,7 @@ fn parse_some(
         }
         Err(why) => {
             say(explain, &format!("parsing every Tupfile: {why}"));
-            parse_all(project, prior, parse.len())
+            parse_all(project, options, parse.len())
         }
     }
 }

@@ -3,13 +3,13 @@
 //! partial parse stands for a full one.
 //!
 //! A Tupfile is parsed again when a file its parse read changed (the
-//! Tupfile, includes, `Tuprules.tup` probed, `run` scripts), the listing
-//! of its directory or of a directory it looked in changed (globs, named
-//! inputs, `preload`, `run`), an environment variable `import` read or a
-//! config value it read has another value, or its describing file is not
-//! the same (a new `Tupfile` over a `Tupdefault`). New Tupfiles are
-//! parsed, deleted ones dropped, and a Tupfile that ran a `run` script is
-//! parsed whenever anything is (the script may read anything).
+//! Tupfile, includes, `Tuprules.tup` probed, `run` scripts and the files
+//! they read or looked for in vain, as traced), the listing of its
+//! directory or of a directory it looked in changed (globs, named inputs,
+//! `preload`, `run`), an environment variable `import` read or a config
+//! value it read has another value, or its describing file is not the
+//! same (a new `Tupfile` over a `Tupdefault`). New Tupfiles are parsed,
+//! deleted ones dropped.
 //!
 //! The others' rules come from the index. That is exact when what other
 //! Tupfiles saw of the re-parsed ones is as before ([`stands`]): their
@@ -86,15 +86,6 @@ pub fn decide(prior: &Prior, root: &Path, changed_tree: &TreeChanges) -> Decisio
         Ok(removed) => removed,
         Err(why) => return Decision::Full(why),
     };
-    for view in index.tupfiles().filter(|v| v.ran_scripts()) {
-        match key_of(&view) {
-            Some(key) if !removed.contains(&key) => {
-                let why = "it runs a script, which may read anything";
-                parse.entry(key).or_insert_with(|| why.into());
-            }
-            _ => {}
-        }
-    }
     Decision::Partial(Dirty {
         parse,
         removed,

@@ -250,10 +250,25 @@ fn producer(rng: &mut Rng, tag: &str) -> String {
     text
 }
 
+/// The words a `run` script reads: up to three, each an output of the
+/// script's rules, some in `<g>`.
+fn words(rng: &mut Rng) -> String {
+    let words = ["w0", "w1", "g2"];
+    let picked: Vec<&str> = words.into_iter().filter(|_| rng.below(2) == 0).collect();
+    picked.join("\n") + "\n"
+}
+
+/// A `run` script printing one rule per word of `words.txt` (the words
+/// starting with `g` join `<g>`).
+const WORDS_SCRIPT: &str = "for w in $(cat words.txt); do\n  \
+    case $w in g*) g=' ../<g>';; *) g='';; esac\n  \
+    echo \": |> echo $w > %o |> $w.out$g\"\ndone\n";
+
 /// One random edit of the project of [`random_edits_build_as_a_full_parse_would`].
 fn random_edit(p: &Project, rng: &mut Rng, step: usize, sources: &mut Vec<String>) {
     let gen = ["gen0", "gen1", "gen2"][rng.index(3)];
-    match rng.below(6) {
+    match rng.below(7) {
+        6 => p.write("script/words.txt", &words(rng)),
         0 => p.write(&format!("{gen}/Tupfile"), &producer(rng, gen)),
         1 => {
             let path = format!("{gen}/src{step}.txt");
@@ -286,7 +301,11 @@ fn random_edits_build_as_a_full_parse_would() {
             .file(
                 "use2/Tupfile",
                 ": ../<g> |> echo %<g> > %o |> members.txt\n",
-            );
+            )
+            // `sh rules.sh`: the clean copy keeps no mode bits.
+            .file("script/Tupfile", "run sh rules.sh\n")
+            .file("script/rules.sh", WORDS_SCRIPT)
+            .file("script/words.txt", "w0\n");
         for gen in ["gen0", "gen1", "gen2"] {
             p.write(&format!("{gen}/Tupfile"), &producer(&mut rng, gen));
         }
@@ -297,7 +316,7 @@ fn random_edits_build_as_a_full_parse_would() {
             counts.push(parsed(&build_like_clean(&p)));
             // Every Tupfile parsed again must give the very same rules: no
             // command may find its identity changed.
-            let dirs = ["gen0", "gen1", "gen2", "gen3", "use1", "use2"];
+            let dirs = ["gen0", "gen1", "gen2", "gen3", "use1", "use2", "script"];
             let tupfiles: Vec<String> = dirs
                 .iter()
                 .map(|d| format!("{d}/Tupfile"))
@@ -322,15 +341,15 @@ fn an_index_of_the_old_format_says_so_in_one_line_and_rebuilds_everything() {
     let p = three_dirs();
     let path = p.path(".tupfs/index");
     let mut bytes = std::fs::read(&path).expect("an index");
-    // The header's format version (bytes 8..12): format 2 recorded neither
-    // each command's parse position nor each Tupfile's describing file.
-    bytes[8..12].copy_from_slice(&2u32.to_le_bytes());
+    // The header's format version (bytes 8..12): format 3 recorded no
+    // files read by `run` scripts.
+    bytes[8..12].copy_from_slice(&3u32.to_le_bytes());
     std::fs::write(&path, &bytes).expect("rewrite the index");
     let b = p.build(&[]);
     b.success()
         .ran_exactly(&["echo a > a.txt", "echo b > b.txt", "echo c > c.txt"])
-        .says(&["the index has format 2", "rebuilding everything"]);
-    let lines = b.stderr.lines().filter(|l| l.contains("format 2")).count();
+        .says(&["the index has format 3", "rebuilding everything"]);
+    let lines = b.stderr.lines().filter(|l| l.contains("format 3")).count();
     assert_eq!(lines, 1, "one line about the old index\n{}", b.dump());
     assert_parsed(&b, 3);
     let again = p.build(&[]);

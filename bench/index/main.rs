@@ -74,7 +74,6 @@ fn build_record(commands: usize) -> BuildRecord {
             variant: p(""),
             dir: p(&dir),
             tupfile: p(&format!("{dir}/Tupfile")),
-            ran_scripts: false,
             depends_on: vec![],
             reads: vec![Seen {
                 file: tupfile,

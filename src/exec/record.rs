@@ -257,7 +257,6 @@ impl<'a> Recorder<'a> {
                 variant: key.variant,
                 dir: key.dir,
                 tupfile,
-                ran_scripts: view.ran_scripts(),
                 reads: paths.iter().map(|p| self.seen(p)).collect(),
                 vars: view
                     .vars()

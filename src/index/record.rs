@@ -102,12 +102,10 @@ pub struct TupfileRecord {
     pub dir: ProjPath,
     /// The file read for it: its `Tupfile` or a `Tupdefault`.
     pub tupfile: ProjPath,
-    /// The parse ran a `run` script (which may read anything: such a
-    /// Tupfile is parsed again whenever any Tupfile is).
-    pub ran_scripts: bool,
     /// Files and directories the parse read (the Tupfile, includes, absent
     /// `Tuprules.tup` probed, directories whose listing it depended on,
-    /// `run` scripts), with the generation seen.
+    /// `run` scripts and what they read or looked for in vain), each once,
+    /// with the generation seen.
     pub reads: Vec<Seen>,
     /// Variables the parse read (`@NAME` config, `$NAME` environment),
     /// sorted by name.
@@ -128,7 +126,9 @@ impl TupfileRecord {
             .chain(&parse.included)
             .chain(&parse.probed_absent)
             .chain(&parse.globbed_dirs)
-            .chain(&parse.run_scripts);
+            .chain(&parse.run_scripts)
+            .chain(&parse.script_reads);
+        let mut once = std::collections::BTreeSet::new();
         let config = parse.config.iter().map(|(name, value)| StickyVar {
             name: identity::config_var_name(name),
             value: identity::value_digest(value.as_deref()),
@@ -143,8 +143,7 @@ impl TupfileRecord {
             variant: parse.variant.clone(),
             dir: parse.dir.clone(),
             tupfile: parse.tupfile.clone(),
-            ran_scripts: parse.ran_scripts,
-            reads: paths.map(seen).collect(),
+            reads: paths.filter(|p| once.insert(*p)).map(seen).collect(),
             vars,
             depends_on: parse.depends_on.iter().cloned().collect(),
         }

@@ -121,9 +121,6 @@ pub(crate) struct OutputRow {
     pub cmd: u32,
 }
 
-/// `TupfileRow::flags`: the parse ran a `run` script.
-pub(crate) const TUPFILE_RAN_SCRIPTS: u32 = 1;
-
 /// A Tupfile's parse read-set; sorted by (variant, directory).
 #[derive(Archive, Serialize, Clone, Copy, Debug, Default)]
 pub(crate) struct TupfileRow {
@@ -131,8 +128,6 @@ pub(crate) struct TupfileRow {
     pub dir: Span,
     /// The file read for the directory (its Tupfile or a Tupdefault).
     pub tupfile: Span,
-    /// [`TUPFILE_RAN_SCRIPTS`].
-    pub flags: u32,
     /// Span into `Tables::strs`.
     pub depends_on: Span,
     /// Span into `Tables::reads`.

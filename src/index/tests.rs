@@ -104,7 +104,6 @@ fn sample() -> BuildRecord {
         variant: p(""),
         dir: p("src"),
         tupfile: p("src/Tupfile"),
-        ran_scripts: false,
         depends_on: vec![p("gen")],
         reads: vec![Seen {
             file: tf,
@@ -438,7 +437,7 @@ fn tupfile_record_from_a_parse_keeps_every_read_and_value() {
         config: [("DEBUG".to_string(), Some("y".to_string()))].into(),
         env: [("HOME".to_string(), None)].into(),
         run_scripts: [p("gen.sh")].into(),
-        ran_scripts: true,
+        script_reads: [p("files.txt"), p("gen.sh")].into(),
     };
     let mut asked = Vec::new();
     let rec = TupfileRecord::from_parse(&parse, &mut |path| {
@@ -455,10 +454,11 @@ fn tupfile_record_from_a_parse_keeps_every_read_and_value() {
             "Tuprules.tup",
             "src/Tuprules.tup",
             "src",
-            "gen.sh"
+            "gen.sh",
+            "files.txt"
         ]
     );
-    assert_eq!(rec.reads.len(), 5);
+    assert_eq!(rec.reads.len(), 6, "each path once");
     let names: Vec<&str> = rec.vars.iter().map(|v| v.name.as_str()).collect();
     assert_eq!(names, ["$HOME", "@DEBUG"]);
     assert_eq!(rec.vars[0].value, identity::value_digest(None));

@@ -541,11 +541,6 @@ impl<'a> TupfileView<'a> {
         self.index.str(&self.row.tupfile)
     }
 
-    /// The parse ran a `run` script.
-    pub fn ran_scripts(&self) -> bool {
-        self.row.flags.to_native() & TUPFILE_RAN_SCRIPTS != 0
-    }
-
     /// Directories whose Tupfiles had to be parsed first: re-parsing one of
     /// them re-parses this one.
     pub fn depends_on(&self) -> impl Iterator<Item = &'a str> + 'a {

@@ -61,11 +61,6 @@ pub(crate) fn flatten(record: &BuildRecord) -> Result<Tables> {
             variant: f.text(tf.variant.as_str()),
             dir: f.text(tf.dir.as_str()),
             tupfile: f.text(tf.tupfile.as_str()),
-            flags: if tf.ran_scripts {
-                TUPFILE_RAN_SCRIPTS
-            } else {
-                0
-            },
             depends_on: f.paths(&tf.depends_on),
             reads: f.reads(&tf.reads, &slot_of)?,
             vars: f.sticky(&tf.vars),

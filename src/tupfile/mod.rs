@@ -21,6 +21,7 @@ mod macros;
 mod outputs;
 mod rule;
 mod run;
+mod script;
 mod vars;
 
 #[cfg(test)]
@@ -29,12 +30,14 @@ mod tests;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::paths::ProjPath;
 
 pub use config::Config;
 pub use driver::{Partial, SourceTree};
 pub use gitignore::write_gitignores;
+pub use script::{script_stdout, Script, ScriptRun, ScriptRunner, UntracedRunner};
 pub use vars::variant_logical;
 
 /// A place in a Tupfile (or a file it included).
@@ -275,8 +278,10 @@ pub struct TupfileRecord {
     pub env: BTreeMap<String, Option<String>>,
     /// Scripts executed by `run` (their text is an input of the parse).
     pub run_scripts: BTreeSet<ProjPath>,
-    /// The parse ran a `run` script (which may have read anything).
-    pub ran_scripts: bool,
+    /// Other files the `run` scripts read, and paths they looked for that
+    /// did not exist (inputs of the parse too; empty when the
+    /// [`ScriptRunner`] does not trace).
+    pub script_reads: BTreeSet<ProjPath>,
 }
 
 /// A `.gitignore` the engine should write (see [`write_gitignores`]).
@@ -318,6 +323,8 @@ pub struct ParseOptions {
     /// Whether `run` lines may execute their scripts (off: `run` is an
     /// error; for parsing untrusted text).
     pub allow_run: bool,
+    /// What executes `run` scripts (default: [`UntracedRunner`]).
+    pub scripts: Arc<dyn ScriptRunner>,
 }
 
 impl Default for ParseOptions {
@@ -326,6 +333,7 @@ impl Default for ParseOptions {
             env: std::env::vars().collect(),
             previous_outputs: BTreeSet::new(),
             allow_run: true,
+            scripts: Arc::new(UntracedRunner),
         }
     }
 }

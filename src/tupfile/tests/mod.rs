@@ -39,6 +39,7 @@ pub(super) fn opts() -> ParseOptions {
         env,
         previous_outputs: Default::default(),
         allow_run: true,
+        ..ParseOptions::default()
     }
 }
 
