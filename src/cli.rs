@@ -1,7 +1,6 @@
 //! What each subcommand does, as library functions that return `Result`s;
 //! `main.rs` only parses arguments and prints the error.
 
-use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -9,12 +8,14 @@ use std::time::Instant;
 
 use anyhow::Result;
 
+use crate::buildrules::{self, Rules};
 use crate::exec::{self, BuildStatus};
 use crate::graph::Graph;
 use crate::lock::BuildLock;
 use crate::options::{ChangeMode, Options};
 use crate::project::Project;
-use crate::reuse::{self, Prior};
+use crate::reparse::{self, Decision};
+use crate::reuse::{Prior, TreeChanges};
 use crate::tupfile;
 use crate::ui::runlog::RunLog;
 use crate::ui::UiOptions;
@@ -118,8 +119,9 @@ const EXIT_INTERRUPTED: u8 = 130;
 
 /// `tupfs build`: parse → graph → plan → execute → record. Exit 0 when up
 /// to date, 1 when a command failed, 2 for a Tupfile or usage error, 130
-/// when interrupted. When nothing a parse read changed, the rules come
-/// from the index and no Tupfile is parsed ([`crate::reuse`]).
+/// when interrupted. Only the Tupfiles whose parse inputs changed are
+/// parsed ([`crate::reparse`]); when none did, the rules come from the
+/// index and no Tupfile is parsed ([`crate::reuse`]).
 pub fn build(dir: &Path, opts: &BuildOptions) -> Result<ExitCode> {
     let started = Instant::now();
     let project = Project::find(dir)?;
@@ -138,7 +140,7 @@ pub fn build(dir: &Path, opts: &BuildOptions) -> Result<ExitCode> {
         Ok(built) => built,
         Err((e, parsed)) => return failed_early(&project, &e, parsed),
     };
-    let parsed = rules.parsed();
+    let parsed = rules.parsed;
     let cwd = dir.canonicalize()?;
     let selected = match exec::targets::select(&graph, &project.root, &cwd, &opts.targets) {
         Ok(selected) => selected,
@@ -149,6 +151,8 @@ pub fn build(dir: &Path, opts: &BuildOptions) -> Result<ExitCode> {
         tupfiles: rules.tupfiles,
         tree: rules.tree,
         reused: rules.reused,
+        kept: rules.kept,
+        parsed,
         jobs: opts.jobs,
         keep_going: opts.keep_going,
         change,
@@ -176,79 +180,55 @@ fn scan_and_decide(
     started: Instant,
 ) -> Option<Built> {
     // The full scan (a stat of every recorded file) runs beside the check
-    // of the tree and, when that already says "parse", the parse and the
-    // graph. Otherwise the scan decides: parse, re-use, or nothing to do.
-    let (built, scan) = std::thread::scope(|s| {
+    // of the tree and, when the index cannot stand in for any parse, the
+    // parse and the graph. Otherwise the scan decides: parse some or all
+    // Tupfiles, re-use the index, or nothing to do.
+    let (built, changed_tree, scan) = std::thread::scope(|s| {
         let scanner = s.spawn(|| prior.scan(&project.root));
-        let built = prior
-            .tree_changed(&project.root)
-            .map(|why| rules_and_graph(project, prior, Some(why), started));
+        let (built, changed_tree) = match prior.unusable() {
+            Some(why) => {
+                let full = Decision::Full(why);
+                (
+                    Some(rules_and_graph(project, prior, full, opts, started)),
+                    TreeChanges::default(),
+                )
+            }
+            None => (None, prior.changed_tree(&project.root)),
+        };
         let scan = scanner
             .join()
             .unwrap_or_else(|p| std::panic::resume_unwind(p));
-        (built, scan)
+        (built, changed_tree, scan)
     });
     prior.scan = scan;
     log::debug!("timing: scanned at {:?}", started.elapsed());
     // The index's checksum was verified meanwhile; nothing taken from it
     // counts before its verdict. Damaged: decide again without it.
-    let built = match prior.discard_if_damaged() {
-        true => {
-            let why = Some("the index is damaged".into());
-            Some(rules_and_graph(project, prior, why, started))
-        }
-        false => built,
-    };
-    match built {
-        Some(built) => Some(built),
-        None => match prior.reads_changed() {
-            None if opts.targets.is_empty() && prior.nothing_to_do() => None,
-            dirty => Some(rules_and_graph(project, prior, dirty, started)),
-        },
+    if prior.discard_if_damaged() {
+        let full = Decision::Full("the index is damaged".into());
+        return Some(rules_and_graph(project, prior, full, opts, started));
+    }
+    if built.is_some() {
+        return built;
+    }
+    match reparse::decide(prior, &project.root, &changed_tree) {
+        Decision::Reuse if opts.targets.is_empty() && prior.nothing_to_do() => None,
+        decision => Some(rules_and_graph(project, prior, decision, opts, started)),
     }
 }
 
-/// Where a build's rules came from (the rules went into the graph).
-struct Rules {
-    rules: Vec<tupfile::Rule>,
-    tupfiles: Vec<tupfile::TupfileRecord>,
-    tree: Vec<crate::index::TreeEntry>,
-    reused: bool,
-}
-
-impl Rules {
-    /// Tupfiles parsed to get them.
-    fn parsed(&self) -> usize {
-        match self.reused {
-            true => 0,
-            false => self.tupfiles.len(),
-        }
-    }
-}
-
-/// The rules (from the index when no parse input changed, else from a
-/// parse) and their graph; an error says what and how many Tupfiles were
-/// parsed.
-/// `dirty`: why the Tupfiles must be parsed (None: re-use the index).
+/// The rules `decision` says to take or parse, and their graph; an error
+/// says what and how many Tupfiles were parsed.
 fn rules_and_graph(
     project: &Project,
     prior: &Prior,
-    dirty: Option<String>,
+    decision: Decision,
+    opts: &BuildOptions,
     started: Instant,
 ) -> Built {
-    let mut rules = match dirty {
-        None => Rules {
-            rules: prior.rules().map_err(|e| (e, 0))?,
-            tupfiles: Vec::new(),
-            tree: Vec::new(),
-            reused: true,
-        },
-        Some(why) => {
-            log::debug!("parsing every Tupfile: {why}");
-            parse_for_build(project, prior).map_err(|e| (e, 1))?
-        }
-    };
-    let parsed = rules.parsed();
+    let explain = opts.explain && !opts.quiet;
+    let mut rules = buildrules::rules_for_build(project, prior, decision, explain)?;
+    let parsed = rules.parsed;
     log::debug!(
         "timing: {parsed} Tupfiles parsed at {:?}",
         started.elapsed()
@@ -257,34 +237,6 @@ fn rules_and_graph(
         Graph::build(std::mem::take(&mut rules.rules)).map_err(|e| (e.to_string(), parsed))?;
     log::debug!("timing: graph built at {:?}", started.elapsed());
     Ok((graph, rules))
-}
-
-/// Parse every Tupfile (the last build's outputs are not sources), write
-/// the `.gitignore`s asked for, and take the tree as the parse saw it.
-fn parse_for_build(project: &Project, prior: &Prior) -> Result<Rules, String> {
-    let previous = prior.previous_outputs();
-    let parse_options = tupfile::ParseOptions {
-        previous_outputs: previous.clone(),
-        ..Default::default()
-    };
-    let parsed =
-        tupfile::parse_project_with(&project.root, &parse_options).map_err(|e| e.to_string())?;
-    tupfile::write_gitignores(&project.root, &parsed)
-        .map_err(|e| format!("cannot write a .gitignore: {e:#}"))?;
-    let outputs: HashSet<&str> = parsed
-        .rules
-        .iter()
-        .flat_map(|r| r.outputs.iter().chain(&r.extra_outputs))
-        .chain(&previous)
-        .map(|p| p.as_str())
-        .collect();
-    let tree = reuse::tree_entries(&project.root, &parsed, &|p| outputs.contains(p));
-    Ok(Rules {
-        tupfiles: parsed.tupfiles,
-        rules: parsed.rules,
-        tree,
-        reused: false,
-    })
 }
 
 /// `--change MODE` if given, else what `.tupfs/options` says.

@@ -4,6 +4,7 @@
 //! Data flows one way: [`tupfile`] (parse) → graph → plan → exec → index
 //! (record). See DESIGN.md for the modules and what each owns.
 
+pub mod buildrules;
 pub mod change;
 pub mod cli;
 pub mod exec;
@@ -15,6 +16,7 @@ pub mod options;
 pub mod paths;
 pub mod plan;
 pub mod project;
+pub mod reparse;
 pub mod reuse;
 pub mod tupfile;
 pub mod ui;

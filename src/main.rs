@@ -68,7 +68,8 @@ struct BuildArgs {
     /// mtime+digest-inputs (default: from .tupfs/options, else mtime).
     #[arg(long = "change", value_name = "MODE")]
     change: Option<String>,
-    /// Say, for each command that runs, why it runs.
+    /// Say, for each command that runs, why it runs (and why each Tupfile
+    /// is parsed).
     #[arg(long)]
     explain: bool,
 }

@@ -5,11 +5,11 @@
 //! A parse depends on (1) the files each Tupfile's parse read (the Tupfile,
 //! includes, `Tuprules.tup` probed absent, `run` scripts), judged by the
 //! change detector like any input; (2) the environment variables `import`
-//! read; (3) the tree: the listing of every source directory (which names
-//! exist, minus the outputs of the build: a new source file, Tupfile or
-//! directory anywhere changes it) and the contents of each `tup.config`.
-//! Anything dirty re-parses every Tupfile (simple and exact; the no-op is
-//! what must be fast).
+//! read and the config values it read; (3) the tree: the listing of every
+//! source directory (which names exist, minus the outputs of the build: a
+//! new source file, Tupfile or directory anywhere changes it) and the
+//! contents of each `tup.config`. Which Tupfiles a change re-parses is
+//! [`crate::reparse`]'s business.
 
 use std::collections::{BTreeSet, HashSet};
 use std::fs;
@@ -20,11 +20,11 @@ use sha2::{Digest as _, Sha256};
 
 use crate::change::{ChangeDetector, ChangeSource, Changes, FileKind, FullScan};
 use crate::identity::{self, Digest};
-use crate::index::{Index, IndexOptions, Open, TreeEntry};
+use crate::index::{FileSlot, Generation, Index, IndexOptions, Listing, Open, TreeEntry};
 use crate::options::ChangeMode;
 use crate::paths::ProjPath;
 use crate::project::Project;
-use crate::tupfile::{ParsedProject, Rule};
+use crate::tupfile::{ParseOptions, ParsedProject, Rule};
 
 /// The one-line warning for a damaged index.
 fn damaged(why: &str) -> String {
@@ -32,7 +32,7 @@ fn damaged(why: &str) -> String {
 }
 
 /// The file name whose contents (not listing) a tree entry records.
-const CONFIG_FILE: &str = "tup.config";
+pub const CONFIG_FILE: &str = "tup.config";
 
 /// Threads that list directories (listing is mostly system time).
 const TREE_THREADS: usize = 2;
@@ -120,25 +120,29 @@ impl Prior {
             .collect()
     }
 
+    /// The options of a parse for a build: the last build's outputs are
+    /// not sources.
+    pub fn parse_options(&self) -> ParseOptions {
+        ParseOptions {
+            previous_outputs: self.previous_outputs(),
+            ..Default::default()
+        }
+    }
+
     /// The last build's rules, from the index, in the parser's order
-    /// (variant, the Tupfile's directory, position). Only right when
-    /// [`Prior::tree_changed`] and [`Prior::reads_changed`] said no.
+    /// (variant, the Tupfile's directory, position). Only right for the
+    /// Tupfiles [`crate::reparse`] found clean.
     pub fn rules(&self) -> Result<Vec<Rule>, String> {
         let index = self.index.as_ref().ok_or("no index")?;
         let mut rules = index
             .commands()
-            .map(|c| c.to_rule())
-            .collect::<Result<Vec<Rule>, _>>()
-            .map_err(|e| format!("the index holds a bad path: {e}"))?;
-        rules.sort_by(|a, b| {
-            (&a.variant, &a.source_dir, &a.location, &a.outputs).cmp(&(
-                &b.variant,
-                &b.source_dir,
-                &b.location,
-                &b.outputs,
-            ))
+            .map(|c| Ok((c.position(), c.to_rule()?)))
+            .collect::<Result<Vec<(u32, Rule)>, _>>()
+            .map_err(|e: crate::paths::PathError| format!("the index holds a bad path: {e}"))?;
+        rules.sort_by(|(pa, a), (pb, b)| {
+            (&a.variant, &a.source_dir, pa).cmp(&(&b.variant, &b.source_dir, pb))
         });
-        Ok(rules)
+        Ok(rules.into_iter().map(|(_, rule)| rule).collect())
     }
 
     /// Before the scan: could this build be a no-op at all? The last build
@@ -174,52 +178,49 @@ impl Prior {
             })
     }
 
-    /// What changed among the parse's inputs besides the files it read
-    /// (the tree, imported variables), or why the index cannot stand in
-    /// for a parse. None: see [`Prior::reads_changed`] once scanned.
-    pub fn tree_changed(&self, root: &Path) -> Option<String> {
+    /// Why the index cannot stand in for any Tupfile's parse (then every
+    /// Tupfile is parsed), or None.
+    pub fn unusable(&self) -> Option<String> {
         let Some(index) = &self.index else {
             return Some("no index".into());
         };
         if !index.commands_are_rules() {
             return Some("the last build kept a stale output's command".into());
         }
-        if index.tree().next().is_none() {
+        if index.tree().next().is_none() || index.tupfiles().next().is_none() {
             return Some("the index records no parse".into());
         }
-        dirty_env(index).or_else(|| dirty_tree(index, root))
+        None
     }
 
-    /// A file a Tupfile's parse read that changed, as the scan judged it
-    /// (directories are judged by their listing, in the tree, not by their
-    /// mtime: every build that writes an output moves its directory's
-    /// mtime). None: the rules may come from the index.
-    pub fn reads_changed(&self) -> Option<String> {
-        let Some(index) = &self.index else {
-            return Some("no index".into());
-        };
-        for tupfile in index.tupfiles() {
-            for read in tupfile.reads() {
-                let file = index.file_at(read.file)?;
-                if file.state().is_some_and(|s| s.kind == FileKind::Dir) {
-                    continue;
-                }
-                let changed = self
-                    .scan
-                    .get(read.file)
-                    .map_or(true, |j| j.verdict.is_changed());
-                if changed || file.since() != read.since {
-                    return Some(format!("{} changed", file.path()));
-                }
-            }
+    /// What of the tree (source directories, `tup.config`s) differs from
+    /// what the last parse saw.
+    pub fn changed_tree(&self, root: &Path) -> TreeChanges {
+        match &self.index {
+            Some(index) => changed_tree(index, root),
+            None => TreeChanges::default(),
         }
-        None
+    }
+
+    /// True when the scan judged the file a parse read (at `slot`, seen in
+    /// generation `since`) changed. Directories are judged by their
+    /// listing, in the tree, not by their mtime (every build that writes
+    /// an output moves its directory's mtime): never by this.
+    pub fn read_changed(&self, slot: FileSlot, since: Generation) -> bool {
+        let Some(file) = self.index.as_ref().and_then(|i| i.file_at(slot)) else {
+            return true;
+        };
+        if file.state().is_some_and(|s| s.kind == FileKind::Dir) {
+            return false;
+        }
+        let changed = self.scan.get(slot).map_or(true, |j| j.verdict.is_changed());
+        changed || file.since() != since
     }
 }
 
 /// The digest of an environment variable's value now (as commands and
 /// `import` see it).
-fn env_digest(name: &str) -> Digest {
+pub fn env_digest(name: &str) -> Digest {
     identity::value_digest(identity::process_env(name).as_deref())
 }
 
@@ -233,37 +234,45 @@ pub fn settled(index: &Index, scan: &Changes) -> bool {
     })
 }
 
-/// An environment variable `import` read that now has another value.
-/// (`@CONFIG` values are covered by the `tup.config` contents in the tree.)
-fn dirty_env(index: &Index) -> Option<String> {
-    for tupfile in index.tupfiles() {
-        for (name, digest) in tupfile.vars() {
-            let Some(var) = name.strip_prefix('$') else {
-                continue;
-            };
-            if env_digest(var) != digest {
-                return Some(format!("{name} changed"));
-            }
-        }
-    }
-    None
+/// What of the tree differs from what the last parse saw.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TreeChanges {
+    /// The source directories whose names of files, and the `tup.config`s
+    /// whose contents, changed.
+    pub files: BTreeSet<String>,
+    /// The source directories whose subdirectory names changed (only the
+    /// walk for Tupfiles cares).
+    pub dirs: BTreeSet<String>,
 }
 
-/// A source directory whose listing, or a `tup.config` whose contents,
-/// differ from what the last parse saw.
-fn dirty_tree(index: &Index, root: &Path) -> Option<String> {
+impl TreeChanges {
+    /// Nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty() && self.dirs.is_empty()
+    }
+}
+
+/// What of the tree differs from what the last parse saw.
+fn changed_tree(index: &Index, root: &Path) -> TreeChanges {
     let outputs: HashSet<&str> = index.output_paths().collect();
     let is_output = |p: &str| outputs.contains(p);
-    let entries: Vec<(&str, Digest)> = index.tree().collect();
-    let changed = crate::change::parallel_map(entries.len(), TREE_THREADS, |i| {
-        let (path, recorded) = entries[i];
-        match ProjPath::new(path) {
-            Ok(p) => tree_digest(root, &p, &is_output) != recorded,
-            Err(_) => true,
-        }
+    let entries: Vec<(&str, Listing)> = index.tree().collect();
+    let now = crate::change::parallel_map(entries.len(), TREE_THREADS, |i| {
+        ProjPath::new(entries[i].0)
+            .ok()
+            .map(|p| tree_listing(root, &p, &is_output))
     });
-    let first = changed.iter().position(|&c| c)?;
-    Some(format!("{} changed", entries[first].0))
+    let mut changes = TreeChanges::default();
+    for ((path, recorded), now) in entries.iter().zip(now) {
+        let now = now.unwrap_or_default();
+        if now.files != recorded.files {
+            changes.files.insert(path.to_string());
+        }
+        if now.dirs != recorded.dirs {
+            changes.dirs.insert(path.to_string());
+        }
+    }
+    changes
 }
 
 /// The tree a parse saw: each walked directory's listing digest and each
@@ -288,27 +297,31 @@ pub fn tree_entries(
         .chain(&configs)
         .map(|path| TreeEntry {
             path: path.clone(),
-            digest: tree_digest(root, path, is_output),
+            listing: tree_listing(root, path, is_output),
         })
         .collect()
 }
 
-/// A `tup.config`'s content digest, or a directory's listing digest.
-fn tree_digest(root: &Path, path: &ProjPath, is_output: &dyn Fn(&str) -> bool) -> Digest {
+/// A `tup.config`'s content digest, or a directory's listing digests.
+fn tree_listing(root: &Path, path: &ProjPath, is_output: &dyn Fn(&str) -> bool) -> Listing {
     match path.file_name() == CONFIG_FILE {
-        true => match fs::read(path.to_disk(root)) {
-            Ok(bytes) => Digest::of(&bytes),
-            Err(_) => Digest([0; 32]),
+        true => Listing {
+            files: match fs::read(path.to_disk(root)) {
+                Ok(bytes) => Digest::of(&bytes),
+                Err(_) => Digest([0; 32]),
+            },
+            dirs: Digest([0; 32]),
         },
-        false => listing_digest(root, path, is_output),
+        false => listing(root, path, is_output),
     }
 }
 
-/// SHA-256 over the sorted visible names of `dir` that are not outputs,
-/// each with whether it is a directory (a missing directory: all zeros).
-fn listing_digest(root: &Path, dir: &ProjPath, is_output: &dyn Fn(&str) -> bool) -> Digest {
+/// SHA-256s over the sorted visible names of `dir` that are not outputs:
+/// those of non-directories and those of directories (a missing
+/// directory: all zeros).
+fn listing(root: &Path, dir: &ProjPath, is_output: &dyn Fn(&str) -> bool) -> Listing {
     let Ok(entries) = fs::read_dir(dir.to_disk(root)) else {
-        return Digest([0; 32]);
+        return Listing::default();
     };
     let mut names: Vec<(Vec<u8>, bool)> = entries
         .flatten()
@@ -323,26 +336,29 @@ fn listing_digest(root: &Path, dir: &ProjPath, is_output: &dyn Fn(&str) -> bool)
         })
         .collect();
     names.sort();
-    let mut hasher = Sha256::new();
+    let (mut files, mut dirs) = (Sha256::new(), Sha256::new());
     for (name, is_dir) in &names {
+        let hasher = if *is_dir { &mut dirs } else { &mut files };
         hasher.update((name.len() as u64).to_le_bytes());
         hasher.update(name);
-        hasher.update([u8::from(*is_dir)]);
     }
-    Digest(hasher.finalize().into())
+    Listing {
+        files: Digest(files.finalize().into()),
+        dirs: Digest(dirs.finalize().into()),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn digest(root: &Path, dir: &str, outputs: &[&str]) -> Digest {
+    fn digest(root: &Path, dir: &str, outputs: &[&str]) -> Listing {
         let dir = ProjPath::new(dir).unwrap();
-        tree_digest(root, &dir, &|p| outputs.contains(&p))
+        tree_listing(root, &dir, &|p| outputs.contains(&p))
     }
 
     #[test]
-    fn listing_digest_sees_sources_and_directories_not_outputs_or_hidden_names() {
+    fn listing_sees_files_and_directories_apart_not_outputs_or_hidden_names() {
         let t = tempfile::tempdir().unwrap();
         let root = t.path();
         fs::create_dir_all(root.join("src")).unwrap();
@@ -360,26 +376,27 @@ mod tests {
 
         fs::write(root.join("src/b.c"), "").unwrap();
         let with_b = digest(root, "src", &["src/a.o"]);
-        assert_ne!(with_b, first, "a new source file counts");
+        assert_ne!(with_b.files, first.files, "a new source file counts");
+        assert_eq!(with_b.dirs, first.dirs, "among the files");
 
         fs::remove_file(root.join("src/b.c")).unwrap();
         fs::create_dir(root.join("src/b.c")).unwrap();
         let b_dir = digest(root, "src", &["src/a.o"]);
-        assert_ne!(b_dir, with_b, "a file that became a directory counts");
-        assert_ne!(b_dir, first);
+        assert_eq!(b_dir.files, first.files, "a file that became a directory");
+        assert_ne!(b_dir.dirs, first.dirs, "is a new directory");
 
-        assert_eq!(digest(root, "missing", &[]), Digest([0; 32]));
+        assert_eq!(digest(root, "missing", &[]), Listing::default());
     }
 
     #[test]
     fn tup_config_is_judged_by_contents() {
         let t = tempfile::tempdir().unwrap();
         let root = t.path();
-        let absent = digest(root, "tup.config", &[]);
+        let absent = digest(root, "tup.config", &[]).files;
         fs::write(root.join("tup.config"), "").unwrap();
-        let empty = digest(root, "tup.config", &[]);
+        let empty = digest(root, "tup.config", &[]).files;
         assert_ne!(absent, empty, "an empty tup.config is not a missing one");
         fs::write(root.join("tup.config"), "CONFIG_X=y\n").unwrap();
-        assert_ne!(digest(root, "tup.config", &[]), empty);
+        assert_ne!(digest(root, "tup.config", &[]).files, empty);
     }
 }

@@ -56,6 +56,7 @@ fn check(tupfile: &[u8], rules: &[u8]) {
         env: Default::default(),
         previous_outputs: Default::default(),
         allow_run: false,
+        ..ParseOptions::default()
     };
     if let Err(e) = parse_project_with(root, &opts) {
         let loc = e.location.as_ref();

@@ -73,6 +73,7 @@ fn build_record(commands: usize) -> BuildRecord {
         r.tupfiles.push(TupfileRecord {
             variant: p(""),
             dir: p(&dir),
+            tupfile: p(&format!("{dir}/Tupfile")),
             depends_on: vec![],
             reads: vec![Seen {
                 file: tupfile,
@@ -144,6 +145,7 @@ fn command(files: &mut Vec<FileRecord>, dir: &str, n: u64, headers: &[FileRef]) 
         sticky: id.sticky,
         must_rerun: false,
         reads,
+        position: n as u32,
     }
 }
 

@@ -176,7 +176,7 @@ fn spawn_and_wait(
 }
 
 /// An anonymous in-memory file (closed on exec: the child gets dups).
-fn capture_file() -> std::io::Result<File> {
+pub(crate) fn capture_file() -> std::io::Result<File> {
     // SAFETY: a valid NUL-terminated name; the flags are plain bits.
     let fd = unsafe { libc::memfd_create(c"tupfs-capture".as_ptr(), libc::MFD_CLOEXEC) };
     if fd < 0 {

@@ -9,6 +9,7 @@ pub mod compiledb;
 pub mod enforce;
 pub mod job;
 pub mod schedule;
+pub mod scripts;
 pub mod settle;
 pub mod signals;
 pub mod stale;
@@ -55,8 +56,14 @@ pub struct Request {
     /// The commands to build, by `CmdId::index` ([`targets::select`]);
     /// empty: all of them.
     pub selected: Vec<bool>,
-    /// What each Tupfile's parse read (recorded in the index).
+    /// What each Tupfile parsed in this build read (recorded in the
+    /// index).
     pub tupfiles: Vec<crate::tupfile::TupfileRecord>,
+    /// The Tupfiles whose rules came from the index and whose read-sets
+    /// are carried over (all of them when `reused`).
+    pub kept: std::collections::BTreeSet<crate::tupfile::TupfileKey>,
+    /// How many Tupfiles were parsed (for the report and the run log).
+    pub parsed: usize,
     /// The source tree as the parse saw it ([`crate::reuse::tree_entries`]).
     pub tree: Vec<crate::index::TreeEntry>,
     /// The rules came from the index, nothing was parsed: the last parse's
@@ -145,7 +152,7 @@ pub fn run_build_with(
         outcomes: &outcomes,
         stale: &stale,
         elapsed: started.elapsed(),
-        parsed: if req.reused { 0 } else { req.tupfiles.len() },
+        parsed: req.parsed,
     };
     report.finish(project, &ui)
 }
@@ -156,15 +163,18 @@ pub fn previous_outputs(project: &Project) -> BTreeSet<ProjPath> {
     history::History::previous_outputs(project)
 }
 
-/// Where this project's tracer mounts and stages writes.
-/// A killed build may have left a dead mount and staged writes: clear them
-/// (a build that mounts does this itself).
+/// A killed build may have left dead mounts (the commands' and the run
+/// scripts') and staged writes: clear them (a build that mounts does this
+/// itself).
 pub fn clear_leftovers(project: &Project, ui: &Ui) {
-    if let Err(e) = Tracer::clear_leftovers(&mount_config(project)) {
-        ui.warn(&format!("cannot clear what a killed build left: {e}"));
+    for config in [mount_config(project), parse_mount_config(project)] {
+        if let Err(e) = Tracer::clear_leftovers(&config) {
+            ui.warn(&format!("cannot clear what a killed build left: {e}"));
+        }
     }
 }
 
+/// Where this project's tracer mounts to run commands, and stages writes.
 fn mount_config(project: &Project) -> MountConfig {
     let state = project.state_dir();
     MountConfig {
@@ -175,9 +185,21 @@ fn mount_config(project: &Project) -> MountConfig {
     }
 }
 
+/// Where the tracer that runs `run` scripts while parsing mounts (its own
+/// place: a killed parse's dead mount never blocks the commands' mount).
+fn parse_mount_config(project: &Project) -> MountConfig {
+    MountConfig {
+        mountpoint: project.state_dir().join("mnt-parse"),
+        ..mount_config(project)
+    }
+}
+
 fn mount(project: &Project, graph: &Graph) -> Result<Tracer> {
     let config = mount_config(project);
-    // The tracer makes the mountpoint (and clears a dead mount there).
+    // The tracer makes the mountpoint (and clears a dead mount there); a
+    // killed parse may have left one at the run scripts' place.
+    Tracer::clear_leftovers(&parse_mount_config(project))
+        .context("cannot clear what a killed build left")?;
     std::fs::create_dir_all(&config.scratch)
         .with_context(|| format!("cannot create {}", config.scratch.display()))?;
     let options = MountOptions {

@@ -20,6 +20,7 @@ use crate::index::{
 };
 use crate::paths::ProjPath;
 use crate::project::Project;
+use crate::tupfile::TupfileKey;
 
 impl History {
     /// Write the index for this build.
@@ -33,8 +34,10 @@ impl History {
     ) -> Result<()> {
         let mut rec = Recorder::new(self, graph);
         if req.reused {
-            rec.carry_parse();
+            rec.carry_tupfiles(&|_| true);
+            rec.carry_tree();
         } else {
+            rec.carry_tupfiles(&|key| req.kept.contains(key));
             for parse in &req.tupfiles {
                 let t = TupfileRecord::from_parse(parse, &mut |p| rec.seen(p));
                 rec.out.tupfiles.push(t);
@@ -167,6 +170,7 @@ impl<'a> Recorder<'a> {
             sticky: ident.sticky.clone(),
             must_rerun,
             reads,
+            position: id.index() as u32,
         }
     }
 
@@ -226,9 +230,10 @@ impl<'a> Recorder<'a> {
         }
     }
 
-    /// The rules came from the index: its parse read-sets and tree stay
-    /// true (nothing they name changed), so carry them over.
-    fn carry_parse(&mut self) {
+    /// The rules of the Tupfiles `keep` picks (by variant and directory)
+    /// came from the index: their parse read-sets stay true (nothing they
+    /// name changed), so carry them over.
+    fn carry_tupfiles(&mut self, keep: &dyn Fn(&TupfileKey) -> bool) {
         let Some(index) = self.history.index.as_ref() else {
             return;
         };
@@ -237,13 +242,21 @@ impl<'a> Recorder<'a> {
                 .reads()
                 .filter_map(|o| ProjPath::new(index.file_at(o.file)?.path()).ok())
                 .collect();
-            let (Ok(variant), Ok(dir)) = (ProjPath::new(view.variant()), ProjPath::new(view.dir()))
-            else {
+            let (Ok(variant), Ok(dir), Ok(tupfile)) = (
+                ProjPath::new(view.variant()),
+                ProjPath::new(view.dir()),
+                ProjPath::new(view.tupfile()),
+            ) else {
                 continue;
             };
+            let key = TupfileKey { variant, dir };
+            if !keep(&key) {
+                continue;
+            }
             let record = TupfileRecord {
-                variant,
-                dir,
+                variant: key.variant,
+                dir: key.dir,
+                tupfile,
                 reads: paths.iter().map(|p| self.seen(p)).collect(),
                 vars: view
                     .vars()
@@ -259,12 +272,19 @@ impl<'a> Recorder<'a> {
             };
             self.out.tupfiles.push(record);
         }
+    }
+
+    /// Nothing was parsed: the index's tree stays true.
+    fn carry_tree(&mut self) {
+        let Some(index) = self.history.index.as_ref() else {
+            return;
+        };
         self.out.tree = index
             .tree()
-            .filter_map(|(path, digest)| {
+            .filter_map(|(path, listing)| {
                 Some(TreeEntry {
                     path: ProjPath::new(path).ok()?,
-                    digest,
+                    listing,
                 })
             })
             .collect();

@@ -28,8 +28,8 @@ use anyhow::{Context, Result};
 use memmap2::Mmap;
 
 pub use record::{
-    BuildRecord, CommandRecord, FileRecord, FileRef, Generation, Seen, TreeEntry, TupfileRecord,
-    VariableRecord,
+    BuildRecord, CommandRecord, FileRecord, FileRef, Generation, Listing, Seen, TreeEntry,
+    TupfileRecord, VariableRecord,
 };
 pub use view::{CommandView, FileView, Observed, TupfileView};
 
@@ -43,7 +43,7 @@ pub const INDEX_FILE: &str = "index";
 /// The first bytes of every index file.
 pub const MAGIC: &[u8; 8] = b"TUPFSIDX";
 /// The format this tupfs writes; any other costs one full rebuild.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 4;
 /// Bytes before the archive (a multiple of 16, so the archive stays aligned
 /// in the page-aligned mapping).
 pub const HEADER_LEN: usize = 32;

@@ -76,6 +76,10 @@ pub struct CommandRecord {
     pub must_rerun: bool,
     /// What the trace saw it read, keyed by this command (not by position).
     pub reads: Vec<Seen>,
+    /// Its place in the parse's rule order (only the order within one
+    /// Tupfile's rules matters: rules taken back from the index are put
+    /// in this order, as a parse would give them).
+    pub position: u32,
 }
 
 /// A variable's value by name, for sticky comparisons.
@@ -96,9 +100,12 @@ pub struct TupfileRecord {
     /// The source directory whose Tupfile was parsed; its commands are
     /// those whose `rule.source_dir` and `rule.variant` are these.
     pub dir: ProjPath,
+    /// The file read for it: its `Tupfile` or a `Tupdefault`.
+    pub tupfile: ProjPath,
     /// Files and directories the parse read (the Tupfile, includes, absent
-    /// `Tuprules.tup` probed, globbed directories, `run` scripts), with the
-    /// generation seen.
+    /// `Tuprules.tup` probed, directories whose listing it depended on,
+    /// `run` scripts and what they read or looked for in vain), each once,
+    /// with the generation seen.
     pub reads: Vec<Seen>,
     /// Variables the parse read (`@NAME` config, `$NAME` environment),
     /// sorted by name.
@@ -119,7 +126,9 @@ impl TupfileRecord {
             .chain(&parse.included)
             .chain(&parse.probed_absent)
             .chain(&parse.globbed_dirs)
-            .chain(&parse.run_scripts);
+            .chain(&parse.run_scripts)
+            .chain(&parse.script_reads);
+        let mut once = std::collections::BTreeSet::new();
         let config = parse.config.iter().map(|(name, value)| StickyVar {
             name: identity::config_var_name(name),
             value: identity::value_digest(value.as_deref()),
@@ -133,7 +142,8 @@ impl TupfileRecord {
         TupfileRecord {
             variant: parse.variant.clone(),
             dir: parse.dir.clone(),
-            reads: paths.map(seen).collect(),
+            tupfile: parse.tupfile.clone(),
+            reads: paths.filter(|p| once.insert(*p)).map(seen).collect(),
             vars,
             depends_on: parse.depends_on.iter().cloned().collect(),
         }
@@ -168,14 +178,26 @@ pub struct BuildRecord {
     pub all_up_to_date: bool,
 }
 
-/// One path of the source tree the parse depends on as a whole, with the
-/// digest of what it held ([`crate::reuse`] says which digest).
+/// One path of the source tree the parse depends on, with the digests of
+/// what it held ([`crate::reuse`] says which digests).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TreeEntry {
     /// A source directory or a `tup.config`.
     pub path: ProjPath,
-    /// Its listing or content digest.
-    pub digest: Digest,
+    /// Its listing or contents.
+    pub listing: Listing,
+}
+
+/// The digests of a tree entry: a directory's names of files and of
+/// subdirectories apart (a new subdirectory matters to the walk for
+/// Tupfiles, not to a glob), or a `tup.config`'s contents.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Listing {
+    /// A directory's visible names that are not directories (minus the
+    /// build's outputs), or a `tup.config`'s contents.
+    pub files: Digest,
+    /// A directory's visible subdirectory names (zeros for a file).
+    pub dirs: Digest,
 }
 
 impl BuildRecord {

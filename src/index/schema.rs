@@ -73,6 +73,9 @@ pub(crate) struct CmdRow {
     pub sticky: Span,
     /// Span into `Tables::reads`.
     pub reads: Span,
+    /// The command's place in the parse's rule order (rules taken back
+    /// from the index are put in this order, as a parse would give them).
+    pub position: u32,
 }
 
 /// A group: directory and name, both text spans.
@@ -103,6 +106,14 @@ pub(crate) struct SeenRow {
     pub since: u32,
 }
 
+/// A tree entry: its path (text span) and [`super::Listing`].
+#[derive(Archive, Serialize, Clone, Copy, Debug, Default)]
+pub(crate) struct TreeRow {
+    pub path: Span,
+    pub files: [u8; 32],
+    pub dirs: [u8; 32],
+}
+
 /// Output path (text span) → command row; sorted by path.
 #[derive(Archive, Serialize, Clone, Copy, Debug, Default)]
 pub(crate) struct OutputRow {
@@ -115,6 +126,8 @@ pub(crate) struct OutputRow {
 pub(crate) struct TupfileRow {
     pub variant: Span,
     pub dir: Span,
+    /// The file read for the directory (its Tupfile or a Tupdefault).
+    pub tupfile: Span,
     /// Span into `Tables::strs`.
     pub depends_on: Span,
     /// Span into `Tables::reads`.
@@ -141,8 +154,8 @@ pub(crate) struct Tables {
     pub variables: Vec<StickyRow>,
     pub tupfiles: Vec<TupfileRow>,
     /// The parse's view of the source tree: each directory's listing
-    /// digest and each `tup.config`'s content digest, sorted by path.
-    pub tree: Vec<StickyRow>,
+    /// digests and each `tup.config`'s content digest, sorted by path.
+    pub tree: Vec<TreeRow>,
     /// [`TABLES_COMMANDS_ARE_RULES`], [`TABLES_ALL_UP_TO_DATE`].
     pub flags: u32,
 }

@@ -86,6 +86,7 @@ fn sample() -> BuildRecord {
             signature: id.signature,
             sticky: id.sticky,
             must_rerun: src == "b.c",
+            position: 0,
             reads: reads
                 .into_iter()
                 .map(|file| Seen {
@@ -102,6 +103,7 @@ fn sample() -> BuildRecord {
     r.tupfiles.push(TupfileRecord {
         variant: p(""),
         dir: p("src"),
+        tupfile: p("src/Tupfile"),
         depends_on: vec![p("gen")],
         reads: vec![Seen {
             file: tf,
@@ -260,7 +262,7 @@ fn another_format_version_is_stale() {
     bytes[8..12].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
     fs::write(&path, &bytes).unwrap();
     match Index::open(&path, &opts()) {
-        Open::Stale(why) => assert!(why.contains("format 2"), "{why}"),
+        Open::Stale(why) => assert!(why.contains(&format!("format {FORMAT_VERSION}")), "{why}"),
         other => panic!("expected Stale, got {other:?}"),
     }
 }
@@ -435,6 +437,7 @@ fn tupfile_record_from_a_parse_keeps_every_read_and_value() {
         config: [("DEBUG".to_string(), Some("y".to_string()))].into(),
         env: [("HOME".to_string(), None)].into(),
         run_scripts: [p("gen.sh")].into(),
+        script_reads: [p("files.txt"), p("gen.sh")].into(),
     };
     let mut asked = Vec::new();
     let rec = TupfileRecord::from_parse(&parse, &mut |path| {
@@ -451,10 +454,11 @@ fn tupfile_record_from_a_parse_keeps_every_read_and_value() {
             "Tuprules.tup",
             "src/Tuprules.tup",
             "src",
-            "gen.sh"
+            "gen.sh",
+            "files.txt"
         ]
     );
-    assert_eq!(rec.reads.len(), 5);
+    assert_eq!(rec.reads.len(), 6, "each path once");
     let names: Vec<&str> = rec.vars.iter().map(|v| v.name.as_str()).collect();
     assert_eq!(names, ["$HOME", "@DEBUG"]);
     assert_eq!(rec.vars[0].value, identity::value_digest(None));
@@ -476,23 +480,36 @@ fn tree_and_build_flags_round_trip() {
     r.tree = vec![
         TreeEntry {
             path: p("src"),
-            digest: identity::Digest::of(b"listing"),
+            listing: Listing {
+                files: identity::Digest::of(b"listing"),
+                dirs: identity::Digest::of(b"subdirs"),
+            },
         },
         TreeEntry {
             path: p(""),
-            digest: identity::Digest::of(b"root"),
+            listing: Listing {
+                files: identity::Digest::of(b"root"),
+                dirs: identity::Digest([0; 32]),
+            },
         },
     ];
     r.commands_are_rules = true;
     r.all_up_to_date = true;
     Index::write(&path, &r, &opts()).unwrap();
     let index = open_ready(&path);
-    let tree: Vec<(&str, identity::Digest)> = index.tree().collect();
+    let tree: Vec<(&str, identity::Digest, identity::Digest)> = index
+        .tree()
+        .map(|(path, l)| (path, l.files, l.dirs))
+        .collect();
     assert_eq!(
         tree,
         [
-            ("", identity::Digest::of(b"root")),
-            ("src", identity::Digest::of(b"listing"))
+            ("", identity::Digest::of(b"root"), identity::Digest([0; 32])),
+            (
+                "src",
+                identity::Digest::of(b"listing"),
+                identity::Digest::of(b"subdirs")
+            )
         ],
         "sorted by path"
     );

@@ -5,7 +5,7 @@
 
 use std::ops::Range;
 
-use super::record::{CommandRecord, FileRecord, FileRef, Generation, Seen};
+use super::record::{CommandRecord, FileRecord, FileRef, Generation, Listing, Seen};
 use super::schema::*;
 use super::{CmdSlot, FileSlot, Index};
 use crate::change::{FileKind, FileState, Moment, Recorded};
@@ -170,12 +170,15 @@ impl Index {
         })
     }
 
-    /// The source tree as the last parse saw it: (path, digest), sorted.
-    pub fn tree(&self) -> impl Iterator<Item = (&str, Digest)> + '_ {
-        self.tables()
-            .tree
-            .iter()
-            .map(|row| (self.str(&row.name), Digest(row.digest)))
+    /// The source tree as the last parse saw it: (path, listing), sorted.
+    pub fn tree(&self) -> impl Iterator<Item = (&str, Listing)> + '_ {
+        self.tables().tree.iter().map(|row| {
+            let listing = Listing {
+                files: Digest(row.files),
+                dirs: Digest(row.dirs),
+            };
+            (self.str(&row.path), listing)
+        })
     }
 
     /// True when the recorded commands are exactly the last parse's rules
@@ -316,6 +319,11 @@ impl<'a> CommandView<'a> {
     /// It failed, was interrupted or never ran: it must run again.
     pub fn must_rerun(&self) -> bool {
         self.flags() & CMD_MUST_RERUN != 0
+    }
+
+    /// Its place in the parse's rule order ([`CommandRecord::position`]).
+    pub fn position(&self) -> u32 {
+        self.row.position.to_native()
     }
 
     /// The directory it runs in.
@@ -495,6 +503,7 @@ impl<'a> CommandView<'a> {
                     since: o.since,
                 })
                 .collect(),
+            position: self.position(),
         })
     }
 }
@@ -525,6 +534,11 @@ impl<'a> TupfileView<'a> {
     /// The source directory whose Tupfile was parsed.
     pub fn dir(&self) -> &'a str {
         self.index.str(&self.row.dir)
+    }
+
+    /// The file read for the directory (its Tupfile or a Tupdefault).
+    pub fn tupfile(&self) -> &'a str {
+        self.index.str(&self.row.tupfile)
     }
 
     /// Directories whose Tupfiles had to be parsed first: re-parsing one of

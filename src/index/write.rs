@@ -60,6 +60,7 @@ pub(crate) fn flatten(record: &BuildRecord) -> Result<Tables> {
         let row = TupfileRow {
             variant: f.text(tf.variant.as_str()),
             dir: f.text(tf.dir.as_str()),
+            tupfile: f.text(tf.tupfile.as_str()),
             depends_on: f.paths(&tf.depends_on),
             reads: f.reads(&tf.reads, &slot_of)?,
             vars: f.sticky(&tf.vars),
@@ -69,9 +70,10 @@ pub(crate) fn flatten(record: &BuildRecord) -> Result<Tables> {
     let mut tree: Vec<_> = record.tree.iter().collect();
     tree.sort_by(|a, b| a.path.cmp(&b.path));
     for entry in tree {
-        let row = StickyRow {
-            name: f.text(entry.path.as_str()),
-            digest: entry.digest.0,
+        let row = TreeRow {
+            path: f.text(entry.path.as_str()),
+            files: entry.listing.files.0,
+            dirs: entry.listing.dirs.0,
         };
         f.t.tree.push(row);
     }
@@ -202,6 +204,7 @@ impl<'r> Flattener<'r> {
             config_used: self.pairs(&rule.config_used),
             sticky: self.sticky(&cmd.sticky),
             reads: self.reads(&cmd.reads, slot_of)?,
+            position: cmd.position,
         })
     }
 

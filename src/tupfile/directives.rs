@@ -309,6 +309,7 @@ impl TupfileParse {
         drv: &mut Driver,
         dir: &ProjPath,
     ) -> Result<(), ParseError> {
+        self.record.globbed_dirs.insert(dir.clone());
         if *dir != self.dir {
             drv.ensure_parsed(dir)?;
             if drv.has_tupfile(dir) {
@@ -418,6 +419,14 @@ impl TupfileParse {
                     "node variable '&{name}' must name an existing source file or directory; '{v}' is not one"
                 )));
             }
+            // A file's existence is in its directory's listing; a
+            // directory's in its own (gone: no listing at all).
+            let listed = if drv.is_source_dir(&p) {
+                p.clone()
+            } else {
+                p.parent()
+            };
+            self.record.globbed_dirs.insert(listed);
             paths.push(p);
         }
         let entry = self.nodes.entry(name.to_string()).or_default();

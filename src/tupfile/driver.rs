@@ -9,8 +9,8 @@ use std::path::Path;
 use super::config::Config;
 use super::directives::{self, DirOutcome};
 use super::gitignore;
-use super::groups::expand_group_flags;
-use super::vars::variant_mirror;
+use super::groups::{expand_group_flags, expand_group_flags_where};
+use super::vars::{variant_logical, variant_mirror};
 use super::{Location, ParseError, ParseOptions, ParsedProject};
 use crate::paths::ProjPath;
 
@@ -33,13 +33,23 @@ pub struct OutputInfo {
 }
 
 /// The source tree as found on disk.
-struct Tree {
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SourceTree {
     /// Source directory → the file describing it (Tupfile or Tupdefault).
-    tupfiles: BTreeMap<ProjPath, ProjPath>,
+    pub tupfiles: BTreeMap<ProjPath, ProjPath>,
     /// Variant directories (holding a tup.config, below the root).
-    variants: Vec<ProjPath>,
+    pub variants: Vec<ProjPath>,
     /// Every source directory walked (variants and hidden ones excluded).
-    dirs: Vec<ProjPath>,
+    pub dirs: Vec<ProjPath>,
+}
+
+/// A parse of some directories only: the others' rules are known (from
+/// the last build) and stand as they are.
+pub struct Partial<'a> {
+    /// The Tupfiles to parse.
+    pub parse: &'a BTreeSet<super::TupfileKey>,
+    /// Every rule of the directories not parsed, in parse order.
+    pub kept: Vec<super::Rule>,
 }
 
 /// The state of parsing one variant (or the in-tree build).
@@ -73,6 +83,18 @@ pub struct Driver<'a> {
 /// Parse the whole project.
 pub fn parse(root: &Path, opts: &ParseOptions) -> Result<ParsedProject, ParseError> {
     let tree = scan(root, opts)?;
+    parse_tree(root, opts, &tree, None)
+}
+
+/// Parse the Tupfiles of `tree` (only those `partial` names, if given:
+/// then the result's rules are the kept ones and the parsed ones in parse
+/// order, and its records and `.gitignore`s are the parsed directories').
+pub fn parse_tree(
+    root: &Path,
+    opts: &ParseOptions,
+    tree: &SourceTree,
+    partial: Option<Partial>,
+) -> Result<ParsedProject, ParseError> {
     let skip: BTreeSet<ProjPath> = tree.variants.iter().cloned().collect();
     let root_name = root
         .canonicalize()
@@ -105,14 +127,31 @@ pub fn parse(root: &Path, opts: &ParseOptions) -> Result<ParsedProject, ParseErr
             outputs_by_dir: BTreeMap::new(),
             done: BTreeMap::new(),
         };
+        if let Some(partial) = &partial {
+            drv.keep(partial);
+        }
         for dir in tree.tupfiles.keys() {
             drv.ensure_parsed(dir)?;
         }
         drv.finish(&mut project);
     }
     // Only now is every group's membership known.
-    expand_group_flags(&mut project.rules)?;
+    match partial {
+        None => expand_group_flags(&mut project.rules)?,
+        Some(partial) => merge_kept(&mut project.rules, partial)?,
+    }
     Ok(project)
+}
+
+/// Put the kept rules among the parsed ones, in the order a full parse
+/// gives (variant, directory, position: each directory's rules come all
+/// from one side, in their order), and expand `%<group>` in the parsed
+/// ones (the kept ones were expanded when they were parsed).
+fn merge_kept(rules: &mut Vec<super::Rule>, partial: Partial) -> Result<(), ParseError> {
+    rules.extend(partial.kept);
+    rules.sort_by(|a, b| (&a.variant, &a.source_dir).cmp(&(&b.variant, &b.source_dir)));
+    let parsed = |r: &super::Rule| partial.parse.contains(&super::TupfileKey::of_rule(r));
+    expand_group_flags_where(rules, &parsed)
 }
 
 /// The `tup.config` of `variant` (empty if there is none).
@@ -127,12 +166,8 @@ fn read_config(root: &Path, variant: &ProjPath) -> Result<Config, ParseError> {
 
 /// Walk the tree: which directories have a Tupfile (or a Tupdefault above
 /// them), and which are variants.
-fn scan(root: &Path, opts: &ParseOptions) -> Result<Tree, ParseError> {
-    let mut tree = Tree {
-        tupfiles: BTreeMap::new(),
-        variants: Vec::new(),
-        dirs: Vec::new(),
-    };
+pub fn scan(root: &Path, opts: &ParseOptions) -> Result<SourceTree, ParseError> {
+    let mut tree = SourceTree::default();
     let mut todo = vec![(ProjPath::root(), None::<ProjPath>)];
     while let Some((dir, inherited_default)) = todo.pop() {
         let disk = dir.to_disk(root);
@@ -206,6 +241,35 @@ fn only_previous_outputs(root: &Path, dir: &ProjPath, opts: &ParseOptions) -> bo
 }
 
 impl Driver<'_> {
+    /// Take the directories `partial` does not parse as parsed already,
+    /// their outputs declared as their kept rules say.
+    fn keep(&mut self, partial: &Partial) {
+        for dir in self.tupfiles.keys() {
+            let key = super::TupfileKey {
+                variant: self.variant.clone(),
+                dir: dir.clone(),
+            };
+            if !partial.parse.contains(&key) {
+                self.state.insert(dir.clone(), DirState::Done);
+            }
+        }
+        let rules = partial.kept.iter().filter(|r| r.variant == self.variant);
+        for rule in rules {
+            for out in rule.outputs.iter().chain(&rule.extra_outputs) {
+                let logical = variant_logical(&self.variant, out);
+                self.outputs_by_dir
+                    .entry(logical.parent())
+                    .or_default()
+                    .insert(logical.file_name().to_string());
+                let info = OutputInfo {
+                    location: rule.location.clone(),
+                    tupfile_dir: rule.source_dir.clone(),
+                };
+                self.outputs.insert(logical, info);
+            }
+        }
+    }
+
     /// Parse the Tupfile of `dir` now unless it is parsed (a directory with
     /// no Tupfile needs nothing). A directory met again while it is being
     /// parsed is a cycle.

@@ -37,8 +37,18 @@ use crate::paths::ProjPath;
 /// be every rule of the project (the members of a group come from all of
 /// them).
 pub fn expand_group_flags(rules: &mut [Rule]) -> Result<(), ParseError> {
+    expand_group_flags_where(rules, &|_| true)
+}
+
+/// [`expand_group_flags`] in the rules `pick` chooses only (the others
+/// were expanded before: rules taken back from the index), with the
+/// members of every group from all of `rules`.
+pub fn expand_group_flags_where(
+    rules: &mut [Rule],
+    pick: &dyn Fn(&Rule) -> bool,
+) -> Result<(), ParseError> {
     let members = members(rules);
-    for rule in rules.iter_mut() {
+    for rule in rules.iter_mut().filter(|r| pick(r)) {
         if rule.command.contains("%<") {
             rule.command = expand(&rule.command, rule, &members)
                 .map_err(|m| ParseError::at(&rule.location, m))?;

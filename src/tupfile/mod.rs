@@ -21,6 +21,7 @@ mod macros;
 mod outputs;
 mod rule;
 mod run;
+mod script;
 mod vars;
 
 #[cfg(test)]
@@ -29,11 +30,15 @@ mod tests;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::paths::ProjPath;
 
 pub use config::Config;
+pub use driver::{Partial, SourceTree};
 pub use gitignore::write_gitignores;
+pub use script::{script_stdout, Script, ScriptRun, ScriptRunner, UntracedRunner};
+pub use vars::variant_logical;
 
 /// A place in a Tupfile (or a file it included).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -210,6 +215,39 @@ impl From<String> for ParseError {
     }
 }
 
+/// One Tupfile's parse: a source directory in a variant.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TupfileKey {
+    /// The variant directory (the root in-tree).
+    pub variant: ProjPath,
+    /// The source directory the Tupfile describes.
+    pub dir: ProjPath,
+}
+
+impl TupfileKey {
+    /// The Tupfile whose parse wrote `rule`.
+    pub fn of_rule(rule: &Rule) -> TupfileKey {
+        TupfileKey {
+            variant: rule.variant.clone(),
+            dir: rule.source_dir.clone(),
+        }
+    }
+}
+
+impl fmt::Display for TupfileKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let dir = if self.dir.is_root() {
+            "."
+        } else {
+            self.dir.as_str()
+        };
+        match self.variant.is_root() {
+            true => write!(f, "{dir}"),
+            false => write!(f, "{dir} (variant {})", self.variant),
+        }
+    }
+}
+
 /// What the parse of one directory's Tupfile read, so the engine can tell
 /// when it must parse it again.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -225,7 +263,11 @@ pub struct TupfileRecord {
     /// `Tuprules.tup` files `include_rules` looked for and did not find
     /// (creating one must re-parse the directory).
     pub probed_absent: BTreeSet<ProjPath>,
-    /// Source directories whose listing a glob or `preload` read.
+    /// Directories whose listing the parse depended on: globbed,
+    /// preloaded, holding a `run` script, holding a file named as an
+    /// input or `&`-variable (whether it exists, and whether it is a
+    /// source file or an output, decides what the rule says), or named
+    /// as a directory by an `&`-variable.
     pub globbed_dirs: BTreeSet<ProjPath>,
     /// Other directories whose Tupfiles had to be parsed first (their
     /// outputs were named or globbed).
@@ -236,6 +278,10 @@ pub struct TupfileRecord {
     pub env: BTreeMap<String, Option<String>>,
     /// Scripts executed by `run` (their text is an input of the parse).
     pub run_scripts: BTreeSet<ProjPath>,
+    /// Other files the `run` scripts read, and paths they looked for that
+    /// did not exist (inputs of the parse too; empty when the
+    /// [`ScriptRunner`] does not trace).
+    pub script_reads: BTreeSet<ProjPath>,
 }
 
 /// A `.gitignore` the engine should write (see [`write_gitignores`]).
@@ -277,6 +323,8 @@ pub struct ParseOptions {
     /// Whether `run` lines may execute their scripts (off: `run` is an
     /// error; for parsing untrusted text).
     pub allow_run: bool,
+    /// What executes `run` scripts (default: [`UntracedRunner`]).
+    pub scripts: Arc<dyn ScriptRunner>,
 }
 
 impl Default for ParseOptions {
@@ -285,6 +333,7 @@ impl Default for ParseOptions {
             env: std::env::vars().collect(),
             previous_outputs: BTreeSet::new(),
             allow_run: true,
+            scripts: Arc::new(UntracedRunner),
         }
     }
 }
@@ -301,4 +350,24 @@ pub fn parse_project_with(
     options: &ParseOptions,
 ) -> Result<ParsedProject, ParseError> {
     driver::parse(root, options)
+}
+
+/// Walk the project rooted at `root`: which directories have a Tupfile
+/// (or inherit a Tupdefault), which are variants, which were walked.
+pub fn scan_tree(root: &Path, options: &ParseOptions) -> Result<SourceTree, ParseError> {
+    driver::scan(root, options)
+}
+
+/// Parse the Tupfiles of `tree` that `partial` names and take the others'
+/// rules as given: the rules come out as [`parse_project_with`] would give
+/// them when the parsed directories declare what they declared before
+/// (the caller checks that); the records and `.gitignore`s are the parsed
+/// directories' only. Writes nothing.
+pub fn parse_partial(
+    root: &Path,
+    options: &ParseOptions,
+    tree: &SourceTree,
+    partial: Partial,
+) -> Result<ParsedProject, ParseError> {
+    driver::parse_tree(root, options, tree, Some(partial))
 }

@@ -1,12 +1,10 @@
 //! `run ./script args`: running a script while parsing; the `:` rules it
 //! prints are read as if they were written in the Tupfile.
 
-use std::process::{Command, Stdio};
-
 use super::directives::{FileCtx, TupfileParse};
 use super::driver::Driver;
 use super::vars::Nodes;
-use super::{Location, ParseError};
+use super::{Location, ParseError, Script, ScriptRun};
 use crate::paths::ProjPath;
 
 impl TupfileParse {
@@ -33,37 +31,50 @@ impl TupfileParse {
                 }
             }
         }
-        self.record.globbed_dirs.insert(dir);
-        let stdout = self.run_script(drv, &cmdline)?;
-        self.run_output(drv, ctx, &stdout, &cmdline, loc)
+        self.record.globbed_dirs.insert(dir.clone());
+        let script = Script {
+            root: drv.root,
+            dir: &dir,
+            command: &cmdline,
+            env: self.script_env(drv),
+        };
+        let ran = drv.opts.scripts.run(&script).map_err(ParseError::msg)?;
+        self.record_script_reads(drv, &cmdline, &ran, loc)?;
+        self.run_output(drv, ctx, &ran.stdout, &cmdline, loc)
     }
 
-    /// Run `cmdline` with `sh` in the Tupfile's directory, with only the
-    /// exported variables set; its stdout.
-    fn run_script(&self, drv: &Driver, cmdline: &str) -> Result<String, ParseError> {
-        let mut cmd = Command::new("sh");
-        cmd.arg("-c")
-            .arg(cmdline)
-            .current_dir(self.dir.to_disk(drv.root))
-            .env_clear()
-            .stdin(Stdio::null());
-        for name in &self.exports {
-            if let Some(v) = drv.opts.env.get(name) {
-                cmd.env(name, v);
+    /// The exported variables that are set, for a script.
+    fn script_env(&self, drv: &Driver) -> Vec<(String, String)> {
+        let set = |name: &String| Some((name.clone(), drv.opts.env.get(name)?.clone()));
+        self.exports.iter().filter_map(set).collect()
+    }
+
+    /// What the script read (or looked for in vain) is an input of the
+    /// parse; it may not be an output of the build (tup refuses that too:
+    /// the rules would depend on the build). What it wrote is dropped, as
+    /// tup drops it.
+    fn record_script_reads(
+        &mut self,
+        drv: &Driver,
+        cmdline: &str,
+        ran: &ScriptRun,
+        loc: &Location,
+    ) -> Result<(), ParseError> {
+        for path in ran.reads.iter().chain(&ran.ghosts) {
+            if drv.outputs.contains_key(path) || drv.opts.previous_outputs.contains(path) {
+                return Err(ParseError::msg(format!(
+                    "run script '{cmdline}' read the generated file '{path}': the rules \
+                     must come from files you wrote, not from the build's outputs"
+                )));
+            }
+            if !self.record.run_scripts.contains(path) {
+                self.record.script_reads.insert(path.clone());
             }
         }
-        let out = cmd
-            .output()
-            .map_err(|e| ParseError::msg(format!("cannot run '{cmdline}': {e}")))?;
-        if !out.status.success() {
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            return Err(ParseError::msg(format!(
-                "run script '{cmdline}' failed ({}): {}",
-                out.status,
-                stderr.trim()
-            )));
+        for path in &ran.writes {
+            log::warn!("{loc}: run script '{cmdline}' wrote '{path}'; dropped (as tup does)");
         }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        Ok(())
     }
 
     /// Carry out the `:` rules a `run` script printed (blank and `#` lines

@@ -188,6 +188,20 @@ pub fn variant_mirror(variant: &ProjPath, dir: &ProjPath) -> ProjPath {
     }
 }
 
+/// The source-tree (logical) path that `path`, under `variant`, mirrors
+/// (the inverse of [`variant_mirror`]; a path outside the variant is its
+/// own logical path).
+pub fn variant_logical(variant: &ProjPath, path: &ProjPath) -> ProjPath {
+    if path == variant {
+        return ProjPath::root();
+    }
+    path.as_str()
+        .strip_prefix(variant.as_str())
+        .and_then(|rest| rest.strip_prefix('/'))
+        .and_then(|rest| ProjPath::new(rest).ok())
+        .unwrap_or_else(|| path.clone())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 mod constructs;
 mod errors;
 mod groups;
+mod partial;
 mod project;
 
 use std::collections::BTreeMap;
@@ -38,6 +39,7 @@ pub(super) fn opts() -> ParseOptions {
         env,
         previous_outputs: Default::default(),
         allow_run: true,
+        ..ParseOptions::default()
     }
 }
 
