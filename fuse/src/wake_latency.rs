@@ -33,6 +33,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::handles::lock;
+
 /// The kernel's CPU wake-up latency request device.
 const DEVICE: &str = "/dev/cpu_dma_latency";
 
@@ -183,11 +185,6 @@ impl Drop for Governor {
         }
     }
 }
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
