@@ -144,6 +144,7 @@ fn syscall_result(rc: i64) -> Result<i64, Errno> {
     }
 }
 
+/// Answer a request that returns nothing but success or an errno.
 fn reply_empty(reply: ReplyEmpty, result: Result<(), Errno>) {
     match result {
         Ok(()) => reply.ok(),
@@ -164,12 +165,14 @@ fn worth_passthrough(file: &File) -> bool {
         .is_ok_and(|m| m.len() >= PASSTHROUGH_MIN_READ)
 }
 
+/// Whether open `flags` ask for writing, and for truncation.
 fn open_flags(flags: i32) -> (bool, bool) {
     let write = flags & libc::O_ACCMODE != libc::O_RDONLY;
     (write, flags & libc::O_TRUNC != 0)
 }
 
 impl TraceFs {
+    /// How long the kernel may cache what we answer.
     fn ttl(&self) -> &Duration {
         &self.0.ttl
     }
@@ -215,10 +218,12 @@ impl TraceFs {
         Ok((FileHandle(fh), flags, io))
     }
 
+    /// The attributes of a job's view of the project root, as `ino`.
     fn job_root_attr(&self, ino: INodeNo) -> io::Result<fuser::FileAttr> {
         Ok(view::attr(ino, &std::fs::metadata(&*self.0.root)?))
     }
 
+    /// The mount root's listing: one `@job-N` directory per running job.
     fn list_jobs(&self) -> Vec<DirEntry> {
         let jobs = self.0.jobs.read().unwrap_or_else(|e| e.into_inner());
         jobs.keys()
@@ -230,6 +235,7 @@ impl TraceFs {
             .collect()
     }
 
+    /// The open file behind handle `fh` of node `ino` (EBADF if none).
     fn file_handle(&self, ino: INodeNo, fh: FileHandle) -> Result<Arc<Handle>, Errno> {
         let (job, _) = self.0.node(ino)?;
         job.handles.file(fh.0).ok_or(Errno::EBADF)
