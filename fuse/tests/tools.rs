@@ -56,3 +56,22 @@ fn archives_links_and_in_place_edits() {
     assert!(fin.log.refused.is_empty(), "{:?}", fin.log.refused);
     assert!(fin.log.dirs_made.is_empty(), "{:?}", fin.log.dirs_made);
 }
+
+#[test]
+fn tools_that_rewrite_a_large_file_in_place() {
+    let Some(fx) = Fixture::new() else { return };
+    let lines: String = (0..20000).rev().map(|i| format!("{i:08}\n")).collect();
+    fx.write("big.txt", &lines);
+    let fin = run_ok(
+        &fx,
+        "sort -o big.txt big.txt && head -c 9 big.txt && \
+         sed -i 's/^0/x/' big.txt && perl -pi -e 's/^x/y/' big.txt && \
+         python3 -c \"f = open('big.txt', 'r+'); d = f.read(); f.seek(0); f.write(d.upper())\"",
+    );
+    assert_eq!(fin.log.writes, set(&["big.txt"]));
+    let text = std::fs::read_to_string(fx.root().join("big.txt")).unwrap();
+    assert_eq!(text, lines, "staged, not in the tree");
+    fin.pending.commit(&|_| true).unwrap();
+    let text = std::fs::read_to_string(fx.root().join("big.txt")).unwrap();
+    assert_eq!(&text[..18], "Y0000000\nY0000001\n");
+}
