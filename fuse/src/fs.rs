@@ -165,6 +165,19 @@ fn worth_passthrough(file: &File) -> bool {
         .is_ok_and(|m| m.len() >= PASSTHROUGH_MIN_READ)
 }
 
+/// Open `disk` for a kernel open that `write`s (and may `truncate`): for
+/// writing too if it is the job's `own` file, unless its mode forbids it
+/// and the open only reads.
+fn open_own(disk: &Path, own: bool, write: bool, truncate: bool) -> io::Result<OpenFile> {
+    let file = match open_disk(disk, own, write && truncate) {
+        Err(e) if own && !write && e.kind() == io::ErrorKind::PermissionDenied => {
+            return open_disk(disk, false, false).map(|f| OpenFile::new(f, disk.into(), false));
+        }
+        other => other?,
+    };
+    Ok(OpenFile::new(file, disk.into(), own))
+}
+
 /// Whether open `flags` ask for writing, and for truncation.
 fn open_flags(flags: i32) -> (bool, bool) {
     let write = flags & libc::O_ACCMODE != libc::O_RDONLY;
@@ -530,28 +543,31 @@ impl fuser::Filesystem for TraceFs {
             Err(e) => return reply.error(e),
         };
         let (write, truncate) = open_flags(flags.0);
-        let disk: Result<PathBuf, Errno> = if write {
-            job.stage_for_write(&path, truncate)
+        // `own`: the job's own file (staged, or written straight through),
+        // which the daemon opens for writing even to read it, so that its
+        // passthrough backing file can take the job's later writes too.
+        let disk: Result<(PathBuf, bool), Errno> = if write {
+            job.stage_for_write(&path, truncate).map(|p| (p, true))
         } else {
             match job.locate(&path) {
-                Location::Staged(p, _) => Ok(p),
+                Location::Staged(p, _) => Ok((p, true)),
                 Location::Real(p) => {
                     job.recorder.read(&path);
-                    Ok(p)
+                    Ok((p, false))
                 }
                 Location::Gone => Err(Errno::ENOENT),
             }
         };
-        let disk = match disk {
+        let (disk, own) = match disk {
             Ok(d) => d,
             Err(e) => return reply.error(e),
         };
         let cached = (!write).then(|| job.handles.reader(ino.0, &disk)).flatten();
         let open = match cached {
             Some(open) => open,
-            None => match open_disk(&disk, write, truncate) {
-                Ok(file) => {
-                    let open = Arc::new(OpenFile::new(file, disk, write));
+            None => match open_own(&disk, own, write, truncate) {
+                Ok(open) => {
+                    let open = Arc::new(open);
                     if !write {
                         job.handles.keep_reader(ino.0, open.clone());
                     }

@@ -113,3 +113,15 @@ fn without_passthrough_too() {
     assert_eq!(out, "old\nold\nnew\nhi\n204802\nhi\nHI\n");
     assert_eq!(fin.log.writes, set(&["big.txt", "out.txt", "small.txt"]));
 }
+
+#[test]
+fn appending_to_its_own_large_output_while_reading_it() {
+    let Some(fx) = Fixture::new() else { return };
+    let (out, fin) = run_ok(
+        &fx,
+        "head -c 100000 /dev/zero > big.out; exec 3< big.out; echo y >> big.out; \
+         wc -c <&3; chmod a-w big.out; wc -c < big.out",
+    );
+    assert_eq!(out, "100002\n100002\n");
+    assert_eq!(fin.log.writes, set(&["big.out"]));
+}
