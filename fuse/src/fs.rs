@@ -215,9 +215,7 @@ impl TraceFs {
     ) -> Result<(FileHandle, FopenFlags, Io), Errno> {
         let passthrough =
             self.0.passthrough.load(Ordering::Relaxed) && (write || worth_passthrough(&open.file));
-        let io = job
-            .handles
-            .open_io(ino.0, &open, passthrough, open_backing)?;
+        let io = job.handles.open_io(ino, &open, passthrough, open_backing)?;
         let flags = match io {
             Io::Cached if !write => FopenFlags::FOPEN_KEEP_CACHE,
             Io::Cached | Io::Passthrough(_) => FopenFlags::empty(),
@@ -225,10 +223,10 @@ impl TraceFs {
         };
         let fh = job.handles.insert(Handle::File {
             open,
-            ino: ino.0,
+            ino,
             io: io.clone(),
         });
-        Ok((FileHandle(fh), flags, io))
+        Ok((fh, flags, io))
     }
 
     /// The attributes of a job's view of the project root, as `ino`.
@@ -251,7 +249,7 @@ impl TraceFs {
     /// The open file behind handle `fh` of node `ino` (EBADF if none).
     fn file_handle(&self, ino: INodeNo, fh: FileHandle) -> Result<Arc<Handle>, Errno> {
         let (job, _) = self.0.node(ino)?;
-        job.handles.file(fh.0).ok_or(Errno::EBADF)
+        job.handles.file(fh).ok_or(Errno::EBADF)
     }
 
     /// Run `op` on the open file behind a handle (EBADF for a directory).
@@ -335,7 +333,7 @@ impl fuser::Filesystem for TraceFs {
             Ok(n) => n,
             Err(e) => return reply.error(e),
         };
-        let handle = fh.and_then(|fh| job.handles.file(fh.0));
+        let handle = fh.and_then(|fh| job.handles.file(fh));
         let meta = match handle.as_deref().and_then(Handle::as_file) {
             Some(file) => file.metadata(),
             None => job.stat(&path),
@@ -376,7 +374,7 @@ impl fuser::Filesystem for TraceFs {
             atime,
             mtime,
         };
-        let handle = fh.and_then(|fh| job.handles.file(fh.0));
+        let handle = fh.and_then(|fh| job.handles.file(fh));
         let file = handle.as_deref().and_then(Handle::as_file);
         if let Err(e) = job.setattr(&path, file, &change) {
             return reply.error(e);
@@ -562,14 +560,14 @@ impl fuser::Filesystem for TraceFs {
             Ok(d) => d,
             Err(e) => return reply.error(e),
         };
-        let cached = (!write).then(|| job.handles.reader(ino.0, &disk)).flatten();
+        let cached = (!write).then(|| job.handles.reader(ino, &disk)).flatten();
         let open = match cached {
             Some(open) => open,
             None => match open_own(&disk, own, write, truncate) {
                 Ok(open) => {
                     let open = Arc::new(open);
                     if !write {
-                        job.handles.keep_reader(ino.0, open.clone());
+                        job.handles.keep_reader(ino, open.clone());
                     }
                     open
                 }
@@ -659,7 +657,7 @@ impl fuser::Filesystem for TraceFs {
         reply: ReplyEmpty,
     ) {
         if let Ok((job, _)) = self.0.node(ino) {
-            job.handles.remove(fh.0);
+            job.handles.remove(fh);
         }
         reply.ok();
     }
@@ -695,7 +693,7 @@ impl fuser::Filesystem for TraceFs {
         match listing {
             Ok((job, entries)) => {
                 let fh = job.handles.insert(Handle::Dir(entries));
-                reply.opened(FileHandle(fh), FopenFlags::empty());
+                reply.opened(fh, FopenFlags::empty());
             }
             Err(e) => reply.error(e),
         }
@@ -717,7 +715,7 @@ impl fuser::Filesystem for TraceFs {
             handle = match self
                 .0
                 .node(ino)
-                .and_then(|(job, _)| job.handles.get(fh.0).ok_or(Errno::EBADF))
+                .and_then(|(job, _)| job.handles.get(fh).ok_or(Errno::EBADF))
             {
                 Ok(h) => h,
                 Err(e) => return reply.error(e),
@@ -756,7 +754,7 @@ impl fuser::Filesystem for TraceFs {
         reply: ReplyEmpty,
     ) {
         if let Ok((job, _)) = self.0.node(ino) {
-            job.handles.remove(fh.0);
+            job.handles.remove(fh);
         }
         reply.ok();
     }

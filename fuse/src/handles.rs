@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use fuser::{BackingId, Errno, FileType, INodeNo};
+use fuser::{BackingId, Errno, FileHandle, FileType, INodeNo};
 
 /// How many read-only opens one job keeps cached: enough for a compiler's
 /// project headers.
@@ -142,7 +142,7 @@ pub(crate) enum Handle {
     /// An open file of inode `ino`, doing its io as `io` says.
     File {
         open: Arc<OpenFile>,
-        ino: u64,
+        ino: INodeNo,
         io: Io,
     },
     /// A directory listing, taken at `opendir` so `readdir` offsets are stable.
@@ -153,14 +153,14 @@ pub(crate) enum Handle {
 #[derive(Debug)]
 pub(crate) struct Handles {
     next: AtomicU64,
-    map: Mutex<HashMap<u64, Arc<Handle>>>,
+    map: Mutex<HashMap<FileHandle, Arc<Handle>>>,
     /// Read-only opens are shared per inode for the job's lifetime: a
     /// repeated open costs the daemon no `open(2)` and no backing ioctls.
-    readers: Mutex<HashMap<u64, Arc<OpenFile>>>,
+    readers: Mutex<HashMap<INodeNo, Arc<OpenFile>>>,
     /// What `readers` may hold, shared with the mount's other jobs.
     budget: Arc<ReaderBudget>,
     /// The io mode of each inode with open (non-direct) handles.
-    live: Mutex<HashMap<u64, LiveIo>>,
+    live: Mutex<HashMap<INodeNo, LiveIo>>,
 }
 
 impl Drop for Handles {
@@ -182,24 +182,24 @@ impl Handles {
     }
 
     /// Register a handle; returns its number for the kernel.
-    pub(crate) fn insert(&self, handle: Handle) -> u64 {
-        let fh = self.next.fetch_add(1, Ordering::Relaxed) + 1;
+    pub(crate) fn insert(&self, handle: Handle) -> FileHandle {
+        let fh = FileHandle(self.next.fetch_add(1, Ordering::Relaxed) + 1);
         lock(&self.map).insert(fh, Arc::new(handle));
         fh
     }
 
     /// The handle behind `fh`.
-    pub(crate) fn get(&self, fh: u64) -> Option<Arc<Handle>> {
+    pub(crate) fn get(&self, fh: FileHandle) -> Option<Arc<Handle>> {
         lock(&self.map).get(&fh).cloned()
     }
 
     /// The open file behind `fh`, if it is one.
-    pub(crate) fn file(&self, fh: u64) -> Option<Arc<Handle>> {
+    pub(crate) fn file(&self, fh: FileHandle) -> Option<Arc<Handle>> {
         self.get(fh).filter(|h| matches!(**h, Handle::File { .. }))
     }
 
     /// Forget `fh` (the kernel released it, and with it its io mode).
-    pub(crate) fn remove(&self, fh: u64) {
+    pub(crate) fn remove(&self, fh: FileHandle) {
         let handle = lock(&self.map).remove(&fh);
         if let Some(Handle::File { ino, io, .. }) = handle.as_deref() {
             if !matches!(io, Io::Direct) {
@@ -225,7 +225,7 @@ impl Handles {
     /// made with it.
     pub(crate) fn open_io(
         &self,
-        ino: u64,
+        ino: INodeNo,
         open: &OpenFile,
         passthrough: bool,
         register: impl FnOnce(&File) -> io::Result<BackingId>,
@@ -268,7 +268,7 @@ impl Handles {
     }
 
     /// The cached read-only open of inode `ino`, if it is still of `disk`.
-    pub(crate) fn reader(&self, ino: u64, disk: &Path) -> Option<Arc<OpenFile>> {
+    pub(crate) fn reader(&self, ino: INodeNo, disk: &Path) -> Option<Arc<OpenFile>> {
         lock(&self.readers)
             .get(&ino)
             .filter(|open| open.disk == disk)
@@ -278,7 +278,7 @@ impl Handles {
     /// Cache a read-only open of inode `ino`, unless the job already holds
     /// [`MAX_READERS`] or the mount's [`ReaderBudget`] is spent (each costs
     /// the daemon a descriptor until the job ends).
-    pub(crate) fn keep_reader(&self, ino: u64, open: Arc<OpenFile>) {
+    pub(crate) fn keep_reader(&self, ino: INodeNo, open: Arc<OpenFile>) {
         let mut readers = lock(&self.readers);
         if readers.contains_key(&ino) || (readers.len() < MAX_READERS && self.budget.take()) {
             readers.insert(ino, open);
