@@ -419,7 +419,16 @@ impl Job {
     /// was prepared ahead and `program` is an absolute path outside the
     /// project, it spawns without forking tupfs (`posix_spawn` from a
     /// thread inside the namespace), which is several times cheaper.
+    /// An error names `program` and the working directory.
     pub fn spawn(&self, program: &str, setup: impl FnOnce(&mut Command)) -> io::Result<Child> {
+        self.spawn_here(program, setup).map_err(|e| {
+            let what = format!("cannot start {program} in {}: {e}", self.cwd.display());
+            io::Error::new(e.kind(), what)
+        })
+    }
+
+    /// [`Job::spawn`] without the error's context.
+    fn spawn_here(&self, program: &str, setup: impl FnOnce(&mut Command)) -> io::Result<Child> {
         match &self.entry {
             Entry::Prepared { ns, cwd, .. } if self.outside_project(program) => {
                 let mut cmd = Command::new(program);

@@ -118,3 +118,16 @@ fn a_program_inside_the_project_is_spawned_and_its_exec_traced() {
     assert_eq!(fin.log.reads, set(&["tool.sh"]));
     assert_eq!(fin.log.writes, set(&["made.txt"]));
 }
+
+#[test]
+fn a_missing_working_directory_is_named_in_the_error() {
+    let Some(fx) = Fixture::new() else { return };
+    for job in [prepared_job(&fx, "no/such/dir"), fx.job("no/such/dir")] {
+        let err = job
+            .spawn("/bin/sh", |c| {
+                c.args(["-c", "true"]);
+            })
+            .expect_err("no such directory");
+        assert!(err.to_string().contains("no/such/dir"), "{err}");
+    }
+}

@@ -145,14 +145,13 @@ fn spawn_and_wait(
         out_file = Some(f);
     }
     let shell = if req.bash { "/bin/bash" } else { "/bin/sh" };
-    let mut child = job
-        .spawn(shell, |cmd| {
-            shell_command(cmd, req);
-            if let Some((out, err)) = stdio {
-                cmd.stdout(out).stderr(err);
-            }
-        })
-        .map_err(|e| io_context(e, "cannot run the shell"))?;
+    // An error names the shell and the directory.
+    let mut child = job.spawn(shell, |cmd| {
+        shell_command(cmd, req);
+        if let Some((out, err)) = stdio {
+            cmd.stdout(out).stderr(err);
+        }
+    })?;
     lock(running).insert(req.cmd, child.id());
     if super::signals::interrupted() {
         super::signals::kill_group(child.id(), libc::SIGKILL);
