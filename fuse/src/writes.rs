@@ -4,6 +4,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -245,13 +246,19 @@ impl JobView {
         Ok(())
     }
 
-    /// `setattr` on `path` (through `file` when the kernel gave a handle).
+    /// `setattr` on `path`, or on `file` when the kernel gave a handle:
+    /// that comes with `ftruncate` on a descriptor open for writing, which
+    /// is always on the job's own file (staged, or ignored), even one it
+    /// unlinked or renamed since (a temp file used through its descriptor).
     pub(crate) fn setattr(
         &self,
         path: &str,
         file: Option<&File>,
         change: &AttrChange,
     ) -> Result<(), Errno> {
+        if let Some(file) = file {
+            return apply_to_file(file, change).map_err(errno);
+        }
         let target = match self.locate(path) {
             _ if self.recorder.is_ignored(path) => self.real(path),
             Location::Staged(p, _) => p,
@@ -264,7 +271,7 @@ impl JobView {
                 }
             },
         };
-        apply(&target, file, change).map_err(errno)
+        apply(&target, change).map_err(errno)
     }
 
     fn refuse_if_real(&self, op: &'static str, path: &str) -> Result<(), Errno> {
@@ -277,8 +284,8 @@ impl JobView {
     }
 }
 
-/// Apply `change` to the file at `path` (or to the open `file`).
-fn apply(path: &Path, file: Option<&File>, change: &AttrChange) -> io::Result<()> {
+/// Apply `change` to the file at `path`.
+fn apply(path: &Path, change: &AttrChange) -> io::Result<()> {
     if let Some(mode) = change.mode {
         fs::set_permissions(path, fs::Permissions::from_mode(mode & 0o7777))?;
     }
@@ -286,14 +293,32 @@ fn apply(path: &Path, file: Option<&File>, change: &AttrChange) -> io::Result<()
         std::os::unix::fs::lchown(path, change.uid, change.gid)?;
     }
     if let Some(size) = change.size {
-        match file {
-            Some(f) => f.set_len(size)?,
-            // Never waiting on a FIFO that replaced the file (see open_disk).
-            None => open_disk(path, true, false)?.set_len(size)?,
-        }
+        // Never waiting on a FIFO that replaced the file (see open_disk).
+        open_disk(path, true, false)?.set_len(size)?;
     }
     if change.atime.is_some() || change.mtime.is_some() {
         set_times(path, change.atime, change.mtime)?;
+    }
+    Ok(())
+}
+
+/// Apply `change` to the open `file`.
+fn apply_to_file(file: &File, change: &AttrChange) -> io::Result<()> {
+    if let Some(mode) = change.mode {
+        file.set_permissions(fs::Permissions::from_mode(mode & 0o7777))?;
+    }
+    if change.uid.is_some() || change.gid.is_some() {
+        std::os::unix::fs::fchown(file, change.uid, change.gid)?;
+    }
+    if let Some(size) = change.size {
+        file.set_len(size)?;
+    }
+    if change.atime.is_some() || change.mtime.is_some() {
+        let times = [timespec(change.atime), timespec(change.mtime)];
+        // SAFETY: futimens on a descriptor we own with two timespecs.
+        if unsafe { libc::futimens(file.as_raw_fd(), times.as_ptr()) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
     }
     Ok(())
 }

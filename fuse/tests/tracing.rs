@@ -419,3 +419,18 @@ fn mounting_over_a_live_build_leaves_its_staged_writes_alone() {
         "staged\n"
     );
 }
+
+#[test]
+fn an_unlinked_temp_file_stays_usable_through_its_descriptor() {
+    let Some(fx) = Fixture::new() else { return };
+    fx.write("keep.txt", "k\n");
+    // Python's TemporaryFile: mkstemp, unlink, then use (and truncate) it.
+    let fin = fx.run_ok(
+        "python3 -c \"import tempfile\n\
+         f = tempfile.TemporaryFile(dir='.')\n\
+         f.write(b'abcdef'); f.truncate(3); f.seek(0); assert f.read() == b'abc'\n\
+         f.seek(0); f.truncate(); f.write(b'x'); f.flush()\"",
+    );
+    assert!(fin.log.refused.is_empty(), "{:?}", fin.log.refused);
+    assert!(fin.log.writes.is_empty(), "{:?}", fin.log.writes);
+}
