@@ -152,6 +152,16 @@ fn reply_empty(reply: ReplyEmpty, result: Result<(), Errno>) {
     }
 }
 
+/// After `error` looking at a node's path: the job's own open file of
+/// inode `ino` if nothing stands at the path any more (the job unlinked it
+/// and goes on through a descriptor; the kernel's `fstat` and `fchmod`
+/// name no handle).
+fn unlinked(job: &JobView, ino: INodeNo, error: &io::Error) -> Option<Arc<OpenFile>> {
+    (error.kind() == io::ErrorKind::NotFound)
+        .then(|| job.handles.own_file_of(ino))
+        .flatten()
+}
+
 /// Reads of files smaller than this go through the daemon, not kernel
 /// passthrough: one READ round trip (then the page cache, kept across
 /// opens) costs less than registering a backing file, and every later
@@ -333,10 +343,12 @@ impl fuser::Filesystem for TraceFs {
             Ok(n) => n,
             Err(e) => return reply.error(e),
         };
-        let handle = fh.and_then(|fh| job.handles.file(fh));
-        let meta = match handle.as_deref().and_then(Handle::as_file) {
-            Some(file) => file.metadata(),
-            None => job.stat(&path),
+        let meta = match fh.and_then(|fh| job.handles.open_file(fh)) {
+            Some(open) => open.file.metadata(),
+            None => job.stat(&path).or_else(|e| match unlinked(&job, ino, &e) {
+                Some(open) => open.file.metadata(),
+                None => Err(e),
+            }),
         };
         match meta {
             Ok(meta) => reply.attr(self.ttl(), &view::attr(ino, &meta)),
@@ -374,8 +386,11 @@ impl fuser::Filesystem for TraceFs {
             atime,
             mtime,
         };
-        let handle = fh.and_then(|fh| job.handles.file(fh));
-        let file = handle.as_deref().and_then(Handle::as_file);
+        let open = fh.and_then(|fh| job.handles.open_file(fh)).or_else(|| {
+            let gone = job.stat(&path).err()?;
+            unlinked(&job, ino, &gone)
+        });
+        let file = open.as_ref().map(|o| &o.file);
         if let Err(e) = job.setattr(&path, file, &change) {
             return reply.error(e);
         }

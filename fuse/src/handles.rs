@@ -198,6 +198,24 @@ impl Handles {
         self.get(fh).filter(|h| matches!(**h, Handle::File { .. }))
     }
 
+    /// The open file behind `fh`, if it is one.
+    pub(crate) fn open_file(&self, fh: FileHandle) -> Option<Arc<OpenFile>> {
+        match self.get(fh).as_deref() {
+            Some(Handle::File { open, .. }) => Some(open.clone()),
+            _ => None,
+        }
+    }
+
+    /// One of the job's own files (open for writing) that the kernel has
+    /// open as inode `ino`: what a request names when the job unlinked
+    /// the file and goes on using it through a descriptor.
+    pub(crate) fn own_file_of(&self, ino: INodeNo) -> Option<Arc<OpenFile>> {
+        lock(&self.map).values().find_map(|h| match &**h {
+            Handle::File { open, ino: i, .. } if *i == ino && open.writable => Some(open.clone()),
+            _ => None,
+        })
+    }
+
     /// Forget `fh` (the kernel released it, and with it its io mode).
     pub(crate) fn remove(&self, fh: FileHandle) {
         let handle = lock(&self.map).remove(&fh);

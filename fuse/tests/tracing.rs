@@ -434,3 +434,18 @@ fn an_unlinked_temp_file_stays_usable_through_its_descriptor() {
     assert!(fin.log.refused.is_empty(), "{:?}", fin.log.refused);
     assert!(fin.log.writes.is_empty(), "{:?}", fin.log.writes);
 }
+
+#[test]
+fn an_unlinked_file_can_still_be_fstat_ed() {
+    let Some(fx) = Fixture::new() else { return };
+    let fin = fx.run_ok(
+        "python3 -c \"import os\n\
+         f = open('t.tmp', 'w+b'); os.unlink('t.tmp')\n\
+         for i in range(3):\n    f.write(b'abc'); f.flush(); assert os.fstat(f.fileno()).st_size == 3 * (i + 1)\n\
+         g = open('u.tmp', 'w+b'); os.rename('u.tmp', 'v.tmp'); g.write(b'x'); g.flush()\n\
+         assert os.fstat(g.fileno()).st_size == 1; os.unlink('v.tmp')\n\
+         os.fchmod(f.fileno(), 0o600); assert os.fstat(f.fileno()).st_mode & 0o777 == 0o600\"",
+    );
+    assert!(fin.log.refused.is_empty(), "{:?}", fin.log.refused);
+    assert!(fin.log.writes.is_empty(), "{:?}", fin.log.writes);
+}
