@@ -25,7 +25,7 @@ use crate::handles::{lock, DirEntry, Handle, Io, OpenFile, ReaderBudget};
 use crate::paths::{self, Ino};
 use crate::view::{self, JobView, Location};
 use crate::wake_latency::WakeLatency;
-use crate::writes::{open_disk, AttrChange};
+use crate::writes::{open_disk_sized, AttrChange};
 use crate::JobId;
 
 /// State shared between the daemon threads and the [`crate::Tracer`].
@@ -169,23 +169,18 @@ fn unlinked(job: &JobView, ino: INodeNo, error: &io::Error) -> Option<Arc<OpenFi
 /// close (measured: ~0.3 µs more per open+close).
 const PASSTHROUGH_MIN_READ: u64 = 64 * 1024;
 
-/// Whether a read-only open of `file` should use passthrough.
-fn worth_passthrough(file: &File) -> bool {
-    file.metadata()
-        .is_ok_and(|m| m.len() >= PASSTHROUGH_MIN_READ)
-}
-
 /// Open `disk` for a kernel open that `write`s (and may `truncate`): for
 /// writing too if it is the job's `own` file, unless its mode forbids it
 /// and the open only reads.
 fn open_own(disk: &Path, own: bool, write: bool, truncate: bool) -> io::Result<OpenFile> {
-    let file = match open_disk(disk, own, write && truncate) {
+    let (file, len) = match open_disk_sized(disk, own, write && truncate) {
         Err(e) if own && !write && e.kind() == io::ErrorKind::PermissionDenied => {
-            return open_disk(disk, false, false).map(|f| OpenFile::new(f, disk.into(), false));
+            let (file, len) = open_disk_sized(disk, false, false)?;
+            return Ok(OpenFile::new(file, disk.into(), false, len));
         }
         other => other?,
     };
-    Ok(OpenFile::new(file, disk.into(), own))
+    Ok(OpenFile::new(file, disk.into(), own, len))
 }
 
 /// Whether open `flags` ask for writing, and for truncation.
@@ -223,8 +218,8 @@ impl TraceFs {
         write: bool,
         open_backing: impl FnOnce(&File) -> io::Result<BackingId>,
     ) -> Result<(FileHandle, FopenFlags, Io), Errno> {
-        let passthrough =
-            self.0.passthrough.load(Ordering::Relaxed) && (write || worth_passthrough(&open.file));
+        let passthrough = self.0.passthrough.load(Ordering::Relaxed)
+            && (write || open.len >= PASSTHROUGH_MIN_READ);
         let io = job.handles.open_io(ino, &open, passthrough, open_backing)?;
         let flags = match io {
             Io::Cached if !write => FopenFlags::FOPEN_KEEP_CACHE,
@@ -855,11 +850,12 @@ impl fuser::Filesystem for TraceFs {
             Err(e) => return reply.error(e),
         };
         let ino = job.fresh_ino(&path);
-        let attr = match file.metadata() {
-            Ok(meta) => view::attr(ino, &meta),
+        let meta = match file.metadata() {
+            Ok(meta) => meta,
             Err(e) => return reply.error(e.into()),
         };
-        let open = Arc::new(OpenFile::new(file, disk, true));
+        let attr = view::attr(ino, &meta);
+        let open = Arc::new(OpenFile::new(file, disk, true, meta.len()));
         match self.handle(&job, ino, open, true, |f| reply.open_backing(f)) {
             Ok((fh, fopen, Io::Passthrough(id))) => {
                 reply.created_passthrough(self.ttl(), &attr, Generation(0), fh, fopen, &id)

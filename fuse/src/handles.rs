@@ -74,17 +74,20 @@ pub(crate) struct OpenFile {
     /// Whether `file` is open for writing (so its backing id can take
     /// passthrough writes).
     pub(crate) writable: bool,
+    /// Its size when opened (whether reads are worth passthrough).
+    pub(crate) len: u64,
     /// The backing id registered for `file`, kept while the file is.
     backing: Mutex<Option<Arc<BackingId>>>,
 }
 
 impl OpenFile {
-    /// `file`, opened from `disk` for writing if `writable`.
-    pub(crate) fn new(file: File, disk: PathBuf, writable: bool) -> OpenFile {
+    /// `file`, opened from `disk` for writing if `writable`, `len` bytes.
+    pub(crate) fn new(file: File, disk: PathBuf, writable: bool, len: u64) -> OpenFile {
         OpenFile {
             file,
             disk,
             writable,
+            len,
             backing: Mutex::new(None),
         }
     }

@@ -54,14 +54,20 @@ fn errno(e: io::Error) -> Errno {
 /// without waiting: `O_NONBLOCK` (no effect on regular files) keeps a FIFO
 /// from blocking the daemon, and with it every job.
 pub(crate) fn open_disk(path: &Path, write: bool, truncate: bool) -> io::Result<File> {
+    open_disk_sized(path, write, truncate).map(|(file, _)| file)
+}
+
+/// [`open_disk`], and the file's size once opened.
+pub(crate) fn open_disk_sized(path: &Path, write: bool, truncate: bool) -> io::Result<(File, u64)> {
     let file = OpenOptions::new()
         .read(true)
         .write(write)
         .truncate(truncate && write)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)?;
-    if file.metadata()?.is_file() {
-        Ok(file)
+    let meta = file.metadata()?;
+    if meta.is_file() {
+        Ok((file, meta.len()))
     } else {
         Err(io::Error::from_raw_os_error(libc::ESTALE))
     }
