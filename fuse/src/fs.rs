@@ -921,4 +921,21 @@ impl fuser::Filesystem for TraceFs {
     ) {
         reply.error(Errno::ENOSYS);
     }
+
+    /// No file here is a terminal or takes device commands: ENOTTY, what a
+    /// regular file answers natively (Python asks every file it opens with
+    /// `TCGETS`). Answered here so fuser's default does not warn each time.
+    fn ioctl(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _flags: fuser::IoctlFlags,
+        _cmd: u32,
+        _in_data: &[u8],
+        _out_size: u32,
+        reply: fuser::ReplyIoctl,
+    ) {
+        reply.error(Errno::ENOTTY);
+    }
 }
