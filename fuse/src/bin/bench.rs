@@ -286,9 +286,10 @@ fn per_job(
             cpu[k].push(cpu_ns().saturating_sub(before));
         }
     }
+    // No iterations (GCC_ITERS 0) shows as 0.
     let median = |mut v: Vec<u64>| {
         v.sort_unstable();
-        v[v.len() / 2]
+        v.get(v.len() / 2).copied().unwrap_or(0)
     };
     Ok([wall.map(median), cpu.map(median)])
 }
