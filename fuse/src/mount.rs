@@ -101,10 +101,17 @@ pub(crate) fn check_not_mounted(mountpoint: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// Raise this process's soft open-file limit to the hard one: every file a
-/// job holds open is one the daemon holds open too, so `-j N` jobs need N
-/// times what one needs (the soft limit is often 1024, the hard one far
-/// more). Commands inherit it; errors leave the limit as it was.
+/// The soft open-file limit [`raise_fd_limit`] aims at: far more than the
+/// daemon needs, and not so many that a command which closes every
+/// possible descriptor at start-up (some do) crawls, as under a hard limit
+/// of 2^30 in some containers.
+const FD_LIMIT_GOAL: libc::rlim_t = 1 << 16;
+
+/// Raise this process's soft open-file limit towards the hard one (at most
+/// [`FD_LIMIT_GOAL`]): every file a job holds open is one the daemon holds
+/// open too, so `-j N` jobs need N times what one needs (the soft limit is
+/// often 1024, the hard one far more). Commands inherit it; errors leave
+/// the limit as it was.
 pub(crate) fn raise_fd_limit() {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
@@ -112,9 +119,12 @@ pub(crate) fn raise_fd_limit() {
     };
     // SAFETY: getrlimit/setrlimit with a struct we own.
     unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
-        {
-            limit.rlim_cur = limit.rlim_max;
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return;
+        }
+        let goal = limit.rlim_max.min(FD_LIMIT_GOAL);
+        if limit.rlim_cur < goal {
+            limit.rlim_cur = goal;
             if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
                 log::debug!(
                     "cannot raise the open-file limit: {}",
