@@ -125,3 +125,23 @@ fn appending_to_its_own_large_output_while_reading_it() {
     assert_eq!(out, "100002\n100002\n");
     assert_eq!(fin.log.writes, set(&["big.out"]));
 }
+
+#[test]
+fn many_processes_of_one_job_read_and_append_the_same_files_at_once() {
+    let Some(fx) = Fixture::new() else { return };
+    fx.write("big.txt", &"x".repeat(100 * 1024));
+    fx.write("small.txt", "s\n");
+    let (_, fin) = run_ok(
+        &fx,
+        "echo start > own.txt; \
+         for i in 1 2 3 4 5 6 7 8; do \
+           (for j in 1 2 3 4 5; do cat big.txt small.txt own.txt > /dev/null; \
+              echo $i >> own.txt; done) & \
+         done; wait; wc -l < own.txt",
+    );
+    assert_eq!(fin.log.reads, set(&["big.txt", "small.txt"]));
+    assert_eq!(fin.log.writes, set(&["own.txt"]));
+    fin.pending.commit(&|_| true).unwrap();
+    let own = std::fs::read_to_string(fx.root().join("own.txt")).unwrap();
+    assert_eq!(own.lines().count(), 41);
+}
