@@ -292,12 +292,17 @@ impl Tracer {
 
     /// Start a job: allocates its prefix and access log.
     pub fn start_job(&self, spec: &JobSpec) -> io::Result<Job> {
+        // First what can fail on the spec: a prepared namespace taken for
+        // a job that cannot start would be wasted, its number reserved.
+        let recorder = Recorder::new(&spec.ignore)?;
         let prepared = self.pool.as_ref().and_then(NsPool::take);
         let id = match &prepared {
             Some(p) => p.id,
             None => JobId(self.next_job.fetch_add(1, Ordering::Relaxed)),
         };
-        let (cwd, entry) = self.entry(id, spec, prepared.as_ref())?;
+        let (cwd, entry) = self
+            .entry(id, spec, prepared.as_ref())
+            .inspect_err(|_| self.shared.unreserve(id))?;
         let view = Arc::new(JobView {
             id,
             root: self.shared.root.clone(),
@@ -307,7 +312,7 @@ impl Tracer {
             overlay: RwLock::new(Overlay::new(
                 self.config.scratch.join(format!("job-{}", id.0)),
             )),
-            recorder: Recorder::new(&spec.ignore)?,
+            recorder,
             handles: Handles::new(self.shared.readers.clone()),
         });
         self.shared
