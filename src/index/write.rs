@@ -20,7 +20,11 @@ pub(crate) fn flatten(record: &BuildRecord) -> Result<Tables> {
     let mut f = Flattener {
         t: Tables::default(),
         text: String::new(),
-        interned: HashMap::default(),
+        // Every file's path and most commands' strings are distinct.
+        interned: HashMap::with_capacity_and_hasher(
+            record.files.len() + 4 * record.commands.len(),
+            Xxh3DefaultBuilder::new(),
+        ),
         sticky_lists: HashMap::default(),
     };
     f.t.generation = record.generation.0;
