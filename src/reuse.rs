@@ -235,10 +235,15 @@ pub fn env_digest(name: &str) -> Digest {
 /// ([`crate::change::Judgement::is_settled`]): writing the index again
 /// would record the same.
 pub fn settled(index: &Index, scan: &Changes) -> bool {
-    index.files().all(|f| {
-        scan.get(f.slot())
+    let unsettled = index.files().find(|f| {
+        !scan
+            .get(f.slot())
             .is_some_and(|j| j.is_settled(&f.as_recorded()))
-    })
+    });
+    if let Some(f) = &unsettled {
+        log::debug!("not as recorded: {} ({:?})", f.path(), scan.get(f.slot()));
+    }
+    unsettled.is_none()
 }
 
 /// What of the tree differs from what the last parse saw.

@@ -93,13 +93,16 @@ struct Recorder<'a> {
 impl<'a> Recorder<'a> {
     fn new(history: &'a History, graph: &'a Graph) -> Recorder<'a> {
         let recorded = history.index.as_ref().map_or(0, Index::file_count);
+        let mut out = BuildRecord {
+            generation: history.generation,
+            ..Default::default()
+        };
+        out.files.reserve(recorded);
+        out.commands.reserve(graph.len());
         Recorder {
             history,
             graph,
-            out: BuildRecord {
-                generation: history.generation,
-                ..Default::default()
-            },
+            out,
             // Most of the last build's files are recorded again.
             files: HashMap::with_capacity_and_hasher(recorded, Xxh3DefaultBuilder::new()),
             by_slot: vec![None; recorded],
