@@ -158,17 +158,12 @@ impl History {
     /// leaves it (None: never recorded or examined).
     pub fn current_since(&self, path: &ProjPath) -> Option<Generation> {
         let slot = self.index.as_ref().and_then(|i| i.file_slot(path.as_str()));
-        self.current_since_at(path, slot)
-    }
-
-    /// [`History::current_since`] of `path`, which is in `slot` of the
-    /// index (None: not recorded there).
-    pub fn current_since_at(&self, path: &ProjPath, slot: Option<FileSlot>) -> Option<Generation> {
         self.since_with(slot, lock(&self.fresh).get(path))
     }
 
-    /// [`History::current_since_at`] of a file in `slot` of the index
-    /// whose entry in [`History::fresh`], if any, is `fresh`.
+    /// [`History::current_since`] of a file in `slot` of the index (None:
+    /// not recorded there) whose entry in [`History::fresh`], if any, is
+    /// `fresh`.
     pub fn since_with(
         &self,
         slot: Option<FileSlot>,
