@@ -106,7 +106,8 @@ impl std::error::Error for GraphError {}
 #[derive(Debug, Clone, Default)]
 pub struct Graph {
     files: Vec<FileNode>,
-    file_ids: HashMap<ProjPath, FileId>,
+    /// Hashed with xxh3: looked up for every path a build records.
+    file_ids: HashMap<ProjPath, FileId, xxhash_rust::xxh3::Xxh3DefaultBuilder>,
     cmds: Vec<CmdNode>,
     groups: Vec<GroupNode>,
     group_ids: HashMap<GroupRef, GroupId>,

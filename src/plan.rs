@@ -48,7 +48,7 @@ pub struct SeenFile {
 }
 
 /// The last build, as the planner needs it (implemented over the index).
-pub trait LastBuild {
+pub trait LastBuild: Sync {
     /// The command that produced `path` last time.
     fn by_output(&self, path: &ProjPath) -> Option<PrevCommand>;
     /// The command with this key last time (commands without outputs).
@@ -158,13 +158,21 @@ impl Plan {
         last: &dyn LastBuild,
         changes: &dyn Changes,
     ) -> Plan {
-        let mut plan = Plan::default();
-        for (id, _) in graph.commands() {
-            let ident = &ids[id.index()];
+        // Each command is judged on its own: on two threads, since a big
+        // incremental build spends its planning joining every command to
+        // its record.
+        let judged = crate::change::parallel_map(graph.len(), PLAN_THREADS, |i| {
+            let id = CmdId::from_index(i);
+            let ident = &ids[i];
             let outputs: Vec<&ProjPath> = graph.outputs(id).collect();
             let prev = join_previous(&outputs, ident, last);
-            if let Some(reason) = direct_reason(graph, id, ident, prev.as_ref(), changes) {
-                plan.direct.insert(id, reason);
+            let reason = direct_reason(graph, id, ident, prev.as_ref(), changes);
+            (prev, reason)
+        });
+        let mut plan = Plan::default();
+        for (i, (prev, reason)) in judged.into_iter().enumerate() {
+            if let Some(reason) = reason {
+                plan.direct.insert(CmdId::from_index(i), reason);
             }
             plan.prev.push(prev);
         }
@@ -206,6 +214,10 @@ impl Plan {
         id: CmdId,
         changed_outputs: &BTreeSet<ProjPath>,
     ) -> Option<Reason> {
+        // Most commands become ready while nothing upstream has changed.
+        if changed_outputs.is_empty() {
+            return None;
+        }
         self.read_set(graph, id)
             .into_iter()
             .find(|p| changed_outputs.contains(p))
@@ -263,6 +275,13 @@ fn direct_reason(
     None
 }
 
+/// Threads that join commands to their records in [`Plan::make`].
+const PLAN_THREADS: usize = 2;
+
+/// Up to this many declared inputs are looked up among a command's reads
+/// one by one (see [`input_reason`]).
+const FEW_INPUTS: usize = 4;
+
 /// A file it read (or looked for) is not the version it saw, or a declared
 /// input is one it never saw.
 fn input_reason(
@@ -271,10 +290,17 @@ fn input_reason(
     prev: &PrevCommand,
     changes: &dyn Changes,
 ) -> Option<Reason> {
-    let seen: BTreeSet<&ProjPath> = prev.reads.iter().map(|s| &s.path).collect();
     let node = graph.cmd(id);
+    // Most commands declare an input or two: searching the reads for each
+    // costs less than building a set of them (kept for long input lists).
+    let set: Option<BTreeSet<&ProjPath>> =
+        (node.inputs.len() > FEW_INPUTS).then(|| prev.reads.iter().map(|s| &s.path).collect());
+    let seen = |p: &ProjPath| match &set {
+        Some(set) => set.contains(p),
+        None => prev.reads.iter().any(|s| &s.path == p),
+    };
     let mut declared = node.inputs.iter().map(|f| graph.path(*f));
-    if let Some(p) = declared.find(|p| !seen.contains(p)) {
+    if let Some(p) = declared.find(|p| !seen(p)) {
         return Some(Reason::InputChanged(p.clone()));
     }
     let moved = prev

@@ -34,6 +34,9 @@ fn damaged(why: &str) -> String {
 /// The file name whose contents (not listing) a tree entry records.
 pub const CONFIG_FILE: &str = "tup.config";
 
+/// Threads that turn the index's commands back into rules.
+const RULE_THREADS: usize = 2;
+
 /// Threads that list directories (listing is mostly system time).
 const TREE_THREADS: usize = 2;
 
@@ -134,11 +137,15 @@ impl Prior {
     /// Tupfiles [`crate::reparse`] found clean.
     pub fn rules(&self) -> Result<Vec<Rule>, String> {
         let index = self.index.as_ref().ok_or("no index")?;
-        let mut rules = index
-            .commands()
-            .map(|c| Ok((c.position(), c.to_rule()?)))
-            .collect::<Result<Vec<(u32, Rule)>, _>>()
-            .map_err(|e: crate::paths::PathError| format!("the index holds a bad path: {e}"))?;
+        let count = index.command_count();
+        let mut rules = crate::change::parallel_map(count, RULE_THREADS, |i| {
+            let c = index.command_at(crate::index::CmdSlot(i as u32))?;
+            Some(c.to_rule().map(|rule| (c.position(), rule)))
+        })
+        .into_iter()
+        .flatten()
+        .collect::<Result<Vec<(u32, Rule)>, _>>()
+        .map_err(|e: crate::paths::PathError| format!("the index holds a bad path: {e}"))?;
         rules.sort_by(|(pa, a), (pb, b)| {
             (&a.variant, &a.source_dir, pa).cmp(&(&b.variant, &b.source_dir, pb))
         });
@@ -228,10 +235,15 @@ pub fn env_digest(name: &str) -> Digest {
 /// ([`crate::change::Judgement::is_settled`]): writing the index again
 /// would record the same.
 pub fn settled(index: &Index, scan: &Changes) -> bool {
-    index.files().all(|f| {
-        scan.get(f.slot())
+    let unsettled = index.files().find(|f| {
+        !scan
+            .get(f.slot())
             .is_some_and(|j| j.is_settled(&f.as_recorded()))
-    })
+    });
+    if let Some(f) = &unsettled {
+        log::debug!("not as recorded: {} ({:?})", f.path(), scan.get(f.slot()));
+    }
+    unsettled.is_none()
 }
 
 /// What of the tree differs from what the last parse saw.

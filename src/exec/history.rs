@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use crate::change::{
@@ -11,7 +12,7 @@ use crate::change::{
 };
 use crate::graph::Graph;
 use crate::identity::{self, CommandKey, Identity};
-use crate::index::{CommandView, Generation, Index, IndexOptions, Open};
+use crate::index::{CommandView, FileSlot, Generation, Index, IndexOptions, Open};
 use crate::options::ChangeMode;
 use crate::paths::ProjPath;
 use crate::plan::{Changes, LastBuild, PrevCommand, SeenFile};
@@ -42,6 +43,9 @@ pub struct History {
     pub scan: crate::change::Changes,
     /// Outputs rewritten in this build, judged after commit.
     pub fresh: Mutex<HashMap<ProjPath, FreshOutput>>,
+    /// Set before the first output goes into `fresh`: until then the scan
+    /// alone answers [`Changes::since_seen`] (without taking the lock).
+    any_fresh: AtomicBool,
     /// `^t` outputs that were deleted as designed (see [`History::scan`]).
     pub absent_transients: BTreeSet<ProjPath>,
     root: PathBuf,
@@ -74,6 +78,7 @@ impl History {
             index: prior.index,
             scan: prior.scan,
             fresh: Mutex::default(),
+            any_fresh: AtomicBool::new(false),
             absent_transients: BTreeSet::new(),
             root: project.root.clone(),
         }
@@ -139,21 +144,39 @@ impl History {
 
     /// The judgement of a recorded path at the start of the build.
     fn judged(&self, path: &ProjPath) -> Option<(&Judgement, Generation)> {
-        let index = self.index.as_ref()?;
-        let file = index.file(path.as_str())?;
-        Some((self.scan.get(file.slot())?, file.since()))
+        let slot = self.index.as_ref()?.file_slot(path.as_str())?;
+        self.judged_at(slot)
+    }
+
+    /// [`History::judged`] of the index's file in `slot`.
+    fn judged_at(&self, slot: FileSlot) -> Option<(&Judgement, Generation)> {
+        let file = self.index.as_ref()?.file_at(slot)?;
+        Some((self.scan.get(slot)?, file.since()))
     }
 
     /// The generation in which `path`'s contents last changed, as this build
     /// leaves it (None: never recorded or examined).
     pub fn current_since(&self, path: &ProjPath) -> Option<Generation> {
-        if let Some(f) = lock(&self.fresh).get(path) {
+        let slot = self.index.as_ref().and_then(|i| i.file_slot(path.as_str()));
+        self.since_with(slot, lock(&self.fresh).get(path))
+    }
+
+    /// [`History::current_since`] of a file in `slot` of the index (None:
+    /// not recorded there) whose entry in [`History::fresh`], if any, is
+    /// `fresh`.
+    pub fn since_with(
+        &self,
+        slot: Option<FileSlot>,
+        fresh: Option<&FreshOutput>,
+    ) -> Option<Generation> {
+        let judged = slot.and_then(|slot| self.judged_at(slot));
+        if let Some(f) = fresh {
             return Some(match f.changed {
                 true => self.generation,
-                false => self.judged(path).map_or(self.generation, |(_, s)| s),
+                false => judged.map_or(self.generation, |(_, s)| s),
             });
         }
-        let (j, since) = self.judged(path)?;
+        let (j, since) = judged?;
         Some(match j.verdict.is_changed() {
             true => self.generation,
             false => since,
@@ -318,7 +341,7 @@ impl Changes for History {
         // Before any output of this build is judged, the scan by slot is
         // the whole answer (no lookup by path).
         match (seen.slot, &self.index) {
-            (Some(slot), Some(index)) if lock(&self.fresh).is_empty() => {
+            (Some(slot), Some(index)) if !self.any_fresh.load(Ordering::SeqCst) => {
                 let file = index.file_at(slot)?;
                 let changed = self.scan.get(slot)?.verdict.is_changed();
                 Some(if changed {
@@ -359,6 +382,7 @@ impl Changes for History {
             (true, Some(old), Some(new)) => old != new,
             _ => true,
         };
+        self.any_fresh.store(true, Ordering::SeqCst);
         lock(&self.fresh).insert(path.clone(), FreshOutput { judgement, changed });
         changed
     }

@@ -98,17 +98,18 @@ pub fn run_build_with(
     signals::install();
     let ui = Ui::new(req.ui);
     let mut history = history::History::load(project, graph, req.change, prior, req.reused, &ui);
+    log::debug!("timing: identities at {:?}", started.elapsed());
     let stale = stale::remove(&project.root, &history.stale_outputs(graph));
     let scratch = project.state_dir().join("tmp");
     if let Err(e) = compiledb::update(graph, &project.root, &scratch) {
         ui.warn(&format!("{e:#}"));
     }
     history.scan(graph, !stale.removed.is_empty());
-    log::debug!("timing: identities at {:?}", started.elapsed());
     let selected = match req.selected.is_empty() {
         true => vec![true; graph.len()],
         false => req.selected.clone(),
     };
+    log::debug!("timing: stale outputs, scan at {:?}", started.elapsed());
     let mut plan = Plan::make(graph, &history.ids, &history, &history);
     transient::pull_producers(&mut plan, graph, &selected, &history.absent_transients);
     log::debug!("timing: planned at {:?}", started.elapsed());
@@ -137,6 +138,7 @@ pub fn run_build_with(
             .context("cannot unmount the tracing filesystem")?;
         outcomes
     };
+    log::debug!("timing: commands done at {:?}", started.elapsed());
     let unchanged = req.reused && to_run == 0 && stale.kept.is_empty() && stale.removed.is_empty();
     if !(unchanged && history.index_is_current()) {
         history

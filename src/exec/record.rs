@@ -7,6 +7,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use anyhow::Result;
+use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
 use super::history::{lock, History};
 use super::schedule::{Outcome, Outcomes, RunStatus};
@@ -15,8 +16,8 @@ use crate::change::Judgement;
 use crate::graph::{CmdId, Graph};
 use crate::identity::StickyVar;
 use crate::index::{
-    BuildRecord, CommandRecord, FileRecord, FileRef, Index, IndexOptions, Seen, TreeEntry,
-    TupfileRecord,
+    BuildRecord, CommandRecord, FileRecord, FileRef, FileSlot, Index, IndexOptions, Seen,
+    TreeEntry, TupfileRecord,
 };
 use crate::paths::ProjPath;
 use crate::project::Project;
@@ -32,6 +33,7 @@ impl History {
         stale: &StaleRemoval,
         req: &super::Request,
     ) -> Result<()> {
+        let began = std::time::Instant::now();
         let mut rec = Recorder::new(self, graph);
         if req.reused {
             rec.carry_tupfiles(&|_| true);
@@ -63,10 +65,17 @@ impl History {
                 )
             });
         rec.variables();
+        log::debug!(
+            "timing: record of {} commands made in {:?}",
+            rec.out.commands.len(),
+            began.elapsed()
+        );
         let options = IndexOptions {
             change_mode: self.mode,
         };
-        Index::write(&project.state_dir().join("index"), &rec.out, &options)
+        Index::write(&project.state_dir().join("index"), &rec.out, &options)?;
+        log::debug!("timing: record written in {:?}", began.elapsed());
+        Ok(())
     }
 }
 
@@ -74,19 +83,29 @@ struct Recorder<'a> {
     history: &'a History,
     graph: &'a Graph,
     out: BuildRecord,
-    files: HashMap<ProjPath, FileRef>,
+    files: HashMap<ProjPath, FileRef, Xxh3DefaultBuilder>,
+    /// The new record's file for each file slot of the last index, once
+    /// added: carrying a command's reads over by slot needs no lookup by
+    /// path (most commands of an incremental build did not run).
+    by_slot: Vec<Option<FileRef>>,
 }
 
 impl<'a> Recorder<'a> {
     fn new(history: &'a History, graph: &'a Graph) -> Recorder<'a> {
+        let recorded = history.index.as_ref().map_or(0, Index::file_count);
+        let mut out = BuildRecord {
+            generation: history.generation,
+            ..Default::default()
+        };
+        out.files.reserve(recorded);
+        out.commands.reserve(graph.len());
         Recorder {
             history,
             graph,
-            out: BuildRecord {
-                generation: history.generation,
-                ..Default::default()
-            },
-            files: HashMap::new(),
+            out,
+            // Most of the last build's files are recorded again.
+            files: HashMap::with_capacity_and_hasher(recorded, Xxh3DefaultBuilder::new()),
+            by_slot: vec![None; recorded],
         }
     }
 
@@ -96,21 +115,45 @@ impl<'a> Recorder<'a> {
         if let Some(&r) = self.files.get(path) {
             return r;
         }
-        let generated = self.graph.producer_of(path).is_some();
-        let h = self.history;
-        let fresh = lock(&h.fresh).get(path).map(|f| f.judgement.clone());
-        let judgement: Judgement = match fresh {
-            Some(j) => j,
-            None => match h.index.as_ref().and_then(|i| i.file(path.as_str())) {
-                Some(f) => h
-                    .scan
-                    .get(f.slot())
-                    .cloned()
-                    .unwrap_or_else(|| h.judge_now(path, generated)),
-                None => h.judge_now(path, generated),
-            },
+        let slot = self
+            .history
+            .index
+            .as_ref()
+            .and_then(|i| i.file_slot(path.as_str()));
+        self.add_file(path.clone(), slot)
+    }
+
+    /// The record of the last index's file in `slot` in the new index
+    /// (added on first use; None: no such slot, or a bad path in it).
+    fn file_at(&mut self, slot: FileSlot) -> Option<FileRef> {
+        if let Some(r) = self.by_slot.get(slot.0 as usize).copied().flatten() {
+            return Some(r);
+        }
+        let view = self.history.index.as_ref()?.file_at(slot)?;
+        let path = ProjPath::new(view.path()).ok()?;
+        let r = match self.files.get(&path) {
+            Some(&r) => r,
+            None => self.add_file(path, Some(slot)),
         };
-        let since = h.current_since(path).unwrap_or(h.generation);
+        if let Some(cell) = self.by_slot.get_mut(slot.0 as usize) {
+            *cell = Some(r);
+        }
+        Some(r)
+    }
+
+    /// Add `path` (in `slot` of the last index, if there) with the state
+    /// this build leaves it in.
+    fn add_file(&mut self, path: ProjPath, slot: Option<FileSlot>) -> FileRef {
+        let generated = self.graph.producer_of(&path).is_some();
+        let h = self.history;
+        let fresh = lock(&h.fresh).get(&path).cloned();
+        let since = h.since_with(slot, fresh.as_ref()).unwrap_or(h.generation);
+        let judgement: Judgement = match fresh {
+            Some(f) => f.judgement,
+            None => slot
+                .and_then(|slot| h.scan.get(slot).cloned())
+                .unwrap_or_else(|| h.judge_now(&path, generated)),
+        };
         let r = self.out.add_file(FileRecord {
             path: path.clone(),
             state: judgement.state,
@@ -119,7 +162,7 @@ impl<'a> Recorder<'a> {
             recorded_at: judgement.recorded_at,
             since,
         });
-        self.files.insert(path.clone(), r);
+        self.files.insert(path, r);
         r
     }
 
@@ -183,19 +226,22 @@ impl<'a> Recorder<'a> {
     }
 
     /// What the command saw last time, carried over unchanged (the versions
-    /// it saw then, so a change it has not run for still shows next time).
+    /// it saw then, so a change it has not run for still shows next time),
+    /// taken from the last index by file slot.
     fn previous_reads(&mut self, id: CmdId) -> Option<Vec<Seen>> {
-        use crate::plan::LastBuild as _;
-        let prev = match self.graph.outputs(id).next() {
-            Some(o) => self.history.by_output(o),
-            None => self.history.by_key(&self.history.ids[id.index()].key),
+        let h = self.history;
+        let index = h.index.as_ref()?;
+        let view = match self.graph.outputs(id).next() {
+            Some(o) => index.command_by_output(o.as_str()),
+            None => index.commands_by_key(&h.ids[id.index()].key).next(),
         }?;
         Some(
-            prev.reads
-                .iter()
-                .map(|s| Seen {
-                    file: self.file(&s.path),
-                    since: crate::index::Generation(s.since),
+            view.reads()
+                .filter_map(|o| {
+                    Some(Seen {
+                        file: self.file_at(o.file)?,
+                        since: o.since,
+                    })
                 })
                 .collect(),
         )

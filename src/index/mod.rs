@@ -171,7 +171,8 @@ impl Index {
     pub fn write(path: &Path, record: &BuildRecord, options: &IndexOptions) -> Result<()> {
         let tables = write::flatten(record)
             .with_context(|| format!("cannot write the index {}", path.display()))?;
-        let archive = rkyv::to_bytes::<rkyv::rancor::Error>(&tables)
+        let buffer = rkyv::util::AlignedVec::<16>::with_capacity(write::archived_size(&tables));
+        let archive = rkyv::api::high::to_bytes_in::<_, rkyv::rancor::Error>(&tables, buffer)
             .map_err(|e| anyhow::anyhow!("cannot serialise the index: {e}"))?;
         let header = header_bytes(options, &archive);
         let tmp = temp_path(path);

@@ -20,10 +20,15 @@ pub(crate) fn flatten(record: &BuildRecord) -> Result<Tables> {
     let mut f = Flattener {
         t: Tables::default(),
         text: String::new(),
-        interned: HashMap::default(),
+        // Every file's path and most commands' strings are distinct.
+        interned: HashMap::with_capacity_and_hasher(
+            record.files.len() + 4 * record.commands.len(),
+            Xxh3DefaultBuilder::new(),
+        ),
         sticky_lists: HashMap::default(),
     };
     f.t.generation = record.generation.0;
+    f.reserve(record);
     let slot_of = f.files(&record.files)?;
 
     let mut order: Vec<&CommandRecord> = record.commands.iter().collect();
@@ -87,6 +92,27 @@ pub(crate) fn flatten(record: &BuildRecord) -> Result<Tables> {
     Ok(f.t)
 }
 
+/// Bytes of text a command adds beside the file paths (its command line,
+/// mostly), for [`Flattener::reserve`]: a guess, not a bound.
+const TEXT_PER_COMMAND: usize = 64;
+
+/// About how many bytes `tables` take archived (rows are plain, so close
+/// to their size in memory): the serialiser's buffer starts this big.
+pub(crate) fn archived_size(t: &Tables) -> usize {
+    use std::mem::size_of;
+    t.text.len()
+        + t.files.len() * size_of::<FileRow>()
+        + t.commands.len() * size_of::<CmdRow>()
+        + t.outputs.len() * size_of::<OutputRow>()
+        + t.strs.len() * size_of::<Span>()
+        + t.reads.len() * size_of::<SeenRow>()
+        + (t.sticky.len() + t.variables.len()) * size_of::<StickyRow>()
+        + t.tupfiles.len() * size_of::<TupfileRow>()
+        + t.tree.len() * size_of::<TreeRow>()
+        + (t.groups.len() + t.pairs.len()) * size_of::<PairRow>()
+        + 4096
+}
+
 fn span_str(text: &str, s: Span) -> &str {
     text.get(s.start as usize..(s.start + s.len) as usize)
         .unwrap_or("")
@@ -102,6 +128,19 @@ struct Flattener<'r> {
 }
 
 impl<'r> Flattener<'r> {
+    /// Make room for what `record` will need at least, so the big tables
+    /// are allocated once instead of doubled (and copied) as they grow.
+    fn reserve(&mut self, record: &BuildRecord) {
+        let paths: usize = record.files.iter().map(|f| f.path.as_str().len()).sum();
+        let reads: usize = record.commands.iter().map(|c| c.reads.len()).sum();
+        self.text
+            .reserve(paths + TEXT_PER_COMMAND * record.commands.len());
+        self.t.files.reserve(record.files.len());
+        self.t.commands.reserve(record.commands.len());
+        self.t.outputs.reserve(record.commands.len());
+        self.t.reads.reserve(reads);
+    }
+
     /// Intern a string into the text blob.
     fn text(&mut self, s: &'r str) -> Span {
         if let Some(span) = self.interned.get(s) {
