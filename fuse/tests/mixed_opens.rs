@@ -6,17 +6,11 @@
 mod common;
 
 use common::{set, Fixture};
-use tupfs_fuse::Finished;
+use tupfs_fuse::{Finished, JobSpec};
 
 /// Run `script` as a job that must succeed: its stdout and record.
 fn run_ok(fx: &Fixture, script: &str) -> (String, Finished) {
-    let (out, fin) = fx.run(script);
-    assert!(
-        out.status.success(),
-        "{script}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (String::from_utf8_lossy(&out.stdout).into_owned(), fin)
+    fx.run_spec_ok(&JobSpec::default(), script)
 }
 
 #[test]

@@ -7,9 +7,10 @@
 
 mod common;
 
-use std::process::Command;
+use std::process::{Command, Output};
 
 use common::Fixture;
+use tupfs_fuse::{Finished, JobSpec};
 
 fn mkfifo(path: &std::path::Path) {
     let status = Command::new("mkfifo").arg(path).status().expect("mkfifo");
@@ -66,86 +67,88 @@ fn fifos_sockets_and_device_nodes_in_the_tree_do_not_block_the_daemon() {
     assert!(fin.log.writes.contains("after.txt"));
 }
 
+/// Run `before`, then wait for a signal, then `after`, as a job started
+/// with `spec`; while it waits, make `name` a FIFO (replacing the file
+/// there, if any). Checks that the daemon still answers afterwards. The
+/// job's output and record.
+fn fifo_appears_while_held(
+    fx: &Fixture,
+    spec: &JobSpec,
+    name: &str,
+    before: &str,
+    after: &str,
+) -> (Output, Finished) {
+    let marker = tempfile::tempdir().expect("tempdir");
+    let go = marker.path().join("go");
+    let script = format!(
+        "{before}; while [ ! -e {go} ]; do sleep 0.05; done; {after}",
+        go = go.display()
+    );
+    let result = std::thread::scope(|s| {
+        let job = s.spawn(|| fx.run_spec(spec, &script));
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let path = fx.root().join(name);
+        let _ = std::fs::remove_file(&path);
+        mkfifo(&path);
+        std::fs::write(&go, "").expect("marker");
+        job.join().unwrap()
+    });
+    let (out, _) = fx.run("timeout -s KILL 5 sh -c 'echo x > after.txt' && echo ok");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "ok\n",
+        "the daemon stopped answering"
+    );
+    result
+}
+
 #[test]
 fn appending_to_a_fifo_that_appeared_after_a_lookup_does_not_block_the_daemon() {
     let Some(fx) = Fixture::new() else { return };
-    let marker = tempfile::tempdir().expect("tempdir");
-    let go = marker.path().join("go");
     // The job looks `p` up (absent: the kernel caches a negative entry),
     // waits until the FIFO stands there, then opens it for appending: the
     // kernel sends CREATE for a name the daemon finds is a FIFO.
-    let script = format!(
-        "test -e p || true; \
-         while [ ! -e {go} ]; do sleep 0.05; done; \
-         timeout -s KILL 5 sh -c 'echo x >> p' || echo refused",
-        go = go.display()
+    let (out, fin) = fifo_appears_while_held(
+        &fx,
+        &JobSpec::default(),
+        "p",
+        "test -e p || true",
+        "timeout -s KILL 5 sh -c 'echo x >> p' || echo refused",
     );
-    std::thread::scope(|s| {
-        let job = s.spawn(|| fx.run(&script));
-        std::thread::sleep(std::time::Duration::from_millis(300));
-        mkfifo(&fx.root().join("p"));
-        std::fs::write(&go, "").expect("marker");
-        let (out, fin) = job.join().unwrap();
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "refused\n");
-        assert!(fin.log.writes.is_empty(), "{:?}", fin.log.writes);
-    });
-    // The daemon still answers.
-    let (out, _) = fx.run("timeout -s KILL 5 sh -c 'echo x > after.txt' && echo ok");
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "refused\n");
+    assert!(fin.log.writes.is_empty(), "{:?}", fin.log.writes);
 }
 
 #[test]
 fn a_file_replaced_by_a_fifo_after_its_lookup_does_not_block_the_daemon() {
     let Some(fx) = Fixture::new() else { return };
     fx.write("f.txt", "f\n");
-    let marker = tempfile::tempdir().expect("tempdir");
-    let go = marker.path().join("go");
     // The kernel keeps f.txt as a regular file for this job, so the open
     // after it became a FIFO reaches the daemon.
-    let script = format!(
-        "test -f f.txt && echo f; \
-         while [ ! -e {go} ]; do sleep 0.05; done; \
-         timeout -s KILL 5 cat f.txt || echo refused",
-        go = go.display()
+    let (out, _) = fifo_appears_while_held(
+        &fx,
+        &JobSpec::default(),
+        "f.txt",
+        "test -f f.txt && echo f",
+        "timeout -s KILL 5 cat f.txt || echo refused",
     );
-    std::thread::scope(|s| {
-        let job = s.spawn(|| fx.run(&script));
-        std::thread::sleep(std::time::Duration::from_millis(300));
-        std::fs::remove_file(fx.root().join("f.txt")).expect("rm");
-        mkfifo(&fx.root().join("f.txt"));
-        std::fs::write(&go, "").expect("marker");
-        let (out, _) = job.join().unwrap();
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "f\nrefused\n");
-    });
-    let (out, _) = fx.run("timeout -s KILL 5 sh -c 'echo x > after.txt' && echo ok");
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "f\nrefused\n");
 }
 
 #[test]
 fn truncating_an_ignored_file_that_became_a_fifo_does_not_block_the_daemon() {
     let Some(fx) = Fixture::new() else { return };
     fx.write("f.txt", "f\n");
-    let marker = tempfile::tempdir().expect("tempdir");
-    let go = marker.path().join("go");
-    let script = format!(
-        "test -f f.txt && echo f; \
-         while [ ! -e {go} ]; do sleep 0.05; done; \
-         timeout -s KILL 5 python3 -c \"import os; os.truncate('f.txt', 0)\" || echo refused",
-        go = go.display()
-    );
-    let spec = tupfs_fuse::JobSpec {
+    let spec = JobSpec {
         ignore: vec![r"^f\.txt$".into()],
-        ..tupfs_fuse::JobSpec::default()
+        ..JobSpec::default()
     };
-    std::thread::scope(|s| {
-        let job = s.spawn(|| fx.run_spec(&spec, &script));
-        std::thread::sleep(std::time::Duration::from_millis(300));
-        std::fs::remove_file(fx.root().join("f.txt")).expect("rm");
-        mkfifo(&fx.root().join("f.txt"));
-        std::fs::write(&go, "").expect("marker");
-        let (out, _) = job.join().unwrap();
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "f\nrefused\n");
-    });
-    let (out, _) = fx.run("timeout -s KILL 5 sh -c 'echo x > after.txt' && echo ok");
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n");
+    let (out, _) = fifo_appears_while_held(
+        &fx,
+        &spec,
+        "f.txt",
+        "test -f f.txt && echo f",
+        "timeout -s KILL 5 python3 -c \"import os; os.truncate('f.txt', 0)\" || echo refused",
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "f\nrefused\n");
 }

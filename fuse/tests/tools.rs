@@ -5,27 +5,13 @@ mod common;
 
 use common::{set, Fixture};
 
-/// Run `script` as a job that must succeed; its record.
-fn run_ok(fx: &Fixture, script: &str) -> tupfs_fuse::Finished {
-    let (out, fin) = fx.run(script);
-    assert!(
-        out.status.success(),
-        "{script}: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    fin
-}
-
 #[test]
 fn archives_links_and_in_place_edits() {
     let Some(fx) = Fixture::new() else { return };
     fx.write("a.c", "int a(void) { return 1; }\n");
     fx.write("m.c", "int a(void);\nint main(void) { return a() - 1; }\n");
     fx.write("list.txt", "b\na\n");
-    let fin = run_ok(
-        &fx,
-        "gcc -c a.c -o a.o && ar rcs liba.a a.o && ranlib liba.a && \
+    let fin = fx.run_ok("gcc -c a.c -o a.o && ar rcs liba.a a.o && ranlib liba.a && \
          gcc m.c liba.a -o prog && ./prog && \
          gcc -fuse-ld=gold m.c a.o -o prog2 && ./prog2 && \
          sort list.txt -o sorted.txt && sed -i 's/a/A/' sorted.txt && \
@@ -62,8 +48,7 @@ fn tools_that_rewrite_a_large_file_in_place() {
     let Some(fx) = Fixture::new() else { return };
     let lines: String = (0..20000).rev().map(|i| format!("{i:08}\n")).collect();
     fx.write("big.txt", &lines);
-    let fin = run_ok(
-        &fx,
+    let fin = fx.run_ok(
         "sort -o big.txt big.txt && head -c 9 big.txt && \
          sed -i 's/^0/x/' big.txt && perl -pi -e 's/^x/y/' big.txt && \
          python3 -c \"f = open('big.txt', 'r+'); d = f.read(); f.seek(0); f.write(d.upper())\"",

@@ -41,13 +41,7 @@ fn in_dir(cwd: &str) -> JobSpec {
 }
 
 fn run_ok(fx: &Fixture, cwd: &str, script: &str) -> (String, tupfs_fuse::Finished) {
-    let (out, fin) = fx.run_spec(&in_dir(cwd), script);
-    assert!(
-        out.status.success(),
-        "{script}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (String::from_utf8_lossy(&out.stdout).into_owned(), fin)
+    fx.run_spec_ok(&in_dir(cwd), script)
 }
 
 #[test]

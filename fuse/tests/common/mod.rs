@@ -94,16 +94,23 @@ impl Fixture {
         self.run_spec(&JobSpec::default(), script)
     }
 
-    /// Like [`Fixture::run`], asserting the command succeeded.
-    pub fn run_ok(&self, script: &str) -> Finished {
-        let (out, fin) = self.run(script);
+    /// Like [`Fixture::run_spec`], asserting the command succeeded: its
+    /// stdout and record.
+    pub fn run_spec_ok(&self, spec: &JobSpec, script: &str) -> (String, Finished) {
+        let (out, fin) = self.run_spec(spec, script);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(
             out.status.success(),
-            "{script}: {}\n{}",
+            "{script}: {}\n{stdout}\n{}",
             out.status,
             String::from_utf8_lossy(&out.stderr)
         );
-        fin
+        (stdout, fin)
+    }
+
+    /// Like [`Fixture::run`], asserting the command succeeded.
+    pub fn run_ok(&self, script: &str) -> Finished {
+        self.run_spec_ok(&JobSpec::default(), script).1
     }
 }
 
