@@ -115,28 +115,9 @@ pub fn run_build_with(
     log::debug!("timing: planned at {:?}", started.elapsed());
     let to_run = plan.may_run(graph, &selected).len();
     ui.set_total(to_run);
-    let outcomes = if to_run == 0 {
-        clear_leftovers(project, &ui);
-        let outcomes = schedule::Outcomes::nothing_ran(&selected);
-        transient::sweep_settled(graph, &project.root, &selected, &outcomes.per_cmd);
-        outcomes
-    } else {
-        let tracer = mount(project, graph)?;
-        let ctx = schedule::Context {
-            graph,
-            plan: &plan,
-            changes: &history,
-            selected: &selected,
-            root: &project.root,
-            jobs: req.jobs.unwrap_or_else(cpus),
-            keep_going: req.keep_going,
-            ui: &ui,
-        };
-        let outcomes = schedule::run(&ctx, &tracer);
-        tracer
-            .unmount()
-            .context("cannot unmount the tracing filesystem")?;
-        outcomes
+    let outcomes = match to_run {
+        0 => nothing_to_run(project, graph, &selected, &ui),
+        _ => run_commands(project, graph, &plan, &history, &selected, req, &ui)?,
     };
     log::debug!("timing: commands done at {:?}", started.elapsed());
     let unchanged = req.reused && to_run == 0 && stale.kept.is_empty() && stale.removed.is_empty();
@@ -157,6 +138,48 @@ pub fn run_build_with(
         parsed: req.parsed,
     };
     report.finish(project, &ui)
+}
+
+/// A build with nothing to run: clear leftovers of an interrupted build and
+/// delete transient outputs whose consumers are all settled.
+fn nothing_to_run(
+    project: &Project,
+    graph: &Graph,
+    selected: &[bool],
+    ui: &Ui,
+) -> schedule::Outcomes {
+    clear_leftovers(project, ui);
+    let outcomes = schedule::Outcomes::nothing_ran(selected);
+    transient::sweep_settled(graph, &project.root, selected, &outcomes.per_cmd);
+    outcomes
+}
+
+/// Mount the tracer, run what the plan says may run, unmount.
+fn run_commands(
+    project: &Project,
+    graph: &Graph,
+    plan: &Plan,
+    history: &history::History,
+    selected: &[bool],
+    req: &Request,
+    ui: &Ui,
+) -> Result<schedule::Outcomes> {
+    let tracer = mount(project, graph)?;
+    let ctx = schedule::Context {
+        graph,
+        plan,
+        changes: history,
+        selected,
+        root: &project.root,
+        jobs: req.jobs.unwrap_or_else(cpus),
+        keep_going: req.keep_going,
+        ui,
+    };
+    let outcomes = schedule::run(&ctx, &tracer);
+    tracer
+        .unmount()
+        .context("cannot unmount the tracing filesystem")?;
+    Ok(outcomes)
 }
 
 /// The outputs the last build recorded (for the parser: globs must not
