@@ -30,58 +30,10 @@ pub(crate) fn flatten(record: &BuildRecord) -> Result<Tables> {
     f.t.generation = record.generation.0;
     f.reserve(record);
     let slot_of = f.files(&record.files)?;
-
-    let mut order: Vec<&CommandRecord> = record.commands.iter().collect();
-    order.sort_by_key(|c| c.key);
-    for (i, cmd) in order.iter().enumerate() {
-        let row = f.command(cmd, &slot_of)?;
-        f.t.commands.push(row);
-        for out in cmd.rule.outputs.iter().chain(&cmd.rule.extra_outputs) {
-            let path = f.text(out.as_str());
-            f.t.outputs.push(OutputRow {
-                path,
-                cmd: i as u32,
-            });
-        }
-    }
-    let text = std::mem::take(&mut f.text);
-    f.t.outputs
-        .sort_by(|a, b| span_str(&text, a.path).cmp(span_str(&text, b.path)));
-    f.text = text;
-
-    let mut vars: Vec<_> = record.variables.iter().collect();
-    vars.sort_by(|a, b| a.name.cmp(&b.name));
-    for v in vars {
-        let row = StickyRow {
-            name: f.text(&v.name),
-            digest: v.value.0,
-        };
-        f.t.variables.push(row);
-    }
-
-    let mut tupfiles: Vec<_> = record.tupfiles.iter().collect();
-    tupfiles.sort_by(|a, b| (&a.variant, &a.dir).cmp(&(&b.variant, &b.dir)));
-    for tf in tupfiles {
-        let row = TupfileRow {
-            variant: f.text(tf.variant.as_str()),
-            dir: f.text(tf.dir.as_str()),
-            tupfile: f.text(tf.tupfile.as_str()),
-            depends_on: f.paths(&tf.depends_on),
-            reads: f.reads(&tf.reads, &slot_of)?,
-            vars: f.sticky(&tf.vars),
-        };
-        f.t.tupfiles.push(row);
-    }
-    let mut tree: Vec<_> = record.tree.iter().collect();
-    tree.sort_by(|a, b| a.path.cmp(&b.path));
-    for entry in tree {
-        let row = TreeRow {
-            path: f.text(entry.path.as_str()),
-            files: entry.listing.files.0,
-            dirs: entry.listing.dirs.0,
-        };
-        f.t.tree.push(row);
-    }
+    f.commands(record, &slot_of)?;
+    f.variables(record);
+    f.tupfiles(record, &slot_of)?;
+    f.tree(record);
     if record.commands_are_rules {
         f.t.flags |= TABLES_COMMANDS_ARE_RULES;
     }
@@ -128,6 +80,74 @@ struct Flattener<'r> {
 }
 
 impl<'r> Flattener<'r> {
+    /// The command rows, sorted by key, and the output rows, sorted by path.
+    fn commands(&mut self, record: &'r BuildRecord, slot_of: &[u32]) -> Result<()> {
+        let mut order: Vec<&CommandRecord> = record.commands.iter().collect();
+        order.sort_by_key(|c| c.key);
+        for (i, cmd) in order.iter().enumerate() {
+            let row = self.command(cmd, slot_of)?;
+            self.t.commands.push(row);
+            for out in cmd.rule.outputs.iter().chain(&cmd.rule.extra_outputs) {
+                let path = self.text(out.as_str());
+                self.t.outputs.push(OutputRow {
+                    path,
+                    cmd: i as u32,
+                });
+            }
+        }
+        let text = std::mem::take(&mut self.text);
+        self.t
+            .outputs
+            .sort_by(|a, b| span_str(&text, a.path).cmp(span_str(&text, b.path)));
+        self.text = text;
+        Ok(())
+    }
+
+    /// The sticky variable rows, sorted by name.
+    fn variables(&mut self, record: &'r BuildRecord) {
+        let mut vars: Vec<_> = record.variables.iter().collect();
+        vars.sort_by(|a, b| a.name.cmp(&b.name));
+        for v in vars {
+            let row = StickyRow {
+                name: self.text(&v.name),
+                digest: v.value.0,
+            };
+            self.t.variables.push(row);
+        }
+    }
+
+    /// The Tupfile rows (what each parse read), sorted by variant and dir.
+    fn tupfiles(&mut self, record: &'r BuildRecord, slot_of: &[u32]) -> Result<()> {
+        let mut tupfiles: Vec<_> = record.tupfiles.iter().collect();
+        tupfiles.sort_by(|a, b| (&a.variant, &a.dir).cmp(&(&b.variant, &b.dir)));
+        for tf in tupfiles {
+            let row = TupfileRow {
+                variant: self.text(tf.variant.as_str()),
+                dir: self.text(tf.dir.as_str()),
+                tupfile: self.text(tf.tupfile.as_str()),
+                depends_on: self.paths(&tf.depends_on),
+                reads: self.reads(&tf.reads, slot_of)?,
+                vars: self.sticky(&tf.vars),
+            };
+            self.t.tupfiles.push(row);
+        }
+        Ok(())
+    }
+
+    /// The source tree's listing digests, sorted by directory.
+    fn tree(&mut self, record: &'r BuildRecord) {
+        let mut tree: Vec<_> = record.tree.iter().collect();
+        tree.sort_by(|a, b| a.path.cmp(&b.path));
+        for entry in tree {
+            let row = TreeRow {
+                path: self.text(entry.path.as_str()),
+                files: entry.listing.files.0,
+                dirs: entry.listing.dirs.0,
+            };
+            self.t.tree.push(row);
+        }
+    }
+
     /// Make room for what `record` will need at least, so the big tables
     /// are allocated once instead of doubled (and copied) as they grow.
     fn reserve(&mut self, record: &BuildRecord) {
