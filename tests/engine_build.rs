@@ -459,3 +459,13 @@ fn gitignore_directive_lists_outputs() {
         "{ignore}"
     );
 }
+
+#[test]
+fn a_refused_change_to_the_project_root_names_it() {
+    require_fuse!();
+    let p = Project::new().file("Tupfile", ": |> chmod 700 . |>\n");
+    p.build(&[])
+        .failure()
+        .says(&["refused: chmod of the project root"])
+        .never_says(&["chmod of  ("]);
+}

@@ -52,7 +52,13 @@ pub fn check(graph: &Graph, root: &Path, job: &JobFacts) -> Vec<Violation> {
     for r in &job.log.refused {
         out.push(Violation(format!(
             "refused: {} of {} (a command may only change files it wrote itself)",
-            r.op, r.path
+            r.op,
+            // The project root's path is empty.
+            if r.path.is_empty() {
+                "the project root"
+            } else {
+                &r.path
+            }
         )));
     }
     out
