@@ -80,12 +80,14 @@ fn no_panic(out: &harness::Outcome) {
 fn a_command_that_fills_the_disk_fails_cleanly_and_the_next_build_recovers() {
     require_fuse!();
     let disk = small_disk_or_skip!("6m");
+    // FILL waits for a.o (order-only): run side by side, it could fill the
+    // disk before gcc wrote a.o, and then gcc would fail too.
     let p = Project::new_in(disk.path())
         .file(
             "Tupfile",
             "\
 : a.c |> gcc -c a.c -o a.o |> a.o
-: |> ^ FILL^ head -c 50000000 /dev/zero > %o |> big.bin
+: | a.o |> ^ FILL^ head -c 50000000 /dev/zero > %o |> big.bin
 ",
         )
         .file("a.c", "int a(void) { return 1; }\n")
@@ -111,7 +113,7 @@ fn a_command_that_fills_the_disk_fails_cleanly_and_the_next_build_recovers() {
         "Tupfile",
         "\
 : a.c |> gcc -c a.c -o a.o |> a.o
-: |> ^ FILL^ head -c 1000 /dev/zero > %o |> big.bin
+: | a.o |> ^ FILL^ head -c 1000 /dev/zero > %o |> big.bin
 ",
     );
     p.build(&[]).success().ran_exactly(&["FILL"]);
