@@ -161,11 +161,10 @@ fn spawn_and_wait(
     let status = status?;
     // The command's own handles were dropped with the `Command` inside
     // `Job::spawn`, so reading our handle from the start gets everything.
-    let mut output = Vec::new();
-    if let Some(mut f) = out_file {
-        f.rewind()?;
-        f.read_to_end(&mut output)?;
-    }
+    let output = match out_file {
+        Some(mut f) => read_back(&mut f)?,
+        None => Vec::new(),
+    };
     let exit = match (status.code(), status.signal()) {
         (Some(code), _) => Exit::Code(code),
         (None, Some(sig)) => Exit::Signal(sig),
@@ -183,6 +182,14 @@ pub(crate) fn capture_file() -> std::io::Result<File> {
     }
     // SAFETY: `fd` is a new descriptor that nothing else owns.
     Ok(unsafe { File::from_raw_fd(fd) })
+}
+
+/// A capture file's whole contents (once the child's handles are closed).
+pub(crate) fn read_back(f: &mut File) -> std::io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    f.rewind()?;
+    f.read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 fn io_context(e: std::io::Error, what: &str) -> std::io::Error {

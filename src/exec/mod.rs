@@ -227,12 +227,18 @@ fn mount(project: &Project, graph: &Graph) -> Result<Tracer> {
         .context("cannot clear what a killed build left")?;
     std::fs::create_dir_all(&config.scratch)
         .with_context(|| format!("cannot create {}", config.scratch.display()))?;
-    let options = MountOptions {
-        variants: variant_mirrors(graph),
+    Tracer::mount_with(config, mount_options(variant_mirrors(graph)))
+        .context("cannot mount the tracing filesystem")
+}
+
+/// The options of every tracer a build mounts (the commands' and the run
+/// scripts'): `variants` and the fast wake-up window.
+fn mount_options(variants: Vec<VariantMirror>) -> MountOptions {
+    MountOptions {
+        variants,
         fast_wake: fast_wake_window(),
         ..MountOptions::default()
-    };
-    Tracer::mount_with(config, options).context("cannot mount the tracing filesystem")
+    }
 }
 
 /// How long after a traced file operation idle CPUs are kept fast to wake

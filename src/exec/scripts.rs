@@ -4,13 +4,12 @@
 //! only, at its own mountpoint (`.tupfs/mnt-parse`), and gone once the
 //! parse is.
 
-use std::io::{Read, Seek};
 use std::process::{Output, Stdio};
 use std::sync::{Mutex, MutexGuard};
 
-use tupfs_fuse::{AccessLog, Job, JobSpec, MountConfig, MountOptions, Tracer};
+use tupfs_fuse::{AccessLog, Job, JobSpec, MountConfig, Tracer};
 
-use super::job::capture_file;
+use super::job::{capture_file, read_back};
 use crate::paths::ProjPath;
 use crate::project::Project;
 use crate::tupfile::{script_stdout, Script, ScriptRun, ScriptRunner};
@@ -50,7 +49,7 @@ impl TracedScripts {
     fn mounted(&self) -> Result<MutexGuard<'_, Option<Tracer>>, String> {
         let mut guard = self.lock();
         if guard.is_none() {
-            let options = MountOptions::default();
+            let options = super::mount_options(Vec::new());
             let tracer = Tracer::mount_with(self.config.clone(), options).map_err(|e| {
                 format!("cannot mount the tracing filesystem to run scripts in: {e}")
             })?;
@@ -109,14 +108,6 @@ fn spawn_and_wait(job: &Job, script: &Script) -> std::io::Result<Output> {
         stdout: read_back(&mut stdout)?,
         stderr: read_back(&mut stderr)?,
     })
-}
-
-/// A capture file's whole contents.
-fn read_back(f: &mut std::fs::File) -> std::io::Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    f.rewind()?;
-    f.read_to_end(&mut bytes)?;
-    Ok(bytes)
 }
 
 /// The project paths of a script's access log.
