@@ -138,12 +138,18 @@ impl FileState {
     /// the same clock tick would keep the mtime). A whole-second mtime is
     /// taken to come from a 1-second-granularity file system.
     pub fn is_racy(&self, recorded_at: Moment) -> bool {
+        self.settles_at() > recorded_at
+    }
+
+    /// The first moment at which this state, taken then, is not racy: a
+    /// write after it can no longer keep the mtime.
+    pub fn settles_at(&self) -> Moment {
         let granularity = if self.mtime_ns % 1_000_000_000 == 0 {
             1_000_000_000
         } else {
             1
         };
-        self.mtime_ns.saturating_add(granularity) > recorded_at.0
+        Moment(self.mtime_ns.saturating_add(granularity))
     }
 }
 
@@ -177,15 +183,21 @@ pub fn digest_path(path: &Path, kind: FileKind) -> io::Result<Digest> {
                 names.push(entry?.file_name());
             }
             names.sort();
-            let mut hasher = Sha256::new();
-            for name in &names {
-                hasher.update((name.len() as u64).to_le_bytes());
-                hasher.update(name.as_bytes());
-            }
-            Ok(Digest(hasher.finalize().into()))
+            Ok(digest_names(names.iter().map(|n| n.as_bytes())))
         }
         FileKind::Other => Ok(Digest::of(b"")),
     }
+}
+
+/// A directory's "contents" digest ([`digest_path`]) from its entry
+/// names, given sorted.
+pub fn digest_names<'a>(sorted: impl Iterator<Item = &'a [u8]>) -> Digest {
+    let mut hasher = Sha256::new();
+    for name in sorted {
+        hasher.update((name.len() as u64).to_le_bytes());
+        hasher.update(name);
+    }
+    Digest(hasher.finalize().into())
 }
 
 /// What the index recorded about one file, as the detector needs it.

@@ -332,24 +332,39 @@ fn tree_listing(root: &Path, path: &ProjPath, is_output: &dyn Fn(&str) -> bool) 
 /// those of non-directories and those of directories (a missing
 /// directory: all zeros).
 fn listing(root: &Path, dir: &ProjPath, is_output: &dyn Fn(&str) -> bool) -> Listing {
-    let Ok(entries) = fs::read_dir(dir.to_disk(root)) else {
-        return Listing::default();
-    };
-    let mut names: Vec<(Vec<u8>, bool)> = entries
+    match dir_entries(&dir.to_disk(root)) {
+        Some(entries) => listing_of(dir, &entries, is_output),
+        None => Listing::default(),
+    }
+}
+
+/// Every entry of the directory at `path` (hidden ones too): its name and
+/// whether it is a directory, sorted by name. None: it cannot be listed.
+pub(crate) fn dir_entries(path: &Path) -> Option<Vec<(Vec<u8>, bool)>> {
+    let mut names: Vec<(Vec<u8>, bool)> = fs::read_dir(path)
+        .ok()?
         .flatten()
-        .filter(|e| !e.file_name().as_bytes().starts_with(b"."))
-        .filter(|e| {
-            let name = e.file_name();
-            !is_output(dir.child(&name.to_string_lossy()).as_str())
-        })
         .map(|e| {
             let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
             (e.file_name().as_bytes().to_vec(), is_dir)
         })
         .collect();
     names.sort();
+    Some(names)
+}
+
+/// [`listing`] of the directory `dir` whose [`dir_entries`] are `entries`.
+pub(crate) fn listing_of(
+    dir: &ProjPath,
+    entries: &[(Vec<u8>, bool)],
+    is_output: &dyn Fn(&str) -> bool,
+) -> Listing {
     let (mut files, mut dirs) = (Sha256::new(), Sha256::new());
-    for (name, is_dir) in &names {
+    let visible = entries.iter().filter(|(name, _)| !name.starts_with(b"."));
+    for (name, is_dir) in visible {
+        if is_output(dir.child(&String::from_utf8_lossy(name)).as_str()) {
+            continue;
+        }
         let hasher = if *is_dir { &mut dirs } else { &mut files };
         hasher.update((name.len() as u64).to_le_bytes());
         hasher.update(name);

@@ -20,6 +20,7 @@ pub mod worker;
 mod history;
 mod record;
 mod report;
+mod retake;
 
 use std::collections::BTreeSet;
 use std::path::Path;

@@ -12,7 +12,7 @@ use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 use super::history::{lock, History};
 use super::schedule::{Outcome, Outcomes, RunStatus};
 use super::stale::StaleRemoval;
-use crate::change::Judgement;
+use crate::change::{ChangeDetector, Judgement};
 use crate::graph::{CmdId, Graph};
 use crate::identity::StickyVar;
 use crate::index::{
@@ -65,6 +65,9 @@ impl History {
                 )
             });
         rec.variables();
+        // What this build's own writes left racy or moved is taken again,
+        // so the next build can be the no-op shortcut.
+        super::retake::retake(&mut rec.out, &project.root, ChangeDetector::new(self.mode));
         log::debug!(
             "timing: record of {} commands made in {:?}",
             rec.out.commands.len(),
