@@ -55,13 +55,16 @@ pub fn retake(record: &mut BuildRecord, root: &Path, detector: ChangeDetector) {
     }
 }
 
-/// A state that does not prove the file unchanged, with a digest that can.
+/// A file (not a directory: see [`moved_dirs`]) whose state does not
+/// prove it unchanged, with a digest that can.
 fn is_racy(file: &FileRecord) -> bool {
-    file.digest.is_some() && file.state.is_some_and(|s| s.is_racy(file.recorded_at))
+    let racy = |s: FileState| s.kind != FileKind::Dir && s.is_racy(file.recorded_at);
+    file.digest.is_some() && file.state.is_some_and(racy)
 }
 
-/// The recorded directories that are not as recorded now (by position),
-/// with their state now.
+/// The recorded directories that are not as recorded now or whose record
+/// is racy (by position), with their state now. Their ghosts are taken
+/// again with them, or the next scan could not skip them.
 fn moved_dirs(record: &BuildRecord, root: &Path) -> Vec<(usize, FileState)> {
     let dirs: Vec<usize> = (0..record.files.len())
         .filter(|&i| {
@@ -80,7 +83,8 @@ fn moved_dirs(record: &BuildRecord, root: &Path) -> Vec<(usize, FileState)> {
         .filter_map(|(i, now)| {
             let was = record.files[i].state?;
             let now = now.filter(|n| n.kind == FileKind::Dir)?;
-            (!now.same_metadata(&was)).then_some((i, now))
+            let racy = was.is_racy(record.files[i].recorded_at);
+            (racy || !now.same_metadata(&was)).then_some((i, now))
         })
         .collect()
 }
@@ -213,5 +217,168 @@ impl Directories {
         let tree = record.tree.iter().find(|t| &t.path == path);
         let listed = tree.is_none_or(|t| listing_of(path, &entries, &is_output) == t.listing);
         (as_recorded && listed).then(|| (before, digest_names(entries.iter().map(|(n, _)| &n[..]))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+    use std::os::unix::fs::FileExt;
+
+    use super::*;
+    use crate::identity::{CommandKey, Digest, Signature};
+    use crate::index::{CommandRecord, Generation, TreeEntry};
+    use crate::options::ChangeMode;
+    use crate::paths::ProjPath;
+    use crate::tupfile::{Location, Rule};
+
+    fn p(s: &str) -> ProjPath {
+        ProjPath::new(s).unwrap()
+    }
+
+    /// `path` as it is on disk now, recorded at `at` (None: now).
+    fn file(root: &Path, path: &str, at: Option<Moment>) -> FileRecord {
+        let at = at.unwrap_or_else(Moment::now);
+        let state = FileState::lstat(&root.join(path)).unwrap();
+        FileRecord {
+            path: p(path),
+            state,
+            digest: state.and_then(|s| digest_path(&root.join(path), s.kind).ok()),
+            generated: false,
+            recorded_at: at,
+            since: Generation(1),
+        }
+    }
+
+    /// A command that makes `outputs`.
+    fn command(outputs: &[&str]) -> CommandRecord {
+        let rule = Rule {
+            location: Location {
+                file: p("Tupfile"),
+                line: 1,
+            },
+            dir: p(""),
+            source_dir: p(""),
+            variant: p(""),
+            command: "make it".into(),
+            display: None,
+            flags: Default::default(),
+            inputs: vec![],
+            order_only: vec![],
+            input_groups: vec![],
+            outputs: outputs.iter().map(|o| p(o)).collect(),
+            extra_outputs: vec![],
+            output_group: None,
+            ignore: vec![],
+            config_used: Default::default(),
+            exports: vec![],
+        };
+        CommandRecord {
+            rule,
+            key: CommandKey::default(),
+            signature: Signature::default(),
+            sticky: vec![],
+            must_rerun: false,
+            reads: vec![],
+            position: 0,
+        }
+    }
+
+    fn detector() -> ChangeDetector {
+        ChangeDetector::new(ChangeMode::Mtime)
+    }
+
+    /// The record of a file written just before `at` is racy: it is taken
+    /// again unless its contents moved under the same metadata.
+    #[test]
+    fn racy_files_are_taken_again_unless_their_contents_moved() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        fs::write(root.join("same"), "one").unwrap();
+        fs::write(root.join("edited"), "one").unwrap();
+        let racy_at = |path: &str| {
+            let s = FileState::lstat(&root.join(path)).unwrap().unwrap();
+            Some(Moment(s.mtime_ns - 1))
+        };
+        let mut record = BuildRecord {
+            files: vec![
+                file(root, "same", racy_at("same")),
+                file(root, "edited", racy_at("edited")),
+            ],
+            ..Default::default()
+        };
+        // Edited in place, same size, mtime put back: as a write in the
+        // same clock tick would leave it.
+        let edited = root.join("edited");
+        let mtime = fs::metadata(&edited).unwrap().modified().unwrap();
+        let f = fs::OpenOptions::new().write(true).open(&edited).unwrap();
+        f.write_all_at(b"two", 0).unwrap();
+        f.set_modified(mtime).unwrap();
+        retake(&mut record, root, detector());
+        let [same, edited] = &record.files[..] else {
+            panic!()
+        };
+        assert!(!same.state.unwrap().is_racy(same.recorded_at), "{same:?}");
+        assert_eq!(same.digest, Some(Digest::of(b"one")));
+        assert!(
+            edited.state.unwrap().is_racy(edited.recorded_at),
+            "{edited:?}"
+        );
+    }
+
+    /// A directory with its Tupfile, a source, a ghost, and the tree entry
+    /// of a parse that saw it; then an output committed into it.
+    fn directory_with_a_new_output(root: &Path) -> BuildRecord {
+        fs::create_dir(root.join("d")).unwrap();
+        fs::write(root.join("d/a.c"), "int a;").unwrap();
+        let settled = Some(Moment(i64::MAX)); // whatever the mtime: not racy
+        let entries = dir_entries(&root.join("d")).unwrap();
+        let listing = listing_of(&p("d"), &entries, &|p| p == "d/a.o");
+        let d = file(root, "d", settled);
+        std::thread::sleep(Duration::from_millis(20));
+        fs::write(root.join("d/a.o"), "object").unwrap();
+        BuildRecord {
+            files: vec![
+                d,
+                file(root, "d/a.c", settled),
+                file(root, "d/a.o", settled),
+                file(root, "d/.cfg", Some(Moment(1))),
+            ],
+            commands: vec![command(&["d/a.o"])],
+            tree: vec![TreeEntry {
+                path: p("d"),
+                listing,
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_directory_that_only_received_outputs_is_taken_again_with_its_ghosts() {
+        let t = tempfile::tempdir().unwrap();
+        let mut record = directory_with_a_new_output(t.path());
+        retake(&mut record, t.path(), detector());
+        let now = FileState::lstat(&t.path().join("d")).unwrap();
+        let [d, _, _, ghost] = &record.files[..] else {
+            panic!()
+        };
+        assert_eq!(d.state, now, "the directory as the build left it");
+        assert!(!now.unwrap().is_racy(d.recorded_at));
+        assert_eq!(ghost.recorded_at, d.recorded_at, "its ghost absent then");
+    }
+
+    #[test]
+    fn a_directory_is_not_taken_again_when_someone_else_changed_it() {
+        for (what, extra) in [
+            ("a (hidden) ghost appeared", "d/.cfg"),
+            ("a new source", "d/b.c"),
+        ] {
+            let t = tempfile::tempdir().unwrap();
+            let mut record = directory_with_a_new_output(t.path());
+            fs::write(t.path().join(extra), "").unwrap();
+            let old = record.files.clone();
+            retake(&mut record, t.path(), detector());
+            assert_eq!(record.files, old, "{what}: the records stay as they were");
+        }
     }
 }
