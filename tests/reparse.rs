@@ -8,7 +8,6 @@
 
 mod harness;
 
-use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::ExitStatusExt;
 
 use harness::{Outcome, Project};
@@ -32,12 +31,6 @@ fn assert_parsed_some(b: &Outcome) {
     assert!(parsed(b) >= 1, "expected a re-parse\n{}", b.dump());
 }
 
-/// The index's (inode, mtime in ns): a rewrite replaces the file.
-fn index_identity(p: &Project) -> (u64, i64) {
-    let m = std::fs::metadata(p.path(".tupfs/index")).expect("an index");
-    (m.ino(), m.mtime() * 1_000_000_000 + m.mtime_nsec())
-}
-
 /// A built C project, then one more build that settles what the first one
 /// wrote, so the next build is a pure no-op.
 fn built(p: Project) -> Project {
@@ -56,12 +49,12 @@ fn noop_parses_nothing_and_leaves_the_index_alone() {
             .file("a.c", "int a(void) { return 1; }\n")
             .file("Tupfile", CC_ONLY),
     );
-    let before = index_identity(&p);
+    let before = p.index_identity();
     let b = p.build(&[]);
     b.success().ran_nothing();
     assert_parsed_none(&b);
     assert_eq!(b.log().status, "nothing-to-do");
-    assert_eq!(index_identity(&p), before, "a no-op rewrote the index");
+    assert_eq!(p.index_identity(), before, "a no-op rewrote the index");
 }
 
 #[test]

@@ -218,6 +218,14 @@ impl Project {
             .unwrap_or_else(|e| panic!("stat {rel}: {e}"))
     }
 
+    /// The index's (inode, mtime in ns): a rewrite replaces the file, so
+    /// a build that left it alone (the no-op shortcut) keeps both.
+    pub fn index_identity(&self) -> (u64, i64) {
+        use std::os::unix::fs::MetadataExt;
+        let m = fs::metadata(self.path(".tupfs/index")).expect("an index");
+        (m.ino(), m.mtime() * 1_000_000_000 + m.mtime_nsec())
+    }
+
     /// The file's text.
     pub fn read(&self, rel: &str) -> String {
         fs::read_to_string(self.path(rel)).unwrap_or_else(|e| panic!("read {rel}: {e}"))
