@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 
 use crate::change::{digest_names, digest_path, parallel_map, ChangeDetector, FileKind};
 use crate::change::{FileState, Moment};
-use crate::index::{BuildRecord, FileRecord};
+use crate::identity::Digest;
+use crate::index::{BuildRecord, FileRecord, Listing};
 use crate::reuse::{dir_entries, listing_of};
 
 /// The longest the record waits for the clock to leave the newest mtime's
@@ -132,28 +133,51 @@ fn retake_racy(record: &mut BuildRecord, root: &Path, racy: &[usize], moment: Mo
 
 /// The moved directories and what the record claims of the names in them.
 struct Directories {
-    /// Each moved directory's position in the record's files, with the
-    /// positions of the recorded files directly in it.
-    dirs: Vec<(usize, Vec<usize>)>,
+    /// One per moved directory.
+    dirs: Vec<Claims>,
     /// Every output of the record's commands (not part of a tree listing).
     outputs: HashSet<String>,
 }
 
+/// What the record says of one directory's names.
+struct Claims {
+    /// The directory's position in the record's files.
+    dir: usize,
+    /// The positions of the recorded files directly in it (each claims
+    /// its name present or, a ghost, absent).
+    children: Vec<usize>,
+    /// Its listing in the tree (visible names that are not outputs), if
+    /// the tree has it.
+    tree: Option<Listing>,
+}
+
 impl Directories {
-    /// The directories at positions `dirs` of `record`, with their children.
+    /// The directories at positions `dirs` of `record`, with their claims.
     fn new(record: &BuildRecord, dirs: &[usize]) -> Directories {
         let by_path: HashMap<&str, usize> = dirs
             .iter()
             .enumerate()
             .map(|(k, &i)| (record.files[i].path.as_str(), k))
             .collect();
-        let mut children = vec![Vec::new(); dirs.len()];
+        let mut claims: Vec<Claims> = dirs
+            .iter()
+            .map(|&dir| Claims {
+                dir,
+                children: Vec::new(),
+                tree: None,
+            })
+            .collect();
         for (i, file) in record.files.iter().enumerate() {
             let path = file.path.as_str();
             let parent = path.rsplit_once('/').map_or("", |(d, _)| d);
             match by_path.get(parent) {
-                Some(&k) if !path.is_empty() => children[k].push(i),
+                Some(&k) if !path.is_empty() => claims[k].children.push(i),
                 _ => {}
+            }
+        }
+        for entry in &record.tree {
+            if let Some(&k) = by_path.get(entry.path.as_str()) {
+                claims[k].tree = Some(entry.listing);
             }
         }
         let outputs = record
@@ -163,7 +187,7 @@ impl Directories {
             .map(|p| p.as_str().to_string())
             .collect();
         Directories {
-            dirs: dirs.iter().copied().zip(children).collect(),
+            dirs: claims,
             outputs,
         }
     }
@@ -171,16 +195,20 @@ impl Directories {
     /// Take each directory again at `moment` where the disk holds what the
     /// records claim; its ghosts are then known absent at `moment` too.
     fn retake(&self, record: &mut BuildRecord, root: &Path, det: ChangeDetector, moment: Moment) {
-        for (dir, children) in &self.dirs {
-            let Some((state, names)) = self.as_claimed(record, root, *dir, children, moment) else {
-                log::debug!("kept the record of {}", record.files[*dir].path);
+        let files = &record.files;
+        let found = parallel_map(self.dirs.len(), HASH_THREADS, |k| {
+            self.as_claimed(files, root, &self.dirs[k], moment)
+        });
+        for (claims, found) in self.dirs.iter().zip(found) {
+            let Some((state, names)) = found else {
+                log::debug!("kept the record of {}", record.files[claims.dir].path);
                 continue;
             };
-            let file = &mut record.files[*dir];
+            let file = &mut record.files[claims.dir];
             file.state = Some(state);
             file.recorded_at = moment;
             file.digest = det.uses_digest(false).then_some(names);
-            for &child in children {
+            for &child in &claims.children {
                 if record.files[child].state.is_none() {
                     record.files[child].recorded_at = moment;
                 }
@@ -189,16 +217,15 @@ impl Directories {
     }
 
     /// The directory's state and names digest now, if it is not racy at
-    /// `moment`, did not move while listed, and holds what the records say.
+    /// `moment`, did not move while listed, and holds what `claims` say.
     fn as_claimed(
         &self,
-        record: &BuildRecord,
+        files: &[FileRecord],
         root: &Path,
-        dir: usize,
-        children: &[usize],
+        claims: &Claims,
         moment: Moment,
-    ) -> Option<(FileState, crate::identity::Digest)> {
-        let path = &record.files[dir].path;
+    ) -> Option<(FileState, Digest)> {
+        let path = &files[claims.dir].path;
         let disk = path.to_disk(root);
         let before = FileState::lstat(&disk).ok()??;
         let entries = dir_entries(&disk)?;
@@ -208,15 +235,16 @@ impl Directories {
             return None;
         }
         let names: HashSet<&[u8]> = entries.iter().map(|(n, _)| n.as_slice()).collect();
-        let as_recorded = children.iter().all(|&c| {
-            let child = &record.files[c];
-            let name = child.path.file_name().as_bytes();
-            names.contains(name) == child.state.is_some()
+        let as_recorded = claims.children.iter().all(|&c| {
+            let name = files[c].path.file_name().as_bytes();
+            names.contains(name) == files[c].state.is_some()
         });
         let is_output = |p: &str| self.outputs.contains(p);
-        let tree = record.tree.iter().find(|t| &t.path == path);
-        let listed = tree.is_none_or(|t| listing_of(path, &entries, &is_output) == t.listing);
-        (as_recorded && listed).then(|| (before, digest_names(entries.iter().map(|(n, _)| &n[..]))))
+        let listed = claims
+            .tree
+            .map_or(true, |t| listing_of(path, &entries, &is_output) == t);
+        let digest = || digest_names(entries.iter().map(|(n, _)| &n[..]));
+        (as_recorded && listed).then(|| (before, digest()))
     }
 }
 
@@ -226,7 +254,7 @@ mod tests {
     use std::os::unix::fs::FileExt;
 
     use super::*;
-    use crate::identity::{CommandKey, Digest, Signature};
+    use crate::identity::{CommandKey, Signature};
     use crate::index::{CommandRecord, Generation, TreeEntry};
     use crate::options::ChangeMode;
     use crate::paths::ProjPath;
