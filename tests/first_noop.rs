@@ -12,37 +12,39 @@ use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use harness::{wait_until, Outcome, Project};
+use harness::{wait_until, Mode, Project};
 
-/// Assert that the next build is the shortcut: nothing parsed or run, the
-/// index left as it was.
+/// Assert that the next build (in `mode`) is the shortcut: nothing parsed
+/// or run, the index left as it was.
 #[track_caller]
-fn assert_shortcut(p: &Project) -> Outcome {
+fn assert_shortcut(p: &Project, mode: Mode) {
     let before = p.index_identity();
-    let b = p.build(&[]);
+    let b = p.build_in(mode, &[]);
     b.success().ran_nothing();
-    assert_eq!(b.log().parsed, Some(0), "parsed a Tupfile\n{}", b.dump());
-    assert_eq!(p.index_identity(), before, "not the shortcut\n{}", b.dump());
-    b
+    assert_eq!(b.log().parsed, Some(0), "{mode:?}: parsed\n{}", b.dump());
+    let after = p.index_identity();
+    assert_eq!(after, before, "{mode:?}: not the shortcut\n{}", b.dump());
 }
 
 #[test]
 fn the_first_build_after_one_that_ran_is_the_no_op_shortcut() {
     require_fuse!();
-    let p = Project::new()
-        .file("src/a.c", "int a(void) { return 1; }\n")
-        .file("src/b.c", "int b(void) { return 2; }\n")
-        .file(
-            "src/Tupfile",
-            ": foreach *.c |> gcc -c %f -o %o |> %B.o\n: *.o |> cat %f > %o |> all.bin\n",
-        );
-    p.build(&[]).success();
-    assert_shortcut(&p);
-    p.write("src/a.c", "int a(void) { return 3; }\n");
-    p.build(&[])
-        .success()
-        .ran_exactly(&["gcc -c a.c -o a.o", "cat a.o b.o > all.bin"]);
-    assert_shortcut(&p);
+    for mode in Mode::ALL {
+        let p = Project::new()
+            .file("src/a.c", "int a(void) { return 1; }\n")
+            .file("src/b.c", "int b(void) { return 2; }\n")
+            .file(
+                "src/Tupfile",
+                ": foreach *.c |> gcc -c %f -o %o |> %B.o\n: *.o |> cat %f > %o |> all.bin\n",
+            );
+        p.build_in(mode, &[]).success();
+        assert_shortcut(&p, mode);
+        p.write("src/a.c", "int a(void) { return 3; }\n");
+        p.build_in(mode, &[])
+            .success()
+            .ran_exactly(&["gcc -c a.c -o a.o", "cat a.o b.o > all.bin"]);
+        assert_shortcut(&p, mode);
+    }
 }
 
 /// A job held until the test says go: it makes `ready` (outside the
