@@ -18,7 +18,10 @@ use clap::{Args, Parser, Subcommand};
     after_help = "Environment:\n  \
     TUPFS_LOG           log filter for env_logger (e.g. debug, tupfs_fuse=trace)\n  \
     TUPFS_FAST_WAKE_MS  while commands do file operations, ask idle CPUs to wake fast\n                      \
-    (needs root; default 5 ms after each operation, 0 = never)"
+    (needs root; default 5 ms after each operation, 0 = never)\n  \
+    TUPFS_FUSE_URING    1 (default): serve file operations through per-CPU io_uring\n                      \
+    queues when the kernel offers them (Linux 6.14+, enabled with\n                      \
+    `echo Y > /sys/module/fuse/parameters/enable_uring`); 0: /dev/fuse only"
 )]
 struct Cli {
     /// Run as if started in DIR (like `make -C`).

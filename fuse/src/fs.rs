@@ -282,6 +282,9 @@ impl fuser::Filesystem for TraceFs {
             }
         }
         let want = want & offered;
+        // Requests are at most `max_pages` (256 by default: 1 MiB) anyway;
+        // a smaller max_write keeps io_uring payload buffers at 1 MiB.
+        let _ = config.set_max_write(1 << 20);
         if config.add_capabilities(want).is_ok() && want.contains(InitFlags::FUSE_PASSTHROUGH) {
             self.0.passthrough.store(true, Ordering::Relaxed);
         }

@@ -88,6 +88,11 @@ pub struct MountOptions {
     /// How long after a FUSE request idle CPUs are asked to wake fast
     /// (zero: never). See [`crate::wake_latency`] for why; root only.
     pub fast_wake: Duration,
+    /// Serve requests through FUSE over io_uring when the kernel offers it
+    /// (Linux 6.14+ with `fuse.enable_uring=1`): one queue per CPU, served
+    /// on that CPU, so a request does not wake a thread on another CPU.
+    /// Default true; falls back to `/dev/fuse` when not offered.
+    pub io_uring: bool,
 }
 
 /// The default fast wake-up window: longer than the gaps between the
@@ -102,6 +107,7 @@ impl Default for MountOptions {
             isolation: None,
             variants: Vec::new(),
             fast_wake: DEFAULT_FAST_WAKE,
+            io_uring: true,
         }
     }
 }
@@ -239,7 +245,12 @@ impl Tracer {
         let threads = config.threads.max(1);
         // Mounted first: the mount refuses a live one, whose build's staged
         // writes are in the scratch directory.
-        let mounted = mount::mount(shared.clone(), &config.mountpoint, threads)?;
+        let mounted = mount::mount(
+            shared.clone(),
+            &config.mountpoint,
+            threads,
+            options.io_uring,
+        )?;
         clear_scratch(&config.scratch)?;
         if let Some(notifier) = mounted.notifier() {
             let _ = shared.notifier.set(notifier);
@@ -288,6 +299,13 @@ impl Tracer {
     /// Whether the kernel passes file data through without the daemon.
     pub fn passthrough(&self) -> bool {
         self.shared.passthrough.load(Ordering::Relaxed)
+    }
+
+    /// Requests served through FUSE over io_uring so far, or `None` when
+    /// this mount reads requests from `/dev/fuse` only (not offered, or
+    /// turned off in [`MountOptions`]).
+    pub fn io_uring_requests(&self) -> Option<u64> {
+        self.mounted.io_uring_requests()
     }
 
     /// Start a job: allocates its prefix and access log.

@@ -37,7 +37,12 @@ pub(crate) struct Mounted {
 /// is the probe: unlike `stat`, the kernel never answers it from a cache,
 /// so a dead connection always shows as ENOTCONN.
 pub(crate) fn clear_dead_mount(mountpoint: &Path) -> io::Result<()> {
-    if statfs(mountpoint).raw_os_error() == Some(libc::ENOTCONN) {
+    // ECONNABORTED: the daemon died just now and the connection was still
+    // being torn down when we asked (with FUSE over io_uring the kernel
+    // releases it from a work queue after the process is gone), so our
+    // request waited and was ended by the abort.
+    let errno = statfs(mountpoint).raw_os_error();
+    if errno == Some(libc::ENOTCONN) || errno == Some(libc::ECONNABORTED) {
         log::info!("clearing dead mount at {}", mountpoint.display());
         detach(mountpoint)?;
     }
@@ -135,8 +140,15 @@ pub(crate) fn raise_fd_limit() {
     }
 }
 
-/// Mount `shared`'s filesystem on `mountpoint` with `threads` daemon threads.
-pub(crate) fn mount(shared: Arc<Shared>, mountpoint: &Path, threads: usize) -> io::Result<Mounted> {
+/// Mount `shared`'s filesystem on `mountpoint` with `threads` daemon threads
+/// reading `/dev/fuse`, and per-CPU io_uring queues if `io_uring` and the
+/// kernel offers them.
+pub(crate) fn mount(
+    shared: Arc<Shared>,
+    mountpoint: &Path,
+    threads: usize,
+    io_uring: bool,
+) -> io::Result<Mounted> {
     clear_dead_mount(mountpoint)?;
     fs::create_dir_all(mountpoint).map_err(|e| with_path(e, mountpoint))?;
     check_not_mounted(mountpoint)?;
@@ -149,6 +161,7 @@ pub(crate) fn mount(shared: Arc<Shared>, mountpoint: &Path, threads: usize) -> i
     ];
     config.n_threads = Some(threads.max(1));
     config.clone_fd = true;
+    config.io_uring = io_uring;
     let session =
         Session::new(TraceFs(shared), mountpoint, &config).map_err(|e| with_path(e, mountpoint))?;
     let session = session.spawn()?;
@@ -290,6 +303,12 @@ impl Mounted {
             );
         }
         detached
+    }
+
+    /// Requests served through io_uring so far; `None` when the mount
+    /// does not use it.
+    pub(crate) fn io_uring_requests(&self) -> Option<u64> {
+        self.session.as_ref()?.io_uring_requests()
     }
 
     /// A handle for telling the kernel to drop cached entries.

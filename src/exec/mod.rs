@@ -228,17 +228,43 @@ fn mount(project: &Project, graph: &Graph) -> Result<Tracer> {
         .context("cannot clear what a killed build left")?;
     std::fs::create_dir_all(&config.scratch)
         .with_context(|| format!("cannot create {}", config.scratch.display()))?;
-    Tracer::mount_with(config, mount_options(variant_mirrors(graph)))
-        .context("cannot mount the tracing filesystem")
+    let tracer = Tracer::mount_with(config, mount_options(variant_mirrors(graph)))
+        .context("cannot mount the tracing filesystem")?;
+    log::debug!(
+        "tracing mount: requests through {}; file data {}",
+        match tracer.io_uring_requests() {
+            Some(_) => "per-CPU io_uring queues",
+            None => "/dev/fuse (FUSE over io_uring off or not offered)",
+        },
+        match tracer.passthrough() {
+            true => "passed through by the kernel",
+            false => "copied by the daemon",
+        }
+    );
+    Ok(tracer)
 }
 
 /// The options of every tracer a build mounts (the commands' and the run
-/// scripts'): `variants` and the fast wake-up window.
+/// scripts'): `variants`, the fast wake-up window and the transport.
 fn mount_options(variants: Vec<VariantMirror>) -> MountOptions {
     MountOptions {
         variants,
         fast_wake: fast_wake_window(),
+        io_uring: io_uring_wanted(),
         ..MountOptions::default()
+    }
+}
+
+/// Whether to ask for FUSE over io_uring (`TUPFS_FUSE_URING`, 0 = no;
+/// default yes, used when the kernel offers it).
+fn io_uring_wanted() -> bool {
+    match std::env::var("TUPFS_FUSE_URING").as_deref().map(str::trim) {
+        Ok("0") => false,
+        Ok("1") | Err(_) => true,
+        Ok(_) => {
+            log::warn!("TUPFS_FUSE_URING: expected 0 or 1; using 1");
+            true
+        }
     }
 }
 

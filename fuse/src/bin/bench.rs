@@ -1,6 +1,7 @@
 //! Benchmark of the tracing filesystem: the same file operations and a gcc
-//! compile, natively and inside a job's view of the mount (with and without
-//! kernel passthrough), in one run. Prints medians and ratios as Markdown.
+//! compile, natively and inside a job's view of the mount (as a build mounts
+//! it, then with FUSE over io_uring off, then with kernel passthrough off),
+//! in one run. Prints medians and ratios as Markdown.
 //!
 //! Usage: `tupfs-fuse-bench [ITERS [GCC_ITERS]]` (run by bench/fuse/run.sh).
 //! Internally re-runs itself as `tupfs-fuse-bench --worker ITERS [OP]`
@@ -162,8 +163,37 @@ fn run_worker(
     Ok(parse(&out.stdout))
 }
 
-/// A mount of `root` on `.tupfs/<name>` with or without passthrough.
-fn mount(root: &Path, name: &str, passthrough: bool) -> io::Result<Tracer> {
+/// How a traced variant is mounted.
+#[derive(Clone, Copy)]
+struct Variant {
+    /// Column label.
+    label: &'static str,
+    passthrough: bool,
+    io_uring: bool,
+}
+
+/// The traced variants compared with native, in table order: the default
+/// (what a build uses), then each transport or data path turned off.
+const VARIANTS: [Variant; 3] = [
+    Variant {
+        label: "traced",
+        passthrough: true,
+        io_uring: true,
+    },
+    Variant {
+        label: "traced, /dev/fuse only",
+        passthrough: true,
+        io_uring: false,
+    },
+    Variant {
+        label: "traced, no passthrough",
+        passthrough: false,
+        io_uring: true,
+    },
+];
+
+/// A mount of `root` on `.tupfs/<name>` as `variant` says.
+fn mount(root: &Path, name: &str, variant: Variant) -> io::Result<Tracer> {
     let config = MountConfig {
         root: root.to_owned(),
         mountpoint: root.join(format!(".tupfs/{name}")),
@@ -171,7 +201,8 @@ fn mount(root: &Path, name: &str, passthrough: bool) -> io::Result<Tracer> {
         threads: 0,
     };
     let mut options = MountOptions {
-        passthrough,
+        passthrough: variant.passthrough,
+        io_uring: variant.io_uring,
         ..MountOptions::default()
     };
     if let Some(us) = std::env::var("TUPFS_FAST_WAKE_US")
@@ -263,25 +294,21 @@ fn traced(tracer: &Tracer, cmd: Cmd) -> io::Result<u64> {
 
 /// `cmd` once per job, as a build runs it (job start, namespace, bind
 /// mount, command, finish), alternating with native runs (in rotating
-/// order) so machine load hits all three alike. Medians of [native,
-/// passthrough, no passthrough]: wall time, and CPU time (the command's
-/// and this process's: spawn, daemon and pool threads).
-fn per_job(
-    root: &Path,
-    tracers: [&Tracer; 2],
-    iters: usize,
-    cmd: Cmd,
-) -> io::Result<[[u64; 3]; 2]> {
-    let mut wall: [Vec<u64>; 3] = Default::default();
-    let mut cpu: [Vec<u64>; 3] = Default::default();
+/// order) so machine load hits all alike. Medians of [native, then each
+/// tracer]: wall time, and CPU time (the command's and this process's:
+/// spawn, daemon and pool threads).
+fn per_job(root: &Path, tracers: &[Tracer], iters: usize, cmd: Cmd) -> io::Result<[Vec<u64>; 2]> {
+    let n = tracers.len() + 1;
+    let mut wall: Vec<Vec<u64>> = vec![Vec::new(); n];
+    let mut cpu: Vec<Vec<u64>> = vec![Vec::new(); n];
     for i in 0..iters {
         // Each variant goes first equally often: what runs after another
         // competes with the background clean-up the previous one left.
-        for k in (0..3).map(|k| (k + i) % 3) {
+        for k in (0..n).map(|k| (k + i) % n) {
             let before = cpu_ns();
             wall[k].push(match k {
                 0 => timed(root, cmd)?,
-                _ => traced(tracers[k - 1], cmd)?,
+                _ => traced(&tracers[k - 1], cmd)?,
             });
             cpu[k].push(cpu_ns().saturating_sub(before));
         }
@@ -291,7 +318,8 @@ fn per_job(
         v.sort_unstable();
         v.get(v.len() / 2).copied().unwrap_or(0)
     };
-    Ok([wall.map(median), cpu.map(median)])
+    let medians = |v: Vec<Vec<u64>>| v.into_iter().map(median).collect();
+    Ok([medians(wall), medians(cpu)])
 }
 
 /// CPU time (user + system) used so far by this process and its waited-for
@@ -321,22 +349,21 @@ fn driver(args: &[String]) -> io::Result<()> {
     );
     let result = measure(&root, exe, iters, gcc_iters);
     let cleanup = fs::remove_dir_all(&root);
-    let (mut rows, got_pass) = result?;
+    let (rows, labels) = result?;
     cleanup?;
-    println!(
-        "| operation (median) | native | traced, passthrough{} | ratio | traced, no passthrough | ratio |",
-        if got_pass { "" } else { " (NOT offered)" }
-    );
-    println!("|---|---:|---:|---:|---:|---:|");
-    for (name, [n, p, q]) in rows.drain(..) {
-        println!(
-            "| {name} | {} | {} | {:.2}x | {} | {:.2}x |",
-            show(n),
-            show(p),
-            p as f64 / n.max(1) as f64,
-            show(q),
-            q as f64 / n.max(1) as f64
-        );
+    let mut header = String::from("| operation (median) | native |");
+    for l in &labels {
+        header.push_str(&format!(" {l} | ratio |"));
+    }
+    println!("{header}");
+    println!("|---|---:|{}", "---:|---:|".repeat(labels.len()));
+    for (name, times) in rows {
+        let native = times[0].max(1) as f64;
+        let mut line = format!("| {name} | {} |", show(times[0]));
+        for t in &times[1..] {
+            line.push_str(&format!(" {} | {:.2}x |", show(*t), *t as f64 / native));
+        }
+        println!("{line}");
     }
     Ok(())
 }
@@ -354,7 +381,11 @@ fn profile(args: &[String]) -> io::Result<()> {
         .ok_or_else(|| io::Error::other("exe path not UTF-8"))?;
     let root = make_project()?;
     let result = (|| {
-        let tracer = mount(&root, "mnt", passthrough)?;
+        let variant = Variant {
+            passthrough,
+            ..VARIANTS[0]
+        };
+        let tracer = mount(&root, "mnt", variant)?;
         if let Some(script) = op.strip_prefix("sh:") {
             let job = tracer.start_job(&JobSpec::default())?;
             let status = job.command("/bin/sh").args(["-c", script]).status()?;
@@ -440,32 +471,60 @@ fn wait_timed(
     Ok(status)
 }
 
-/// Rows of (operation, [native, passthrough, no passthrough]) medians.
-type Rows = Vec<(String, [u64; 3])>;
+/// Rows of (operation, [native, then each of `VARIANTS`]) medians.
+type Rows = Vec<(String, Vec<u64>)>;
 
-fn measure(root: &Path, exe: &str, iters: usize, gcc_iters: usize) -> io::Result<(Rows, bool)> {
-    let pass = mount(root, "mnt-pt", true)?;
-    let nopass = mount(root, "mnt-np", false)?;
+fn measure(
+    root: &Path,
+    exe: &str,
+    iters: usize,
+    gcc_iters: usize,
+) -> io::Result<(Rows, Vec<String>)> {
+    let tracers = VARIANTS
+        .iter()
+        .enumerate()
+        .map(|(k, v)| mount(root, &format!("mnt-{k}"), *v))
+        .collect::<io::Result<Vec<Tracer>>>()?;
     let mut native_cmd = Command::new(exe);
     native_cmd.current_dir(root);
-    let native = run_worker(native_cmd, iters, None)?;
-    let p = traced_worker(&pass, exe, iters, None)?;
-    let q = traced_worker(&nopass, exe, iters, None)?;
+    let mut runs = vec![run_worker(native_cmd, iters, None)?];
+    for tracer in &tracers {
+        runs.push(traced_worker(tracer, exe, iters, None)?);
+    }
     let find =
         |v: &[(String, u64)], name: &str| v.iter().find(|(m, _)| m == name).map_or(0, |(_, t)| *t);
-    let mut rows: Rows = native
+    let mut rows: Rows = runs[0]
         .iter()
-        .map(|(name, n)| (name.clone(), [*n, find(&p, name), find(&q, name)]))
+        .map(|(name, _)| (name.clone(), runs.iter().map(|r| find(r, name)).collect()))
         .collect();
-    let [start, _] = per_job(root, [&pass, &nopass], gcc_iters * 5, TRUE)?;
+    let [start, _] = per_job(root, &tracers, gcc_iters * 5, TRUE)?;
     rows.push(("job of /bin/true (start to finish)".into(), start));
-    let [gcc, gcc_cpu] = per_job(root, [&pass, &nopass], gcc_iters, GCC)?;
+    let [gcc, gcc_cpu] = per_job(root, &tracers, gcc_iters, GCC)?;
     rows.push(("gcc -O2 -c, one job per compile".into(), gcc));
     rows.push(("gcc per job, CPU time (gcc + tupfs)".into(), gcc_cpu));
-    let got_pass = pass.passthrough();
-    pass.unmount()?;
-    nopass.unmount()?;
-    Ok((rows, got_pass))
+    let labels = VARIANTS
+        .iter()
+        .zip(&tracers)
+        .map(|(v, t)| label(*v, t))
+        .collect();
+    for tracer in tracers {
+        tracer.unmount()?;
+    }
+    Ok((rows, labels))
+}
+
+/// A column label that says what the kernel actually gave.
+fn label(variant: Variant, tracer: &Tracer) -> String {
+    let mut label = variant.label.to_owned();
+    if variant.passthrough && !tracer.passthrough() {
+        label.push_str(" (passthrough NOT offered)");
+    }
+    match (variant.io_uring, tracer.io_uring_requests()) {
+        (true, None) => label.push_str(" (io_uring NOT offered)"),
+        (true, Some(n)) => label.push_str(&format!(" [{n} io_uring requests]")),
+        _ => {}
+    }
+    label
 }
 
 fn show(ns: u64) -> String {

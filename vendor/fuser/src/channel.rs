@@ -53,7 +53,16 @@ impl Channel {
     pub(crate) fn sender(&self) -> ChannelSender {
         // Since write/writev syscalls are threadsafe, we can simply create
         // a sender by using the same file and use it in other threads.
-        ChannelSender(self.0.clone())
+        ChannelSender {
+            dev: self.0.clone(),
+            ring: None,
+        }
+    }
+
+    /// The device itself, shared.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn device(&self) -> Arc<DevFuse> {
+        self.0.clone()
     }
 
     /// Clone the FUSE device fd using FUSE_DEV_IOC_CLONE ioctl.
@@ -79,12 +88,30 @@ impl Channel {
     }
 }
 
+/// Where replies go: written to `/dev/fuse`, or, for a request that came
+/// through an io_uring queue, into that request's reply slot (`ring.rs`).
 #[derive(Clone, Debug)]
-pub(crate) struct ChannelSender(Arc<DevFuse>);
+pub(crate) struct ChannelSender {
+    dev: Arc<DevFuse>,
+    ring: Option<Arc<crate::ring::ReplySlot>>,
+}
 
 impl ChannelSender {
+    /// A sender whose replies fill `slot` instead of going to `/dev/fuse`.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn for_ring(dev: Arc<DevFuse>, slot: Arc<crate::ring::ReplySlot>) -> Self {
+        Self {
+            dev,
+            ring: Some(slot),
+        }
+    }
+
     pub(crate) fn send(&self, bufs: &[io::IoSlice<'_>]) -> io::Result<()> {
-        let rc = nix::sys::uio::writev(&self.0, bufs)?;
+        if let Some(slot) = &self.ring {
+            slot.fill(bufs);
+            return Ok(());
+        }
+        let rc = nix::sys::uio::writev(&self.dev, bufs)?;
         // writev is atomic, so do not need to check how many bytes are written.
         // libfuse does not do it either
         // https://github.com/libfuse/libfuse/blob/6278995cca991978abd25ebb2c20ebd3fc9e8a13/lib/fuse_lowlevel.c#L267
@@ -93,10 +120,10 @@ impl ChannelSender {
     }
 
     pub(crate) fn open_backing(&self, fd: BorrowedFd<'_>) -> std::io::Result<BackingId> {
-        BackingId::create(&self.0, fd)
+        BackingId::create(&self.dev, fd)
     }
 
     pub(crate) unsafe fn wrap_backing(&self, id: u32) -> BackingId {
-        unsafe { BackingId::wrap_raw(&self.0, id) }
+        unsafe { BackingId::wrap_raw(&self.dev, id) }
     }
 }

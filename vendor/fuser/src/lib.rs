@@ -99,6 +99,7 @@ mod rename_flags;
 mod reply;
 mod request;
 mod request_param;
+mod ring;
 mod session;
 mod time;
 
@@ -387,6 +388,15 @@ impl KernelConfig {
 
     fn max_pages(&self) -> u16 {
         ((max(self.max_write, self.max_readahead) - 1) / page_size::get() as u32) as u16 + 1
+    }
+
+    /// The largest request or reply payload the kernel may exchange through
+    /// an io_uring entry (`fuse_uring_create`: at least 8 KiB, `max_write`
+    /// and `max_pages` pages).
+    #[cfg(target_os = "linux")]
+    fn max_payload(&self) -> usize {
+        let pages = usize::from(self.max_pages()) * page_size::get();
+        (self.max_write as usize).max(pages).max(8192)
     }
 }
 

@@ -13,6 +13,8 @@ use std::os::fd::BorrowedFd;
 use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::thread::{self};
 
@@ -139,6 +141,11 @@ pub struct Session<FS: Filesystem> {
     /// The field is set to `Some` when the init message is received.
     pub(crate) proto_version: Option<Version>,
     pub(crate) config: Config,
+    /// io_uring queues, when INIT negotiated FUSE over io_uring.
+    #[cfg(target_os = "linux")]
+    rings: Option<crate::ring::Rings>,
+    /// Requests served through io_uring so far.
+    ring_served: Option<Arc<AtomicU64>>,
 }
 
 impl<FS: Filesystem> AsFd for Session<FS> {
@@ -186,6 +193,9 @@ impl<FS: Filesystem> Session<FS> {
             session_owner: geteuid(),
             proto_version: None,
             config: options.clone(),
+            #[cfg(target_os = "linux")]
+            rings: None,
+            ring_served: None,
         };
 
         session.handshake()?;
@@ -214,6 +224,9 @@ impl<FS: Filesystem> Session<FS> {
             session_owner: geteuid(),
             proto_version: None,
             config,
+            #[cfg(target_os = "linux")]
+            rings: None,
+            ring_served: None,
         };
 
         session.handshake()?;
@@ -225,6 +238,7 @@ impl<FS: Filesystem> Session<FS> {
     /// the filesystem is unmounted and the given session ends.
     pub fn spawn(self) -> io::Result<BackgroundSession> {
         let sender = self.ch.sender();
+        let ring_served = self.ring_served.clone();
         // Take the fuse_session, so that we can unmount it
         let mount = std::mem::take(&mut *self.mount.mount.lock());
         let guard = thread::Builder::new()
@@ -234,6 +248,7 @@ impl<FS: Filesystem> Session<FS> {
             guard,
             sender,
             mount,
+            ring_served,
         })
     }
 
@@ -252,6 +267,9 @@ impl<FS: Filesystem> Session<FS> {
             session_owner,
             proto_version: _,
             config,
+            #[cfg(target_os = "linux")]
+            rings,
+            ring_served: _,
         } = self;
 
         let n_threads = config.n_threads.unwrap_or(1);
@@ -268,6 +286,8 @@ impl<FS: Filesystem> Session<FS> {
         };
 
         let mut filesystem = Arc::new(filesystem);
+        #[cfg(target_os = "linux")]
+        let ring_ch = ch.clone();
 
         let mut channels = Vec::with_capacity(n_threads);
 
@@ -304,6 +324,18 @@ impl<FS: Filesystem> Session<FS> {
                     .name(thread_name)
                     .spawn(move || event_loop.event_loop())?,
             );
+        }
+
+        #[cfg(target_os = "linux")]
+        if let Some(rings) = rings {
+            let event_loop = |thread_name| SessionEventLoop {
+                thread_name,
+                filesystem: filesystem.clone(),
+                ch: ring_ch.clone(),
+                allowed,
+                session_owner,
+            };
+            threads.extend(crate::ring::spawn(rings, event_loop, ring_ch.device())?);
         }
 
         let mut reply: io::Result<()> = Ok(());
@@ -469,12 +501,39 @@ impl<FS: Filesystem> Session<FS> {
                 config.max_write
             );
 
+            #[cfg(target_os = "linux")]
+            self.offer_io_uring(&mut config);
+
             let response = init.reply(&config);
             <ReplyRaw as Reply>::new(request.unique(), ReplySender::Channel(self.ch.sender()))
                 .send_ll(&response);
 
             return Ok(());
         }
+    }
+
+    /// Ask for FUSE over io_uring if wanted and offered, once its queues
+    /// exist (the kernel holds every request until all queues registered).
+    #[cfg(target_os = "linux")]
+    fn offer_io_uring(&mut self, config: &mut KernelConfig) {
+        if !self.config.io_uring || !config.capabilities().contains(InitFlags::FUSE_OVER_IO_URING) {
+            return;
+        }
+        match crate::ring::Rings::create(config.max_payload()) {
+            Ok(rings) => {
+                if config.add_capabilities(InitFlags::FUSE_OVER_IO_URING).is_ok() {
+                    self.ring_served = Some(rings.served());
+                    self.rings = Some(rings);
+                }
+            }
+            Err(e) => warn!("FUSE over io_uring not used: {e}"),
+        }
+    }
+
+    /// Requests served through FUSE over io_uring so far, or `None` if
+    /// this session does not use it.
+    pub fn io_uring_requests(&self) -> Option<u64> {
+        self.ring_served.as_ref().map(|n| n.load(Ordering::Relaxed))
     }
 
     /// Unmount the filesystem
@@ -564,6 +623,8 @@ pub struct BackgroundSession {
     sender: ChannelSender,
     /// Ensures the filesystem is unmounted when the session ends
     mount: Option<Mount>,
+    /// Requests served through io_uring so far.
+    ring_served: Option<Arc<AtomicU64>>,
 }
 
 impl BackgroundSession {
@@ -578,6 +639,12 @@ impl BackgroundSession {
     /// Returns an object that can be used to send notifications to the kernel
     pub fn notifier(&self) -> Notifier {
         Notifier::new(self.sender.clone())
+    }
+
+    /// Requests served through FUSE over io_uring so far, or `None` if
+    /// this session does not use it.
+    pub fn io_uring_requests(&self) -> Option<u64> {
+        self.ring_served.as_ref().map(|n| n.load(Ordering::Relaxed))
     }
 
     /// Join the filesystem thread.
