@@ -7,7 +7,7 @@
 //! Internally re-runs itself as `tupfs-fuse-bench --worker ITERS [OP]`
 //! in the directory to measure, natively or as a traced job.
 //!
-//! For profilers: `tupfs-fuse-bench --profile OP [ITERS [passthrough|plain]]`
+//! For profilers: `tupfs-fuse-bench --profile OP [ITERS [passthrough|plain|devfuse]]`
 //! runs only OP as traced jobs, so `perf record -a -g -- tupfs-fuse-bench
 //! --profile open+close` sees only it. OP is an operation of the table
 //! (`open+close`, ...), `true` or `gcc` (one job per iteration; prints the
@@ -368,13 +368,14 @@ fn driver(args: &[String]) -> io::Result<()> {
     Ok(())
 }
 
-/// `--profile OP [ITERS [passthrough|plain]]`: only OP, traced, no output.
+/// `--profile OP [ITERS [passthrough|plain|devfuse]]`: only OP, traced, no
+/// output (plain: no passthrough; devfuse: no io_uring).
 fn profile(args: &[String]) -> io::Result<()> {
     let op = args
         .first()
         .ok_or_else(|| io::Error::other("--profile needs an operation name"))?;
     let iters = number(args, 1, 20000)?;
-    let passthrough = args.get(2).map_or(true, |m| m != "plain");
+    let mode = args.get(2).map_or("passthrough", String::as_str);
     let exe_path = std::env::current_exe()?;
     let exe = exe_path
         .to_str()
@@ -382,7 +383,8 @@ fn profile(args: &[String]) -> io::Result<()> {
     let root = make_project()?;
     let result = (|| {
         let variant = Variant {
-            passthrough,
+            passthrough: mode != "plain",
+            io_uring: mode != "devfuse",
             ..VARIANTS[0]
         };
         let tracer = mount(&root, "mnt", variant)?;

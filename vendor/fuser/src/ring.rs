@@ -28,6 +28,7 @@ use std::io::IoSlice;
 use std::sync::Arc;
 use std::sync::Condvar;
 use std::sync::Mutex;
+use std::sync::atomic::Ordering;
 
 /// Where the reply to one io_uring request is collected: the reply objects
 /// (`ReplyEntry` etc.) write here instead of to `/dev/fuse`, possibly from
@@ -82,6 +83,32 @@ impl ReplySlot {
     }
 }
 
+/// Requests served through io_uring, counted per queue: one shared counter
+/// would bounce its cache line between the CPUs on every request.
+#[derive(Debug)]
+pub(crate) struct Served(Vec<PerQueue>);
+
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct PerQueue(std::sync::atomic::AtomicU64);
+
+impl Served {
+    fn new(queues: usize) -> Served {
+        Served((0..queues).map(|_| PerQueue::default()).collect())
+    }
+
+    fn add_one(&self, qid: u16) {
+        let n = &self.0[usize::from(qid)].0;
+        // One writer per counter: no read-modify-write needed.
+        n.store(n.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
+
+    /// All requests served so far.
+    pub(crate) fn total(&self) -> u64 {
+        self.0.iter().map(|n| n.0.load(Ordering::Relaxed)).sum()
+    }
+}
+
 #[cfg(target_os = "linux")]
 pub(crate) use linux::{Rings, spawn};
 
@@ -91,8 +118,6 @@ mod linux {
 
     use std::alloc::Layout;
     use std::os::fd::AsRawFd;
-    use std::sync::atomic::AtomicU64;
-    use std::sync::atomic::Ordering;
     use std::thread;
     use std::thread::JoinHandle;
 
@@ -141,7 +166,7 @@ mod linux {
     pub(crate) struct Rings {
         rings: Vec<IoUring<squeue::Entry128, cqueue::Entry>>,
         payload_size: usize,
-        served: Arc<AtomicU64>,
+        served: Arc<Served>,
     }
 
     impl std::fmt::Debug for Rings {
@@ -177,12 +202,12 @@ mod linux {
             Ok(Rings {
                 rings,
                 payload_size,
-                served: Arc::new(AtomicU64::new(0)),
+                served: Arc::new(Served::new(n)),
             })
         }
 
         /// Counts the requests served through io_uring.
-        pub(crate) fn served(&self) -> Arc<AtomicU64> {
+        pub(crate) fn served(&self) -> Arc<Served> {
             self.served.clone()
         }
     }
@@ -203,7 +228,10 @@ mod linux {
                     .map(|_| RingEntry::new(rings.payload_size))
                     .collect::<io::Result<_>>()?,
                 se: event_loop(name.clone()),
-                dev: dev.clone(),
+                // Its own fd (same connection): replies clone this Arc for
+                // every request, and a shared count would bounce its cache
+                // line between the CPUs.
+                dev: Arc::new(DevFuse(dev.0.try_clone()?)),
                 slot: Arc::new(ReplySlot::default()),
                 scratch: Vec::new(),
                 served: rings.served.clone(),
@@ -409,7 +437,7 @@ mod linux {
         slot: Arc<ReplySlot>,
         /// For a request whose parts cannot be laid out in place aligned.
         scratch: Vec<u64>,
-        served: Arc<AtomicU64>,
+        served: Arc<Served>,
     }
 
     impl<FS: Filesystem> Queue<FS> {
@@ -417,6 +445,10 @@ mod linux {
         /// all entries (unmount, abort) or refuses them.
         fn serve(mut self) -> io::Result<()> {
             self.ring.submitter().register_enable_rings()?;
+            // As a fixed file the device is not looked up for every command.
+            self.ring
+                .submitter()
+                .register_files(&[self.dev.as_raw_fd()])?;
             for i in 0..self.entries.len() {
                 self.push(i, CMD_REGISTER, 0)?;
             }
@@ -455,7 +487,7 @@ mod linux {
                 return Ok(());
             }
             let unique = self.handle(i);
-            self.served.fetch_add(1, Ordering::Relaxed);
+            self.served.add_one(self.qid);
             self.push(i, CMD_COMMIT_AND_FETCH, unique)
         }
 
@@ -518,7 +550,7 @@ mod linux {
             let mut cmd = [0u8; 80];
             cmd[8..16].copy_from_slice(&commit_id.to_ne_bytes());
             cmd[16..18].copy_from_slice(&self.qid.to_ne_bytes());
-            let sqe = opcode::UringCmd80::new(types::Fd(self.dev.as_raw_fd()), cmd_op)
+            let sqe = opcode::UringCmd80::new(types::Fixed(0), cmd_op)
                 .cmd(cmd)
                 .addr(Some(self.entries[i].iov.as_ptr() as u64))
                 .build()

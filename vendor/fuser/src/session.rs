@@ -13,8 +13,6 @@ use std::os::fd::BorrowedFd;
 use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
-use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
 use std::thread::{self};
 
@@ -145,7 +143,7 @@ pub struct Session<FS: Filesystem> {
     #[cfg(target_os = "linux")]
     rings: Option<crate::ring::Rings>,
     /// Requests served through io_uring so far.
-    ring_served: Option<Arc<AtomicU64>>,
+    ring_served: Option<Arc<crate::ring::Served>>,
 }
 
 impl<FS: Filesystem> AsFd for Session<FS> {
@@ -533,7 +531,7 @@ impl<FS: Filesystem> Session<FS> {
     /// Requests served through FUSE over io_uring so far, or `None` if
     /// this session does not use it.
     pub fn io_uring_requests(&self) -> Option<u64> {
-        self.ring_served.as_ref().map(|n| n.load(Ordering::Relaxed))
+        self.ring_served.as_ref().map(|n| n.total())
     }
 
     /// Unmount the filesystem
@@ -624,7 +622,7 @@ pub struct BackgroundSession {
     /// Ensures the filesystem is unmounted when the session ends
     mount: Option<Mount>,
     /// Requests served through io_uring so far.
-    ring_served: Option<Arc<AtomicU64>>,
+    ring_served: Option<Arc<crate::ring::Served>>,
 }
 
 impl BackgroundSession {
@@ -644,7 +642,7 @@ impl BackgroundSession {
     /// Requests served through FUSE over io_uring so far, or `None` if
     /// this session does not use it.
     pub fn io_uring_requests(&self) -> Option<u64> {
-        self.ring_served.as_ref().map(|n| n.load(Ordering::Relaxed))
+        self.ring_served.as_ref().map(|n| n.total())
     }
 
     /// Join the filesystem thread.
