@@ -36,3 +36,27 @@ fn python_opening_files_leaves_no_library_warnings() {
     out.success().never_says(&["WARN", "Not Implemented"]);
     assert_eq!(p.read("b.txt"), "x");
 }
+
+/// `-vv` names the way file operations reached the tracer, and
+/// `TUPFS_FUSE_URING=0` keeps a build on `/dev/fuse`.
+#[test]
+fn vv_says_which_fuse_transport_a_build_used() {
+    require_fuse!();
+    let p = Project::new().file("Tupfile", ": |> echo a > %o |> a.txt\n");
+    p.set_env("TUPFS_FUSE_URING", "0");
+    p.run(&["-vv", "build"])
+        .success()
+        .says(&["tracing mount: requests through /dev/fuse"]);
+    let offered = std::fs::read_to_string("/sys/module/fuse/parameters/enable_uring")
+        .is_ok_and(|v| v.trim() == "Y");
+    if !offered {
+        println!("SKIP (io_uring half): the kernel does not offer FUSE over io_uring");
+        return;
+    }
+    p.set_env("TUPFS_FUSE_URING", "1");
+    p.write("Tupfile", ": |> echo b > %o |> b.txt\n");
+    p.run(&["-vv", "build"])
+        .success()
+        .says(&["tracing mount: requests through per-CPU io_uring queues"]);
+    assert_eq!(p.read("b.txt"), "b\n");
+}
