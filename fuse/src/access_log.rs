@@ -2,7 +2,9 @@
 //! its resolution against the job's staged writes into the final
 //! [`AccessLog`].
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
+
+use rustc_hash::FxHashSet;
 use std::io;
 use std::sync::Mutex;
 
@@ -21,8 +23,8 @@ pub(crate) struct Recorder {
 
 #[derive(Debug, Default)]
 struct Sets {
-    reads: HashSet<String>,
-    ghosts: HashSet<String>,
+    reads: FxHashSet<String>,
+    ghosts: FxHashSet<String>,
     refused: Vec<Refusal>,
 }
 

@@ -3,7 +3,10 @@
 //! Requests of different jobs share no lock beyond a read lock on the job
 //! table.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
+
+use arc_swap::ArcSwap;
+use rustc_hash::FxHashMap;
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io;
@@ -11,7 +14,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use fuser::{
@@ -34,7 +37,7 @@ pub(crate) struct Shared {
     /// The project root (canonical).
     pub(crate) root: Arc<Path>,
     /// The running jobs.
-    pub(crate) jobs: RwLock<HashMap<JobId, Arc<JobView>>>,
+    pub(crate) jobs: JobTable,
     /// Job numbers whose namespace is prepared but that have not started:
     /// their `@job-N` directory resolves (for the bind mount) and is empty.
     pub(crate) reserved: Mutex<HashSet<JobId>>,
@@ -55,10 +58,7 @@ pub(crate) struct Shared {
 impl Shared {
     /// Forget a finished job: its prefix stops resolving.
     pub(crate) fn end_job(&self, id: JobId) {
-        self.jobs
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&id);
+        self.jobs.remove(id);
     }
 
     /// Let the kernel drop the entries it cached below a finished job's
@@ -85,11 +85,7 @@ impl Shared {
     }
 
     fn job(&self, id: JobId) -> Option<Arc<JobView>> {
-        self.jobs
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&id)
-            .cloned()
+        self.jobs.get(id)
     }
 
     /// The job and the path of `name` in the directory `parent`.
@@ -123,6 +119,41 @@ impl Shared {
             }
             _ => Err(Errno::ENOENT),
         }
+    }
+}
+
+/// The running jobs by id, read on every request from every CPU's queue
+/// thread and changed only when a job starts or ends. Readers take a
+/// snapshot without writing to shared memory (a lock's count would bounce
+/// its cache line between the CPUs on each request); writers copy the
+/// small map. Fx hashing: SipHash's resistance to chosen keys buys nothing
+/// for our own ids.
+#[derive(Debug, Default)]
+pub(crate) struct JobTable(ArcSwap<FxHashMap<JobId, Arc<JobView>>>);
+
+impl JobTable {
+    pub(crate) fn get(&self, id: JobId) -> Option<Arc<JobView>> {
+        self.0.load().get(&id).cloned()
+    }
+
+    pub(crate) fn insert(&self, id: JobId, view: Arc<JobView>) {
+        self.0.rcu(|jobs| {
+            let mut jobs = FxHashMap::clone(jobs);
+            jobs.insert(id, view.clone());
+            jobs
+        });
+    }
+
+    pub(crate) fn remove(&self, id: JobId) {
+        self.0.rcu(|jobs| {
+            let mut jobs = FxHashMap::clone(jobs);
+            jobs.remove(&id);
+            jobs
+        });
+    }
+
+    fn ids(&self) -> Vec<JobId> {
+        self.0.load().keys().copied().collect()
     }
 }
 
@@ -241,12 +272,14 @@ impl TraceFs {
 
     /// The mount root's listing: one `@job-N` directory per running job.
     fn list_jobs(&self) -> Vec<DirEntry> {
-        let jobs = self.0.jobs.read().unwrap_or_else(|e| e.into_inner());
-        jobs.keys()
+        self.0
+            .jobs
+            .ids()
+            .into_iter()
             .map(|id| DirEntry {
-                name: OsString::from(paths::job_dir_name(*id)),
+                name: OsString::from(paths::job_dir_name(id)),
                 kind: fuser::FileType::Directory,
-                ino: INodeNo(Ino::Node(*id, 0).encode()),
+                ino: INodeNo(Ino::Node(id, 0).encode()),
             })
             .collect()
     }

@@ -12,7 +12,7 @@
 //! which is outside both modes; an inode in passthrough mode cannot (every
 //! open must be on its backing file), so the open fails with ETXTBSY.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::ffi::OsString;
 use std::fs::File;
 use std::io;
@@ -156,14 +156,14 @@ pub(crate) enum Handle {
 #[derive(Debug)]
 pub(crate) struct Handles {
     next: AtomicU64,
-    map: Mutex<HashMap<FileHandle, Arc<Handle>>>,
+    map: Mutex<FxHashMap<FileHandle, Arc<Handle>>>,
     /// Read-only opens are shared per inode for the job's lifetime: a
     /// repeated open costs the daemon no `open(2)` and no backing ioctls.
-    readers: Mutex<HashMap<INodeNo, Arc<OpenFile>>>,
+    readers: Mutex<FxHashMap<INodeNo, Arc<OpenFile>>>,
     /// What `readers` may hold, shared with the mount's other jobs.
     budget: Arc<ReaderBudget>,
     /// The io mode of each inode with open (non-direct) handles.
-    live: Mutex<HashMap<INodeNo, LiveIo>>,
+    live: Mutex<FxHashMap<INodeNo, LiveIo>>,
 }
 
 impl Drop for Handles {

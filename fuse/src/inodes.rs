@@ -4,7 +4,7 @@
 //! Entries are never reused within a job (the table dies with the job), so a
 //! stale inode from the kernel at worst resolves to its last path.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
 use crate::paths;
@@ -13,7 +13,7 @@ use crate::paths;
 #[derive(Debug)]
 pub(crate) struct InodeTable {
     paths: Vec<Arc<str>>,
-    by_path: HashMap<Arc<str>, u32>,
+    by_path: FxHashMap<Arc<str>, u32>,
 }
 
 impl InodeTable {
@@ -22,7 +22,7 @@ impl InodeTable {
         let root: Arc<str> = Arc::from("");
         InodeTable {
             paths: vec![root.clone()],
-            by_path: HashMap::from([(root, 0)]),
+            by_path: FxHashMap::from_iter([(root, 0)]),
         }
     }
 

@@ -27,7 +27,7 @@ mod view;
 mod wake_latency;
 mod writes;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -233,7 +233,7 @@ impl Tracer {
             paths::hidden_names(&root, &[&config.mountpoint, &config.scratch]).into();
         let shared = Arc::new(Shared {
             root: Arc::from(root.as_path()),
-            jobs: RwLock::new(HashMap::new()),
+            jobs: fs::JobTable::default(),
             reserved: std::sync::Mutex::default(),
             want_passthrough: options.passthrough,
             passthrough: AtomicBool::new(false),
@@ -333,11 +333,7 @@ impl Tracer {
             recorder,
             handles: Handles::new(self.shared.readers.clone()),
         });
-        self.shared
-            .jobs
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id, view.clone());
+        self.shared.jobs.insert(id, view.clone());
         self.shared.unreserve(id);
         Ok(Job {
             id,
