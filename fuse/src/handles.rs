@@ -253,7 +253,9 @@ impl Handles {
     ) -> Result<Io, Errno> {
         let mut live = lock(&self.live);
         if let Some(l) = live.get_mut(&ino) {
-            let same_disk = l.disk == open.disk;
+            // Byte equality: both paths are built the same way (`Path`'s
+            // own `==` walks components, a visible cost per open).
+            let same_disk = l.disk.as_os_str() == open.disk.as_os_str();
             let io = match &l.backing {
                 None if same_disk => Io::Cached,
                 None => Io::Direct,
@@ -292,7 +294,7 @@ impl Handles {
     pub(crate) fn reader(&self, ino: INodeNo, disk: &Path) -> Option<Arc<OpenFile>> {
         lock(&self.readers)
             .get(&ino)
-            .filter(|open| open.disk == disk)
+            .filter(|open| open.disk.as_os_str() == disk.as_os_str())
             .cloned()
     }
 

@@ -524,7 +524,7 @@ impl<FS: Filesystem> Session<FS> {
                     self.rings = Some(rings);
                 }
             }
-            Err(e) => warn!("FUSE over io_uring not used: {e}"),
+            Err(e) => debug!("FUSE over io_uring not used: {e}"),
         }
     }
 
