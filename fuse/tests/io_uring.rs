@@ -110,20 +110,15 @@ fn eight_busy_jobs_at_once_get_exactly_their_own_accesses() {
             fx.write(&format!("j{i}/in{k}.txt"), &format!("{i}.{k}\n"));
         }
     }
-    let results: Vec<_> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..8)
-            .map(|i| {
-                let fx = &fx;
-                s.spawn(move || {
-                    fx.run_ok(&format!(
-                        "for k in $(seq 0 49); do cat j{i}/in$k.txt; \
-                         test -e j{i}/none$k || :; done > j{i}/out.txt"
-                    ))
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
+    let scripts: Vec<String> = (0..8)
+        .map(|i| {
+            format!(
+                "for k in $(seq 0 49); do cat j{i}/in$k.txt; \
+                 test -e j{i}/none$k || :; done > j{i}/out.txt"
+            )
+        })
+        .collect();
+    let results = common::run_all_at_once(&fx, &scripts);
     for (i, fin) in results.into_iter().enumerate() {
         let reads: Vec<String> = (0..50).map(|k| format!("j{i}/in{k}.txt")).collect();
         let ghosts: Vec<String> = (0..50).map(|k| format!("j{i}/none{k}")).collect();

@@ -327,19 +327,10 @@ fn eight_jobs_at_once_each_see_only_their_own_accesses() {
         );
         fx.write(&format!("in{i}.txt"), &format!("{i}\n"));
     }
-    let results: Vec<_> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..8)
-            .map(|i| {
-                let fx = &fx;
-                s.spawn(move || {
-                    fx.run_ok(&format!(
-                        "gcc -c in{i}.c -o out{i}.o; cat in{i}.txt > out{i}.txt"
-                    ))
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
+    let scripts: Vec<String> = (0..8)
+        .map(|i| format!("gcc -c in{i}.c -o out{i}.o; cat in{i}.txt > out{i}.txt"))
+        .collect();
+    let results = common::run_all_at_once(&fx, &scripts);
     for (i, fin) in results.into_iter().enumerate() {
         assert_eq!(
             fin.log.reads,

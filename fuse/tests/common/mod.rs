@@ -129,6 +129,18 @@ impl Drop for Fixture {
     }
 }
 
+/// Run each script as its own job, all at once (one thread each), each
+/// asserted to succeed; their records in the scripts' order.
+pub fn run_all_at_once(fx: &Fixture, scripts: &[String]) -> Vec<Finished> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = scripts
+            .iter()
+            .map(|script| s.spawn(move || fx.run_ok(script)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
 /// A set of strings, for comparing with an access log field.
 pub fn set(items: &[&str]) -> std::collections::BTreeSet<String> {
     items.iter().map(|s| s.to_string()).collect()
