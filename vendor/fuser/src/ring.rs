@@ -144,7 +144,6 @@ mod linux {
     const CMD_COMMIT_AND_FETCH: u32 = 2;
     /// `struct fuse_uring_req_header`: `in_out` (the in or out header),
     /// `op_in` (the operation's own header), then `fuse_uring_ent_in_out`.
-    const IN_OUT_SIZE: usize = 128;
     const OP_IN_OFFSET: usize = 128;
     const OP_IN_SIZE: usize = 128;
     const ENT_IN_OUT_OFFSET: usize = 256;
@@ -213,37 +212,51 @@ mod linux {
         }
     }
 
-    /// Start one thread per queue; each ends when the connection does.
+    /// Start one thread per queue; each ends when the connection does. If
+    /// a queue cannot be started, the kernel is told to use `/dev/fuse`.
     pub(crate) fn spawn<FS: Filesystem>(
-        rings: Rings,
+        mut rings: Rings,
         event_loop: impl Fn(String) -> SessionEventLoop<FS>,
         dev: Arc<DevFuse>,
-    ) -> io::Result<Vec<JoinHandle<io::Result<()>>>> {
+    ) -> Vec<JoinHandle<io::Result<()>>> {
         let mut threads = Vec::new();
-        for (qid, ring) in rings.rings.into_iter().enumerate() {
-            let name = format!("fuser-ring-{qid}");
-            let queue = Queue {
-                ring,
-                qid: qid as u16,
-                entries: (0..DEPTH)
-                    .map(|_| RingEntry::new(rings.payload_size))
-                    .collect::<io::Result<_>>()?,
-                se: event_loop(name.clone()),
-                // Its own fd (same connection): replies clone this Arc for
-                // every request, and a shared count would bounce its cache
-                // line between the CPUs.
-                dev: Arc::new(DevFuse(dev.0.try_clone()?)),
-                slot: Arc::new(ReplySlot::default()),
-                scratch: Vec::new(),
-                served: rings.served.clone(),
-            };
-            threads.push(thread::Builder::new().name(name).spawn(move || {
-                pin_to_cpu(qid);
-                no_wakeup_preemption();
-                queue.serve()
-            })?);
+        let queues = std::mem::take(&mut rings.rings);
+        for (qid, ring) in queues.into_iter().enumerate() {
+            let se = event_loop(format!("fuser-ring-{qid}"));
+            let started = Queue::new(qid as u16, ring, se, &rings, &dev).and_then(Queue::start);
+            match started {
+                Ok(thread) => threads.push(thread),
+                Err(e) => {
+                    warn!("io_uring queue {qid}: {e}");
+                    give_up(&dev);
+                    break;
+                }
+            }
         }
-        Ok(threads)
+        threads
+    }
+
+    /// Tell the kernel not to wait for our queues (it holds every request
+    /// until all are registered): a registration it refuses, with a queue
+    /// id out of range, makes it serve the connection through `/dev/fuse`.
+    fn give_up(dev: &DevFuse) {
+        let refused = (|| {
+            let mut ring = IoUring::<squeue::Entry128, cqueue::Entry>::builder().build(2)?;
+            let mut cmd = [0u8; 80];
+            cmd[16..18].copy_from_slice(&u16::MAX.to_ne_bytes());
+            let sqe = opcode::UringCmd80::new(types::Fd(dev.as_raw_fd()), CMD_REGISTER)
+                .cmd(cmd)
+                .build();
+            // SAFETY: the command carries no buffer.
+            unsafe { ring.submission().push(&sqe) }
+                .map_err(|_| io::Error::other("submission queue full"))?;
+            ring.submit_and_wait(1)?;
+            Ok::<_, io::Error>(ring.completion().next().map(|c| c.result()))
+        })();
+        match refused {
+            Ok(Some(res)) if res < 0 => warn!("FUSE over io_uring given up: /dev/fuse serves"),
+            other => error!("FUSE over io_uring could not be given up: {other:?}"),
+        }
     }
 
     /// Possible CPUs, as the kernel counts its queues (`num_possible_cpus`).
@@ -295,9 +308,9 @@ mod linux {
 
     /// One registered entry: a header area and a payload buffer the kernel
     /// writes requests into and reads replies from. The memory is shared
-    /// with the kernel, which touches it only while this queue's thread is
-    /// inside `io_uring_enter` (task work), so plain accesses between calls
-    /// are not racy.
+    /// with the kernel, which touches an entry only while a command on it is
+    /// pending (from our submission to its completion, which we see only
+    /// after the kernel's writes), and we touch it only in between.
     struct RingEntry {
         header: *mut u8,
         payload: *mut u8,
@@ -442,9 +455,48 @@ mod linux {
     }
 
     impl<FS: Filesystem> Queue<FS> {
-        /// Register every entry, then serve requests until the kernel ends
-        /// all entries (unmount, abort) or refuses them.
-        fn serve(mut self) -> io::Result<()> {
+        fn new(
+            qid: u16,
+            ring: IoUring<squeue::Entry128, cqueue::Entry>,
+            se: SessionEventLoop<FS>,
+            rings: &Rings,
+            dev: &DevFuse,
+        ) -> io::Result<Queue<FS>> {
+            Ok(Queue {
+                ring,
+                qid,
+                entries: (0..DEPTH)
+                    .map(|_| RingEntry::new(rings.payload_size))
+                    .collect::<io::Result<_>>()?,
+                se,
+                // Its own fd (same connection): replies clone this Arc for
+                // every request, and a shared count would bounce its cache
+                // line between the CPUs.
+                dev: Arc::new(DevFuse(dev.0.try_clone()?)),
+                slot: Arc::new(ReplySlot::default()),
+                scratch: Vec::new(),
+                served: rings.served.clone(),
+            })
+        }
+
+        /// Serve on a thread of its own, pinned to the queue's CPU.
+        fn start(self) -> io::Result<JoinHandle<io::Result<()>>> {
+            thread::Builder::new()
+                .name(self.se.thread_name.clone())
+                .spawn(move || {
+                    pin_to_cpu(usize::from(self.qid));
+                    no_wakeup_preemption();
+                    let qid = self.qid;
+                    // The session goes on through /dev/fuse without it.
+                    if let Err(e) = self.serve() {
+                        warn!("io_uring queue {qid}: {e}");
+                    }
+                    Ok(())
+                })
+        }
+
+        /// Enable the ring on this thread, then register every entry.
+        fn register(&mut self) -> io::Result<()> {
             self.ring.submitter().register_enable_rings()?;
             // As a fixed file the device is not looked up for every command.
             self.ring
@@ -452,6 +504,16 @@ mod linux {
                 .register_files(&[self.dev.as_raw_fd()])?;
             for i in 0..self.entries.len() {
                 self.push(i, CMD_REGISTER, 0)?;
+            }
+            Ok(())
+        }
+
+        /// Register every entry, then serve requests until the kernel ends
+        /// all entries (unmount, abort) or refuses them.
+        fn serve(mut self) -> io::Result<()> {
+            if let Err(e) = self.register() {
+                give_up(&self.dev);
+                return Err(e);
             }
             let mut done = Vec::with_capacity(self.entries.len());
             while self.entries.iter().any(|e| e.live) {

@@ -333,7 +333,7 @@ impl<FS: Filesystem> Session<FS> {
                 allowed,
                 session_owner,
             };
-            threads.extend(crate::ring::spawn(rings, event_loop, ring_ch.device())?);
+            threads.extend(crate::ring::spawn(rings, event_loop, ring_ch.device()));
         }
 
         let mut reply: io::Result<()> = Ok(());
