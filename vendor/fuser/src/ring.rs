@@ -287,7 +287,10 @@ mod linux {
             }
             libc::CPU_SET(cpu, &mut set);
             if libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) != 0 {
-                debug!("io_uring queue {cpu}: not pinned: {}", io::Error::last_os_error());
+                debug!(
+                    "io_uring queue {cpu}: not pinned: {}",
+                    io::Error::last_os_error()
+                );
             }
         }
     }
@@ -302,7 +305,10 @@ mod linux {
         let param = libc::sched_param { sched_priority: 0 };
         // SAFETY: plain syscall on the calling thread with a valid param.
         if unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) } != 0 {
-            debug!("io_uring queue: not SCHED_BATCH: {}", io::Error::last_os_error());
+            debug!(
+                "io_uring queue: not SCHED_BATCH: {}",
+                io::Error::last_os_error()
+            );
         }
     }
 
@@ -589,8 +595,7 @@ mod linux {
         /// Lay a reply (`fuse_out_header` + arguments) into entry `i`.
         fn put_reply(&mut self, i: usize, unique: u64, reply: &[u8]) {
             let entry = &mut self.entries[i];
-            if reply.len() < OUT_HEADER_SIZE || reply.len() - OUT_HEADER_SIZE > entry.payload_size
-            {
+            if reply.len() < OUT_HEADER_SIZE || reply.len() - OUT_HEADER_SIZE > entry.payload_size {
                 error!("io_uring reply of {} bytes", reply.len());
                 return self.put_error(i, unique, libc::EIO);
             }

@@ -514,12 +514,19 @@ impl<FS: Filesystem> Session<FS> {
     /// exist (the kernel holds every request until all queues registered).
     #[cfg(target_os = "linux")]
     fn offer_io_uring(&mut self, config: &mut KernelConfig) {
-        if !self.config.io_uring || !config.capabilities().contains(InitFlags::FUSE_OVER_IO_URING) {
+        if !self.config.io_uring
+            || !config
+                .capabilities()
+                .contains(InitFlags::FUSE_OVER_IO_URING)
+        {
             return;
         }
         match crate::ring::Rings::create(config.max_payload()) {
             Ok(rings) => {
-                if config.add_capabilities(InitFlags::FUSE_OVER_IO_URING).is_ok() {
+                if config
+                    .add_capabilities(InitFlags::FUSE_OVER_IO_URING)
+                    .is_ok()
+                {
                     self.ring_served = Some(rings.served());
                     self.rings = Some(rings);
                 }
