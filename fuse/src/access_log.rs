@@ -3,10 +3,10 @@
 //! [`AccessLog`].
 
 use std::collections::BTreeSet;
-
-use rustc_hash::FxHashSet;
 use std::io;
 use std::sync::Mutex;
+
+use rustc_hash::FxHashSet;
 
 use regex::RegexSet;
 

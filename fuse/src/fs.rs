@@ -1,12 +1,9 @@
 //! The `fuser::Filesystem` implementation: decodes each request into
 //! (job, path), asks the job's view, records the access and replies.
-//! Requests of different jobs share no lock beyond a read lock on the job
-//! table.
+//! Requests of different jobs share no lock: the job table is read from a
+//! snapshot.
 
 use std::collections::HashSet;
-
-use arc_swap::ArcSwap;
-use rustc_hash::FxHashMap;
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io;
@@ -17,12 +14,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
+use arc_swap::ArcSwap;
 use fuser::{
     AccessFlags, BackingId, BsdFileFlags, CopyFileRangeFlags, Errno, FileHandle, FopenFlags,
     Generation, INodeNo, InitFlags, KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr,
     ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyLseek, ReplyOpen,
     ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
+use rustc_hash::FxHashMap;
 
 use crate::handles::{lock, DirEntry, Handle, Io, OpenFile, ReaderBudget};
 use crate::paths::{self, Ino};

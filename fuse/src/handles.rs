@@ -12,7 +12,6 @@
 //! which is outside both modes; an inode in passthrough mode cannot (every
 //! open must be on its backing file), so the open fails with ETXTBSY.
 
-use rustc_hash::FxHashMap;
 use std::ffi::OsString;
 use std::fs::File;
 use std::io;
@@ -21,6 +20,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use fuser::{BackingId, Errno, FileHandle, FileType, INodeNo};
+use rustc_hash::FxHashMap;
 
 /// How many read-only opens one job keeps cached: enough for a compiler's
 /// project headers.

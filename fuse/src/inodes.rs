@@ -4,8 +4,9 @@
 //! Entries are never reused within a job (the table dies with the job), so a
 //! stale inode from the kernel at worst resolves to its last path.
 
-use rustc_hash::FxHashMap;
 use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
 
 use crate::paths;
 
