@@ -39,7 +39,7 @@ fn uring_fixture(options: MountOptions) -> Option<Fixture> {
     let fx = Fixture::with(options)?;
     assert!(
         fx.tracer().io_uring_requests().is_some(),
-        "{PARAM} is Y but the mount did not negotiate io_uring"
+        "{PARAM} is Y but the mount does not serve through io_uring (not negotiated, or given up)"
     );
     Some(fx)
 }

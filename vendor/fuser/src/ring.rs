@@ -83,10 +83,14 @@ impl ReplySlot {
     }
 }
 
-/// Requests served through io_uring, counted per queue: one shared counter
-/// would bounce its cache line between the CPUs on every request.
+/// Requests served through io_uring, counted per queue (one shared counter
+/// would bounce its cache line between the CPUs on every request), and
+/// whether io_uring was given up for `/dev/fuse`.
 #[derive(Debug)]
-pub(crate) struct Served(Vec<PerQueue>);
+pub(crate) struct Served {
+    queues: Vec<PerQueue>,
+    given_up: std::sync::atomic::AtomicBool,
+}
 
 #[derive(Debug, Default)]
 #[repr(align(128))]
@@ -94,18 +98,34 @@ struct PerQueue(std::sync::atomic::AtomicU64);
 
 impl Served {
     fn new(queues: usize) -> Served {
-        Served((0..queues).map(|_| PerQueue::default()).collect())
+        Served {
+            queues: (0..queues).map(|_| PerQueue::default()).collect(),
+            given_up: Default::default(),
+        }
     }
 
     fn add_one(&self, qid: u16) {
-        let n = &self.0[usize::from(qid)].0;
+        let n = &self.queues[usize::from(qid)].0;
         // One writer per counter: no read-modify-write needed.
         n.store(n.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
     }
 
-    /// All requests served so far.
-    pub(crate) fn total(&self) -> u64 {
-        self.0.iter().map(|n| n.0.load(Ordering::Relaxed)).sum()
+    /// The kernel serves the connection through `/dev/fuse` after all.
+    fn give_up(&self) {
+        self.given_up.store(true, Ordering::Relaxed);
+    }
+
+    /// All requests served so far, or `None` once io_uring was given up.
+    pub(crate) fn total(&self) -> Option<u64> {
+        if self.given_up.load(Ordering::Relaxed) {
+            return None;
+        }
+        Some(
+            self.queues
+                .iter()
+                .map(|n| n.0.load(Ordering::Relaxed))
+                .sum(),
+        )
     }
 }
 
@@ -228,7 +248,7 @@ mod linux {
                 Ok(thread) => threads.push(thread),
                 Err(e) => {
                     warn!("io_uring queue {qid}: {e}");
-                    give_up(&dev);
+                    give_up(&dev, &rings.served);
                     break;
                 }
             }
@@ -239,7 +259,8 @@ mod linux {
     /// Tell the kernel not to wait for our queues (it holds every request
     /// until all are registered): a registration it refuses, with a queue
     /// id out of range, makes it serve the connection through `/dev/fuse`.
-    fn give_up(dev: &DevFuse) {
+    fn give_up(dev: &DevFuse, served: &Served) {
+        served.give_up();
         let refused = (|| {
             let mut ring = IoUring::<squeue::Entry128, cqueue::Entry>::builder().build(2)?;
             let mut cmd = [0u8; 80];
@@ -518,7 +539,7 @@ mod linux {
         /// all entries (unmount, abort) or refuses them.
         fn serve(mut self) -> io::Result<()> {
             if let Err(e) = self.register() {
-                give_up(&self.dev);
+                give_up(&self.dev, &self.served);
                 return Err(e);
             }
             let mut done = Vec::with_capacity(self.entries.len());
@@ -550,7 +571,12 @@ mod linux {
                     libc::ENOTCONN | libc::ECANCELED | libc::ECONNABORTED | libc::ENODEV => {
                         debug!("io_uring queue {} entry {i}: {err}", self.qid)
                     }
-                    _ => warn!("io_uring queue {} entry {i}: {err}", self.qid),
+                    // Refused at registration (the kernel then serves the
+                    // connection through /dev/fuse) or broken later.
+                    _ => {
+                        warn!("io_uring queue {} entry {i}: {err}", self.qid);
+                        self.served.give_up();
+                    }
                 }
                 self.entries[i].live = false;
                 return Ok(());

@@ -538,7 +538,7 @@ impl<FS: Filesystem> Session<FS> {
     /// Requests served through FUSE over io_uring so far, or `None` if
     /// this session does not use it.
     pub fn io_uring_requests(&self) -> Option<u64> {
-        self.ring_served.as_ref().map(|n| n.total())
+        self.ring_served.as_ref().and_then(|n| n.total())
     }
 
     /// Unmount the filesystem
@@ -649,7 +649,7 @@ impl BackgroundSession {
     /// Requests served through FUSE over io_uring so far, or `None` if
     /// this session does not use it.
     pub fn io_uring_requests(&self) -> Option<u64> {
-        self.ring_served.as_ref().map(|n| n.total())
+        self.ring_served.as_ref().and_then(|n| n.total())
     }
 
     /// Join the filesystem thread.
