@@ -35,7 +35,7 @@ pub(crate) struct Mounted {
 
 /// If `mountpoint` is a FUSE mount whose daemon died, detach it. `statfs`
 /// is the probe: unlike `stat`, the kernel never answers it from a cache,
-/// so a dead connection always shows as ENOTCONN.
+/// so a dead connection shows as ENOTCONN (or ECONNABORTED, see below).
 pub(crate) fn clear_dead_mount(mountpoint: &Path) -> io::Result<()> {
     // ECONNABORTED: the daemon died just now and the connection was still
     // being torn down when we asked (with FUSE over io_uring the kernel

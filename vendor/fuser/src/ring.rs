@@ -263,10 +263,8 @@ mod linux {
         served.give_up();
         let refused = (|| {
             let mut ring = IoUring::<squeue::Entry128, cqueue::Entry>::builder().build(2)?;
-            let mut cmd = [0u8; 80];
-            cmd[16..18].copy_from_slice(&u16::MAX.to_ne_bytes());
             let sqe = opcode::UringCmd80::new(types::Fd(dev.as_raw_fd()), CMD_REGISTER)
-                .cmd(cmd)
+                .cmd(cmd_req(u16::MAX, 0))
                 .build();
             // SAFETY: the command carries no buffer.
             unsafe { ring.submission().push(&sqe) }
@@ -412,6 +410,15 @@ mod linux {
                 std::alloc::dealloc(self.payload, Self::payload_layout(self.payload_size));
             }
         }
+    }
+
+    /// A command's argument, `struct fuse_uring_cmd_req { u64 flags;
+    /// u64 commit_id; u16 qid; u8 pad[6]; }`, in the SQE128 command area.
+    fn cmd_req(qid: u16, commit_id: u64) -> [u8; 80] {
+        let mut cmd = [0u8; 80];
+        cmd[8..16].copy_from_slice(&commit_id.to_ne_bytes());
+        cmd[16..18].copy_from_slice(&qid.to_ne_bytes());
+        cmd
     }
 
     /// `sqe->len`, which the builder has no setter for: the kernel wants the
@@ -645,12 +652,8 @@ mod linux {
 
         /// Queue a command for entry `i` (submitted by the next wait).
         fn push(&mut self, i: usize, cmd_op: u32, commit_id: u64) -> io::Result<()> {
-            // struct fuse_uring_cmd_req { u64 flags; u64 commit_id; u16 qid; u8 pad[6]; }
-            let mut cmd = [0u8; 80];
-            cmd[8..16].copy_from_slice(&commit_id.to_ne_bytes());
-            cmd[16..18].copy_from_slice(&self.qid.to_ne_bytes());
             let sqe = opcode::UringCmd80::new(types::Fixed(0), cmd_op)
-                .cmd(cmd)
+                .cmd(cmd_req(self.qid, commit_id))
                 .addr(Some(self.entries[i].iov.as_ptr() as u64))
                 .build()
                 .user_data(i as u64);
