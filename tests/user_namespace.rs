@@ -77,9 +77,18 @@ impl Drop for OpenDevFuse {
     }
 }
 
-/// `program args` run as `USER` (with `/dev/fuse` opened), or `None` after
-/// a SKIP line.
-fn as_user<I, S>(program: &Path, args: I) -> Option<Output>
+/// The setuid helpers through which a normal user mounts.
+const HELPERS: [&str; 2] = ["/usr/bin/fusermount3", "/bin/fusermount3"];
+
+/// Runs its arguments in a private mount namespace in which every
+/// `fusermount3`/`fusermount` is `/dev/null`: a machine without fuse3.
+const WITHOUT_HELPERS: &str = "for f in /usr/bin/fusermount3 /usr/bin/fusermount \
+    /bin/fusermount3 /bin/fusermount /sbin/fusermount3 /sbin/fusermount; do \
+    if [ -f \"$f\" ]; then mount --bind /dev/null \"$f\" || exit 99; fi; done; exec \"$@\"";
+
+/// `program args` run as `USER` (with `/dev/fuse` opened; `helpers`: with
+/// the mount helpers there, else hidden), or `None` after a SKIP line.
+fn as_user<I, S>(program: &Path, args: I, helpers: bool) -> Option<Output>
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
@@ -87,8 +96,27 @@ where
     if !user_exists() {
         return None;
     }
+    if helpers && !HELPERS.iter().any(|h| Path::new(h).exists()) {
+        println!("SKIP: no fusermount3 (install fuse3)");
+        return None;
+    }
     let _open = OpenDevFuse::new()?;
-    let output = Command::new("timeout")
+    let mut command = if helpers {
+        Command::new("timeout")
+    } else {
+        let mut c = Command::new("unshare");
+        c.args([
+            "-m",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            WITHOUT_HELPERS,
+        ])
+        .args(["sh", "timeout"]);
+        c
+    };
+    let output = command
         .args(["120", "runuser", "-u", USER, "--"])
         .arg(program)
         .args(args)
@@ -100,11 +128,12 @@ where
     Some(output)
 }
 
-/// As root: re-run the test `name` of this binary as `USER` and check it
-/// passed having done the work (it prints `marker`).
-fn rerun_as_user(name: &str, marker: &str) {
+/// As root: re-run the test `name` of this binary as `USER` (`helpers`: see
+/// [`as_user`]) and check it passed having done the work (it prints `marker`).
+fn rerun_as_user(name: &str, marker: &str, helpers: bool) {
     let exe = std::env::current_exe().expect("test binary");
-    let Some(out) = as_user(&exe, ["--exact", name, "--nocapture", "--test-threads=1"]) else {
+    let args = ["--exact", name, "--nocapture", "--test-threads=1"];
+    let Some(out) = as_user(&exe, args, helpers) else {
         return;
     };
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -121,12 +150,12 @@ fn rerun_as_user(name: &str, marker: &str) {
 }
 
 /// Whether to do the work here (a normal user), else it was delegated.
-fn run_here(name: &str, marker: &str) -> bool {
+fn run_here(name: &str, marker: &str, helpers: bool) -> bool {
     if is_root() {
         if std::env::var_os(INNER).is_some() {
             panic!("{INNER} is set but we are still root");
         }
-        rerun_as_user(name, marker);
+        rerun_as_user(name, marker, helpers);
         return false;
     }
     true
@@ -135,7 +164,11 @@ fn run_here(name: &str, marker: &str) -> bool {
 #[test]
 fn a_users_gcc_job_sees_real_paths_and_is_traced() {
     let marker = "user job traced";
-    if !run_here("a_users_gcc_job_sees_real_paths_and_is_traced", marker) {
+    if !run_here(
+        "a_users_gcc_job_sees_real_paths_and_is_traced",
+        marker,
+        true,
+    ) {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
@@ -205,6 +238,7 @@ fn a_users_build_runs_in_namespaces_without_the_fallback() {
     if !run_here(
         "a_users_build_runs_in_namespaces_without_the_fallback",
         marker,
+        true,
     ) {
         return;
     }
@@ -252,5 +286,39 @@ fn a_users_build_runs_in_namespaces_without_the_fallback() {
     assert!(second.status.success(), "{second:?}");
     assert!(stdout.contains("a.c"), "a.c recompiled: {stdout}");
     assert!(!stdout.contains("main.c"), "main.c untouched: {stdout}");
+    println!("{marker}");
+}
+
+#[test]
+fn a_user_without_fusermount3_is_told_to_install_fuse3() {
+    let marker = "told about fuse3";
+    if !run_here(
+        "a_user_without_fusermount3_is_told_to_install_fuse3",
+        marker,
+        false,
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().canonicalize().expect("canonical root");
+    fs::write(root.join("Tupfile.ini"), "").unwrap();
+    fs::write(root.join("Tupfile"), ": |> echo hi > %o |> out.txt\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tupfs"))
+        .arg("build")
+        .arg("-C")
+        .arg(&root)
+        .env_remove("FUSERMOUNT_PATH")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run tupfs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "a build error: {stderr}");
+    assert!(
+        stderr.contains("cannot mount the tracing filesystem")
+            && stderr.contains("fusermount3, which was not found")
+            && stderr.contains("install the fuse3 package"),
+        "{stderr}"
+    );
+    assert!(!root.join("out.txt").exists(), "nothing ran");
     println!("{marker}");
 }

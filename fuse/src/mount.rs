@@ -162,8 +162,8 @@ pub(crate) fn mount(
     config.n_threads = Some(threads.max(1));
     config.clone_fd = true;
     config.io_uring = io_uring;
-    let session =
-        Session::new(TraceFs(shared), mountpoint, &config).map_err(|e| with_path(e, mountpoint))?;
+    let session = Session::new(TraceFs(shared), mountpoint, &config)
+        .map_err(|e| explain_mount_error(with_path(e, mountpoint)))?;
     let session = session.spawn()?;
     // Never stat our own mount: a SIGKILL that lands while a daemon thread
     // holds the request would leave this thread waiting uninterruptibly for
@@ -189,6 +189,51 @@ pub(crate) fn mount(
         connection,
         abort,
         watch,
+    })
+}
+
+/// `err` from a mount that failed, with the reason added when a normal
+/// user has no mount helper: `mount(2)` is refused to them, so fuser runs
+/// the setuid `fusermount3`, and spawning a program missing from PATH can
+/// fail with EACCES (a PATH entry the user may not search), naming nothing.
+fn explain_mount_error(err: io::Error) -> io::Error {
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        return err;
+    }
+    match missing_fusermount() {
+        Some(why) => io::Error::new(err.kind(), format!("{err} ({why})")),
+        None => err,
+    }
+}
+
+/// Why fuser will not find its mount helper, if it will not: it runs
+/// `FUSERMOUNT_PATH` when set, else the first `fusermount3`/`fusermount`
+/// on PATH or in `/bin` or `/sbin`.
+fn missing_fusermount() -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &Path| {
+        fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if let Some(helper) = std::env::var_os("FUSERMOUNT_PATH") {
+        return (!executable(Path::new(&helper))).then(|| {
+            format!(
+                "FUSERMOUNT_PATH={} is not an executable file",
+                Path::new(&helper).display()
+            )
+        });
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut dirs = std::env::split_paths(&path).chain(["/bin".into(), "/sbin".into()]);
+    let found = dirs.any(|dir: PathBuf| {
+        ["fusermount3", "fusermount"]
+            .iter()
+            .any(|name| executable(&dir.join(name)))
+    });
+    (!found).then(|| {
+        "a normal user mounts through fusermount3, which was not found: \
+         install the fuse3 package, or build as root"
+            .to_owned()
     })
 }
 
