@@ -165,7 +165,9 @@ fn run_commands(
     req: &Request,
     ui: &Ui,
 ) -> Result<schedule::Outcomes> {
+    let began = Instant::now();
     let tracer = mount(project, graph)?;
+    log::debug!("timing: mounted in {:?}", began.elapsed());
     let ctx = schedule::Context {
         graph,
         plan,
@@ -177,9 +179,11 @@ fn run_commands(
         ui,
     };
     let outcomes = schedule::run(&ctx, &tracer);
+    let began = Instant::now();
     tracer
         .unmount()
         .context("cannot unmount the tracing filesystem")?;
+    log::debug!("timing: unmounted in {:?}", began.elapsed());
     Ok(outcomes)
 }
 
@@ -258,27 +262,35 @@ fn mount_options(variants: Vec<VariantMirror>) -> MountOptions {
 /// Whether to ask for FUSE over io_uring (`TUPFS_FUSE_URING`, 0 = no;
 /// default yes, used when the kernel offers it).
 fn io_uring_wanted() -> bool {
-    match std::env::var("TUPFS_FUSE_URING").as_deref().map(str::trim) {
-        Ok("0") => false,
-        Ok("1") | Err(_) => true,
-        Ok(_) => {
-            log::warn!("TUPFS_FUSE_URING: expected 0 or 1; using 1");
-            true
-        }
-    }
+    env_setting::<u8>("TUPFS_FUSE_URING", "0 or 1", 1) != 0
 }
 
 /// How long after a traced file operation idle CPUs are kept fast to wake
 /// (`TUPFS_FAST_WAKE_MS`, 0 = never; default [`DEFAULT_FAST_WAKE`]).
 fn fast_wake_window() -> Duration {
-    match std::env::var("TUPFS_FAST_WAKE_MS").map(|v| v.trim().parse::<u64>()) {
-        Ok(Ok(ms)) => Duration::from_millis(ms),
-        Ok(Err(_)) => {
-            log::warn!("TUPFS_FAST_WAKE_MS: expected a number of milliseconds; using the default");
-            DEFAULT_FAST_WAKE
-        }
-        Err(_) => DEFAULT_FAST_WAKE,
-    }
+    let default = DEFAULT_FAST_WAKE.as_millis() as u64;
+    Duration::from_millis(env_setting(
+        "TUPFS_FAST_WAKE_MS",
+        "a number of milliseconds",
+        default,
+    ))
+}
+
+/// Environment variable `name` read as a `T`: `default` when unset, and
+/// when not `expected` (said in a warning, not an error: these are tuning
+/// knobs, and a build should not fail over one).
+fn env_setting<T: std::str::FromStr + std::fmt::Display>(
+    name: &str,
+    expected: &str,
+    default: T,
+) -> T {
+    let Ok(value) = std::env::var(name) else {
+        return default;
+    };
+    value.trim().parse().unwrap_or_else(|_| {
+        log::warn!("{name}: expected {expected}; using {default}");
+        default
+    })
 }
 
 /// The variant directories of the build: as in tup, each mirrors the whole
@@ -332,5 +344,21 @@ pub fn prepare_outputs(graph: &Graph, id: CmdId, root: &Path) {
         if let Some(parent) = disk.parent() {
             let _ = std::fs::create_dir_all(parent);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::env_setting;
+
+    #[test]
+    fn env_settings_fall_back_to_the_default_when_unset_or_malformed() {
+        // Names of this test's own: the environment is shared by all tests.
+        std::env::remove_var("TUPFS_TEST_SETTING_UNSET");
+        assert_eq!(env_setting("TUPFS_TEST_SETTING_UNSET", "n", 7u64), 7);
+        std::env::set_var("TUPFS_TEST_SETTING_SET", " 0 ");
+        assert_eq!(env_setting("TUPFS_TEST_SETTING_SET", "n", 7u64), 0);
+        std::env::set_var("TUPFS_TEST_SETTING_BAD", "5ms");
+        assert_eq!(env_setting("TUPFS_TEST_SETTING_BAD", "n", 7u64), 7);
     }
 }

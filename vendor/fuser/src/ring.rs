@@ -148,6 +148,7 @@ mod linux {
     use io_uring::types;
     use log::debug;
     use log::error;
+    use log::trace;
     use log::warn;
 
     use crate::Filesystem;
@@ -575,8 +576,10 @@ mod linux {
             if res < 0 {
                 let err = io::Error::from_raw_os_error(-res);
                 match -res {
+                    // The connection's end (unmount, abort): every entry
+                    // says so, and "queue N ended" follows.
                     libc::ENOTCONN | libc::ECANCELED | libc::ECONNABORTED | libc::ENODEV => {
-                        debug!("io_uring queue {} entry {i}: {err}", self.qid)
+                        trace!("io_uring queue {} entry {i}: {err}", self.qid)
                     }
                     // Refused at registration (the kernel then serves the
                     // connection through /dev/fuse) or broken later.

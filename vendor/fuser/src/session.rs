@@ -462,6 +462,11 @@ impl<FS: Filesystem> Session<FS> {
             // Remember the ABI version supported by kernel and mark the session initialized.
             self.proto_version = Some(v);
 
+            // Before the capability log, so that it says whether io_uring
+            // was asked for.
+            #[cfg(target_os = "linux")]
+            self.offer_io_uring(&mut config);
+
             // Log capability status for debugging
             for bit in 0..64 {
                 let bitflags = InitFlags::from_bits_retain(1 << bit);
@@ -498,9 +503,6 @@ impl<FS: Filesystem> Session<FS> {
                 config.max_readahead,
                 config.max_write
             );
-
-            #[cfg(target_os = "linux")]
-            self.offer_io_uring(&mut config);
 
             let response = init.reply(&config);
             <ReplyRaw as Reply>::new(request.unique(), ReplySender::Channel(self.ch.sender()))
