@@ -11,7 +11,7 @@
 use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 
@@ -161,6 +161,23 @@ fn run_here(name: &str, marker: &str, helpers: bool) -> bool {
     true
 }
 
+/// A new project (its directory, and its canonical root) whose Tupfile
+/// is `tupfile`.
+fn project(tupfile: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().canonicalize().expect("canonical root");
+    fs::write(root.join("Tupfile.ini"), "").unwrap();
+    fs::write(root.join("Tupfile"), tupfile).unwrap();
+    (dir, root)
+}
+
+/// `tupfs build` of the project at `root`.
+fn tupfs_build(root: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tupfs"));
+    c.arg("build").arg("-C").arg(root).stdin(Stdio::null());
+    c
+}
+
 #[test]
 fn a_users_gcc_job_sees_real_paths_and_is_traced() {
     let marker = "user job traced";
@@ -242,15 +259,10 @@ fn a_users_build_runs_in_namespaces_without_the_fallback() {
     ) {
         return;
     }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let root = dir.path().canonicalize().expect("canonical root");
-    fs::write(root.join("Tupfile.ini"), "").unwrap();
-    fs::write(
-        root.join("Tupfile"),
+    let (_dir, root) = project(
         ": foreach *.c |> gcc -c %f -o %o && pwd > %B.pwd |> %B.o | %B.pwd\n\
          : *.o |> gcc %f -o %o |> app\n",
-    )
-    .unwrap();
+    );
     fs::write(root.join("a.h"), "#define A 3\n").unwrap();
     fs::write(
         root.join("a.c"),
@@ -262,15 +274,7 @@ fn a_users_build_runs_in_namespaces_without_the_fallback() {
         "int f(void);\nint main(void) { return f() - 3; }\n",
     )
     .unwrap();
-    let build = || {
-        Command::new(env!("CARGO_BIN_EXE_tupfs"))
-            .arg("build")
-            .arg("-C")
-            .arg(&root)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run tupfs")
-    };
+    let build = || tupfs_build(&root).output().expect("run tupfs");
     let first = build();
     let stderr = String::from_utf8_lossy(&first.stderr);
     assert!(first.status.success(), "{first:?}");
@@ -299,16 +303,9 @@ fn a_user_without_fusermount3_is_told_to_install_fuse3() {
     ) {
         return;
     }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let root = dir.path().canonicalize().expect("canonical root");
-    fs::write(root.join("Tupfile.ini"), "").unwrap();
-    fs::write(root.join("Tupfile"), ": |> echo hi > %o |> out.txt\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_tupfs"))
-        .arg("build")
-        .arg("-C")
-        .arg(&root)
+    let (_dir, root) = project(": |> echo hi > %o |> out.txt\n");
+    let out = tupfs_build(&root)
         .env_remove("FUSERMOUNT_PATH")
-        .stdin(Stdio::null())
         .output()
         .expect("run tupfs");
     let stderr = String::from_utf8_lossy(&out.stderr);
