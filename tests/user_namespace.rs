@@ -77,14 +77,27 @@ impl Drop for OpenDevFuse {
     }
 }
 
-/// The setuid helpers through which a normal user mounts.
-const HELPERS: [&str; 2] = ["/usr/bin/fusermount3", "/bin/fusermount3"];
+/// Where the setuid helper through which a normal user mounts may be
+/// (fuser looks on PATH, then in `/bin` and `/sbin`).
+const HELPERS: [&str; 6] = [
+    "/usr/bin/fusermount3",
+    "/usr/bin/fusermount",
+    "/bin/fusermount3",
+    "/bin/fusermount",
+    "/sbin/fusermount3",
+    "/sbin/fusermount",
+];
 
-/// Runs its arguments in a private mount namespace in which every
-/// `fusermount3`/`fusermount` is `/dev/null`: a machine without fuse3.
-const WITHOUT_HELPERS: &str = "for f in /usr/bin/fusermount3 /usr/bin/fusermount \
-    /bin/fusermount3 /bin/fusermount /sbin/fusermount3 /sbin/fusermount; do \
-    if [ -f \"$f\" ]; then mount --bind /dev/null \"$f\" || exit 99; fi; done; exec \"$@\"";
+/// A script that runs its arguments with every one of [`HELPERS`] bound
+/// to `/dev/null` (in the private mount namespace it is started in): a
+/// machine without fuse3.
+fn without_helpers_script() -> String {
+    format!(
+        "for f in {}; do if [ -f \"$f\" ]; then mount --bind /dev/null \"$f\" || exit 99; fi; \
+         done; exec \"$@\"",
+        HELPERS.join(" ")
+    )
+}
 
 /// `program args` run as `USER` (with `/dev/fuse` opened; `helpers`: with
 /// the mount helpers there, else hidden), or `None` after a SKIP line.
@@ -105,15 +118,9 @@ where
         Command::new("timeout")
     } else {
         let mut c = Command::new("unshare");
-        c.args([
-            "-m",
-            "--propagation",
-            "private",
-            "sh",
-            "-c",
-            WITHOUT_HELPERS,
-        ])
-        .args(["sh", "timeout"]);
+        c.args(["-m", "--propagation", "private", "sh", "-c"])
+            .arg(without_helpers_script())
+            .args(["sh", "timeout"]);
         c
     };
     let output = command
