@@ -35,14 +35,20 @@ pub(crate) struct Mounted {
 
 /// If `mountpoint` is a FUSE mount whose daemon died, detach it. `statfs`
 /// is the probe: unlike `stat`, the kernel never answers it from a cache,
-/// so a dead connection shows as ENOTCONN (or ECONNABORTED, see below).
+/// so a dead connection shows as ENOTCONN (or, just after the death, as
+/// ECONNABORTED or ECANCELED, see below).
 pub(crate) fn clear_dead_mount(mountpoint: &Path) -> io::Result<()> {
-    // ECONNABORTED: the daemon died just now and the connection was still
-    // being torn down when we asked (with FUSE over io_uring the kernel
-    // releases it from a work queue after the process is gone), so our
-    // request waited and was ended by the abort.
+    // With FUSE over io_uring the kernel tears the connection down from a
+    // work queue after the process is gone, so a request made just after
+    // the death can still be queued, and ends with ECONNABORTED (ended by
+    // the abort while it waited) or ECANCELED (handed to a queue whose
+    // thread is dead, `fuse_uring_send_in_task`). No live daemon of ours
+    // answers `statfs` with either.
     let errno = statfs(mountpoint).raw_os_error();
-    if errno == Some(libc::ENOTCONN) || errno == Some(libc::ECONNABORTED) {
+    if matches!(
+        errno,
+        Some(libc::ENOTCONN | libc::ECONNABORTED | libc::ECANCELED)
+    ) {
         log::info!("clearing dead mount at {}", mountpoint.display());
         detach(mountpoint)?;
     }

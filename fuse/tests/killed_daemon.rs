@@ -25,6 +25,29 @@ fn staged_dirs(root: &std::path::Path) -> Vec<std::path::PathBuf> {
         .unwrap_or_default()
 }
 
+/// The error `statfs(mnt)` gives once the kernel has finished tearing the
+/// killed daemon's connection down: until then (it does so from a work
+/// queue with FUSE over io_uring) a request can end with ECONNABORTED or
+/// ECANCELED instead (what `clear_dead_mount` also counts as dead).
+fn settled_statfs_error(mnt: &std::path::Path) -> std::io::Error {
+    let c = std::ffi::CString::new(mnt.as_os_str().as_encoded_bytes()).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        // SAFETY: statfs fills the zeroed struct; `c` is a valid C string.
+        let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+        assert_eq!(unsafe { libc::statfs(c.as_ptr(), &mut st) }, -1);
+        let err = std::io::Error::last_os_error();
+        let tearing_down = matches!(
+            err.raw_os_error(),
+            Some(libc::ECONNABORTED | libc::ECANCELED)
+        );
+        if !tearing_down || std::time::Instant::now() > deadline {
+            return err;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 const HOLD_VAR: &str = "TUPFS_FUSE_TEST_HOLD_MOUNT";
 
 /// Not a test on its own: when re-executed with `HOLD_VAR` set, mounts the
@@ -62,11 +85,7 @@ fn killed_daemon_leaves_nothing_that_breaks_the_next_mount() {
     helper.wait().unwrap();
     ready.expect("helper mounted");
 
-    let c = std::ffi::CString::new(mnt.as_os_str().as_encoded_bytes()).unwrap();
-    // SAFETY: statfs fills the zeroed struct; `c` is a valid C string.
-    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-    assert_eq!(unsafe { libc::statfs(c.as_ptr(), &mut st) }, -1);
-    let dead = std::io::Error::last_os_error();
+    let dead = settled_statfs_error(&mnt);
     assert_eq!(dead.raw_os_error(), Some(libc::ENOTCONN), "{dead}");
     assert!(!staged_dirs(&root).is_empty(), "staged write left behind");
 
