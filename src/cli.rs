@@ -146,6 +146,10 @@ pub fn build(dir: &Path, opts: &BuildOptions) -> Result<ExitCode> {
         Ok(selected) => selected,
         Err(e) => return failed_early(&project, &format!("{e:#}"), parsed),
     };
+    let guard = match crate::guard::check(&project, &graph, &prior, rules.reused) {
+        Ok(after) => after,
+        Err(e) => return failed_early(&project, &e, parsed),
+    };
     let request = exec::Request {
         selected,
         tupfiles: rules.tupfiles,
@@ -157,6 +161,7 @@ pub fn build(dir: &Path, opts: &BuildOptions) -> Result<ExitCode> {
         keep_going: opts.keep_going,
         change,
         ui: opts.ui(),
+        guard,
     };
     Ok(
         match exec::run_build_with(&project, &graph, &request, prior, started)? {

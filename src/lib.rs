@@ -9,6 +9,7 @@ pub mod change;
 pub mod cli;
 pub mod exec;
 pub mod graph;
+pub mod guard;
 pub mod identity;
 pub mod index;
 pub mod lock;

@@ -78,6 +78,9 @@ pub struct Request {
     pub change: ChangeMode,
     /// The console's options.
     pub ui: UiOptions,
+    /// What the checks before the build leave for after its record
+    /// ([`crate::guard::check`]).
+    pub guard: crate::guard::AfterRecord,
 }
 
 /// Build `graph` in `project`: plan, run, record. The caller holds the lock.
@@ -128,6 +131,12 @@ pub fn run_build_with(
             .context(
             "cannot record this build (the last recorded one stays; what ran since will run again)",
         )?;
+        let kept: Vec<ProjPath> = stale.kept.iter().map(|(p, _)| p.clone()).collect();
+        if let Err(e) = crate::guard::settle(project, graph, &kept, req.guard) {
+            ui.warn(&format!(
+                "cannot update the record of this build's outputs: {e}"
+            ));
+        }
     }
     log::debug!("timing: recorded at {:?}", started.elapsed());
     let report = report::Report {
