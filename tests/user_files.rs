@@ -198,3 +198,112 @@ fn s44_variant_directory_with_files_of_the_user_is_refused() {
     p.build(&[]).success();
     assert_eq!(p.read("build-x/notes.txt"), "mine\n");
 }
+
+// ---------------------------------------------------------------------------
+// Recorded reads the rules no longer order (scenarios 46, 47)
+// ---------------------------------------------------------------------------
+
+/// A generated header and a compile that includes it.
+const GEN_AND_CC: &str = "\
+: |> echo '#define FOO 1' > %o |> foo.h
+: foreach *.c | foo.h |> gcc -c %f -o %o |> %B.o
+";
+
+#[test]
+fn s46_order_only_input_removed_fails_before_anything_runs() {
+    require_fuse!();
+    let p = Project::new()
+        .file("Tupfile", GEN_AND_CC)
+        .file("a.c", "#include \"foo.h\"\nint a(void) { return FOO; }\n");
+    p.build(&[]).success();
+    p.write(
+        "Tupfile",
+        ": |> echo '#define FOO 1' > %o |> foo.h\n: foreach *.c |> gcc -c %f -o %o |> %B.o\n",
+    );
+    let out = p.build(&[]);
+    out.exit_code(2).ran_nothing().says(&[
+        "Missing input dependency",
+        "'gcc -c a.c -o a.o' (Tupfile:2) read foo.h",
+        "(Tupfile:1) now generates it",
+    ]);
+    assert!(p.exists("a.o"), "nothing deleted");
+    p.write("Tupfile", GEN_AND_CC);
+    p.build(&[]).success().ran_nothing();
+}
+
+#[test]
+fn s47_ghost_that_becomes_an_output_fails_until_declared() {
+    require_fuse!();
+    // gcc looks for cfg.h next to a.c (in vain) before it finds inc/cfg.h.
+    let p = Project::new()
+        .file(
+            "Tupfile",
+            ": foreach *.c |> gcc -Iinc -c %f -o %o |> %B.o\n",
+        )
+        .file("inc/cfg.h", "#define CFG 1\n")
+        .file("a.c", "#include \"cfg.h\"\nint a(void) { return CFG; }\n");
+    p.build(&[]).success();
+    p.write(
+        "Tupfile",
+        ": |> echo '#define CFG 2' > %o |> cfg.h\n\
+         : foreach *.c |> gcc -Iinc -c %f -o %o |> %B.o\n",
+    );
+    p.build(&[]).exit_code(2).ran_nothing().says(&[
+        "Missing input dependency",
+        "'gcc -Iinc -c a.c -o a.o' (Tupfile:2) looked for cfg.h",
+        "(Tupfile:1) now generates it",
+    ]);
+    p.write(
+        "Tupfile",
+        ": |> echo '#define CFG 2' > %o |> cfg.h\n\
+         : foreach *.c | cfg.h |> gcc -Iinc -c %f -o %o |> %B.o\n",
+    );
+    p.build(&[])
+        .success()
+        .ran_exactly(&["echo '#define CFG 2' > cfg.h", "gcc -Iinc -c a.c -o a.o"]);
+}
+
+#[test]
+fn s46_reader_before_its_new_producer_fails_until_ordered() {
+    require_fuse!();
+    let p = Project::new()
+        .file("Tupfile", ": |> cat data.txt > %o |> copy.txt\n")
+        .file("data.txt", "source data\n");
+    p.build(&[]).success();
+    // data.txt becomes generated, by a rule the reader does not name.
+    p.remove("data.txt");
+    p.write(
+        "Tupfile",
+        ": |> cat data.txt > %o |> copy.txt\n: |> echo made > %o |> data.txt\n",
+    );
+    p.build(&[]).exit_code(2).ran_nothing().says(&[
+        "Missing input dependency",
+        "'cat data.txt > copy.txt' (Tupfile:1) read data.txt",
+        "(Tupfile:2) now generates it",
+    ]);
+    p.write(
+        "Tupfile",
+        ": |> echo made > %o |> data.txt\n: data.txt |> cat data.txt > %o |> copy.txt\n",
+    );
+    p.build(&[]).success();
+    assert_eq!(p.read("copy.txt"), "made\n");
+}
+
+#[test]
+fn s46_cycle_closed_only_by_a_recorded_read_is_an_error() {
+    require_fuse!();
+    let p = Project::new()
+        .file("Tupfile", ": |> cat b.txt > %o |> copy.txt\n")
+        .file("b.txt", "source\n");
+    p.build(&[]).success();
+    p.remove("b.txt");
+    p.write(
+        "Tupfile",
+        ": |> cat b.txt > %o |> copy.txt\n: copy.txt |> cat copy.txt > %o |> b.txt\n",
+    );
+    p.build(&[])
+        .exit_code(2)
+        .ran_nothing()
+        .says(&["Missing input dependency", "b.txt", "a cycle"]);
+}
+

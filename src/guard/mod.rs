@@ -1,9 +1,11 @@
 //! Checks made before anything runs (no command, no deletion): a build
 //! never replaces a file tupfs did not make ([`foreign`], with the record
-//! of what tupfs made in [`made`]).
+//! of what tupfs made in [`made`]), and never leaves to chance the order
+//! between a command and a generated file it read last time ([`order`]).
 
 pub mod foreign;
 pub mod made;
+pub mod order;
 
 use std::collections::HashSet;
 
@@ -68,6 +70,12 @@ pub fn check(
     found.extend(foreign::variant_extras(root, graph, index, &known));
     let no_record = index.is_none() && made_set.is_empty() && prior.note.is_none();
     refuse(graph, &found, no_record)?;
+    if let Some(i) = index {
+        let unordered = order::unordered(graph, i);
+        if !unordered.is_empty() {
+            return Err(order::message(graph, &unordered));
+        }
+    }
     made::append(&state, unknown.iter().map(|(_, p)| *p)).map_err(|e| {
         format!(
             "cannot record the outputs of this build in {}: {e}",
