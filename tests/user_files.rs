@@ -307,3 +307,82 @@ fn s46_cycle_closed_only_by_a_recorded_read_is_an_error() {
         .says(&["Missing input dependency", "b.txt", "a cycle"]);
 }
 
+// ---------------------------------------------------------------------------
+// Special files a command makes for itself (scenario 48)
+// ---------------------------------------------------------------------------
+
+#[test]
+fn s48_fifo_made_and_removed_in_a_command_works() {
+    require_fuse!();
+    let p = Project::new().file(
+        "Tupfile",
+        ": |> mkfifo pipe && (echo through the pipe > pipe &) && cat pipe > %o && rm pipe |> out.txt\n",
+    );
+    p.build(&[]).success();
+    assert_eq!(p.read("out.txt"), "through the pipe\n");
+    assert!(!p.exists("pipe"));
+    p.build(&[]).success().ran_nothing();
+}
+
+#[test]
+fn s48_unix_socket_made_in_a_command_works() {
+    require_fuse!();
+    let script = "import os, socket\n\
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n\
+        s.bind('sock')\n\
+        s.listen(1)\n\
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n\
+        c.connect('sock')\n\
+        a, _ = s.accept()\n\
+        c.sendall(b'over the socket')\n\
+        data = a.recv(100)\n\
+        os.unlink('sock')\n\
+        open('out.txt', 'wb').write(data + b'\\n')\n";
+    let p = Project::new()
+        .file("sock.py", script)
+        .file("Tupfile", ": sock.py |> python3 sock.py |> out.txt\n");
+    p.build(&[]).success();
+    assert_eq!(p.read("out.txt"), "over the socket\n");
+    assert!(!p.exists("sock"));
+}
+
+#[test]
+fn s48_hard_links_and_symlinks_in_a_command_work() {
+    require_fuse!();
+    let p = Project::new()
+        .file("src.txt", "source\n")
+        .file(
+            "Tupfile",
+            ": src.txt |> echo own > tmp && ln tmp tmp2 && ln src.txt copy && ln -s tmp2 sym \
+             && cat tmp2 sym copy > %o && echo more >> copy && rm tmp tmp2 copy sym |> out.txt\n\
+             : |> echo linked > made.txt && ln made.txt hard.txt && ln -s made.txt soft.txt |> made.txt hard.txt soft.txt\n",
+        );
+    p.build(&[]).success();
+    assert_eq!(p.read("out.txt"), "own\nown\nsource\n");
+    assert_eq!(
+        p.read("src.txt"),
+        "source\n",
+        "a write through a link never reaches a source"
+    );
+    assert_eq!(p.read("hard.txt"), "linked\n");
+    assert_eq!(p.read("soft.txt"), "linked\n");
+    assert!(std::fs::symlink_metadata(p.path("soft.txt"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    p.build(&[]).success().ran_nothing();
+}
+
+#[test]
+fn s48_fifo_declared_as_an_output_is_refused() {
+    require_fuse!();
+    let p = Project::new().file("Tupfile", ": |> mkfifo %o |> pipe\n");
+    p.build(&[])
+        .failure()
+        .says(&["pipe", "FIFO", "must be a regular file"]);
+    assert!(!p.exists("pipe"), "not kept");
+    // Made and left behind without a declaration: an unspecified output.
+    p.write("Tupfile", ": |> mkfifo pipe2 && echo x > %o |> x.txt\n");
+    p.build(&[]).failure().says(&["pipe2"]);
+    assert!(!p.exists("pipe2"));
+}

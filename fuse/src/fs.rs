@@ -467,12 +467,13 @@ impl fuser::Filesystem for TraceFs {
             Ok(n) => n,
             Err(e) => return reply.error(e),
         };
-        if mode & libc::S_IFMT != libc::S_IFREG {
-            job.recorder.refuse("mknod", &path);
-            return reply.error(Errno::EPERM);
-        }
-        match job.create(&path, mode & !umask & 0o7777, true, false) {
-            Ok(_) => self.new_entry_reply(&job, &path, reply),
+        let perm = mode & !umask & 0o7777;
+        let made = match mode & libc::S_IFMT {
+            libc::S_IFREG => job.create(&path, perm, true, false).map(|_| ()),
+            kind => job.mknod(&path, kind | perm).map(|_| ()),
+        };
+        match made {
+            Ok(()) => self.new_entry_reply(&job, &path, reply),
             Err(e) => reply.error(e),
         }
     }
@@ -567,17 +568,24 @@ impl fuser::Filesystem for TraceFs {
     fn link(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         newparent: INodeNo,
         newname: &OsStr,
         reply: ReplyEntry,
     ) {
-        // Hard links would let one staged file stand at two paths; no build
-        // tool needs them inside the tree.
-        if let (Ok((job, dir)), Some(name)) = (self.0.node(newparent), newname.to_str()) {
-            job.recorder.refuse("link", &paths::join(&dir, name));
+        let linked = (|| {
+            let (job, from) = self.0.node(ino)?;
+            let (job2, to) = self.0.new_child(newparent, newname)?;
+            if job.id != job2.id {
+                return Err(Errno::EXDEV);
+            }
+            job.link(&from, &to)?;
+            Ok((job, to))
+        })();
+        match linked {
+            Ok((job, to)) => self.new_entry_reply(&job, &to, reply),
+            Err(e) => reply.error(e),
         }
-        reply.error(Errno::EPERM);
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {

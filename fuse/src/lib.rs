@@ -21,6 +21,7 @@ mod mount;
 mod nspool;
 mod paths;
 mod spawn;
+mod special;
 mod staging;
 mod variant;
 mod view;
@@ -189,7 +190,7 @@ pub struct AccessLog {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
     /// "unlink", "rename", "chmod", "chown", "utimes", "truncate", "rmdir",
-    /// "link", "mknod".
+    /// "mknod" (of a device).
     pub op: &'static str,
     /// The path it was refused on.
     pub path: String,

@@ -5,7 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io;
-use std::os::unix::fs::{symlink, DirBuilderExt, OpenOptionsExt};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{symlink, DirBuilderExt, FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::nspool::PoolHandle;
@@ -160,6 +161,29 @@ impl Overlay {
         Ok(scratch)
     }
 
+    /// Stage a FIFO or socket node at `path` (`mode`: its type and its
+    /// permission bits, already masked).
+    pub(crate) fn create_node(&mut self, path: &str, mode: u32) -> io::Result<PathBuf> {
+        let (staged, scratch) = self.next_scratch(false)?;
+        let name = std::ffi::CString::new(scratch.as_os_str().as_bytes())
+            .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+        // SAFETY: `name` is a valid NUL-terminated path; mknod only reads it.
+        if unsafe { libc::mknod(name.as_ptr(), mode as libc::mode_t, 0) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        self.claim(path, staged);
+        Ok(scratch)
+    }
+
+    /// Stage `path` as a hard link to `existing`, the scratch entry of one
+    /// of the job's own files.
+    pub(crate) fn create_link(&mut self, existing: &Path, path: &str) -> io::Result<PathBuf> {
+        let (staged, scratch) = self.next_scratch(false)?;
+        fs::hard_link(existing, &scratch)?;
+        self.claim(path, staged);
+        Ok(scratch)
+    }
+
     /// Drop the job's own entry at `path`; `real_exists` leaves a whiteout so
     /// the real file does not show through again.
     pub(crate) fn remove(&mut self, path: &str, real_exists: bool) -> io::Result<()> {
@@ -286,6 +310,24 @@ impl PendingWrites {
     /// The staged files (project-relative, sorted).
     pub fn files(&self) -> &[String] {
         &self.files
+    }
+
+    /// The staged files that are not regular files or symlinks, with what
+    /// they are ("FIFO (named pipe)", "Unix socket"): they cannot be outputs.
+    pub fn special(&self) -> Vec<(String, &'static str)> {
+        let kind = |scratch: &PathBuf| {
+            let t = fs::symlink_metadata(scratch).ok()?.file_type();
+            match (t.is_fifo(), t.is_socket()) {
+                (true, _) => Some("FIFO (named pipe)"),
+                (_, true) => Some("Unix socket"),
+                _ => None,
+            }
+        };
+        self.files
+            .iter()
+            .zip(&self.scratch)
+            .filter_map(|(path, scratch)| Some((path.clone(), kind(scratch)?)))
+            .collect()
     }
 
     /// The directories the job made and left (project-relative, sorted).

@@ -64,6 +64,23 @@ pub fn check(graph: &Graph, root: &Path, job: &JobFacts) -> Vec<Violation> {
     out
 }
 
+/// Declared outputs the job made as a FIFO or a socket (`special`: the
+/// staged special files, with what they are): an output must be a regular
+/// file or a symlink, one the tree can hold and a reader can read.
+pub fn special_outputs(graph: &Graph, cmd: CmdId, special: &[(String, &str)]) -> Vec<Violation> {
+    let declared: BTreeSet<&ProjPath> = graph.outputs(cmd).collect();
+    special
+        .iter()
+        .filter(|(p, _)| ProjPath::new(p).is_ok_and(|p| declared.contains(&p)))
+        .map(|(p, kind)| {
+            Violation(format!(
+                "its declared output {p} is a {kind}: an output must be a regular file or a \
+                 symlink (it is not kept)"
+            ))
+        })
+        .collect()
+}
+
 /// Reads (or vain lookups: it ran too early) of files another command
 /// generates, with no declared path of edges from that command to this one.
 fn missing_inputs(graph: &Graph, job: &JobFacts) -> Vec<Violation> {

@@ -82,6 +82,11 @@ fn run_and_check(shared: &Shared, req: &JobRequest) -> JobResult {
             success: result.exit.success(),
         };
         result.violations = enforce::check(shared.graph, shared.root, &facts);
+        let special = finished.pending.special();
+        if !special.is_empty() {
+            let bad = enforce::special_outputs(shared.graph, req.cmd, &special);
+            result.violations.extend(bad);
+        }
     }
     let failed = !result.exit.success() || !result.violations.is_empty();
     if failed && !shared.keep_going {
