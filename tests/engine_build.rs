@@ -387,7 +387,7 @@ fn undeclared_write_fails_and_is_not_kept() {
     );
     p.build(&[])
         .exit_code(1)
-        .says(&["unspecified output", "junk.txt"]);
+        .says(&["Unspecified output", "junk.txt"]);
     assert!(!p.exists("junk.txt"));
     assert!(!p.exists("out.txt"));
 }
@@ -401,7 +401,7 @@ fn reading_a_generated_file_needs_a_declared_path() {
     );
     p.build(&["-j1"])
         .exit_code(1)
-        .says(&["missing input dependency", "gen.txt", "Tupfile:1"]);
+        .says(&["Missing input dependency", "gen.txt", "Tupfile:1"]);
     assert!(!p.exists("use.txt"));
     p.write(
         "Tupfile",

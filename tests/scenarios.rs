@@ -169,7 +169,7 @@ fn s06_undeclared_write_is_unspecified_output() {
     );
     p.build(&[])
         .failure()
-        .says(&["unspecified output", "extra.txt"]);
+        .says(&["Unspecified output", "extra.txt"]);
     assert!(
         !p.exists("extra.txt"),
         "the undeclared file must not be kept"
@@ -184,7 +184,7 @@ fn s07_undeclared_read_of_generated_file() {
     p.append("Tupfile", ": |> cat gen.txt > %o |> out.txt\n");
     p.build(&[])
         .failure()
-        .says(&["missing input dependency", "gen.txt"]);
+        .says(&["Missing input dependency", "gen.txt"]);
     assert!(!p.exists("out.txt"));
     p.write(
         "Tupfile",
@@ -202,7 +202,7 @@ fn s08_declared_output_not_written_fails() {
     let p = Project::new().file("Tupfile", ": |> true |> out.txt\n");
     p.build(&[])
         .failure()
-        .says(&["expected to write", "out.txt"]);
+        .says(&["Expected to write to file", "out.txt"]);
 }
 
 #[test]

@@ -386,3 +386,26 @@ fn s48_fifo_declared_as_an_output_is_refused() {
     p.build(&[]).failure().says(&["pipe2"]);
     assert!(!p.exists("pipe2"));
 }
+
+#[test]
+fn a_compile_commands_json_of_the_user_is_never_replaced() {
+    require_fuse!();
+    let p = Project::new()
+        .file("a.c", "int a(void) { return 1; }\n")
+        .file("compile_commands.json", "[ \"mine\" ]\n")
+        .file(
+            "Tupfile",
+            ": foreach *.c |> ^j CC^ gcc -c %f -o %o |> %B.o\n",
+        );
+    p.build(&[])
+        .success()
+        .says(&["compile_commands.json", "tupfs did not write it"]);
+    assert_eq!(p.read("compile_commands.json"), "[ \"mine\" ]\n");
+    p.remove("compile_commands.json");
+    p.write(
+        "Tupfile",
+        ": foreach *.c |> ^j CC^ gcc -O0 -c %f -o %o |> %B.o\n",
+    );
+    p.build(&[]).success();
+    assert!(p.read("compile_commands.json").contains("gcc -O0 -c a.c"));
+}

@@ -1,7 +1,9 @@
 //! `^j` rules: `compile_commands.json` at the project root, in the clang
 //! JSON compilation database format (one entry per `^j` command, in rule
 //! order), for editors and tools. Rewritten atomically, and only when its
-//! contents change, so its mtime says when the commands last changed.
+//! contents change, so its mtime says when the commands last changed. A
+//! `compile_commands.json` tupfs did not write (its digest is not among
+//! those recorded in `.tupfs/compile_commands.sha256`) is never replaced.
 
 use std::fs;
 use std::io::Write as _;
@@ -64,17 +66,44 @@ pub fn update(graph: &Graph, root: &Path, scratch: &Path) -> Result<bool> {
     let mut text = serde_json::to_vec_pretty(&entries)?;
     text.push(b'\n');
     let dest = name.to_disk(root);
-    if fs::read(&dest).is_ok_and(|old| old == text) {
+    let old = fs::read(&dest).ok();
+    if old.as_ref().is_some_and(|old| *old == text) {
         return Ok(false);
     }
+    let marker = marker_path(scratch);
+    let ours = fs::read_to_string(&marker).unwrap_or_default();
+    if let Some(old) = &old {
+        if !ours.lines().any(|l| l == digest_hex(old)) {
+            anyhow::bail!(
+                "{} exists and tupfs did not write it: it is left as it is (delete it to have \
+                 tupfs write it for the ^j rules)",
+                dest.display()
+            );
+        }
+    }
     fs::create_dir_all(scratch).with_context(|| format!("cannot create {}", scratch.display()))?;
-    let written = write_synced(&tmp, &text)
+    // Before the rename: the digests of what tupfs wrote, the old and the
+    // new, so that neither ever passes for the user's.
+    let digests = old.map_or(String::new(), |o| digest_hex(&o) + "\n") + &digest_hex(&text);
+    let written = write_synced(&marker, digests.as_bytes())
+        .and_then(|()| write_synced(&tmp, &text))
         .and_then(|()| fs::rename(&tmp, &dest))
         .with_context(|| format!("cannot write {}", dest.display()));
     if written.is_err() {
         let _ = fs::remove_file(&tmp);
     }
     written.map(|()| true)
+}
+
+/// Where the digests of the last files tupfs wrote are kept: beside the
+/// scratch directory, in `.tupfs/` (the scratch directory is cleared).
+fn marker_path(scratch: &Path) -> std::path::PathBuf {
+    let state = scratch.parent().unwrap_or(scratch);
+    state.join("compile_commands.sha256")
+}
+
+fn digest_hex(bytes: &[u8]) -> String {
+    crate::identity::Digest::of(bytes).to_string()
 }
 
 fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -120,5 +149,26 @@ mod tests {
         let g = Graph::build(vec![rule("", "cc", &["a.c"], &["a.o"])]).unwrap();
         assert!(!update(&g, t.path(), &t.path().join("s")).unwrap());
         assert!(!t.path().join(FILE_NAME).exists());
+    }
+
+    #[test]
+    fn a_file_of_the_user_is_never_replaced() {
+        let t = tempfile::tempdir().unwrap();
+        let (root, scratch) = (t.path().join("p"), t.path().join("state/tmp"));
+        fs::create_dir(&root).unwrap();
+        let mut cc = rule("", "gcc -c a.c -o a.o", &["a.c"], &["a.o"]);
+        cc.flags.compile_db = true;
+        let g = Graph::build(vec![cc.clone()]).unwrap();
+        fs::write(root.join(FILE_NAME), "[] \n").unwrap();
+        let err = update(&g, &root, &scratch).unwrap_err().to_string();
+        assert!(err.contains("tupfs did not write it"), "{err}");
+        assert_eq!(fs::read_to_string(root.join(FILE_NAME)).unwrap(), "[] \n");
+        fs::remove_file(root.join(FILE_NAME)).unwrap();
+        assert!(update(&g, &root, &scratch).unwrap());
+        // Its own file, tupfs replaces when the commands change.
+        cc.command = "gcc -O2 -c a.c -o a.o".into();
+        assert!(update(&Graph::build(vec![cc]).unwrap(), &root, &scratch).unwrap());
+        let text = fs::read_to_string(root.join(FILE_NAME)).unwrap();
+        assert!(text.contains("-O2"), "{text}");
     }
 }

@@ -32,7 +32,8 @@ pub fn check(graph: &Graph, root: &Path, job: &JobFacts) -> Vec<Violation> {
     for w in &job.log.writes {
         if !ProjPath::new(w).is_ok_and(|p| declared.contains(&p)) {
             out.push(Violation(format!(
-                "unspecified output: it wrote {w}, which its rule does not declare (the file is not kept)"
+                "Unspecified output: it wrote {w}, which its rule does not declare (the file \
+                 is not kept; declare it as an output if the command should make it)"
             )));
         }
     }
@@ -40,7 +41,9 @@ pub fn check(graph: &Graph, root: &Path, job: &JobFacts) -> Vec<Violation> {
     if job.success {
         for o in &declared {
             if !written(root, o, job) {
-                out.push(Violation(format!("expected to write {o}, but did not")));
+                out.push(Violation(format!(
+                    "Expected to write to file {o}, a declared output, but it did not"
+                )));
             }
         }
     }
@@ -93,7 +96,7 @@ fn missing_inputs(graph: &Graph, job: &JobFacts) -> Vec<Violation> {
         };
         if maker != job.cmd && !ancestors.contains(&maker) {
             out.push(Violation(format!(
-                "missing input dependency: it read {path}, which {} generates; declare {path} \
+                "Missing input dependency: it read {path}, which {} generates; declare {path} \
                  (or a group holding it) as an input or order-only input",
                 describe(&graph.cmd(maker).rule)
             )));
@@ -157,15 +160,15 @@ mod tests {
     fn undeclared_write_and_read_are_named() {
         let v = run(1, &log(&["a.c", "gen.h"], &["a.o", "junk"]), true);
         assert_eq!(v.len(), 2, "{v:?}");
-        assert!(v[0].contains("unspecified output") && v[0].contains("junk"));
-        assert!(v[1].contains("missing input dependency") && v[1].contains("gen.h"));
+        assert!(v[0].contains("Unspecified output") && v[0].contains("junk"));
+        assert!(v[1].contains("Missing input dependency") && v[1].contains("gen.h"));
         assert!(v[1].contains("'gen'"), "{v:?}");
     }
 
     #[test]
     fn missing_declared_write_fails_only_on_success() {
         let v = run(1, &log(&["a.c"], &[]), true);
-        assert!(v[0].contains("expected to write a.o"), "{v:?}");
+        assert!(v[0].contains("Expected to write to file a.o"), "{v:?}");
         assert!(run(1, &log(&["a.c"], &[]), false).is_empty());
     }
 }
