@@ -150,6 +150,7 @@ pub fn build(dir: &Path, opts: &BuildOptions) -> Result<ExitCode> {
         Ok(after) => after,
         Err(e) => return failed_early(&project, &e, parsed),
     };
+    log::debug!("timing: guard checked at {:?}", started.elapsed());
     let request = exec::Request {
         selected,
         tupfiles: rules.tupfiles,

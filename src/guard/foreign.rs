@@ -98,6 +98,10 @@ pub fn missing_outputs_blocked(
         let Some(file) = index.file_at(crate::index::FileSlot(slot as u32)) else {
             continue;
         };
+        // Ghosts (recorded absent) are most absent files: not outputs.
+        if file.state().is_none() {
+            continue;
+        }
         let Ok(path) = ProjPath::new(file.path()) else {
             continue;
         };

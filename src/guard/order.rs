@@ -29,41 +29,60 @@ pub struct Unordered {
     pub cycle: bool,
 }
 
+/// Threads that go through the recorded reads.
+const THREADS: usize = 2;
+
 /// Every recorded read of `index` (the last build) that `graph` leaves
 /// unordered.
 pub fn unordered(graph: &Graph, index: &Index) -> Vec<Unordered> {
     let producers = producers_by_slot(graph, index);
+    crate::change::parallel_map(graph.len(), THREADS, |i| {
+        unordered_reads_of(graph, index, &producers, CmdId::from_index(i))
+    })
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// [`unordered`] for the reads `reader` made in the last build.
+fn unordered_reads_of(
+    graph: &Graph,
+    index: &Index,
+    producers: &[Option<CmdId>],
+    reader: CmdId,
+) -> Vec<Unordered> {
+    let Some(view) = record_of(graph, index, reader) else {
+        return Vec::new();
+    };
+    let mut ancestors: Option<BTreeSet<CmdId>> = None;
     let mut found = Vec::new();
-    for (reader, _) in graph.commands() {
-        let Some(view) = record_of(graph, index, reader) else {
+    for read in view.reads() {
+        let Some(&Some(producer)) = producers.get(read.file.0 as usize) else {
             continue;
         };
-        let mut ancestors: Option<BTreeSet<CmdId>> = None;
-        for read in view.reads() {
-            let Some(&Some(producer)) = producers.get(read.file.0 as usize) else {
-                continue;
-            };
-            if producer == reader || graph.deps(reader).contains(&producer) {
-                continue;
-            }
-            let ancestors = ancestors.get_or_insert_with(|| graph.ancestors(reader));
-            if ancestors.contains(&producer) {
-                continue;
-            }
-            let Some(file) = index.file_at(read.file) else {
-                continue;
-            };
-            let Ok(path) = ProjPath::new(file.path()) else {
-                continue;
-            };
-            found.push(Unordered {
-                reader,
-                path,
-                ghost: file.state().is_none(),
-                producer,
-                cycle: graph.has_declared_path(reader, producer),
-            });
+        // Direct dependencies are sorted (`Graph::link`).
+        if producer == reader || graph.deps(reader).binary_search(&producer).is_ok() {
+            continue;
         }
+        if ancestors
+            .get_or_insert_with(|| graph.ancestors(reader))
+            .contains(&producer)
+        {
+            continue;
+        }
+        let Some(file) = index.file_at(read.file) else {
+            continue;
+        };
+        let Ok(path) = ProjPath::new(file.path()) else {
+            continue;
+        };
+        found.push(Unordered {
+            reader,
+            path,
+            ghost: file.state().is_none(),
+            producer,
+            cycle: graph.has_declared_path(reader, producer),
+        });
     }
     found
 }
