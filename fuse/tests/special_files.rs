@@ -152,3 +152,30 @@ fn truncating_an_ignored_file_that_became_a_fifo_does_not_block_the_daemon() {
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "f\nrefused\n");
 }
+
+#[test]
+fn fifos_sockets_and_links_a_job_makes_for_itself_are_staged() {
+    let Some(fx) = Fixture::new() else { return };
+    fx.write("src.txt", "source\n");
+    let fin = fx.run_ok(
+        "mkfifo p && (echo piped > p &) && cat p > out.txt && rm p && \
+         python3 -c \"import socket; s = socket.socket(socket.AF_UNIX); s.bind('s'); s.close()\" && \
+         test -S s && rm s && \
+         echo own > a && ln a b && echo more >> b && cat a >> out.txt && rm a && \
+         ln src.txt copy && echo changed >> copy",
+    );
+    assert!(fin.log.refused.is_empty(), "{:?}", fin.log.refused);
+    assert_eq!(fin.log.writes, common::set(&["b", "copy", "out.txt"]));
+    assert!(fin.log.reads.contains("src.txt"), "{:?}", fin.log.reads);
+    let src = std::fs::read_to_string(fx.root().join("src.txt")).unwrap();
+    assert_eq!(
+        src, "source\n",
+        "a write through a link never reaches the tree"
+    );
+    assert!(fin.pending.special().is_empty());
+    let fin = fx.run_ok("mkfifo left");
+    assert_eq!(
+        fin.pending.special(),
+        vec![("left".to_string(), "FIFO (named pipe)")]
+    );
+}
