@@ -138,9 +138,10 @@ fn dir_is_file(root: &Path, cmd: CmdId, output: &ProjPath, known: &Known) -> Opt
 }
 
 /// Files in the variant directories of `graph` that the last build did not
-/// build in (all of them without an index) other than `tup.config` and
-/// top-level dot files (tup: a variant directory must hold only its
-/// `tup.config` before the first build there), unless tupfs made them.
+/// build in (all of them without an index), other than `tup.config`,
+/// top-level dot files and `.gitignore` files (tup: a variant directory
+/// must hold only its `tup.config` before the first build there), unless
+/// tupfs made them.
 pub fn variant_extras(
     root: &Path,
     graph: &Graph,
@@ -171,8 +172,8 @@ pub fn variant_extras(
     found
 }
 
-/// Every non-directory below `dir` (at the top of a variant: not
-/// `tup.config` nor dot files), sorted.
+/// Every non-directory below `dir` but `.gitignore` files (at the top of
+/// a variant: not `tup.config` nor dot files), sorted.
 fn list_files(root: &Path, dir: &ProjPath, top: bool, out: &mut Vec<ProjPath>) {
     let Ok(entries) = fs::read_dir(dir.to_disk(root)) else {
         return;
@@ -184,6 +185,8 @@ fn list_files(root: &Path, dir: &ProjPath, top: bool, out: &mut Vec<ProjPath>) {
             let is_dir = e.file_type().ok()?.is_dir();
             Some((name, is_dir))
         })
+        // The parse writes `.gitignore` files (the directive) before this.
+        .filter(|(name, _)| name != ".gitignore")
         .filter(|(name, _)| !top || (!name.starts_with('.') && name != crate::reuse::CONFIG_FILE))
         .collect();
     names.sort();
@@ -217,7 +220,8 @@ const LISTED: usize = 10;
 /// words, and the two ways out. `no_record`: there was no index at all.
 pub fn message(graph: &Graph, found: &[Foreign], no_record: bool) -> String {
     let mut text = String::from(
-        "outputs would replace files that tupfs did not make; nothing ran and the files are untouched:\n",
+        "files that tupfs did not make are in the way of this build; nothing ran and the files \
+         are untouched:\n",
     );
     for f in found.iter().take(LISTED) {
         text.push_str(&describe_one(graph, f));
@@ -231,12 +235,22 @@ pub fn message(graph: &Graph, found: &[Foreign], no_record: bool) -> String {
              existing file counts as yours)\n",
         );
     }
-    text.push_str(
-        "Either:\n  1) if the rule is meant to make the file (say, it was left by a build whose \
-         .tupfs/ was deleted), delete the file from the filesystem and build again; or\n  \
-         2) if the file is yours, change the rule in the Tupfile so it does not write it \
-         (tupfs never replaces or deletes a file it did not make).",
-    );
+    let in_variant = |f: &Foreign| matches!(f, Foreign::InVariant { .. });
+    if found.iter().any(|f| !in_variant(f)) {
+        text.push_str(
+            "For an output, either:\n  1) if the rule is meant to make the file (say, it was left \
+             by a build whose .tupfs/ was deleted), delete the file from the filesystem and build \
+             again; or\n  2) if the file is yours, change the rule in the Tupfile so it does not \
+             write it.\n",
+        );
+    }
+    if found.iter().any(in_variant) {
+        text.push_str(
+            "For a variant directory: move the files out of it (or delete them, if a build made \
+             them) and build again.\n",
+        );
+    }
+    text.push_str("(tupfs never replaces or deletes a file it did not make.)");
     text
 }
 
