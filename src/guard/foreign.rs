@@ -31,7 +31,7 @@ impl Known<'_> {
 }
 
 /// One output that would replace something of the user's.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Foreign {
     /// The output's path holds a file (of the named type) tupfs did not make.
     Exists {

@@ -89,12 +89,8 @@ pub fn check(
 
 /// Fail with the message for `found`, if anything was found.
 fn refuse(graph: &Graph, found: &[Foreign], no_record: bool) -> Result<(), String> {
-    let mut unique: Vec<Foreign> = Vec::new();
-    for f in found {
-        if !unique.contains(f) {
-            unique.push(f.clone());
-        }
-    }
+    let mut seen = HashSet::new();
+    let unique: Vec<Foreign> = found.iter().filter(|f| seen.insert(*f)).cloned().collect();
     match unique.is_empty() {
         true => Ok(()),
         false => Err(foreign::message(graph, &unique, no_record)),
