@@ -132,6 +132,13 @@ fn s45_outputs_recorded_before_commit_survive_a_lost_index() {
     p.remove(".tupfs/index");
     p.build(&[]).success();
     assert!(p.read(".tupfs/outputs").contains("b.o"));
+    // The index of the build before the new output (as if the build that
+    // made c.o was killed before writing its own): c.o is still known.
+    let old_index = std::fs::read(p.path(".tupfs/index")).unwrap();
+    p.write("c.c", "int c(void) { return 3; }\n");
+    p.build(&[]).success().ran_exactly(&["gcc -c c.c -o c.o"]);
+    std::fs::write(p.path(".tupfs/index"), old_index).unwrap();
+    p.build(&[]).success().ran_exactly(&["gcc -c c.c -o c.o"]);
 }
 
 #[test]
