@@ -41,8 +41,36 @@ pub fn rules_for_build(
     decision: Decision,
     explain: bool,
 ) -> Result<Rules, Failed> {
+    rules_for(project, prior, decision, explain, Write::Gitignores)
+}
+
+/// [`rules_for_build`] for a command that only looks (`todo`, `graph`):
+/// the `.gitignore`s are not written.
+pub fn rules_for_preview(
+    project: &Project,
+    prior: &Prior,
+    decision: Decision,
+) -> Result<Rules, Failed> {
+    rules_for(project, prior, decision, false, Write::Nothing)
+}
+
+/// Whether a parse writes the `.gitignore`s its Tupfiles ask for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Write {
+    Gitignores,
+    Nothing,
+}
+
+/// [`rules_for_build`], writing what `write` says.
+fn rules_for(
+    project: &Project,
+    prior: &Prior,
+    decision: Decision,
+    explain: bool,
+    write: Write,
+) -> Result<Rules, Failed> {
     let scripts = Arc::new(TracedScripts::new(project));
-    let rules = rules_with(project, prior, decision, explain, &scripts);
+    let rules = rules_with(project, prior, decision, (explain, write), &scripts);
     let unmounted = scripts.unmount();
     let rules = rules?;
     unmounted.map_err(|e| (e, rules.parsed))?;
@@ -54,7 +82,7 @@ fn rules_with(
     project: &Project,
     prior: &Prior,
     decision: Decision,
-    explain: bool,
+    (explain, write): (bool, Write),
     scripts: &Arc<TracedScripts>,
 ) -> Result<Rules, Failed> {
     match decision {
@@ -72,7 +100,7 @@ fn rules_with(
                 scripts: scripts.clone(),
                 ..prior.parse_options()
             };
-            parse_all(project, &options, 0)
+            parse_all(project, &options, 0, write)
         }
         Decision::Partial(dirty) => {
             let dirty = Dirty {
@@ -82,7 +110,7 @@ fn rules_with(
                 },
                 ..dirty
             };
-            parse_some(project, prior, dirty, explain)
+            parse_some(project, prior, dirty, (explain, write))
         }
     }
 }
@@ -97,11 +125,16 @@ fn say(explain: bool, line: &str) {
 
 /// Parse every Tupfile with `options`. `before`: Tupfiles already parsed
 /// in vain.
-fn parse_all(project: &Project, options: &ParseOptions, before: usize) -> Result<Rules, Failed> {
+fn parse_all(
+    project: &Project,
+    options: &ParseOptions,
+    before: usize,
+    write: Write,
+) -> Result<Rules, Failed> {
     let parsed = tupfile::parse_project_with(&project.root, options)
         .map_err(|e| (e.to_string(), before + 1))?;
     let count = before + parsed.tupfiles.len();
-    finish(project, options, parsed, BTreeSet::new(), count)
+    finish(project, options, parsed, (BTreeSet::new(), count), write)
 }
 
 /// Parse the Tupfiles `dirty` names and take the others' rules from the
@@ -110,7 +143,7 @@ fn parse_some(
     project: &Project,
     prior: &Prior,
     dirty: Dirty,
-    explain: bool,
+    (explain, write): (bool, Write),
 ) -> Result<Rules, Failed> {
     for (key, why) in &dirty.parse {
         say(explain, &format!("parsing the Tupfile of {key}: {why}"));
@@ -139,11 +172,11 @@ fn parse_some(
                 .filter(|k| !touched.contains(k))
                 .collect();
             let count = parsed.tupfiles.len();
-            finish(project, options, parsed, kept, count)
+            finish(project, options, parsed, (kept, count), write)
         }
         Err(why) => {
             say(explain, &format!("parsing every Tupfile: {why}"));
-            parse_all(project, options, parse.len())
+            parse_all(project, options, parse.len(), write)
         }
     }
 }
@@ -155,11 +188,13 @@ fn finish(
     project: &Project,
     options: &ParseOptions,
     parsed: ParsedProject,
-    kept: BTreeSet<TupfileKey>,
-    count: usize,
+    (kept, count): (BTreeSet<TupfileKey>, usize),
+    write: Write,
 ) -> Result<Rules, Failed> {
-    tupfile::write_gitignores(&project.root, &parsed)
-        .map_err(|e| (format!("cannot write a .gitignore: {e:#}"), count))?;
+    if write == Write::Gitignores {
+        tupfile::write_gitignores(&project.root, &parsed)
+            .map_err(|e| (format!("cannot write a .gitignore: {e:#}"), count))?;
+    }
     let outputs: HashSet<&str> = parsed
         .rules
         .iter()

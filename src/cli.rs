@@ -37,9 +37,24 @@ pub struct BuildOptions {
     pub verbose: bool,
     /// Errors only.
     pub quiet: bool,
+    /// `--no-keep-going`: stop at the first failure whatever the options
+    /// files say.
+    pub no_keep_going: bool,
 }
 
 impl BuildOptions {
+    /// These options with what the flags leave open taken from the
+    /// options files (`updater.num_jobs`, `updater.keep_going`,
+    /// `display.quiet`).
+    pub fn with_files(&self, files: &Options) -> BuildOptions {
+        BuildOptions {
+            jobs: self.jobs.or(files.num_jobs),
+            keep_going: self.keep_going || (files.keep_going && !self.no_keep_going),
+            quiet: self.quiet || (files.quiet && !self.verbose),
+            ..self.clone()
+        }
+    }
+
     /// What the user interface needs of these options.
     fn ui(&self) -> UiOptions {
         UiOptions {
@@ -127,7 +142,12 @@ pub fn build(dir: &Path, opts: &BuildOptions) -> Result<ExitCode> {
     let project = Project::find(dir)?;
     project.ensure_initialised()?;
     let _lock = BuildLock::acquire(&project.state_dir())?;
-    let change = match change_mode(&project, opts.change.as_deref()) {
+    let files = match Options::load_all(&project.state_dir()) {
+        Ok(effective) => effective.options,
+        Err(e) => return failed_early(&project, &e, 0),
+    };
+    let opts = &opts.with_files(&files);
+    let change = match change_mode(&files, opts.change.as_deref()) {
         Ok(mode) => mode,
         Err(e) => return failed_early(&project, &format!("{e:#}"), 0),
     };
@@ -245,11 +265,11 @@ fn rules_and_graph(
     Ok((graph, rules))
 }
 
-/// `--change MODE` if given, else what `.tupfs/options` says.
-fn change_mode(project: &Project, flag: Option<&str>) -> Result<ChangeMode> {
+/// `--change MODE` if given, else what the options files say.
+pub fn change_mode(files: &Options, flag: Option<&str>) -> Result<ChangeMode> {
     match flag {
         Some(mode) => Ok(mode.parse().map_err(|e| anyhow::anyhow!("--change: {e}"))?),
-        None => Ok(Options::load(&project.state_dir().join("options"))?.change),
+        None => Ok(files.change),
     }
 }
 

@@ -19,5 +19,7 @@ pub mod plan;
 pub mod project;
 pub mod reparse;
 pub mod reuse;
+pub mod tupcmd;
 pub mod tupfile;
 pub mod ui;
+pub mod verbs;

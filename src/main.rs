@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
+use tupfs::verbs;
 
 /// tupfs: a tup-compatible build system that traces every command.
 ///
@@ -39,14 +40,55 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Make the project's state directory `.tupfs/` here (the project root).
-    Init,
+    /// Make the project's state directory `.tupfs/` here or in DIR (the
+    /// project root). A `.tup/` directory there is left alone.
+    Init {
+        /// The project root (made if missing; default: here).
+        dir: Option<PathBuf>,
+    },
     /// Print every command the Tupfiles describe, fully expanded, with its
     /// inputs and outputs, in a stable order. Runs nothing, writes nothing.
     Parse(ParseArgs),
     /// Bring outputs up to date: run exactly the commands whose inputs or
     /// identity changed, each traced, in parallel.
     Build(BuildArgs),
+    /// Print what the next build would run, and why. Runs nothing and
+    /// writes nothing to the index.
+    Todo(verbs::todo::TodoArgs),
+    /// Print the build graph (commands, files, groups, declared and
+    /// observed edges) in Graphviz dot, e.g. `tupfs graph | dot -Tsvg`.
+    Graph(verbs::graph::GraphArgs),
+    /// Write a shell script that builds the project from clean without
+    /// tupfs (for machines without FUSE), in dependency order.
+    Generate(verbs::generate::GenerateArgs),
+    /// Write compile_commands.json for the `^j` rules (one per variant, at
+    /// its root), parsing the Tupfiles that changed.
+    Compiledb,
+    /// Print the compile_commands.json entries of FILEs, from the index
+    /// (no parse).
+    Commandline(verbs::compiledb::CommandlineArgs),
+    /// Copy IN to OUT with every `@NAME@` replaced by the config value of
+    /// NAME (used inside a Tupfile command: `tup varsed %f %o`).
+    Varsed(verbs::varsed::VarsedArgs),
+    /// Make a variant directory build-NAME/ with tup.config linked to each
+    /// CONFIG file (NAME: the file name without its extension).
+    Variant(verbs::variant::VariantArgs),
+    /// Print the options in force and which file set each.
+    Options,
+    /// Parse every Tupfile and report, as errors, every change to
+    /// commands, outputs, generated inputs, groups and .gitignore against
+    /// the last build. Runs nothing.
+    #[command(alias = "ref")]
+    Refactor,
+    /// Examine every recorded file and say which changed since the last
+    /// build.
+    Scan,
+    /// Print tupfs's version.
+    Version,
+    /// Print a shell completion script (bash, zsh or fish) to stdout.
+    Completions(verbs::completions::CompletionsArgs),
+    /// Print the manual page (roff) to stdout.
+    Man,
 }
 
 #[derive(Args, Debug)]
@@ -75,10 +117,23 @@ struct BuildArgs {
     /// is parsed).
     #[arg(long)]
     explain: bool,
+    /// Stop at the first failure even if the options files say keep_going.
+    #[arg(long = "no-keep-going", conflicts_with = "keep_going")]
+    no_keep_going: bool,
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Under the name `tup`, tup's command line (see `tupfs::tupcmd`).
+    let args = match tupfs::tupcmd::translate(std::env::args_os().collect(), &|name| {
+        Cli::command().find_subcommand(name).is_some()
+    }) {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("tup: error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let cli = Cli::parse_from(args);
     let level = match (cli.quiet, cli.verbose) {
         (true, _) => log::LevelFilter::Error,
         (_, 0) | (_, 1) => log::LevelFilter::Warn,
@@ -94,13 +149,12 @@ fn main() -> ExitCode {
         .parse_env("TUPFS_LOG")
         .init();
     let dir = cli.directory.clone().unwrap_or_else(|| PathBuf::from("."));
+    let global = verbs::Global {
+        verbose: cli.verbose > 0,
+        quiet: cli.quiet,
+    };
     let result = match cli.command {
-        Command::Init => tupfs::project::Project::init(&dir).map(|p| {
-            if !cli.quiet {
-                println!("tupfs: initialised {}", p.root.display());
-            }
-            ExitCode::SUCCESS
-        }),
+        Command::Init { dir: sub } => verbs::init(&dir.join(sub.unwrap_or_default()), &global),
         Command::Parse(args) => tupfs::cli::parse(&dir, args.json),
         Command::Build(args) => tupfs::cli::build(
             &dir,
@@ -110,10 +164,24 @@ fn main() -> ExitCode {
                 keep_going: args.keep_going,
                 change: args.change,
                 explain: args.explain,
+                no_keep_going: args.no_keep_going,
                 verbose: cli.verbose > 0,
                 quiet: cli.quiet,
             },
         ),
+        Command::Todo(args) => verbs::todo::run(&dir, &args, &global),
+        Command::Graph(args) => verbs::graph::run(&dir, &args, &global),
+        Command::Generate(args) => verbs::generate::run(&dir, &args, &global),
+        Command::Compiledb => verbs::compiledb::run(&dir, &global),
+        Command::Commandline(args) => verbs::compiledb::commandline(&dir, &args),
+        Command::Varsed(args) => verbs::varsed::run(&dir, &args),
+        Command::Variant(args) => verbs::variant::run(&dir, &args, &global),
+        Command::Options => verbs::options::run(&dir),
+        Command::Refactor => verbs::refactor::run(&dir, &global),
+        Command::Scan => verbs::scan::run(&dir, &global),
+        Command::Version => verbs::version(),
+        Command::Completions(args) => verbs::completions::run(Cli::command(), &args),
+        Command::Man => verbs::completions::man(Cli::command()),
     };
     match result {
         Ok(code) => code,

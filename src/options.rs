@@ -1,5 +1,7 @@
-//! The project's `.tupfs/options` file (`key = value`, `#` comments) and the
-//! [`ChangeMode`] it chooses.
+//! The options files (`key = value`, `#` or `;` comments, and tup's INI
+//! form: `[updater]` then `num_jobs = 2`): `/etc/tup/options`,
+//! `~/.tupoptions` and the project's `.tupfs/options`, later ones winning,
+//! and the [`ChangeMode`] they choose.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -100,11 +102,85 @@ impl FromStr for ChangeMode {
     }
 }
 
-/// The project options, as `.tupfs/options` sets them.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// The project options, as the options files set them ([`OPTION_KEYS`]
+/// lists every key; [`Options::load_all`] reads the files in precedence).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Options {
     /// `change = MODE`.
     pub change: ChangeMode,
+    /// `[updater] num_jobs`: parallel jobs (None: one per CPU).
+    pub num_jobs: Option<usize>,
+    /// `[updater] keep_going`: go on after a failed command.
+    pub keep_going: bool,
+    /// `[updater] full_deps`: track files outside the project (tupfs's
+    /// tracer sees only the project; accepted for tup's files).
+    pub full_deps: bool,
+    /// `[display] color`: auto, always or never.
+    pub color: Color,
+    /// `[display] progress`: the progress bar (None: when stdout is a tty).
+    pub progress: Option<bool>,
+    /// `[display] quiet`: print little besides errors.
+    pub quiet: bool,
+    /// `[display] job_numbers`: number each job's report.
+    pub job_numbers: bool,
+    /// `[monitor] autoupdate`: the monitor builds on each change.
+    pub autoupdate: bool,
+    /// `[graph] dirs`, `ghosts`, `environment`, `combine`: `graph`'s
+    /// defaults.
+    pub graph: GraphDefaults,
+}
+
+/// `tupfs graph`'s defaults (`[graph]` in the options files).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GraphDefaults {
+    /// Show directories and Tupfiles.
+    pub dirs: bool,
+    /// Show paths commands looked up in vain.
+    pub ghosts: bool,
+    /// Show exported environment variables.
+    pub env: bool,
+    /// Combine similar commands.
+    pub combine: bool,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            change: ChangeMode::default(),
+            num_jobs: None,
+            keep_going: false,
+            full_deps: false,
+            color: Color::Auto,
+            progress: None,
+            quiet: false,
+            job_numbers: true,
+            autoupdate: false,
+            graph: GraphDefaults::default(),
+        }
+    }
+}
+
+/// `[display] color`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Color {
+    /// Colour when stdout is a terminal.
+    #[default]
+    Auto,
+    /// Always colour.
+    Always,
+    /// Never colour.
+    Never,
+}
+
+impl Color {
+    /// The name in the options files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Color::Auto => "auto",
+            Color::Always => "always",
+            Color::Never => "never",
+        }
+    }
 }
 
 /// A problem in the options file: where, and what was expected.
@@ -130,51 +206,289 @@ impl fmt::Display for OptionsError {
 
 impl std::error::Error for OptionsError {}
 
-/// The known keys, for error messages.
-const KNOWN_KEYS: &str = "change";
+/// One option: its name in the files, what it accepts, and how it is set
+/// and shown. Adding an option is one entry in [`OPTION_KEYS`] (and a
+/// field of [`Options`]).
+pub struct OptionKey {
+    /// `section.name` (tup's INI form), or a bare name for tupfs's own
+    /// top-level keys.
+    pub name: &'static str,
+    /// The allowed values, for errors and `tupfs options`.
+    pub allowed: &'static str,
+    /// Set the option from a value (an error says what was wrong).
+    pub set: fn(&mut Options, &str) -> Result<(), String>,
+    /// The option's value as the files would write it.
+    pub show: fn(&Options) -> String,
+}
+
+/// A boolean as tup reads one: 1/0, true/false, yes/no.
+fn boolean(value: &str) -> Result<bool, String> {
+    match value.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" => Ok(true),
+        "0" | "false" | "no" => Ok(false),
+        _ => Err(format!("'{value}' is not a boolean")),
+    }
+}
+
+/// The allowed values of a boolean option.
+const BOOLEAN: &str = "1, 0, true, false, yes, no";
+
+/// Every option tupfs reads, tupfs's own keys first, then tup's.
+pub const OPTION_KEYS: &[OptionKey] = &[
+    OptionKey {
+        name: "change",
+        allowed: "mtime, digest, mtime+digest, mtime+digest-inputs",
+        set: |o, v| {
+            o.change = v
+                .parse()
+                .map_err(|_| format!("unknown change mode '{v}'"))?;
+            Ok(())
+        },
+        show: |o| o.change.to_string(),
+    },
+    OptionKey {
+        name: "updater.num_jobs",
+        allowed: "a number of jobs, 1 or more",
+        set: |o, v| match v.parse::<usize>() {
+            Ok(n) if n > 0 => Ok(o.num_jobs = Some(n)),
+            _ => Err(format!("'{v}' is not a number of jobs")),
+        },
+        show: |o| o.num_jobs.map_or_else(|| "(one per CPU)".into(), |n| n.to_string()),
+    },
+    OptionKey {
+        name: "updater.keep_going",
+        allowed: BOOLEAN,
+        set: |o, v| Ok(o.keep_going = boolean(v)?),
+        show: |o| u8::from(o.keep_going).to_string(),
+    },
+    OptionKey {
+        name: "updater.full_deps",
+        allowed: BOOLEAN,
+        set: |o, v| Ok(o.full_deps = boolean(v)?),
+        show: |o| u8::from(o.full_deps).to_string(),
+    },
+    OptionKey {
+        name: "display.color",
+        allowed: "auto, always, never",
+        set: |o, v| {
+            o.color = match v {
+                "auto" => Color::Auto,
+                "always" => Color::Always,
+                "never" => Color::Never,
+                _ => return Err(format!("'{v}' is not a colour setting")),
+            };
+            Ok(())
+        },
+        show: |o| o.color.as_str().into(),
+    },
+    OptionKey {
+        name: "display.progress",
+        allowed: BOOLEAN,
+        set: |o, v| Ok(o.progress = Some(boolean(v)?)),
+        show: |o| o.progress.map_or_else(|| "(when a tty)".into(), |b| u8::from(b).to_string()),
+    },
+    OptionKey {
+        name: "display.quiet",
+        allowed: BOOLEAN,
+        set: |o, v| Ok(o.quiet = boolean(v)?),
+        show: |o| u8::from(o.quiet).to_string(),
+    },
+    OptionKey {
+        name: "display.job_numbers",
+        allowed: BOOLEAN,
+        set: |o, v| Ok(o.job_numbers = boolean(v)?),
+        show: |o| u8::from(o.job_numbers).to_string(),
+    },
+    OptionKey {
+        name: "monitor.autoupdate",
+        allowed: BOOLEAN,
+        set: |o, v| Ok(o.autoupdate = boolean(v)?),
+        show: |o| u8::from(o.autoupdate).to_string(),
+    },
+    OptionKey {
+        name: "graph.dirs",
+        allowed: BOOLEAN,
+        set: |o, v| Ok(o.graph.dirs = boolean(v)?),
+        show: |o| u8::from(o.graph.dirs).to_string(),
+    },
+    OptionKey {
+        name: "graph.ghosts",
+        allowed: BOOLEAN,
+        set: |o, v| Ok(o.graph.ghosts = boolean(v)?),
+        show: |o| u8::from(o.graph.ghosts).to_string(),
+    },
+    OptionKey {
+        name: "graph.environment",
+        allowed: BOOLEAN,
+        set: |o, v| Ok(o.graph.env = boolean(v)?),
+        show: |o| u8::from(o.graph.env).to_string(),
+    },
+    OptionKey {
+        name: "graph.combine",
+        allowed: BOOLEAN,
+        set: |o, v| Ok(o.graph.combine = boolean(v)?),
+        show: |o| u8::from(o.graph.combine).to_string(),
+    },
+];
+
+/// tup options that tupfs accepts in tup's files but has no use for.
+const IGNORED_TUP_KEYS: &[&str] = &[
+    "db.sync",
+    "updater.warnings",
+    "display.width",
+    "display.job_time",
+    "monitor.autoparse",
+    "monitor.foreground",
+];
+
+/// Where an effective option's value came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// tupfs's compiled-in default.
+    Default,
+    /// An options file and line.
+    File(PathBuf, u32),
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Default => f.write_str("default"),
+            Origin::File(path, line) => write!(f, "{}:{line}", path.display()),
+        }
+    }
+}
+
+/// The options in force and where each came from.
+#[derive(Clone, Debug, Default)]
+pub struct Effective {
+    /// The options.
+    pub options: Options,
+    /// The origin of each [`OPTION_KEYS`] entry's value, by name (absent:
+    /// the default).
+    pub origins: std::collections::BTreeMap<&'static str, Origin>,
+    /// The files read, lowest precedence first, and whether each exists.
+    pub files: Vec<(PathBuf, bool)>,
+}
+
+impl Effective {
+    /// Where option `name` came from.
+    pub fn origin(&self, name: &str) -> Origin {
+        self.origins.get(name).cloned().unwrap_or(Origin::Default)
+    }
+}
+
+/// The options files, lowest precedence first, as tup reads them:
+/// `/etc/tup/options`, `~/.tupoptions`, then the project's
+/// `.tupfs/options` (in `state_dir`).
+pub fn option_files(state_dir: &Path) -> Vec<PathBuf> {
+    let mut files = vec![PathBuf::from("/etc/tup/options")];
+    if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        files.push(PathBuf::from(home).join(".tupoptions"));
+    }
+    files.push(state_dir.join(OPTIONS_FILE));
+    files
+}
 
 impl Options {
     /// Read the options file at `path`; a missing file means the defaults.
     pub fn load(path: &Path) -> Result<Options, OptionsError> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => Options::parse(&text, path),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Options::default()),
-            Err(e) => Err(OptionsError {
-                file: path.to_path_buf(),
-                line: 0,
-                message: format!("cannot read: {e}"),
-            }),
+        let mut effective = Effective::default();
+        read_layer(&mut effective, path)?;
+        Ok(effective.options)
+    }
+
+    /// The options in force in the project whose state directory is
+    /// `state_dir`: every file of [`option_files`], later ones winning.
+    pub fn load_all(state_dir: &Path) -> Result<Effective, OptionsError> {
+        let mut effective = Effective::default();
+        for file in option_files(state_dir) {
+            read_layer(&mut effective, &file)?;
         }
+        Ok(effective)
     }
 
     /// Parse the text of an options file; `file` names it in errors.
     pub fn parse(text: &str, file: &Path) -> Result<Options, OptionsError> {
-        let mut options = Options::default();
-        for (i, raw) in text.lines().enumerate() {
-            let err = |message: String| OptionsError {
-                file: file.to_path_buf(),
-                line: i as u32 + 1,
-                message,
-            };
-            let line = raw.split('#').next().unwrap_or("").trim();
-            if line.is_empty() {
-                continue;
-            }
-            let Some((key, value)) = line.split_once('=') else {
-                return Err(err(format!("expected `key = value`, found '{line}'")));
-            };
-            let (key, value) = (key.trim(), value.trim());
-            match key {
-                "change" => options.change = value.parse().map_err(|e| err(format!("{e}")))?,
-                _ => {
-                    return Err(err(format!(
-                        "unknown option '{key}': expected one of: {KNOWN_KEYS}"
-                    )))
-                }
-            }
-        }
-        Ok(options)
+        let mut effective = Effective::default();
+        apply(&mut effective, text, file)?;
+        Ok(effective.options)
     }
+}
+
+/// Read one options file over `effective` (a missing file changes nothing).
+fn read_layer(effective: &mut Effective, path: &Path) -> Result<(), OptionsError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            effective.files.push((path.to_path_buf(), true));
+            apply(effective, &text, path)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            effective.files.push((path.to_path_buf(), false));
+            Ok(())
+        }
+        Err(e) => Err(OptionsError {
+            file: path.to_path_buf(),
+            line: 0,
+            message: format!("cannot read: {e}"),
+        }),
+    }
+}
+
+/// Apply the settings of one file's `text`: `key = value` lines, `[section]`
+/// headers (tup's INI form: `num_jobs` under `[updater]` is
+/// `updater.num_jobs`), `#` and `;` comments.
+fn apply(effective: &mut Effective, text: &str, file: &Path) -> Result<(), OptionsError> {
+    let mut section = String::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line_no = i as u32 + 1;
+        let err = |message: String| OptionsError {
+            file: file.to_path_buf(),
+            line: line_no,
+            message,
+        };
+        let line = raw.split(['#', ';']).next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[') {
+            let Some(name) = name.strip_suffix(']') else {
+                return Err(err(format!("expected `[section]`, found '{line}'")));
+            };
+            section = name.trim().to_string();
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            return Err(err(format!("expected `key = value`, found '{line}'")));
+        };
+        let (key, value) = (key.trim(), value.trim());
+        let name = match section.is_empty() {
+            true => key.to_string(),
+            false => format!("{section}.{key}"),
+        };
+        if IGNORED_TUP_KEYS.contains(&name.as_str()) {
+            log::debug!("{}:{line_no}: tup option {name} has no effect in tupfs", file.display());
+            continue;
+        }
+        let Some(option) = OPTION_KEYS.iter().find(|k| k.name == name) else {
+            return Err(err(unknown_key(&name)));
+        };
+        (option.set)(&mut effective.options, value)
+            .map_err(|e| err(format!("{e} for {name}: expected one of: {}", option.allowed)))?;
+        let origin = Origin::File(file.to_path_buf(), line_no);
+        effective.origins.insert(option.name, origin);
+    }
+    Ok(())
+}
+
+/// The message for an unknown option: every known one.
+fn unknown_key(name: &str) -> String {
+    let known: Vec<&str> = OPTION_KEYS.iter().map(|k| k.name).collect();
+    format!(
+        "unknown option '{name}': expected one of: {} (tup's INI form: `[updater]` then \
+         `num_jobs = 2`)",
+        known.join(", ")
+    )
 }
 
 #[cfg(test)]
@@ -229,5 +543,48 @@ mod tests {
         assert_eq!(Options::load(&path).unwrap(), Options::default());
         std::fs::write(&path, "change = digest\n").unwrap();
         assert_eq!(Options::load(&path).unwrap().change, ChangeMode::Digest);
+    }
+
+    #[test]
+    fn tup_ini_form_sections_booleans_and_semicolon_comments() {
+        let text = "; tup's form\n[updater]\n  num_jobs = 3\n  keep_going = yes ; on\n\
+                    [display]\ncolor = never\nprogress = false\nquiet = 1\njob_numbers = no\n\
+                    [monitor]\nautoupdate = true\n[db]\nsync = 0\n";
+        let o = parse(text).unwrap();
+        assert_eq!(o.num_jobs, Some(3));
+        assert!(o.keep_going && o.quiet && o.autoupdate && !o.job_numbers);
+        assert_eq!((o.color, o.progress), (Color::Never, Some(false)));
+        let o = parse("change = digest\nupdater.num_jobs = 2\n").unwrap();
+        assert_eq!((o.change, o.num_jobs), (ChangeMode::Digest, Some(2)));
+    }
+
+    #[test]
+    fn bad_values_name_file_line_key_and_allowed_values() {
+        let e = parse("[updater]\nkeep_going = maybe\n").unwrap_err();
+        assert!(e.starts_with(".tupfs/options:2: 'maybe' is not a boolean for updater.keep_going: expected one of: 1, 0, true"), "{e}");
+        let e = parse("[updater]\nnum_jobs = 0\n").unwrap_err();
+        assert!(e.contains(":2: '0' is not a number of jobs for updater.num_jobs"), "{e}");
+        let e = parse("[display]\ncolor = blue\n").unwrap_err();
+        assert!(e.contains("expected one of: auto, always, never"), "{e}");
+        let e = parse("[updater\n").unwrap_err();
+        assert!(e.contains(":1: expected `[section]`"), "{e}");
+        let e = parse("[display]\ncolour = 1\n").unwrap_err();
+        assert!(e.contains(":2: unknown option 'display.colour'"), "{e}");
+    }
+
+    #[test]
+    fn later_files_win_and_origins_are_kept() {
+        let t = tempfile::tempdir().unwrap();
+        let (low, high) = (t.path().join("low"), t.path().join("high"));
+        std::fs::write(&low, "[updater]\nnum_jobs = 2\nkeep_going = 1\n").unwrap();
+        std::fs::write(&high, "\n[updater]\nnum_jobs = 5\n").unwrap();
+        let mut e = Effective::default();
+        read_layer(&mut e, &low).unwrap();
+        read_layer(&mut e, &high).unwrap();
+        read_layer(&mut e, &t.path().join("missing")).unwrap();
+        assert_eq!((e.options.num_jobs, e.options.keep_going), (Some(5), true));
+        assert_eq!(e.origin("updater.num_jobs"), Origin::File(high, 3));
+        assert_eq!(e.origin("updater.keep_going"), Origin::File(low, 3));
+        assert_eq!(e.origin("change"), Origin::Default);
     }
 }

@@ -34,10 +34,19 @@ pub struct Entry {
 
 /// The entries for the `^j` commands of `graph` (those with an input).
 pub fn entries(graph: &Graph, root: &Path) -> Vec<Entry> {
+    entries_where(graph, root, |_| true)
+}
+
+/// [`entries`] of the commands whose rule `keep` accepts.
+pub fn entries_where(
+    graph: &Graph,
+    root: &Path,
+    keep: impl Fn(&crate::tupfile::Rule) -> bool,
+) -> Vec<Entry> {
     let abs = |p: &ProjPath| p.to_disk(root).to_string_lossy().into_owned();
     graph
         .commands()
-        .filter(|(_, node)| node.rule.flags.compile_db)
+        .filter(|(_, node)| node.rule.flags.compile_db && keep(&node.rule))
         .filter_map(|(id, node)| {
             let rule = &node.rule;
             Some(Entry {

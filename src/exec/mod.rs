@@ -7,6 +7,7 @@
 
 pub mod compiledb;
 pub mod enforce;
+pub mod preview;
 pub mod job;
 pub mod schedule;
 pub mod scripts;
@@ -326,11 +327,16 @@ fn cpus() -> usize {
 /// exported variables' values from tupfs's own environment.
 pub fn request(graph: &Graph, id: CmdId) -> JobRequest {
     let rule = &graph.cmd(id).rule;
-    let env = rule
+    let mut env: Vec<_> = rule
         .exports
         .iter()
         .filter_map(|name| std::env::var_os(name).map(|v| (name.clone(), v)))
         .collect();
+    // `tup varsed` in the command reads its config values from here.
+    if crate::tupfile::calls_varsed(&rule.command) {
+        let vardict = crate::verbs::varsed::vardict(&rule.config_used);
+        env.push((crate::verbs::varsed::VARDICT_ENV.to_string(), vardict.into()));
+    }
     JobRequest {
         cmd: id,
         command: rule.command.clone(),

@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use std::path::Path;
+
 use super::{Location, ParseError};
 use crate::paths::ProjPath;
 
@@ -66,6 +68,17 @@ impl Config {
     }
 }
 
+/// True when `command` calls varsed (`tup varsed` or `tupfs varsed`).
+pub fn calls_varsed(command: &str) -> bool {
+    let words: Vec<&str> = command.split_whitespace().collect();
+    words.windows(2).any(|w| {
+        w[1] == "varsed"
+            && Path::new(w[0])
+                .file_name()
+                .is_some_and(|n| n == "tup" || n == "tupfs")
+    })
+}
+
 /// Strip one surrounding pair of double quotes.
 fn unquote(v: &str) -> &str {
     if v.len() >= 2 && v.starts_with('"') && v.ends_with('"') {
@@ -121,5 +134,12 @@ mod tests {
             e.to_string(),
             "v/tup.config:2: expected 'CONFIG_NAME=value' or a '#' comment, found 'FOO=2'"
         );
+    }
+
+    #[test]
+    fn finds_varsed_calls() {
+        assert!(calls_varsed("tup varsed %f %o"));
+        assert!(calls_varsed("cat x && /usr/bin/tupfs varsed a b"));
+        assert!(!calls_varsed("echo varsed"));
     }
 }

@@ -397,7 +397,15 @@ impl Driver<'_> {
                 self.tupfiles,
             ));
         }
-        for (_, outcome) in self.done {
+        for (_, mut outcome) in self.done {
+            // `tup varsed` reads the config when it runs: the command
+            // depends on all of it (its identity holds every value).
+            for rule in &mut outcome.rules {
+                if super::calls_varsed(&rule.command) {
+                    let values = self.config.values.iter();
+                    rule.config_used.extend(values.map(|(k, v)| (k.clone(), v.clone())));
+                }
+            }
             project.rules.extend(outcome.rules);
             project.tupfiles.push(outcome.record);
         }

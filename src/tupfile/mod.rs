@@ -34,7 +34,7 @@ use std::sync::Arc;
 
 use crate::paths::ProjPath;
 
-pub use config::Config;
+pub use config::{calls_varsed, Config};
 pub use driver::{Partial, SourceTree};
 pub use gitignore::write_gitignores;
 pub use script::{script_stdout, Script, ScriptRun, ScriptRunner, UntracedRunner};
