@@ -95,24 +95,35 @@ pub fn parse_tree(
     tree: &SourceTree,
     partial: Option<Partial>,
 ) -> Result<ParsedProject, ParseError> {
-    let skip: BTreeSet<ProjPath> = tree.variants.iter().cloned().collect();
+    let mut skip: BTreeSet<ProjPath> = tree.variants.iter().cloned().collect();
     let root_name = root
         .canonicalize()
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_default();
-    let variants: Vec<ProjPath> = if tree.variants.is_empty() {
-        vec![ProjPath::root()]
+    let mut variants: Vec<(ProjPath, Option<Config>)> = if tree.variants.is_empty() {
+        vec![(ProjPath::root(), None)]
     } else {
-        tree.variants.clone()
+        tree.variants.iter().map(|v| (v.clone(), None)).collect()
     };
     let mut project = ParsedProject {
         variants: tree.variants.clone(),
         tree_dirs: tree.dirs.clone(),
         ..ParsedProject::default()
     };
-    for variant in variants {
-        let config = read_config(root, &variant)?;
+    if let Some((variant, config)) = &opts.only_variant {
+        variants = vec![(variant.clone(), Some(config.clone()))];
+        project.variants = vec![variant.clone()];
+        project.variants.retain(|v| !v.is_root());
+        if !variant.is_root() {
+            skip.insert(variant.clone());
+        }
+    }
+    for (variant, config) in variants {
+        let config = match config {
+            Some(config) => config,
+            None => read_config(root, &variant)?,
+        };
         let mut drv = Driver {
             root,
             opts,

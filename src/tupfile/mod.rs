@@ -325,6 +325,10 @@ pub struct ParseOptions {
     pub allow_run: bool,
     /// What executes `run` scripts (default: [`UntracedRunner`]).
     pub scripts: Arc<dyn ScriptRunner>,
+    /// Parse this one variant only, with this config, instead of the
+    /// variants the tree has (`tupfs generate`): the root for an in-tree
+    /// build, or a directory that need not exist yet.
+    pub only_variant: Option<(ProjPath, Config)>,
 }
 
 impl Default for ParseOptions {
@@ -334,6 +338,7 @@ impl Default for ParseOptions {
             previous_outputs: BTreeSet::new(),
             allow_run: true,
             scripts: Arc::new(UntracedRunner),
+            only_variant: None,
         }
     }
 }
