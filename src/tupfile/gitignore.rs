@@ -51,6 +51,12 @@ fn nearest_tupfile_dir(dir: &ProjPath, tupfiles: &BTreeMap<ProjPath, ProjPath>) 
     }
 }
 
+/// True when a `.gitignore`'s text holds a block tupfs generated (its
+/// Tupfile said `.gitignore`).
+pub fn is_generated(text: &str) -> bool {
+    text.lines().any(|l| l == MARKER)
+}
+
 /// The full text of a `.gitignore`: the user's lines from `existing` (those
 /// above the generated block), then the generated block.
 pub fn render(existing: &str, ignore: &GitIgnore) -> String {

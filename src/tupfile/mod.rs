@@ -36,7 +36,7 @@ use crate::paths::ProjPath;
 
 pub use config::{calls_varsed, Config};
 pub use driver::{Partial, SourceTree};
-pub use gitignore::write_gitignores;
+pub use gitignore::{is_generated as is_generated_gitignore, write_gitignores};
 pub use script::{script_stdout, Script, ScriptRun, ScriptRunner, UntracedRunner};
 pub use vars::variant_logical;
 
