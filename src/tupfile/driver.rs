@@ -413,8 +413,10 @@ impl Driver<'_> {
             // depends on all of it (its identity holds every value).
             for rule in &mut outcome.rules {
                 if super::calls_varsed(&rule.command) {
-                    let values = self.config.values.iter();
-                    rule.config_used.extend(values.map(|(k, v)| (k.clone(), v.clone())));
+                    for (k, v) in &self.config.values {
+                        rule.config_used.insert(k.clone(), v.clone());
+                        outcome.record.config.insert(k.clone(), Some(v.clone()));
+                    }
                 }
             }
             project.rules.extend(outcome.rules);

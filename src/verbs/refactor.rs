@@ -62,7 +62,9 @@ fn parse(project: &Project, prior: &Prior) -> Result<ParsedProject> {
     Ok(parsed)
 }
 
-/// The differences between the recorded rules and the parsed ones.
+/// The differences between the recorded rules and the parsed ones: rules
+/// are paired by their text, else all their outputs, else their first
+/// output (in one directory); the rest were added or removed.
 fn compare(old: &[Rule], new: &[Rule]) -> Vec<String> {
     let mut old: Vec<&Rule> = old.iter().filter(|r| !r.command.is_empty()).collect();
     let mut new: Vec<&Rule> = new.iter().filter(|r| !r.command.is_empty()).collect();
@@ -75,6 +77,10 @@ fn compare(old: &[Rule], new: &[Rule]) -> Vec<String> {
     take_pairs(&mut old, &mut new, &mut pairs, |r| {
         let outs: Vec<ProjPath> = r.outputs.iter().chain(&r.extra_outputs).cloned().collect();
         (r.variant.clone(), r.dir.clone(), format!("{outs:?}"))
+    });
+    take_pairs(&mut old, &mut new, &mut pairs, |r| {
+        let first = r.outputs.first().or(r.extra_outputs.first()).cloned();
+        (r.variant.clone(), r.dir.clone(), first)
     });
     let mut errors = Vec::new();
     for (o, n) in pairs {

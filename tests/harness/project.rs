@@ -361,8 +361,19 @@ impl Project {
     /// with a cleared environment (PATH, HOME and [`Project::set_env`] only).
     /// The previous run log is removed first, so a stale one is never read.
     pub fn spawn(&self, args: &[&str]) -> Running {
+        self.spawn_program(Path::new(env!("CARGO_BIN_EXE_tupfs")), args)
+    }
+
+    /// [`Project::run`] of another name for the binary (e.g. a `tup`
+    /// symlink to it), waited for.
+    pub fn run_program(&self, program: &Path, args: &[&str]) -> Outcome {
+        self.spawn_program(program, args).wait()
+    }
+
+    /// [`Project::spawn`] of `program`.
+    pub fn spawn_program(&self, program: &Path, args: &[&str]) -> Running {
         let _ = fs::remove_file(self.path(".tupfs/log/last.json"));
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tupfs"));
+        let mut cmd = Command::new(program);
         cmd.args(args)
             .current_dir(&self.root)
             .env_clear()
@@ -376,7 +387,8 @@ impl Project {
         }
         cmd.envs(self.env.borrow().iter());
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-        let what = format!("tupfs {}", args.join(" "));
+        let name = program.file_name().unwrap_or_default().to_string_lossy();
+        let what = format!("{name} {}", args.join(" "));
         Running::start(cmd, what, self.root.clone())
     }
 
