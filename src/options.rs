@@ -233,6 +233,21 @@ fn boolean(value: &str) -> Result<bool, String> {
 /// The allowed values of a boolean option.
 const BOOLEAN: &str = "1, 0, true, false, yes, no";
 
+/// An [`OptionKey`] for a boolean field of [`Options`].
+macro_rules! bool_option {
+    ($name:expr, $($field:ident).+) => {
+        OptionKey {
+            name: $name,
+            allowed: BOOLEAN,
+            set: |o, v| {
+                o.$($field).+ = boolean(v)?;
+                Ok(())
+            },
+            show: |o| u8::from(o.$($field).+).to_string(),
+        }
+    };
+}
+
 /// Every option tupfs reads, tupfs's own keys first, then tup's.
 pub const OPTION_KEYS: &[OptionKey] = &[
     OptionKey {
@@ -249,24 +264,22 @@ pub const OPTION_KEYS: &[OptionKey] = &[
     OptionKey {
         name: "updater.num_jobs",
         allowed: "a number of jobs, 1 or more",
-        set: |o, v| match v.parse::<usize>() {
-            Ok(n) if n > 0 => Ok(o.num_jobs = Some(n)),
-            _ => Err(format!("'{v}' is not a number of jobs")),
+        set: |o, v| {
+            o.num_jobs = Some(
+                v.parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| format!("'{v}' is not a number of jobs"))?,
+            );
+            Ok(())
         },
-        show: |o| o.num_jobs.map_or_else(|| "(one per CPU)".into(), |n| n.to_string()),
+        show: |o| {
+            o.num_jobs
+                .map_or_else(|| "(one per CPU)".into(), |n| n.to_string())
+        },
     },
-    OptionKey {
-        name: "updater.keep_going",
-        allowed: BOOLEAN,
-        set: |o, v| Ok(o.keep_going = boolean(v)?),
-        show: |o| u8::from(o.keep_going).to_string(),
-    },
-    OptionKey {
-        name: "updater.full_deps",
-        allowed: BOOLEAN,
-        set: |o, v| Ok(o.full_deps = boolean(v)?),
-        show: |o| u8::from(o.full_deps).to_string(),
-    },
+    bool_option!("updater.keep_going", keep_going),
+    bool_option!("updater.full_deps", full_deps),
     OptionKey {
         name: "display.color",
         allowed: "auto, always, never",
@@ -284,51 +297,22 @@ pub const OPTION_KEYS: &[OptionKey] = &[
     OptionKey {
         name: "display.progress",
         allowed: BOOLEAN,
-        set: |o, v| Ok(o.progress = Some(boolean(v)?)),
-        show: |o| o.progress.map_or_else(|| "(when a tty)".into(), |b| u8::from(b).to_string()),
+        set: |o, v| {
+            o.progress = Some(boolean(v)?);
+            Ok(())
+        },
+        show: |o| {
+            o.progress
+                .map_or_else(|| "(when a tty)".into(), |b| u8::from(b).to_string())
+        },
     },
-    OptionKey {
-        name: "display.quiet",
-        allowed: BOOLEAN,
-        set: |o, v| Ok(o.quiet = boolean(v)?),
-        show: |o| u8::from(o.quiet).to_string(),
-    },
-    OptionKey {
-        name: "display.job_numbers",
-        allowed: BOOLEAN,
-        set: |o, v| Ok(o.job_numbers = boolean(v)?),
-        show: |o| u8::from(o.job_numbers).to_string(),
-    },
-    OptionKey {
-        name: "monitor.autoupdate",
-        allowed: BOOLEAN,
-        set: |o, v| Ok(o.autoupdate = boolean(v)?),
-        show: |o| u8::from(o.autoupdate).to_string(),
-    },
-    OptionKey {
-        name: "graph.dirs",
-        allowed: BOOLEAN,
-        set: |o, v| Ok(o.graph.dirs = boolean(v)?),
-        show: |o| u8::from(o.graph.dirs).to_string(),
-    },
-    OptionKey {
-        name: "graph.ghosts",
-        allowed: BOOLEAN,
-        set: |o, v| Ok(o.graph.ghosts = boolean(v)?),
-        show: |o| u8::from(o.graph.ghosts).to_string(),
-    },
-    OptionKey {
-        name: "graph.environment",
-        allowed: BOOLEAN,
-        set: |o, v| Ok(o.graph.env = boolean(v)?),
-        show: |o| u8::from(o.graph.env).to_string(),
-    },
-    OptionKey {
-        name: "graph.combine",
-        allowed: BOOLEAN,
-        set: |o, v| Ok(o.graph.combine = boolean(v)?),
-        show: |o| u8::from(o.graph.combine).to_string(),
-    },
+    bool_option!("display.quiet", quiet),
+    bool_option!("display.job_numbers", job_numbers),
+    bool_option!("monitor.autoupdate", autoupdate),
+    bool_option!("graph.dirs", graph.dirs),
+    bool_option!("graph.ghosts", graph.ghosts),
+    bool_option!("graph.environment", graph.env),
+    bool_option!("graph.combine", graph.combine),
 ];
 
 /// tup options that tupfs accepts in tup's files but has no use for.
@@ -467,14 +451,21 @@ fn apply(effective: &mut Effective, text: &str, file: &Path) -> Result<(), Optio
             false => format!("{section}.{key}"),
         };
         if IGNORED_TUP_KEYS.contains(&name.as_str()) {
-            log::debug!("{}:{line_no}: tup option {name} has no effect in tupfs", file.display());
+            log::debug!(
+                "{}:{line_no}: tup option {name} has no effect in tupfs",
+                file.display()
+            );
             continue;
         }
         let Some(option) = OPTION_KEYS.iter().find(|k| k.name == name) else {
             return Err(err(unknown_key(&name)));
         };
-        (option.set)(&mut effective.options, value)
-            .map_err(|e| err(format!("{e} for {name}: expected one of: {}", option.allowed)))?;
+        (option.set)(&mut effective.options, value).map_err(|e| {
+            err(format!(
+                "{e} for {name}: expected one of: {}",
+                option.allowed
+            ))
+        })?;
         let origin = Origin::File(file.to_path_buf(), line_no);
         effective.origins.insert(option.name, origin);
     }
@@ -563,7 +554,10 @@ mod tests {
         let e = parse("[updater]\nkeep_going = maybe\n").unwrap_err();
         assert!(e.starts_with(".tupfs/options:2: 'maybe' is not a boolean for updater.keep_going: expected one of: 1, 0, true"), "{e}");
         let e = parse("[updater]\nnum_jobs = 0\n").unwrap_err();
-        assert!(e.contains(":2: '0' is not a number of jobs for updater.num_jobs"), "{e}");
+        assert!(
+            e.contains(":2: '0' is not a number of jobs for updater.num_jobs"),
+            "{e}"
+        );
         let e = parse("[display]\ncolor = blue\n").unwrap_err();
         assert!(e.contains("expected one of: auto, always, never"), "{e}");
         let e = parse("[updater\n").unwrap_err();

@@ -146,7 +146,10 @@ mod tests {
     #[test]
     fn tup_command_lines_become_tupfs_ones() {
         assert_eq!(tr(&["/usr/bin/tup"]).unwrap(), ["tupfs", "build"]);
-        assert_eq!(tr(&["tup", "upd", "-j2"]).unwrap(), ["tupfs", "build", "-j2"]);
+        assert_eq!(
+            tr(&["tup", "upd", "-j2"]).unwrap(),
+            ["tupfs", "build", "-j2"]
+        );
         assert_eq!(
             tr(&["tup", "-k", "--verbose", "a/b.o"]).unwrap(),
             ["tupfs", "build", "-k", "--verbose", "a/b.o"]
@@ -157,9 +160,14 @@ mod tests {
             ["tupfs", "init", "d"]
         );
         assert_eq!(tr(&["tup", "-d"]).unwrap(), ["tupfs", "build", "-vv"]);
-        assert_eq!(tr(&["tup", "monitor", "-f"]).unwrap(), ["tupfs", "monitor", "-f"]);
+        assert_eq!(
+            tr(&["tup", "monitor", "-f"]).unwrap(),
+            ["tupfs", "monitor", "-f"]
+        );
         assert!(tr(&["tup", "stop"]).unwrap_err().contains("not available"));
-        assert!(tr(&["tup", "dbconfig"]).unwrap_err().contains("does not have"));
+        assert!(tr(&["tup", "dbconfig"])
+            .unwrap_err()
+            .contains("does not have"));
     }
 
     #[test]

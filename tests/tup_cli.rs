@@ -39,8 +39,8 @@ fn todo(p: &Project, targets: &[&str]) -> BTreeSet<String> {
     args.extend_from_slice(targets);
     let o = p.run(&args);
     o.success();
-    let steps: Vec<serde_json::Value> = serde_json::from_str(&o.stdout)
-        .unwrap_or_else(|e| o.fail(&format!("todo --json: {e}")));
+    let steps: Vec<serde_json::Value> =
+        serde_json::from_str(&o.stdout).unwrap_or_else(|e| o.fail(&format!("todo --json: {e}")));
     steps
         .iter()
         .map(|s| s["command"].as_str().unwrap().to_string())
@@ -78,7 +78,10 @@ fn tup_symlink_builds_with_upd_jobs_targets_and_quiet() {
     p.remove("sub/made.out");
     let o = p.run_program(&tup, &["-j2", "sub/made.out"]);
     o.success();
-    assert_eq!(ran(&o), BTreeSet::from(["echo made > made.out".to_string()]));
+    assert_eq!(
+        ran(&o),
+        BTreeSet::from(["echo made > made.out".to_string()])
+    );
     // --verbose shows the real command; --quiet says nothing.
     p.remove("sub/made.out");
     let o = p.run_program(&tup, &["--verbose", "sub"]);
@@ -149,7 +152,10 @@ fn todo_lists_exactly_what_the_next_build_runs() {
     p.write("b.txt", "bb\n");
     // A target: what building it runs, and nothing else.
     let some = todo(&p, &["b.up"]);
-    assert_eq!(some, BTreeSet::from(["tr a-z A-Z < b.txt > b.up".to_string()]));
+    assert_eq!(
+        some,
+        BTreeSet::from(["tr a-z A-Z < b.txt > b.up".to_string()])
+    );
     assert_eq!(p.index_identity(), index, "todo wrote the index");
     assert_eq!(some, ran(p.build(&["b.up"]).success()));
     p.write("c.txt", "cc\n");
@@ -174,11 +180,21 @@ fn graph_renders_with_graphviz() {
         .file("a.txt", "a \"quoted\" \\ text\n")
         .file("b.txt", "b\n");
     p.build(&[]).success();
-    let all = ["graph", "--dirs", "--ghosts", "--env", "--combine", "--stickies"];
+    let all = [
+        "graph",
+        "--dirs",
+        "--ghosts",
+        "--env",
+        "--combine",
+        "--stickies",
+    ];
     let plain = p.run(&["graph"]);
-    plain.success().says(&["digraph", "hdr.h", "style=dashed", "<outs>"]);
+    plain
+        .success()
+        .says(&["digraph", "hdr.h", "style=dashed", "<outs>"]);
     let full = p.run(&all);
-    full.success().says(&["@(GREETING) = hi", "$PATH", "Tupfile"]);
+    full.success()
+        .says(&["@(GREETING) = hi", "$PATH", "Tupfile"]);
     let Ok(dot) = Command::new("dot").arg("-V").output() else {
         eprintln!("SKIP: graph_renders_with_graphviz: no `dot` (apt-get install graphviz)");
         return;
@@ -194,9 +210,16 @@ fn graph_renders_with_graphviz() {
 fn render(p: &Project, text: &str) -> String {
     let file = p.outside("graph.dot");
     std::fs::write(&file, text).unwrap();
-    let out = Command::new("dot").arg("-Tsvg").arg(&file).output().unwrap();
+    let out = Command::new("dot")
+        .arg("-Tsvg")
+        .arg(&file)
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success() && stderr.is_empty(), "dot: {stderr}\n{text}");
+    assert!(
+        out.status.success() && stderr.is_empty(),
+        "dot: {stderr}\n{text}"
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -269,11 +292,21 @@ fn generate_script_builds_a_variant_with_builddir_and_config() {
     assert_eq!(p.read("build-other/app/greeting.txt"), "say bonjour ()\n");
     let q = p.clean_copy();
     tup(&q);
-    let o = q.run(&["generate", "--config", "configs/other.config", "--builddir", "out/v", "gen.sh"]);
+    let o = q.run(&[
+        "generate",
+        "--config",
+        "configs/other.config",
+        "--builddir",
+        "out/v",
+        "gen.sh",
+    ]);
     o.success();
     run_script(&q, "gen.sh");
     assert_eq!(under(&q.outputs(), "out/v/"), built);
-    assert!(!q.exists("lib/x.up"), "a variant build writes nothing in-tree");
+    assert!(
+        !q.exists("lib/x.up"),
+        "a variant build writes nothing in-tree"
+    );
     q.run(&["generate", "--builddir", "out/v", "again.sh"])
         .exit_code(1)
         .says(&["already exists"]);
@@ -310,7 +343,8 @@ fn varsed_in_a_command_reruns_on_a_config_change() {
     assert_eq!(p.read("out.txt"), "name two\n");
     // By hand, it reads the tup.config of where it runs.
     p.write("in2.txt", "@NAME@!");
-    p.run_program(&tup, &["varsed", "in2.txt", "out2.txt"]).success();
+    p.run_program(&tup, &["varsed", "in2.txt", "out2.txt"])
+        .success();
     assert_eq!(p.read("out2.txt"), "two!");
 }
 
@@ -360,7 +394,10 @@ fn variant_compiledb_commandline_and_scan() {
     let p = Project::new()
         .file("configs/dbg.config", "CONFIG_OPT=-O0\n")
         .file("a.c", "int a(void) { return 1; }\n")
-        .file("Tupfile", ": foreach *.c |> ^j^ gcc @(OPT) -c %f -o %o |> %B.o\n");
+        .file(
+            "Tupfile",
+            ": foreach *.c |> ^j^ gcc @(OPT) -c %f -o %o |> %B.o\n",
+        );
     p.run(&["variant", "configs/dbg.config"]).success();
     let link = std::fs::read_link(p.path("build-dbg/tup.config")).unwrap();
     assert_eq!(link, Path::new("../configs/dbg.config"));
@@ -427,7 +464,10 @@ fn options_precedence_across_the_three_files() {
         "; the user's\n[updater]\nnum_jobs = 2\nkeep_going = yes\n[display]\njob_numbers = 0\n",
     )
     .unwrap();
-    p.write(".tupfs/options", "change = digest\n[updater]\nnum_jobs = 3\n");
+    p.write(
+        ".tupfs/options",
+        "change = digest\n[updater]\nnum_jobs = 3\n",
+    );
     // Harmless values for the other tests that run meanwhile.
     let etc = system_options("[updater]\nnum_jobs = 7\n[display]\njob_numbers = 1\nprogress = 0\n");
     let o = p.run(&["options"]);

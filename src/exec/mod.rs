@@ -7,8 +7,8 @@
 
 pub mod compiledb;
 pub mod enforce;
-pub mod preview;
 pub mod job;
+pub mod preview;
 pub mod schedule;
 pub mod scripts;
 pub mod settle;
@@ -335,7 +335,10 @@ pub fn request(graph: &Graph, id: CmdId) -> JobRequest {
     // `tup varsed` in the command reads its config values from here.
     if crate::tupfile::calls_varsed(&rule.command) {
         let vardict = crate::verbs::varsed::vardict(&rule.config_used);
-        env.push((crate::verbs::varsed::VARDICT_ENV.to_string(), vardict.into()));
+        env.push((
+            crate::verbs::varsed::VARDICT_ENV.to_string(),
+            vardict.into(),
+        ));
     }
     JobRequest {
         cmd: id,

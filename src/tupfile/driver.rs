@@ -111,7 +111,7 @@ pub fn parse_tree(
         tree_dirs: tree.dirs.clone(),
         ..ParsedProject::default()
     };
-    if let Some((variant, config)) = &opts.only_variant {
+    if let Some((variant, config)) = opts.only_variant.as_deref() {
         variants = vec![(variant.clone(), Some(config.clone()))];
         project.variants = vec![variant.clone()];
         project.variants.retain(|v| !v.is_root());

@@ -328,7 +328,7 @@ pub struct ParseOptions {
     /// Parse this one variant only, with this config, instead of the
     /// variants the tree has (`tupfs generate`): the root for an in-tree
     /// build, or a directory that need not exist yet.
-    pub only_variant: Option<(ProjPath, Config)>,
+    pub only_variant: Option<Box<(ProjPath, Config)>>,
 }
 
 impl Default for ParseOptions {

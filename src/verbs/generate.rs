@@ -50,7 +50,10 @@ pub fn run(dir: &Path, args: &GenerateArgs, global: &Global) -> Result<ExitCode>
     };
     let options = ParseOptions {
         previous_outputs: exec::previous_outputs(&project),
-        only_variant: Some((variant.clone(), config(root, &cwd, args.config.as_deref())?)),
+        only_variant: Some(Box::new((
+            variant.clone(),
+            config(root, &cwd, args.config.as_deref())?,
+        ))),
         ..ParseOptions::default()
     };
     let parsed = tupfile::parse_project_with(root, &options)?;
@@ -250,7 +253,11 @@ impl Script<'_> {
             true => "/bin/bash -e -o pipefail -c",
             false => "/bin/sh -e -c",
         };
-        let dir = if rule.dir.is_root() { "." } else { rule.dir.as_str() };
+        let dir = if rule.dir.is_root() {
+            "."
+        } else {
+            rule.dir.as_str()
+        };
         let _ = writeln!(
             s,
             "(cd {} && exec env -i {} {shell} {})",

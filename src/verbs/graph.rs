@@ -172,7 +172,11 @@ impl<'a> Dot<'a> {
             true => name.trim_start_matches("combined:").to_string(),
             false => text.to_string(),
         };
-        let fill = if runs { ",style=filled,fillcolor=gold" } else { "" };
+        let fill = if runs {
+            ",style=filled,fillcolor=gold"
+        } else {
+            ""
+        };
         self.node(&name, format!("label={},shape=box{fill}", quote(&label)));
         self.declared(id, &name);
         self.observed(id, &name);
@@ -184,7 +188,10 @@ impl<'a> Dot<'a> {
         let graph = self.graph;
         let node = graph.cmd(id);
         let combine = self.show.combine && name.starts_with("combined:");
-        for (files, style) in [(&node.inputs, "style=solid"), (&node.order_only, "style=dotted")] {
+        for (files, style) in [
+            (&node.inputs, "style=solid"),
+            (&node.order_only, "style=dotted"),
+        ] {
             for f in files.iter() {
                 let file = graph.file_node(*f);
                 let generated = file.producer.is_some();
@@ -261,7 +268,11 @@ impl<'a> Dot<'a> {
     fn extras(&mut self, id: CmdId, name: &str) {
         let rule = &self.graph.cmd(id).rule;
         if self.show.dirs {
-            let dir = if rule.dir.is_root() { "." } else { rule.dir.as_str() };
+            let dir = if rule.dir.is_root() {
+                "."
+            } else {
+                rule.dir.as_str()
+            };
             let d = format!("dir:{dir}");
             self.node(&d, format!("label={},shape=tab", quote(dir)));
             let tupfile = format!("tupfile:{}", rule.location.file);
@@ -345,7 +356,11 @@ mod tests {
         .unwrap();
         let names = command_names(&g, true);
         assert_eq!(names[0], names[1]);
-        assert!(names[0].starts_with("combined:2× d: cc -c %"), "{}", names[0]);
+        assert!(
+            names[0].starts_with("combined:2× d: cc -c %"),
+            "{}",
+            names[0]
+        );
         assert_eq!(names[2], "cmd:2");
         assert_eq!(command_names(&g, false)[0], "cmd:0");
     }

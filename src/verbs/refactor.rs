@@ -135,7 +135,11 @@ fn differences(
         ));
     }
     let outputs = |r: &Rule| -> BTreeSet<String> {
-        r.outputs.iter().chain(&r.extra_outputs).map(|p| p.to_string()).collect()
+        r.outputs
+            .iter()
+            .chain(&r.extra_outputs)
+            .map(|p| p.to_string())
+            .collect()
     };
     diff_sets(&mut out, at, "output", &outputs(o), &outputs(n));
     let generated = |r: &Rule, all: &BTreeSet<ProjPath>| -> BTreeSet<String> {
@@ -148,13 +152,11 @@ fn differences(
     };
     let (go, gn) = (generated(o, old_outputs), generated(n, new_outputs));
     diff_sets(&mut out, at, "generated input", &go, &gn);
-    let groups = |r: &Rule| -> BTreeSet<String> {
-        r.input_groups.iter().map(|g| g.to_string()).collect()
-    };
+    let groups =
+        |r: &Rule| -> BTreeSet<String> { r.input_groups.iter().map(|g| g.to_string()).collect() };
     diff_sets(&mut out, at, "input group", &groups(o), &groups(n));
-    let group = |r: &Rule| -> BTreeSet<String> {
-        r.output_group.iter().map(|g| g.to_string()).collect()
-    };
+    let group =
+        |r: &Rule| -> BTreeSet<String> { r.output_group.iter().map(|g| g.to_string()).collect() };
     diff_sets(&mut out, at, "output group", &group(o), &group(n));
     out
 }
@@ -186,13 +188,19 @@ fn gitignores(root: &Path, parsed: &ParsedProject) -> Vec<String> {
     let mut out = Vec::new();
     for dir in &wanted {
         if !generated(dir) {
-            out.push(format!("{}: .gitignore directive added", dir.child("Tupfile")));
+            out.push(format!(
+                "{}: .gitignore directive added",
+                dir.child("Tupfile")
+            ));
         }
     }
     let dirs = parsed.tree_dirs.iter().chain(&parsed.variants);
     for dir in dirs.filter(|d| !wanted.contains(d)) {
         if generated(dir) {
-            out.push(format!("{}: .gitignore directive removed", dir.child("Tupfile")));
+            out.push(format!(
+                "{}: .gitignore directive removed",
+                dir.child("Tupfile")
+            ));
         }
     }
     out

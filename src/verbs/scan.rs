@@ -29,7 +29,11 @@ pub fn run(dir: &Path, global: &Global) -> Result<ExitCode> {
         if let Verdict::Changed(why) = &judged.verdict {
             changed += 1;
             if global.verbose {
-                let path = if file.path().is_empty() { "." } else { file.path() };
+                let path = if file.path().is_empty() {
+                    "."
+                } else {
+                    file.path()
+                };
                 println!("{path}: {why}");
             }
         }

@@ -15,8 +15,8 @@ use anyhow::{Context as _, Result};
 
 use crate::paths::ProjPath;
 use crate::project::Project;
-use crate::tupfile::Config;
 pub use crate::tupfile::calls_varsed;
+use crate::tupfile::Config;
 
 /// The environment variable that hands a command's config values to
 /// `varsed` (`NAME=value` lines, names without `CONFIG_`).
@@ -54,7 +54,8 @@ pub fn run(dir: &Path, args: &VarsedArgs) -> Result<ExitCode> {
         true => std::io::stdin().read_to_end(&mut text).map(|_| ())?,
         false => {
             let path = dir.join(&args.input);
-            text = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?
+            text =
+                std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?
         }
     }
     let out = replace(&text, &values, args.binary);
@@ -62,7 +63,8 @@ pub fn run(dir: &Path, args: &VarsedArgs) -> Result<ExitCode> {
         true => std::io::stdout().write_all(&out)?,
         false => {
             let path = dir.join(&args.output);
-            std::fs::write(&path, out).with_context(|| format!("cannot write {}", path.display()))?
+            std::fs::write(&path, out)
+                .with_context(|| format!("cannot write {}", path.display()))?
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -73,7 +75,10 @@ pub fn run(dir: &Path, args: &VarsedArgs) -> Result<ExitCode> {
 fn config_here(dir: &Path) -> Result<BTreeMap<String, String>> {
     let project = Project::find(dir)?;
     let start = dir.canonicalize()?;
-    for d in start.ancestors().take_while(|d| d.starts_with(&project.root)) {
+    for d in start
+        .ancestors()
+        .take_while(|d| d.starts_with(&project.root))
+    {
         let file = d.join("tup.config");
         if let Ok(text) = std::fs::read_to_string(&file) {
             let name = ProjPath::from_disk(&project.root, &file)?;
@@ -122,15 +127,13 @@ mod tests {
 
     #[test]
     fn replaces_as_tup_does() {
-        let values: BTreeMap<String, String> =
-            [("ARCH", "x86"), ("DEBUG", "y"), ("OFF", "n")]
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
+        let values: BTreeMap<String, String> = [("ARCH", "x86"), ("DEBUG", "y"), ("OFF", "n")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let r = |s: &str, b| String::from_utf8(replace(s.as_bytes(), &values, b)).unwrap();
         assert_eq!(r("arch @ARCH@, @UNSET@.", false), "arch x86, .");
         assert_eq!(r("a@b.c @ @DEBUG@ @OFF@", true), "a@b.c @ 1 0");
         assert_eq!(r("mail@example@ARCH@@", false), "mailARCH");
     }
-
 }
