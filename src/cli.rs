@@ -40,17 +40,23 @@ pub struct BuildOptions {
     /// `--no-keep-going`: stop at the first failure whatever the options
     /// files say.
     pub no_keep_going: bool,
+    /// The progress bar (`display.progress`; None: on a terminal).
+    pub progress: Option<bool>,
+    /// No `[n/total]` before each command (`display.job_numbers = 0`).
+    pub no_job_numbers: bool,
 }
 
 impl BuildOptions {
     /// These options with what the flags leave open taken from the
     /// options files (`updater.num_jobs`, `updater.keep_going`,
-    /// `display.quiet`).
+    /// `display.quiet`, `display.progress`, `display.job_numbers`).
     pub fn with_files(&self, files: &Options) -> BuildOptions {
         BuildOptions {
             jobs: self.jobs.or(files.num_jobs),
             keep_going: self.keep_going || (files.keep_going && !self.no_keep_going),
             quiet: self.quiet || (files.quiet && !self.verbose),
+            progress: self.progress.or(files.progress),
+            no_job_numbers: self.no_job_numbers || !files.job_numbers,
             ..self.clone()
         }
     }
@@ -61,6 +67,8 @@ impl BuildOptions {
             verbose: self.verbose,
             quiet: self.quiet,
             explain: self.explain,
+            progress: self.progress,
+            no_job_numbers: self.no_job_numbers,
         }
     }
 }

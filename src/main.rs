@@ -167,6 +167,7 @@ fn main() -> ExitCode {
                 no_keep_going: args.no_keep_going,
                 verbose: cli.verbose > 0,
                 quiet: cli.quiet,
+                ..Default::default()
             },
         ),
         Command::Todo(args) => verbs::todo::run(&dir, &args, &global),

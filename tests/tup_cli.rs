@@ -490,6 +490,14 @@ fn options_precedence_across_the_three_files() {
     }
     assert!(line("display.color = auto").contains("default"));
     drop(etc);
+    // display.job_numbers = 0 from ~/.tupoptions takes effect.
+    if harness::fuse_available() {
+        p.write("Tupfile", ": |> echo hi > %o |> hi.out\n");
+        let o = p.build(&[]);
+        o.success()
+            .says(&["echo hi > hi.out"])
+            .never_says(&["[1/1]"]);
+    }
     // A bad value: file, line, key and the allowed values.
     std::fs::write(home.join(".tupoptions"), "[display]\n\ncolor = purple\n").unwrap();
     p.build(&[]).exit_code(2).says(&[

@@ -19,6 +19,12 @@ pub struct UiOptions {
     pub quiet: bool,
     /// Print why each command runs.
     pub explain: bool,
+    /// The progress bar: on, off, or (None) when stderr is a terminal
+    /// (`display.progress`).
+    pub progress: Option<bool>,
+    /// Leave out the `[n/total]` before each command (`display.job_numbers
+    /// = 0`).
+    pub no_job_numbers: bool,
 }
 
 /// The build's console. Safe to share between threads.
@@ -31,7 +37,10 @@ pub struct Ui {
 impl Ui {
     /// A console for a build that will consider `total` commands.
     pub fn new(opts: UiOptions) -> Ui {
-        let bar = (!opts.quiet && std::io::stderr().is_terminal()).then(|| {
+        let wanted = opts
+            .progress
+            .unwrap_or_else(|| std::io::stderr().is_terminal());
+        let bar = (!opts.quiet && wanted).then(|| {
             let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
             if let Ok(style) = ProgressStyle::with_template("[{bar:30}] {pos}/{len} {wide_msg}") {
                 bar.set_style(style.progress_chars("=> "));
@@ -94,7 +103,10 @@ impl Ui {
             bar.inc(1);
         }
         let total = self.total.load(Ordering::Relaxed).max(n);
-        let mut text = format!("[{n}/{total}] {label}");
+        let mut text = match self.opts.no_job_numbers {
+            true => label.to_string(),
+            false => format!("[{n}/{total}] {label}"),
+        };
         append_output(&mut text, output);
         self.out(&text);
     }
