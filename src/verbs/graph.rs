@@ -103,6 +103,9 @@ struct Dot<'a> {
     reads: &'a [Vec<SeenFile>],
     /// Each command's node name (combined commands share one).
     names: Vec<String>,
+    /// With `--combine`: the node that stands for a file (a combined
+    /// command's source input or output).
+    aliases: BTreeMap<String, String>,
     nodes: BTreeMap<String, String>,
     edges: BTreeSet<(String, String, &'static str)>,
 }
@@ -110,11 +113,13 @@ struct Dot<'a> {
 impl<'a> Dot<'a> {
     fn new(graph: &'a Graph, show: &'a Show, reads: &'a [Vec<SeenFile>]) -> Dot<'a> {
         let names = command_names(graph, show.combine);
+        let aliases = aliases(graph, &names);
         Dot {
             graph,
             show,
             reads,
             names,
+            aliases,
             nodes: BTreeMap::new(),
             edges: BTreeSet::new(),
         }
@@ -151,8 +156,19 @@ impl<'a> Dot<'a> {
         self.edges.insert((from.to_string(), to.to_string(), style));
     }
 
-    /// A file node (its name in a combined graph: one per command node).
+    /// A file node, or with `--combine` the node standing for the source
+    /// inputs or the outputs of the combined commands it belongs to.
     fn file(&mut self, path: &str, generated: bool) -> String {
+        if let Some(alias) = self.aliases.get(path) {
+            let alias = alias.clone();
+            let label = if alias.ends_with(":outputs") {
+                "(outputs)"
+            } else {
+                "(inputs)"
+            };
+            self.node(&alias, format!("label={},shape=folder", quote(label)));
+            return alias;
+        }
         let name = format!("file:{path}");
         let fill = if generated {
             ",style=filled,fillcolor=lightgrey"
@@ -187,27 +203,18 @@ impl<'a> Dot<'a> {
     fn declared(&mut self, id: CmdId, name: &str) {
         let graph = self.graph;
         let node = graph.cmd(id);
-        let combine = self.show.combine && name.starts_with("combined:");
         for (files, style) in [
             (&node.inputs, "style=solid"),
             (&node.order_only, "style=dotted"),
         ] {
             for f in files.iter() {
                 let file = graph.file_node(*f);
-                let generated = file.producer.is_some();
-                let from = match combine && !generated {
-                    true => self.combined_files(name, "inputs"),
-                    false => self.file(file.path.as_str(), generated),
-                };
+                let from = self.file(file.path.as_str(), file.producer.is_some());
                 self.edge(&from, name, style);
             }
         }
         for f in &node.outputs {
-            let path = graph.path(*f).as_str();
-            let to = match combine {
-                true => self.combined_files(name, "outputs"),
-                false => self.file(path, true),
-            };
+            let to = self.file(graph.path(*f).as_str(), true);
             self.edge(name, &to, "style=solid");
         }
         for g in &node.rule.input_groups {
@@ -218,14 +225,6 @@ impl<'a> Dot<'a> {
             let group = self.group(&g.to_string());
             self.edge(name, &group, "style=solid");
         }
-    }
-
-    /// One node standing for the inputs or outputs of combined commands.
-    fn combined_files(&mut self, cmd: &str, what: &str) -> String {
-        let name = format!("{cmd}:{what}");
-        let label = format!("({what})");
-        self.node(&name, format!("label={},shape=folder", quote(&label)));
-        name
     }
 
     fn group(&mut self, group: &str) -> String {
@@ -304,16 +303,26 @@ impl<'a> Dot<'a> {
 fn command_names(graph: &Graph, combine: bool) -> Vec<String> {
     let shape = |id: CmdId| {
         let node = graph.cmd(id);
-        let mut text = node.rule.command.clone();
-        for f in node.inputs.iter().chain(&node.outputs) {
-            let path = graph.path(*f);
-            for name in [path.file_name(), stem(path.file_name())] {
-                if !name.is_empty() {
-                    text = text.replace(name, "%");
-                }
-            }
-        }
-        format!("{}: {text}", node.rule.dir)
+        let names: Vec<&str> = node
+            .inputs
+            .iter()
+            .chain(&node.outputs)
+            .map(|f| graph.path(*f).file_name())
+            .collect();
+        // Each word that names one of its files (or is a file's stem, as
+        // `%B` writes it) stands for "a file".
+        let words: Vec<&str> = node
+            .rule
+            .command
+            .split_whitespace()
+            .map(
+                |w| match names.iter().any(|n| w.contains(n) || w == stem(n)) {
+                    true => "%",
+                    false => w,
+                },
+            )
+            .collect();
+        format!("{}: {}", node.rule.dir, words.join(" "))
     };
     let shapes: Vec<String> = graph.commands().map(|(id, _)| shape(id)).collect();
     let mut count: BTreeMap<&str, usize> = BTreeMap::new();
@@ -328,6 +337,27 @@ fn command_names(graph: &Graph, combine: bool) -> Vec<String> {
             false => format!("cmd:{i}"),
         })
         .collect()
+}
+
+/// The files that combined commands' nodes stand for: their source
+/// inputs (`NAME:inputs`) and their outputs (`NAME:outputs`).
+fn aliases(graph: &Graph, names: &[String]) -> BTreeMap<String, String> {
+    let mut aliases = BTreeMap::new();
+    for (id, node) in graph.commands() {
+        let name = &names[id.index()];
+        if !name.starts_with("combined:") {
+            continue;
+        }
+        for f in &node.inputs {
+            if graph.file_node(*f).producer.is_none() {
+                aliases.insert(graph.path(*f).to_string(), format!("{name}:inputs"));
+            }
+        }
+        for f in &node.outputs {
+            aliases.insert(graph.path(*f).to_string(), format!("{name}:outputs"));
+        }
+    }
+    aliases
 }
 
 /// A file name without its extension.
@@ -349,8 +379,8 @@ mod tests {
     fn combine_merges_a_foreach() {
         let rule = crate::graph::tests::rule;
         let g = Graph::build(vec![
-            rule("d", "cc -c a.c -o a.o", &["d/a.c"], &["d/a.o"]),
-            rule("d", "cc -c b.c -o b.o", &["d/b.c"], &["d/b.o"]),
+            rule("d", "cc -c a.c -o a.o -Wall", &["d/a.c"], &["d/a.o"]),
+            rule("d", "cc -c b.c -o b.o -Wall", &["d/b.c"], &["d/b.o"]),
             rule("d", "ld a.o b.o", &["d/a.o", "d/b.o"], &["d/app"]),
         ])
         .unwrap();
