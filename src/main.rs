@@ -22,7 +22,11 @@ use tupfs::verbs;
     (needs root; default 5 ms after each operation, 0 = never)\n  \
     TUPFS_FUSE_URING    1 (default): serve file operations through per-CPU io_uring\n                      \
     queues when the kernel offers them (Linux 6.14+, enabled with\n                      \
-    `echo Y > /sys/module/fuse/parameters/enable_uring`); 0: /dev/fuse only"
+    `echo Y > /sys/module/fuse/parameters/enable_uring`); 0: /dev/fuse only\n\n\
+    Run as `tup` (a symlink: `ln -s $(which tupfs) ~/.local/bin/tup`), tupfs takes tup's\n\
+    command line: `tup [-jN] [-k] [TARGETS]` and `tup upd` build, `tup ref` refactors,\n\
+    and tup's other verbs are the subcommands above. Options files: .tupfs/options,\n\
+    ~/.tupoptions, /etc/tup/options (highest precedence first; `tupfs options`)."
 )]
 struct Cli {
     /// Run as if started in DIR (like `make -C`).
