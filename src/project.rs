@@ -9,6 +9,10 @@ use anyhow::{bail, Context, Result};
 /// The name of the per-project state directory.
 pub const STATE_DIR: &str = ".tupfs";
 
+/// tup's own state directory: it marks a project root, and tupfs never
+/// writes in it.
+pub const TUP_STATE_DIR: &str = ".tup";
+
 /// A located project: its root and its state directory.
 #[derive(Debug, Clone)]
 pub struct Project {
@@ -28,23 +32,28 @@ impl Project {
     }
 
     /// Find the project that contains `start`: the nearest directory holding
-    /// `.tupfs/`, else the highest one holding a `Tupfile.ini`.
+    /// `.tupfs/`, else the nearest holding tup's `.tup/` (a tup project: its
+    /// `.tup/` is left alone), else the highest one holding a `Tupfile.ini`.
     pub fn find(start: &Path) -> Result<Project> {
         let start = start
             .canonicalize()
             .with_context(|| format!("cannot open directory {}", start.display()))?;
         let mut highest_ini = None;
+        let mut nearest_tup = None;
         for dir in start.ancestors() {
             if dir.join(STATE_DIR).is_dir() {
                 return Ok(Project {
                     root: dir.to_path_buf(),
                 });
             }
+            if nearest_tup.is_none() && dir.join(TUP_STATE_DIR).is_dir() {
+                nearest_tup = Some(dir.to_path_buf());
+            }
             if dir.join("Tupfile.ini").is_file() {
                 highest_ini = Some(dir.to_path_buf());
             }
         }
-        match highest_ini {
+        match nearest_tup.or(highest_ini) {
             Some(root) => Ok(Project { root }),
             None => bail!(
                 "no tupfs project found in {} or any parent: run `tupfs init` at the project root \
@@ -107,6 +116,19 @@ mod tests {
             root.join("a")
         );
         assert!(root.join("a/.tupfs/options").is_file());
+    }
+
+    #[test]
+    fn a_tup_project_is_found_by_its_tup_dir() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().canonicalize().unwrap();
+        fs::create_dir_all(root.join("p/.tup")).unwrap();
+        fs::create_dir_all(root.join("p/src")).unwrap();
+        fs::write(root.join("Tupfile.ini"), "").unwrap();
+        assert_eq!(
+            Project::find(&root.join("p/src")).unwrap().root,
+            root.join("p")
+        );
     }
 
     #[test]

@@ -138,6 +138,33 @@ fn tup_init_version_and_tup_only_verbs() {
 }
 
 #[test]
+fn a_tup_checkout_builds_from_a_subdirectory_leaving_dot_tup_alone() {
+    require_fuse!();
+    let p = Project::new()
+        .file(".tup/db", "tup's database")
+        .file("sub/Tupfile", ": |> echo hi > %o |> hi.txt\n");
+    p.remove("Tupfile.ini");
+    let tup = tup(&p);
+    let o = Command::new(&tup)
+        .current_dir(p.path("sub"))
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                p.outside("bin").display(),
+                std::env::var("PATH").unwrap()
+            ),
+        )
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{said}");
+    assert_eq!(p.read("sub/hi.txt"), "hi\n");
+    assert!(p.path(".tupfs").is_dir());
+    assert_eq!(p.read(".tup/db"), "tup's database");
+}
+
+#[test]
 fn todo_lists_exactly_what_the_next_build_runs() {
     require_fuse!();
     let p = Project::new()
