@@ -302,6 +302,20 @@ fn generate_script_builds_the_same_outputs_in_tree() {
     let mut made = q.outputs();
     made.remove("build.sh");
     assert_eq!(made, built);
+    // --config alone: in-tree, with another config than tup.config.
+    p.write("tup.config", "CONFIG_GREETING=bonjour\n");
+    p.build(&[]).success();
+    let built = p.outputs();
+    let r = p.clean_copy();
+    tup(&r);
+    r.write("tup.config", "CONFIG_GREETING=hello\n");
+    r.run(&["generate", "--config", "configs/other.config", "b.sh"])
+        .success();
+    run_script(&r, "b.sh");
+    let mut made = r.outputs();
+    made.remove("b.sh");
+    assert_eq!(made, built);
+    assert_eq!(r.read("app/greeting.txt"), "say bonjour ()\n");
 }
 
 #[test]
