@@ -66,6 +66,7 @@ pub fn preview(
         false => selected.to_vec(),
     };
     let mut plan = Plan::make(graph, &history.ids, &history, &history);
+    stale_readers(&mut plan, graph, &stale);
     super::transient::pull_producers(&mut plan, graph, &selected, &history.absent_transients);
     let may_run = plan.may_run(graph, &selected);
     let runs = graph
@@ -80,6 +81,28 @@ pub fn preview(
         .map(|p| p.as_ref().map(|p| p.reads.clone()).unwrap_or_default())
         .collect();
     Preview { runs, stale, reads }
+}
+
+/// The build removes the stale outputs before it plans again, so a
+/// command that read one (last time) sees it gone and runs.
+fn stale_readers(plan: &mut Plan, graph: &Graph, stale: &[ProjPath]) {
+    if stale.is_empty() {
+        return;
+    }
+    let stale: BTreeSet<&ProjPath> = stale.iter().collect();
+    for (id, _) in graph.commands() {
+        if plan.direct.contains_key(&id) {
+            continue;
+        }
+        let read = plan
+            .read_set(graph, id)
+            .into_iter()
+            .find(|p| stale.contains(p));
+        if let Some(path) = read {
+            plan.direct
+                .insert(id, crate::plan::Reason::InputChanged(path));
+        }
+    }
 }
 
 /// Why `id`, which may run, runs: its own reason, else the first file it
