@@ -64,22 +64,36 @@ pub fn entries_where(
 /// `scratch`, on the same file system, then a rename). Returns whether it
 /// was written. A rule that makes the file itself wins: it is left alone.
 pub fn update(graph: &Graph, root: &Path, scratch: &Path) -> Result<bool> {
-    // A temporary file left by a build killed while writing it.
-    let tmp = scratch.join(FILE_NAME);
-    let _ = fs::remove_file(&tmp);
     let entries = entries(graph, root);
     let name = ProjPath::new(FILE_NAME)?;
     if entries.is_empty() || graph.producer_of(&name).is_some() {
+        let _ = fs::remove_file(scratch.join(FILE_NAME));
         return Ok(false);
     }
-    let mut text = serde_json::to_vec_pretty(&entries)?;
+    write_entries(&entries, &name, root, scratch)
+}
+
+/// Write `entries` to the file `name` (a `compile_commands.json` at the
+/// root or at a variant's root) when its contents would change, never
+/// replacing one tupfs did not write (see [`update`]). Returns whether it
+/// was written.
+pub fn write_entries(
+    entries: &[Entry],
+    name: &ProjPath,
+    root: &Path,
+    scratch: &Path,
+) -> Result<bool> {
+    // A temporary file left by a build killed while writing it.
+    let tmp = scratch.join(FILE_NAME);
+    let _ = fs::remove_file(&tmp);
+    let mut text = serde_json::to_vec_pretty(entries)?;
     text.push(b'\n');
     let dest = name.to_disk(root);
     let old = fs::read(&dest).ok();
     if old.as_ref().is_some_and(|old| *old == text) {
         return Ok(false);
     }
-    let marker = marker_path(scratch);
+    let marker = marker_path(scratch, name);
     let ours = fs::read_to_string(&marker).unwrap_or_default();
     if let Some(old) = &old {
         if !ours.lines().any(|l| l == digest_hex(old)) {
@@ -106,9 +120,17 @@ pub fn update(graph: &Graph, root: &Path, scratch: &Path) -> Result<bool> {
 
 /// Where the digests of the last files tupfs wrote are kept: beside the
 /// scratch directory, in `.tupfs/` (the scratch directory is cleared).
-fn marker_path(scratch: &Path) -> std::path::PathBuf {
+/// One per file: `compile_commands.sha256` for the root's, with the
+/// variant's path (`/` as `%`) in the name for a variant's.
+fn marker_path(scratch: &Path, name: &ProjPath) -> std::path::PathBuf {
     let state = scratch.parent().unwrap_or(scratch);
-    state.join("compile_commands.sha256")
+    match name.parent() {
+        dir if dir.is_root() => state.join("compile_commands.sha256"),
+        dir => state.join(format!(
+            "compile_commands.{}.sha256",
+            dir.as_str().replace('/', "%")
+        )),
+    }
 }
 
 fn digest_hex(bytes: &[u8]) -> String {

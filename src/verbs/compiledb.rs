@@ -11,7 +11,7 @@ use anyhow::{bail, Context as _, Result};
 
 use super::prepare::prepare;
 use super::Global;
-use crate::exec::compiledb::{entries_where, Entry, FILE_NAME};
+use crate::exec::compiledb::{entries_where, write_entries, FILE_NAME};
 use crate::options::Options;
 use crate::paths::ProjPath;
 use crate::project::Project;
@@ -38,24 +38,17 @@ pub fn run(dir: &Path, global: &Global) -> Result<ExitCode> {
     if variants.is_empty() && !global.quiet {
         println!("tupfs: no ^j rules: no {FILE_NAME} written");
     }
+    let scratch = p.project.state_dir().join("tmp");
     for variant in variants {
         let entries = entries_where(&p.graph, root, |r| &r.variant == variant);
         let dest = variant.child(FILE_NAME);
-        write_json(&dest.to_disk(root), &entries)?;
+        let written = write_entries(&entries, &dest, root, &scratch)?;
         if !global.quiet {
-            println!("tupfs: wrote {dest} ({} commands)", entries.len());
+            let what = if written { "wrote" } else { "up to date:" };
+            println!("tupfs: {what} {dest} ({} commands)", entries.len());
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn write_json(path: &Path, entries: &[Entry]) -> Result<()> {
-    let mut text = serde_json::to_vec_pretty(entries)?;
-    text.push(b'\n');
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, &text)
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Print the entries of the `^j` commands whose first input is one of the
