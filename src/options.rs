@@ -105,6 +105,18 @@ impl FromStr for ChangeMode {
 pub struct Options {
     /// `change = MODE`.
     pub change: ChangeMode,
+    /// `cache = on|off` (the output cache; on by default).
+    pub cache: Option<bool>,
+    /// `cache_dir = PATH` (the local store; relative to the project root).
+    pub cache_dir: Option<PathBuf>,
+    /// `cache_max_size = SIZE` (`5G`, `500M`, bytes).
+    pub cache_max_size: Option<u64>,
+    /// `remote_cache = URL` (`grpc://HOST:PORT`, `http://HOST:PORT/PREFIX`).
+    pub remote_cache: Option<String>,
+    /// `remote_cache_read_only = on|off`.
+    pub remote_cache_read_only: Option<bool>,
+    /// `job_root = /PATH` (where every job sees the project).
+    pub job_root: Option<PathBuf>,
 }
 
 /// A problem in the options file: where, and what was expected.
@@ -131,7 +143,8 @@ impl fmt::Display for OptionsError {
 impl std::error::Error for OptionsError {}
 
 /// The known keys, for error messages.
-const KNOWN_KEYS: &str = "change";
+const KNOWN_KEYS: &str =
+    "change, cache, cache_dir, cache_max_size, remote_cache, remote_cache_read_only, job_root";
 
 impl Options {
     /// Read the options file at `path`; a missing file means the defaults.
@@ -166,6 +179,31 @@ impl Options {
             let (key, value) = (key.trim(), value.trim());
             match key {
                 "change" => options.change = value.parse().map_err(|e| err(format!("{e}")))?,
+                "cache" | "remote_cache_read_only" => {
+                    let on = crate::cache::settings::parse_switch(value).ok_or_else(|| {
+                        err(format!("{key}: expected on or off, found '{value}'"))
+                    })?;
+                    match key {
+                        "cache" => options.cache = Some(on),
+                        _ => options.remote_cache_read_only = Some(on),
+                    }
+                }
+                "cache_dir" => options.cache_dir = Some(PathBuf::from(value)),
+                "cache_max_size" => {
+                    let size = crate::cache::settings::parse_size(value).ok_or_else(|| {
+                        err(format!("cache_max_size: expected a size such as 5G, 500M or a number of bytes, found '{value}'"))
+                    })?;
+                    options.cache_max_size = Some(size);
+                }
+                "remote_cache" => options.remote_cache = Some(value.to_string()),
+                "job_root" if value.starts_with('/') => {
+                    options.job_root = Some(PathBuf::from(value))
+                }
+                "job_root" => {
+                    return Err(err(format!(
+                        "job_root: expected an absolute path, found '{value}'"
+                    )))
+                }
                 _ => {
                     return Err(err(format!(
                         "unknown option '{key}': expected one of: {KNOWN_KEYS}"

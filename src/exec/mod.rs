@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result};
 use tupfs_fuse::{MountConfig, MountOptions, Tracer, VariantMirror, DEFAULT_FAST_WAKE};
 
+use crate::cache::Cache;
 use crate::graph::{CmdId, Graph};
 use crate::options::ChangeMode;
 use crate::paths::ProjPath;
@@ -81,6 +82,8 @@ pub struct Request {
     /// What the checks before the build leave for after its record
     /// ([`crate::guard::check`]).
     pub guard: crate::guard::AfterRecord,
+    /// The output cache (None: off).
+    pub cache: Option<crate::cache::Settings>,
 }
 
 /// Build `graph` in `project`: plan, run, record. The caller holds the lock.
@@ -174,6 +177,7 @@ fn run_commands(
     req: &Request,
     ui: &Ui,
 ) -> Result<schedule::Outcomes> {
+    let cache = open_cache(project, history, req, ui);
     let began = Instant::now();
     let tracer = mount(project, graph)?;
     log::debug!("timing: mounted in {:?}", began.elapsed());
@@ -186,14 +190,41 @@ fn run_commands(
         jobs: req.jobs.unwrap_or_else(cpus),
         keep_going: req.keep_going,
         ui,
+        cache: cache.as_ref(),
     };
     let outcomes = schedule::run(&ctx, &tracer);
+    for w in cache.as_ref().map(Cache::finish).unwrap_or_default() {
+        ui.warn(&w);
+    }
     let began = Instant::now();
     tracer
         .unmount()
         .context("cannot unmount the tracing filesystem")?;
     log::debug!("timing: unmounted in {:?}", began.elapsed());
     Ok(outcomes)
+}
+
+/// The output cache of this build, if on (problems are warnings: the
+/// build goes on without it, or without the remote).
+fn open_cache(
+    project: &Project,
+    history: &history::History,
+    req: &Request,
+    ui: &Ui,
+) -> Option<Cache> {
+    let settings = req.cache.as_ref()?;
+    let (cache, warnings) =
+        Cache::open(settings, &project.root, &project.state_dir(), &history.ids);
+    for w in warnings {
+        ui.warn(&w);
+    }
+    if cache.is_some() && settings.remote.is_some() {
+        ui.warn(
+            "remote cache: reads outside the project (compilers, system headers) are not traced, \
+             so they are not part of the key: share it only between machines with the same tools",
+        );
+    }
+    cache
 }
 
 /// The outputs the last build recorded (for the parser: globs must not
