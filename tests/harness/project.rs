@@ -347,6 +347,11 @@ impl Project {
         self.cache.set(true);
     }
 
+    /// Undo [`Project::enable_cache`].
+    pub fn disable_cache(&self) {
+        self.cache.set(false);
+    }
+
     /// The test's own XDG cache home (never the user's): builds see it as
     /// `XDG_CACHE_HOME`, so their default store is `<it>/tupfs`.
     pub fn xdg_cache_home(&self) -> PathBuf {
