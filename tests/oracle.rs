@@ -624,7 +624,10 @@ fn run_oracle_with(mode: Mode, default_seed: u64, cached: bool) {
     }
     if cached {
         assert!(served > 0, "no clean build was served from the cache");
-        eprintln!("oracle {}: {served} commands of clean builds served from the cache", mode.name());
+        eprintln!(
+            "oracle {}: {served} commands of clean builds served from the cache",
+            mode.name()
+        );
     }
     eprintln!("oracle {}: {steps} steps, seed {seed}: ok", mode.name());
 }
