@@ -143,7 +143,7 @@ pub fn build(dir: &Path, opts: &BuildOptions) -> Result<ExitCode> {
         Err((e, parsed)) => return failed_early(&project, &e, parsed),
     };
     let parsed = rules.parsed;
-    let cache = match cache_settings(&project, &opts.cache) {
+    let (cache, job_root) = match cache_settings(&project, &opts.cache) {
         Ok(settings) => settings,
         Err(e) => return failed_early(&project, &format!("{e:#}"), parsed),
     };
@@ -170,6 +170,7 @@ pub fn build(dir: &Path, opts: &BuildOptions) -> Result<ExitCode> {
         ui: opts.ui(),
         guard,
         cache,
+        job_root,
     };
     Ok(
         match exec::run_build_with(&project, &graph, &request, prior, started)? {
@@ -260,15 +261,19 @@ fn change_mode(project: &Project, flag: Option<&str>) -> Result<ChangeMode> {
     }
 }
 
-/// The output cache's settings (None: off) from `.tupfs/options` and the
-/// flags.
+/// The output cache's settings (None: off) and the job root, from
+/// `.tupfs/options` and the flags.
 fn cache_settings(
     project: &Project,
     flags: &crate::cache::settings::Flags,
-) -> Result<Option<crate::cache::Settings>> {
+) -> Result<(Option<crate::cache::Settings>, Option<PathBuf>)> {
     let options = Options::load(&project.state_dir().join("options"))?;
     let settings = crate::cache::Settings::resolve(&options, flags, &project.root);
-    Ok(settings.enabled.then_some(settings))
+    if let Some(jr) = settings.job_root.as_ref().filter(|p| !p.is_absolute()) {
+        anyhow::bail!("--job-root {}: expected an absolute path", jr.display());
+    }
+    let job_root = settings.job_root.clone();
+    Ok((settings.enabled.then_some(settings), job_root))
 }
 
 /// `tupfs cache stats|gc|clear`: the local store of the project found from

@@ -230,3 +230,44 @@ fn cache_stats_gc_and_clear() {
         .success()
         .says(&["0 entries, 0 blobs"]);
 }
+
+#[test]
+fn a_second_checkout_elsewhere_shares_hits_with_a_job_root() {
+    let a = c_project();
+    // -g: every object embeds the directory it was compiled in.
+    a.write(
+        "Tupfile",
+        ": foreach *.c |> gcc -g -c %f -o %o |> %B.o\n: *.o |> gcc %f -o %o |> app\n: |> pwd > %o |> where.txt\n",
+    );
+    let b = a.clean_copy();
+    b.enable_cache();
+    let job_root = tempfile::tempdir().unwrap();
+    let jr = job_root.path().to_str().unwrap().to_string();
+    let store = a.outside("store");
+    let store = store.to_str().unwrap();
+    let args = ["--job-root", jr.as_str(), "--cache-dir", store];
+    assert_eq!(counts(a.build(&args).success()), (5, 0));
+    assert_eq!(
+        a.read("where.txt"),
+        format!("{jr}\n"),
+        "jobs run below the job root"
+    );
+    let embedded = fs::read(a.path("main.o")).unwrap();
+    let needle = jr.as_bytes();
+    assert!(
+        embedded.windows(needle.len()).any(|w| w == needle),
+        "-g embeds the job root"
+    );
+    let at_b = b.build(&args);
+    assert_eq!(
+        counts(at_b.success()),
+        (0, 5),
+        "the other checkout is served whole"
+    );
+    assert_eq!(b.outputs(), a.outputs(), "byte-identical");
+    // Without a job root each checkout's own path is in the key.
+    let c = a.clean_copy();
+    c.enable_cache();
+    assert_eq!(counts(c.build(&["--cache-dir", store]).success()), (5, 0));
+    assert_eq!(c.read("where.txt"), format!("{}\n", c.root().display()));
+}

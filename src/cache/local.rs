@@ -10,6 +10,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, SystemTime};
 
 use sha2::{Digest as _, Sha256};
@@ -26,6 +27,9 @@ const STALE_TMP: Duration = Duration::from_secs(3600);
 #[derive(Debug, Clone)]
 pub struct LocalStore {
     root: PathBuf,
+    /// Publishes writes in batches (one `syncfs`, then the renames), off
+    /// the caller's thread; None: each write is fsynced and renamed at once.
+    publisher: Option<Arc<Publisher>>,
 }
 
 /// What `tupfs cache stats` prints.
@@ -48,7 +52,25 @@ impl LocalStore {
         }
         Ok(LocalStore {
             root: root.to_path_buf(),
+            publisher: None,
         })
+    }
+
+    /// [`LocalStore::open`] for a build: writes are made durable and
+    /// renamed into place by a background thread, a batch per `syncfs`
+    /// (an fsync per file costs a build several milliseconds per command).
+    /// Until published a write is invisible; [`LocalStore::publish`] waits.
+    pub fn open_deferred(root: &Path) -> io::Result<LocalStore> {
+        let mut store = LocalStore::open(root)?;
+        store.publisher = Some(Arc::new(Publisher::start(root)?));
+        Ok(store)
+    }
+
+    /// Wait until every write so far is published.
+    pub fn publish(&self) {
+        if let Some(p) = &self.publisher {
+            p.flush();
+        }
     }
 
     /// Where the store is.
@@ -154,21 +176,27 @@ impl LocalStore {
     /// fsync `f` (written at `tmp`) and rename it to `dest`; blobs are made
     /// read-only first.
     fn place(&self, tmp: PathBuf, f: File, dest: &Path, writable: bool) -> io::Result<()> {
-        let result = (|| {
+        if let Some(p) = &self.publisher {
             if !writable {
                 f.set_permissions(fs::Permissions::from_mode(0o444))?;
             }
-            f.sync_all()?;
-            drop(f);
-            if let Some(dir) = dest.parent() {
-                fs::create_dir_all(dir)?;
-            }
-            fs::rename(&tmp, dest)
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
+            p.push(tmp, dest.to_path_buf());
+            return Ok(());
         }
-        result.map_err(|e| with_path(e, dest))
+        place_now(tmp, f, dest, writable)
+    }
+
+    /// Keep `bytes` as a blob, visible when this returns (fsync, rename),
+    /// also in a deferred store: for a blob about to be restored.
+    pub fn put_blob_now(&self, bytes: &[u8]) -> io::Result<Digest> {
+        let d = Digest::of(bytes);
+        if self.has_blob(&d) {
+            return Ok(d);
+        }
+        let (tmp, mut f) = self.temp()?;
+        f.write_all(bytes).map_err(|e| with_path(e, &tmp))?;
+        place_now(tmp, f, &self.blob_path(&d), false)?;
+        Ok(d)
     }
 
     /// Entries, blobs and bytes.
@@ -261,6 +289,118 @@ impl LocalStore {
                 let _ = fs::remove_file(e.path());
             }
         }
+    }
+}
+
+/// fsync `f` (written at `tmp`), rename it to `dest`; blobs are made
+/// read-only first.
+fn place_now(tmp: PathBuf, f: File, dest: &Path, writable: bool) -> io::Result<()> {
+    let result = (|| {
+        if !writable {
+            f.set_permissions(fs::Permissions::from_mode(0o444))?;
+        }
+        f.sync_all()?;
+        drop(f);
+        if let Some(dir) = dest.parent() {
+            fs::create_dir_all(dir)?;
+        }
+        fs::rename(&tmp, dest)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.map_err(|e| with_path(e, dest))
+}
+
+/// The background publisher of a deferred store (see
+/// [`LocalStore::open_deferred`]): temp files are renamed into place, in
+/// the order written (blobs before the entries naming them), only after a
+/// `syncfs` made them durable.
+#[derive(Debug)]
+struct Publisher {
+    state: Arc<(Mutex<Queue>, Condvar)>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    items: Vec<(PathBuf, PathBuf)>,
+    busy: bool,
+    closed: bool,
+}
+
+impl Publisher {
+    fn start(root: &Path) -> io::Result<Publisher> {
+        let dir = File::open(root).map_err(|e| with_path(e, root))?;
+        let state: Arc<(Mutex<Queue>, Condvar)> = Arc::default();
+        let shared = state.clone();
+        let thread = std::thread::Builder::new()
+            .name("tupfs-cache-publish".into())
+            .spawn(move || publish_loop(&shared, &dir))?;
+        Ok(Publisher {
+            state,
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    fn push(&self, tmp: PathBuf, dest: PathBuf) {
+        let (lock, wake) = &*self.state;
+        lock_queue(lock).items.push((tmp, dest));
+        wake.notify_all();
+    }
+
+    fn flush(&self) {
+        let (lock, wake) = &*self.state;
+        let mut q = lock_queue(lock);
+        while !q.items.is_empty() || q.busy {
+            q = wake.wait(q).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+impl Drop for Publisher {
+    fn drop(&mut self) {
+        let (lock, wake) = &*self.state;
+        lock_queue(lock).closed = true;
+        wake.notify_all();
+        if let Some(t) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn lock_queue(m: &Mutex<Queue>) -> std::sync::MutexGuard<'_, Queue> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Take what is queued, make it durable with one `syncfs`, rename it in
+/// order; until closed and empty.
+fn publish_loop(state: &(Mutex<Queue>, Condvar), dir: &File) {
+    let (lock, wake) = state;
+    loop {
+        let batch = {
+            let mut q = lock_queue(lock);
+            while q.items.is_empty() && !q.closed {
+                q = wake.wait(q).unwrap_or_else(|e| e.into_inner());
+            }
+            if q.items.is_empty() {
+                return;
+            }
+            q.busy = true;
+            std::mem::take(&mut q.items)
+        };
+        // SAFETY: syncfs on a descriptor we own.
+        let synced = unsafe { libc::syncfs(dir.as_raw_fd()) } == 0;
+        for (tmp, dest) in batch {
+            let moved = synced
+                && dest.parent().map_or(Ok(()), fs::create_dir_all).is_ok()
+                && fs::rename(&tmp, &dest).is_ok();
+            if !moved {
+                let _ = fs::remove_file(&tmp);
+            }
+        }
+        lock_queue(lock).busy = false;
+        wake.notify_all();
     }
 }
 
@@ -357,6 +497,21 @@ mod tests {
         s.put_action(&key, b"one").unwrap();
         s.put_action(&key, b"two").unwrap();
         assert_eq!(s.get_action(&key).as_deref(), Some(&b"two"[..]));
+    }
+
+    #[test]
+    fn deferred_writes_appear_once_published() {
+        let t = tempfile::tempdir().unwrap();
+        let s = LocalStore::open_deferred(t.path()).unwrap();
+        let d = s.put_blob(b"later").unwrap();
+        s.put_action(&Digest::of(b"k"), b"entry").unwrap();
+        s.publish();
+        assert_eq!(s.read_blob(&d).as_deref(), Some(&b"later"[..]));
+        assert_eq!(
+            s.get_action(&Digest::of(b"k")).as_deref(),
+            Some(&b"entry"[..])
+        );
+        assert_eq!(fs::read_dir(t.path().join("tmp")).unwrap().count(), 0);
     }
 
     #[test]

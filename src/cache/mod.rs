@@ -74,11 +74,12 @@ pub struct Hit {
 }
 
 impl Cache {
-    /// The cache of a build of the project at `root` (None: off). `ids`
-    /// are the commands' identities; problems become warnings.
+    /// The cache of a build of the project at `root`, which commands see at
+    /// `seen_at` (the job root, or `root`); None: off. `ids` are the
+    /// commands' identities; problems become warnings.
     pub fn open(
         settings: &Settings,
-        root: &Path,
+        (root, seen_at): (&Path, &Path),
         state_dir: &Path,
         ids: &[Identity],
     ) -> (Option<Cache>, Vec<String>) {
@@ -86,7 +87,10 @@ impl Cache {
         let Some(dir) = settings.store_dir() else {
             return (None, warnings);
         };
-        let local = match LocalStore::open(&dir) {
+        // What a killed build's restores left (this build holds the lock).
+        let tmp = state_dir.join("cache-tmp");
+        let _ = std::fs::remove_dir_all(&tmp);
+        let local = match LocalStore::open_deferred(&dir) {
             Ok(l) => l,
             Err(e) => {
                 warnings.push(format!("the cache is off for this build: {e}"));
@@ -104,10 +108,7 @@ impl Cache {
                 }
             }
         });
-        let place = match &settings.job_root {
-            Some(p) => p.to_string_lossy().into_owned(),
-            None => root.to_string_lossy().into_owned(),
-        };
+        let place = seen_at.to_string_lossy().into_owned();
         let cache = Cache {
             local,
             remote,
@@ -115,7 +116,7 @@ impl Cache {
             signatures: ids.iter().map(|i| i.signature.0 .0).collect(),
             place,
             root: root.to_path_buf(),
-            tmp: state_dir.join("cache-tmp"),
+            tmp,
             max_size: settings.max_size,
             stored: AtomicUsize::new(0),
             warnings: Mutex::new(Vec::new()),
@@ -146,6 +147,13 @@ impl Cache {
         let manifest = self.manifest(&k1.0)?;
         let declared: Vec<&str> = sorted_outputs(graph, id);
         for set in &manifest.sets {
+            // Only project paths (a manifest from a store is not trusted).
+            if set
+                .iter()
+                .any(|(p, _)| ProjPath::new(p).map_or(true, |pp| pp.as_str() != p))
+            {
+                continue;
+            }
             let paths: Vec<String> = set.iter().map(|(p, _)| p.clone()).collect();
             let Some(now) = self.observer.all(&paths) else {
                 continue;
@@ -225,7 +233,7 @@ impl Cache {
             return Some(());
         }
         let bytes = self.remote.as_ref()?.get_blob(d)?;
-        self.local.put_blob(&bytes).ok().map(|_| ())
+        self.local.put_blob_now(&bytes).ok().map(|_| ())
     }
 
     /// After command `id` ran (exit 0, every check passed) from `started`:
@@ -358,6 +366,7 @@ impl Cache {
         if let Some(w) = self.remote.as_ref().and_then(Remote::take_warning) {
             out.push(w);
         }
+        self.local.publish();
         if self.stored.load(Ordering::Relaxed) > 0 && self.local.gc_due(GC_EVERY) {
             if let Err(e) = self.local.gc(self.max_size) {
                 out.push(format!(

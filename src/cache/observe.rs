@@ -116,6 +116,10 @@ fn hash_entry(disk: &Path, meta: &fs::Metadata) -> io::Result<Hash> {
         }
         return Ok(h.finish());
     }
+    if !ft.is_file() {
+        // A FIFO, socket or device: never opened (that could block).
+        return Ok(Fields::new("special").finish());
+    }
     let mut h = Fields::new("file");
     h.field(&file_hash(disk)?);
     h.count((meta.mode() & 0o111 != 0) as usize);

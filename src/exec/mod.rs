@@ -23,7 +23,7 @@ mod report;
 mod retake;
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
@@ -84,6 +84,8 @@ pub struct Request {
     pub guard: crate::guard::AfterRecord,
     /// The output cache (None: off).
     pub cache: Option<crate::cache::Settings>,
+    /// Where every job sees the project (`job_root`; None: its real path).
+    pub job_root: Option<std::path::PathBuf>,
 }
 
 /// Build `graph` in `project`: plan, run, record. The caller holds the lock.
@@ -177,10 +179,11 @@ fn run_commands(
     req: &Request,
     ui: &Ui,
 ) -> Result<schedule::Outcomes> {
-    let cache = open_cache(project, history, req, ui);
     let began = Instant::now();
-    let tracer = mount(project, graph)?;
+    let tracer = mount(project, graph, req.job_root.clone())?;
     log::debug!("timing: mounted in {:?}", began.elapsed());
+    let seen_at = tracer.job_root().unwrap_or(&project.root);
+    let cache = open_cache(project, seen_at, history, req, ui);
     let ctx = schedule::Context {
         graph,
         plan,
@@ -208,13 +211,18 @@ fn run_commands(
 /// build goes on without it, or without the remote).
 fn open_cache(
     project: &Project,
+    seen_at: &Path,
     history: &history::History,
     req: &Request,
     ui: &Ui,
 ) -> Option<Cache> {
     let settings = req.cache.as_ref()?;
-    let (cache, warnings) =
-        Cache::open(settings, &project.root, &project.state_dir(), &history.ids);
+    let (cache, warnings) = Cache::open(
+        settings,
+        (&project.root, seen_at),
+        &project.state_dir(),
+        &history.ids,
+    );
     for w in warnings {
         ui.warn(&w);
     }
@@ -264,7 +272,7 @@ fn parse_mount_config(project: &Project) -> MountConfig {
     }
 }
 
-fn mount(project: &Project, graph: &Graph) -> Result<Tracer> {
+fn mount(project: &Project, graph: &Graph, job_root: Option<PathBuf>) -> Result<Tracer> {
     let config = mount_config(project);
     // The tracer makes the mountpoint (and clears a dead mount there); a
     // killed parse may have left one at the run scripts' place.
@@ -272,8 +280,12 @@ fn mount(project: &Project, graph: &Graph) -> Result<Tracer> {
         .context("cannot clear what a killed build left")?;
     std::fs::create_dir_all(&config.scratch)
         .with_context(|| format!("cannot create {}", config.scratch.display()))?;
-    let tracer = Tracer::mount_with(config, mount_options(variant_mirrors(graph)))
-        .context("cannot mount the tracing filesystem")?;
+    let options = MountOptions {
+        job_root,
+        ..mount_options(variant_mirrors(graph))
+    };
+    let tracer =
+        Tracer::mount_with(config, options).context("cannot mount the tracing filesystem")?;
     log::debug!(
         "tracing mount: requests through {}; file data {}",
         match tracer.io_uring_requests() {
