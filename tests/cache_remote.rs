@@ -149,12 +149,13 @@ fn nginx_corrupt_blob_is_a_miss_and_never_enters_the_local_store() {
     let p = project();
     let remote = ["--remote-cache", server.url.as_str()];
     p.build(&remote).success();
-    let good = fs::read(p.path("other.o")).unwrap();
+    // big.bin: above the size inlined in entries, so served from /cas.
+    let good = fs::read(p.path("big.bin")).unwrap();
     let hex = sha256_hex(&good);
     let blob = server.data().join("cache/cas").join(&hex);
     assert!(
         blob.exists(),
-        "other.o is on the server at {}",
+        "big.bin is on the server at {}",
         blob.display()
     );
     let mut bad = good.clone();
@@ -163,10 +164,10 @@ fn nginx_corrupt_blob_is_a_miss_and_never_enters_the_local_store() {
     fresh_clone(&p);
     let again = p.build(&remote);
     again.success();
-    let other = again.command("gcc -c other.c -o other.o");
-    assert_eq!(other.status, "ok", "it ran: the bad blob was a miss");
+    let maker = again.command("yes 0123456789abcdef | head -c 6000000 > big.bin");
+    assert_eq!(maker.status, "ok", "it ran: the bad blob was a miss");
     assert_eq!(counts(&again), (1, 3));
-    assert_eq!(fs::read(p.path("other.o")).unwrap(), good);
+    assert_eq!(fs::read(p.path("big.bin")).unwrap(), good);
     let local = p.cache_dir().join("cas").join(&hex[..2]).join(&hex);
     assert_eq!(
         fs::read(&local).unwrap(),

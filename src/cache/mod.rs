@@ -178,14 +178,29 @@ impl Cache {
         if paths != declared {
             return None;
         }
+        let mut mem = restore::InMemory::new();
+        for o in &result.outputs {
+            if let Some(b) = o.contents.as_ref().filter(|b| Digest::of(b) == o.digest) {
+                self.fill_local(&o.digest, b);
+                mem.insert(o.digest, b.clone());
+            }
+        }
         for d in result.blobs() {
-            self.ensure_blob(&d)?;
+            if !mem.contains_key(&d) {
+                if let Some(fetched) = self.ensure_blob(&d)? {
+                    mem.insert(d, fetched);
+                }
+            }
         }
         let output = match &result.output {
-            Some(d) => restore::output_bytes(&self.local, d)?,
+            Some(d) => match mem.get(d) {
+                Some(b) => b.clone(),
+                None => restore::output_bytes(&self.local, d)?,
+            },
             None => Vec::new(),
         };
-        match restore::restore(&self.local, &result.outputs, &self.root, &self.tmp) {
+        let store = (&self.local, &mem);
+        match restore::restore(store, &result.outputs, &self.root, &self.tmp) {
             Ok(true) => {}
             Ok(false) => return None,
             Err(e) => {
@@ -212,9 +227,22 @@ impl Cache {
     /// The manifest of `k1`: local, else remote (then kept locally).
     fn manifest(&self, k1: &Hash) -> Option<Manifest> {
         let pointer = self.action(&key::manifest_action(k1))?;
-        let d = result::decode_pointer(&pointer)?;
-        self.ensure_blob(&d)?;
-        Manifest::decode(&self.local.read_blob(&d)?)
+        let (d, inline) = result::decode_pointer(&pointer)?;
+        if let Some(bytes) = inline {
+            return Manifest::decode(&bytes);
+        }
+        match self.ensure_blob(&d)? {
+            Some(bytes) => Manifest::decode(&bytes),
+            None => Manifest::decode(&self.local.read_blob(&d)?),
+        }
+    }
+
+    /// Keep a blob a remote gave (verified) in the local store, unless
+    /// there.
+    fn fill_local(&self, d: &Digest, bytes: &[u8]) {
+        if !self.local.has_blob(d) {
+            let _ = self.local.put_blob(bytes);
+        }
     }
 
     /// An action entry: local, else remote (then kept locally).
@@ -227,13 +255,16 @@ impl Cache {
         Some(bytes)
     }
 
-    /// Blob `d` in the local store (fetched from the remote if need be).
-    fn ensure_blob(&self, d: &Digest) -> Option<()> {
+    /// Blob `d` in the local store: Some(None); or fetched from the remote
+    /// (verified; kept locally, published later): Some(bytes); None:
+    /// nowhere.
+    fn ensure_blob(&self, d: &Digest) -> Option<Option<Vec<u8>>> {
         if self.local.has_blob(d) {
-            return Some(());
+            return Some(None);
         }
         let bytes = self.remote.as_ref()?.get_blob(d)?;
-        self.local.put_blob_now(&bytes).ok().map(|_| ())
+        self.fill_local(d, &bytes);
+        Some(Some(bytes))
     }
 
     /// After command `id` ran (exit 0, every check passed) from `started`:
@@ -262,7 +293,7 @@ impl Cache {
         let Ok(m) = self.local.put_blob(&m_bytes) else {
             return false;
         };
-        let pointer = result::encode_pointer(&m);
+        let pointer = result::encode_pointer(&m, None);
         if self
             .local
             .put_action(&key::manifest_action(&k1.0), &pointer)
@@ -272,12 +303,17 @@ impl Cache {
         }
         self.stored.fetch_add(1, Ordering::Relaxed);
         if let Some(remote) = &self.remote {
+            // Small outputs and the manifest go inline too: a hit then
+            // costs two round trips (pointer, result).
+            let actions = [
+                (key::result_action(&k2), result.inlined(&blobs).encode()),
+                (
+                    key::manifest_action(&k1.0),
+                    result::encode_pointer(&m, Some(&m_bytes)),
+                ),
+            ];
             let mut all = blobs;
             all.push((m, m_bytes));
-            let actions = [
-                (key::result_action(&k2), result_bytes),
-                (key::manifest_action(&k1.0), pointer),
-            ];
             remote.put(&all, &actions);
         }
         true
@@ -299,19 +335,19 @@ impl Cache {
             if own.contains(path.as_str()) || ProjPath::new(path).is_err() {
                 continue;
             }
-            let seen = self.observer.seen(path).ok()?;
+            let now = self.observer.seen_when(path).ok()?;
             // A ghost that exists now, or a read that is gone, changed
             // while the command ran.
-            if seen.is_some() != log.reads.contains(path) {
+            if now.is_some() != log.reads.contains(path) {
                 return None;
             }
             let generated = ProjPath::new(path).is_ok_and(|p| graph.producer_of(&p).is_some());
-            if seen.is_some() && !generated {
-                let mtime = self.observer.mtime(path)?;
+            if let Some((_, mtime)) = now.filter(|_| !generated) {
                 if mtime >= started.0 - RACY_NS {
                     return None;
                 }
             }
+            let seen = now.map(|(hash, _)| hash);
             set.push((path.clone(), seen));
         }
         Some(set)
@@ -346,6 +382,7 @@ impl Cache {
                 path: path.to_string(),
                 digest,
                 executable: meta.permissions().mode() & 0o111 != 0,
+                contents: None,
             });
         }
         let output = match job.output.is_empty() {

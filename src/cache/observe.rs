@@ -54,6 +54,11 @@ impl Observer {
     /// What project path `rel` is now (None: absent). An error (e.g. no
     /// permission) means the path cannot be keyed: the caller misses.
     pub fn seen(&self, rel: &str) -> io::Result<Option<Hash>> {
+        Ok(self.seen_when(rel)?.map(|(hash, _)| hash))
+    }
+
+    /// [`Observer::seen`] with the entry's mtime (ns) when it exists.
+    pub fn seen_when(&self, rel: &str) -> io::Result<Option<(Hash, i64)>> {
         let disk = self.root.join(rel);
         let meta = match fs::symlink_metadata(&disk) {
             Ok(m) => m,
@@ -63,7 +68,7 @@ impl Observer {
         let stamp = Stamp::of(&meta);
         if let Some(m) = self.memo.get(rel) {
             if m.0 == stamp {
-                return Ok(Some(m.1));
+                return Ok(Some((m.1, stamp.mtime)));
             }
         }
         let hash = hash_entry(&disk, &meta)?;
@@ -72,7 +77,7 @@ impl Observer {
         if stamp.ctime < crate::change::Moment::now().0 - RACY_NS {
             self.memo.insert(rel.to_string(), (stamp, hash));
         }
-        Ok(Some(hash))
+        Ok(Some((hash, stamp.mtime)))
     }
 
     /// Every path of `paths` with what it is now (None: one of them cannot
@@ -82,12 +87,6 @@ impl Observer {
             .iter()
             .map(|p| Some((p.clone(), self.seen(p).ok()?)))
             .collect()
-    }
-
-    /// The mtime (ns) of project path `rel`, if it exists.
-    pub fn mtime(&self, rel: &str) -> Option<i64> {
-        let m = fs::symlink_metadata(self.root.join(rel)).ok()?;
-        Some(m.mtime() * 1_000_000_000 + m.mtime_nsec())
     }
 }
 

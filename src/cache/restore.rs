@@ -16,10 +16,15 @@ use super::key::Digest;
 use super::local::{copy_hashing, LocalStore};
 use super::result::OutputFile;
 
-/// Restore `outputs` under `root` from `store`, staging in `tmp`. Ok(false):
-/// a blob is missing or corrupt (nothing was changed in the tree).
+/// Blobs already in memory (fetched from a remote, or inlined in its
+/// entry), checked against their digests before use.
+pub type InMemory = std::collections::HashMap<Digest, Vec<u8>>;
+
+/// Restore `outputs` under `root` from `mem` or else `store`, staging in
+/// `tmp`. Ok(false): a blob is missing or corrupt (nothing was changed in
+/// the tree).
 pub fn restore(
-    store: &LocalStore,
+    (store, mem): (&LocalStore, &InMemory),
     outputs: &[OutputFile],
     root: &Path,
     tmp: &Path,
@@ -28,7 +33,11 @@ pub fn restore(
     let mut staged: Vec<(PathBuf, &OutputFile)> = Vec::new();
     let mut ok = true;
     for out in outputs {
-        match stage(store, out, tmp) {
+        let staging = match mem.get(&out.digest) {
+            Some(bytes) => stage_bytes(bytes, out, tmp),
+            None => stage(store, out, tmp),
+        };
+        match staging {
             Ok(Some(path)) => staged.push((path, out)),
             Ok(None) => {
                 ok = false;
@@ -98,6 +107,20 @@ fn stage(store: &LocalStore, out: &OutputFile, tmp: &Path) -> io::Result<Option<
     Ok(Some(path))
 }
 
+/// Verified bytes `bytes` as a temp file with `out`'s mode (None: they are
+/// not what `out` names).
+fn stage_bytes(bytes: &[u8], out: &OutputFile, tmp: &Path) -> io::Result<Option<PathBuf>> {
+    if Digest::of(bytes) != out.digest {
+        return Ok(None);
+    }
+    let path = temp_name(tmp);
+    let mut dest = File::create(&path)?;
+    std::io::Write::write_all(&mut dest, bytes)?;
+    let mode = if out.executable { 0o755 } else { 0o644 };
+    dest.set_permissions(fs::Permissions::from_mode(mode))?;
+    Ok(Some(path))
+}
+
 /// Share `from`'s extents with `to` (FICLONE); false where the file system
 /// cannot (then the caller copies).
 fn clone(from: &File, to: &File) -> bool {
@@ -148,13 +171,23 @@ mod tests {
             path: p.into(),
             digest: d,
             executable: false,
+            contents: None,
         };
+        let mut mem = InMemory::new();
         let missing = Digest::of(b"never stored");
-        let r = restore(&store, &[out("x/a", a), out("b", missing)], &root, &tmp);
+        let r = restore(
+            (&store, &mem),
+            &[out("x/a", a), out("b", missing)],
+            &root,
+            &tmp,
+        );
         assert!(!r.unwrap());
         assert!(!root.join("x/a").exists(), "none restored");
-        assert!(restore(&store, &[out("x/a", a)], &root, &tmp).unwrap());
+        assert!(restore((&store, &mem), &[out("x/a", a)], &root, &tmp).unwrap());
         assert_eq!(fs::read(root.join("x/a")).unwrap(), b"aaa");
+        mem.insert(missing, b"never stored".to_vec());
+        assert!(restore((&store, &mem), &[out("b", missing)], &root, &tmp).unwrap());
+        assert_eq!(fs::read(root.join("b")).unwrap(), b"never stored");
         assert_eq!(fs::read_dir(&tmp).unwrap().count(), 0);
     }
 }

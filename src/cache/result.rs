@@ -20,6 +20,9 @@ pub struct OutputFile {
     pub digest: Digest,
     /// Has an execute bit.
     pub executable: bool,
+    /// Its bytes inlined in the entry (what goes to a remote, for small
+    /// outputs: one round trip fewer per hit), checked against `digest`.
+    pub contents: Option<Vec<u8>>,
 }
 
 /// What a command that exited 0 left.
@@ -49,6 +52,7 @@ impl CachedResult {
                     path: o.path.clone(),
                     digest: Some(to_pb(&o.digest)),
                     is_executable: o.executable,
+                    contents: o.contents.clone().unwrap_or_default(),
                     ..Default::default()
                 })
                 .collect(),
@@ -74,6 +78,7 @@ impl CachedResult {
                     path: f.path.clone(),
                     digest: from_pb(f.digest.as_ref()?)?,
                     executable: f.is_executable,
+                    contents: (!f.contents.is_empty()).then(|| f.contents.clone()),
                 })
             })
             .collect::<Option<Vec<_>>>()?;
@@ -85,24 +90,49 @@ impl CachedResult {
     }
 }
 
-/// A manifest pointer: an `ActionResult` whose one output is the manifest.
-pub fn encode_pointer(manifest: &Digest) -> Vec<u8> {
+/// Outputs at most this big are inlined in the entries sent to a remote.
+pub const INLINE_MAX: u64 = 64 << 10;
+
+impl CachedResult {
+    /// This result with the outputs of `blobs` no bigger than
+    /// [`INLINE_MAX`] inlined (for a remote).
+    pub fn inlined(&self, blobs: &[(Digest, Vec<u8>)]) -> CachedResult {
+        let mut r = self.clone();
+        for o in &mut r.outputs {
+            if o.digest.size <= INLINE_MAX {
+                o.contents = blobs
+                    .iter()
+                    .find(|(d, _)| *d == o.digest)
+                    .map(|(_, b)| b.clone());
+            }
+        }
+        r
+    }
+}
+
+/// A manifest pointer: an `ActionResult` whose one output is the manifest
+/// (`inline`: with its bytes, for a remote).
+pub fn encode_pointer(manifest: &Digest, inline: Option<&[u8]>) -> Vec<u8> {
     CachedResult {
         outputs: vec![OutputFile {
             path: MANIFEST_FILE.into(),
             digest: *manifest,
             executable: false,
+            contents: inline.map(<[u8]>::to_vec),
         }],
         output: None,
     }
     .encode()
 }
 
-/// The manifest blob a pointer names.
-pub fn decode_pointer(bytes: &[u8]) -> Option<Digest> {
+/// The manifest blob a pointer names, and its bytes if inlined (checked).
+pub fn decode_pointer(bytes: &[u8]) -> Option<(Digest, Option<Vec<u8>>)> {
     let r = CachedResult::decode(bytes)?;
     match r.outputs.as_slice() {
-        [one] if one.path == MANIFEST_FILE => Some(one.digest),
+        [one] if one.path == MANIFEST_FILE => {
+            let inline = one.contents.clone().filter(|b| Digest::of(b) == one.digest);
+            Some((one.digest, inline))
+        }
         _ => None,
     }
 }
@@ -131,13 +161,25 @@ mod tests {
                 path: "a/b.o".into(),
                 digest: Digest::of(b"obj"),
                 executable: true,
+                contents: None,
             }],
             output: Some(Digest::of(b"warning")),
         };
         assert_eq!(CachedResult::decode(&r.encode()), Some(r.clone()));
         assert_eq!(decode_pointer(&r.encode()), None);
         let m = Digest::of(b"manifest");
-        assert_eq!(decode_pointer(&encode_pointer(&m)), Some(m));
+        assert_eq!(decode_pointer(&encode_pointer(&m, None)), Some((m, None)));
+        let inline = decode_pointer(&encode_pointer(&m, Some(b"manifest")));
+        assert_eq!(inline, Some((m, Some(b"manifest".to_vec()))));
+        let wrong = decode_pointer(&encode_pointer(&m, Some(b"other")));
+        assert_eq!(wrong, Some((m, None)), "inline bytes are checked");
+        let big = r.inlined(&[(Digest::of(b"obj"), b"obj".to_vec())]);
+        assert_eq!(
+            CachedResult::decode(&big.encode()).unwrap().outputs[0]
+                .contents
+                .as_deref(),
+            Some(&b"obj"[..])
+        );
         assert_eq!(CachedResult::decode(b"\xff\xff"), None);
     }
 }
