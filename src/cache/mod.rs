@@ -186,9 +186,9 @@ impl Cache {
             }
         }
         for d in result.blobs() {
-            if !mem.contains_key(&d) {
+            if let std::collections::hash_map::Entry::Vacant(slot) = mem.entry(d) {
                 if let Some(fetched) = self.ensure_blob(&d)? {
-                    mem.insert(d, fetched);
+                    slot.insert(fetched);
                 }
             }
         }
