@@ -44,6 +44,8 @@ pub struct BuildOptions {
     pub progress: Option<bool>,
     /// No `[n/total]` before each command (`display.job_numbers = 0`).
     pub no_job_numbers: bool,
+    /// The output cache's flags.
+    pub cache: crate::cache::settings::Flags,
 }
 
 impl BuildOptions {
@@ -169,6 +171,10 @@ pub fn build(dir: &Path, opts: &BuildOptions) -> Result<ExitCode> {
         Err((e, parsed)) => return failed_early(&project, &e, parsed),
     };
     let parsed = rules.parsed;
+    let (cache, job_root) = match cache_settings(&project, &opts.cache) {
+        Ok(settings) => settings,
+        Err(e) => return failed_early(&project, &format!("{e:#}"), parsed),
+    };
     let cwd = dir.canonicalize()?;
     let selected = match exec::targets::select(&graph, &project.root, &cwd, &opts.targets) {
         Ok(selected) => selected,
@@ -191,6 +197,8 @@ pub fn build(dir: &Path, opts: &BuildOptions) -> Result<ExitCode> {
         change,
         ui: opts.ui(),
         guard,
+        cache,
+        job_root,
     };
     Ok(
         match exec::run_build_with(&project, &graph, &request, prior, started)? {
@@ -279,6 +287,89 @@ pub fn change_mode(files: &Options, flag: Option<&str>) -> Result<ChangeMode> {
         Some(mode) => Ok(mode.parse().map_err(|e| anyhow::anyhow!("--change: {e}"))?),
         None => Ok(files.change),
     }
+}
+
+/// The output cache's settings (None: off) and the job root, from
+/// `.tupfs/options` and the flags.
+fn cache_settings(
+    project: &Project,
+    flags: &crate::cache::settings::Flags,
+) -> Result<(Option<crate::cache::Settings>, Option<PathBuf>)> {
+    let options = Options::load(&project.state_dir().join("options"))?;
+    let settings = crate::cache::Settings::resolve(&options, flags, &project.root);
+    if let Some(jr) = settings.job_root.as_ref().filter(|p| !p.is_absolute()) {
+        anyhow::bail!("--job-root {}: expected an absolute path", jr.display());
+    }
+    let job_root = settings.job_root.clone();
+    Ok((settings.enabled.then_some(settings), job_root))
+}
+
+/// `tupfs cache stats|gc|clear`: the local store of the project found from
+/// `dir` (its `cache_dir` option), else the default one; `store` overrides.
+pub fn cache(
+    dir: &Path,
+    action: &str,
+    store: Option<PathBuf>,
+    max: Option<&str>,
+) -> Result<ExitCode> {
+    let root = match store {
+        Some(s) => s,
+        None => {
+            let settings = match Project::find(dir) {
+                Ok(p) => {
+                    let options = Options::load(&p.state_dir().join("options"))?;
+                    crate::cache::Settings::resolve(&options, &Default::default(), &p.root)
+                }
+                Err(_) => crate::cache::Settings::default(),
+            };
+            let max_size = settings.max_size;
+            let dir = settings
+                .dir
+                .or_else(crate::cache::settings::default_dir)
+                .ok_or_else(|| {
+                    anyhow::anyhow!("no cache directory: set --cache-dir, XDG_CACHE_HOME or HOME")
+                })?;
+            return cache_action(&dir, action, max, max_size);
+        }
+    };
+    cache_action(&root, action, max, crate::cache::local::DEFAULT_MAX_SIZE)
+}
+
+fn cache_action(
+    root: &Path,
+    action: &str,
+    max: Option<&str>,
+    default_max: u64,
+) -> Result<ExitCode> {
+    use crate::cache::local::LocalStore;
+    let store = LocalStore::open(root)?;
+    let show = |what: &str, s: crate::cache::local::Stats| {
+        println!(
+            "{what}: {} entries, {} blobs, {} bytes ({})",
+            s.entries,
+            s.blobs,
+            s.bytes,
+            root.display()
+        )
+    };
+    match action {
+        "stats" => show("cache", store.stats()?),
+        "clear" => show("removed", store.clear()?),
+        "gc" => {
+            let max = match max {
+                Some(m) => crate::cache::settings::parse_size(m).ok_or_else(|| {
+                    anyhow::anyhow!("--max-size: expected a size such as 5G or 500M, found '{m}'")
+                })?,
+                None => default_max,
+            };
+            match store.gc(max)? {
+                Some(removed) => show("removed", removed),
+                None => println!("another process is collecting {}", root.display()),
+            }
+        }
+        other => anyhow::bail!("cache: unknown action '{other}': expected stats, gc or clear"),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// A build the index proves up to date ([`Prior::nothing_to_do`]): say so

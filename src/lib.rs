@@ -5,6 +5,7 @@
 //! (record). See DESIGN.md for the modules and what each owns.
 
 pub mod buildrules;
+pub mod cache;
 pub mod change;
 pub mod cli;
 pub mod exec;

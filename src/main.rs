@@ -93,6 +93,23 @@ enum Command {
     Completions(verbs::completions::CompletionsArgs),
     /// Print the manual page (roff) to stdout.
     Man,
+    /// The local output cache: `stats` (size), `gc` (trim to the size cap,
+    /// least recently used first), `clear` (remove everything).
+    Cache(CacheArgs),
+}
+
+#[derive(Args, Debug)]
+struct CacheArgs {
+    /// stats, gc or clear.
+    #[arg(value_parser = ["stats", "gc", "clear"])]
+    action: String,
+    /// The store (default: the project's `cache_dir`, else
+    /// $XDG_CACHE_HOME/tupfs, else ~/.cache/tupfs).
+    #[arg(long = "cache-dir", value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// For gc: the size to trim to (e.g. 5G, 500M; default the cap).
+    #[arg(long = "max-size", value_name = "SIZE")]
+    max_size: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -124,6 +141,24 @@ struct BuildArgs {
     /// Stop at the first failure even if the options files say keep_going.
     #[arg(long = "no-keep-going", conflicts_with = "keep_going")]
     no_keep_going: bool,
+    /// Do not use the output cache (neither look up nor store).
+    #[arg(long = "no-cache")]
+    no_cache: bool,
+    /// The local output cache's directory (default: $XDG_CACHE_HOME/tupfs,
+    /// else ~/.cache/tupfs).
+    #[arg(long = "cache-dir", value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// A shared remote cache: grpc://HOST:PORT[/INSTANCE] (REAPI v2) or
+    /// http://HOST:PORT/PREFIX (Bazel's HTTP cache protocol).
+    #[arg(long = "remote-cache", value_name = "URL")]
+    remote_cache: Option<String>,
+    /// Read from the remote cache, never store there.
+    #[arg(long = "remote-cache-read-only")]
+    remote_cache_read_only: bool,
+    /// Every command sees the project at this fixed path (so checkouts at
+    /// different paths share cache hits).
+    #[arg(long = "job-root", value_name = "PATH")]
+    job_root: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -171,6 +206,13 @@ fn main() -> ExitCode {
                 no_keep_going: args.no_keep_going,
                 verbose: cli.verbose > 0,
                 quiet: cli.quiet,
+                cache: tupfs::cache::settings::Flags {
+                    no_cache: args.no_cache,
+                    cache_dir: args.cache_dir,
+                    remote_cache: args.remote_cache,
+                    remote_cache_read_only: args.remote_cache_read_only,
+                    job_root: args.job_root,
+                },
                 ..Default::default()
             },
         ),
@@ -187,6 +229,9 @@ fn main() -> ExitCode {
         Command::Version => verbs::version(),
         Command::Completions(args) => verbs::completions::run(Cli::command(), &args),
         Command::Man => verbs::completions::man(Cli::command()),
+        Command::Cache(args) => {
+            tupfs::cli::cache(&dir, &args.action, args.cache_dir, args.max_size.as_deref())
+        }
     };
     match result {
         Ok(code) => code,

@@ -128,6 +128,18 @@ pub struct Options {
     /// `[graph] dirs`, `ghosts`, `environment`, `combine`: `graph`'s
     /// defaults.
     pub graph: GraphDefaults,
+    /// `cache = on|off` (the output cache; on by default).
+    pub cache: Option<bool>,
+    /// `cache_dir = PATH` (the local store; relative to the project root).
+    pub cache_dir: Option<PathBuf>,
+    /// `cache_max_size = SIZE` (`5G`, `500M`, bytes).
+    pub cache_max_size: Option<u64>,
+    /// `remote_cache = URL` (`grpc://HOST:PORT`, `http://HOST:PORT/PREFIX`).
+    pub remote_cache: Option<String>,
+    /// `remote_cache_read_only = on|off`.
+    pub remote_cache_read_only: Option<bool>,
+    /// `job_root = /PATH` (where every job sees the project).
+    pub job_root: Option<PathBuf>,
 }
 
 /// `tupfs graph`'s defaults (`[graph]` in the options files).
@@ -156,6 +168,12 @@ impl Default for Options {
             job_numbers: true,
             autoupdate: false,
             graph: GraphDefaults::default(),
+            cache: None,
+            cache_dir: None,
+            cache_max_size: None,
+            remote_cache: None,
+            remote_cache_read_only: None,
+            job_root: None,
         }
     }
 }
@@ -233,6 +251,26 @@ fn boolean(value: &str) -> Result<bool, String> {
 /// The allowed values of a boolean option.
 const BOOLEAN: &str = "1, 0, true, false, yes, no";
 
+/// The allowed values of an on/off option.
+const ON_OFF: &str = "on, off (or 1, 0, true, false, yes, no)";
+
+/// An on/off value (also tup's booleans).
+fn switch(value: &str) -> Result<bool, String> {
+    crate::cache::settings::parse_switch(value).ok_or_else(|| format!("'{value}' is not on or off"))
+}
+
+/// An on/off option as the files would write it (`default` when unset).
+fn show_switch(value: Option<bool>, default: &str) -> String {
+    value.map_or_else(|| default.into(), |b| if b { "on" } else { "off" }.into())
+}
+
+/// A path option as the files would write it (`default` when unset).
+fn show_path(value: &Option<PathBuf>, default: &str) -> String {
+    value
+        .as_ref()
+        .map_or_else(|| default.into(), |p| p.display().to_string())
+}
+
 /// An [`OptionKey`] for a boolean field of [`Options`].
 macro_rules! bool_option {
     ($name:expr, $($field:ident).+) => {
@@ -277,6 +315,68 @@ pub const OPTION_KEYS: &[OptionKey] = &[
             o.num_jobs
                 .map_or_else(|| "(one per CPU)".into(), |n| n.to_string())
         },
+    },
+    OptionKey {
+        name: "cache",
+        allowed: ON_OFF,
+        set: |o, v| {
+            o.cache = Some(switch(v)?);
+            Ok(())
+        },
+        show: |o| show_switch(o.cache, "on"),
+    },
+    OptionKey {
+        name: "cache_dir",
+        allowed: "a directory (relative: to the project root)",
+        set: |o, v| {
+            o.cache_dir = Some(PathBuf::from(v));
+            Ok(())
+        },
+        show: |o| show_path(&o.cache_dir, "($XDG_CACHE_HOME/tupfs, else ~/.cache/tupfs)"),
+    },
+    OptionKey {
+        name: "cache_max_size",
+        allowed: "a size such as 5G, 500M or a number of bytes",
+        set: |o, v| {
+            let size = crate::cache::settings::parse_size(v)
+                .ok_or_else(|| format!("'{v}' is not a size"))?;
+            o.cache_max_size = Some(size);
+            Ok(())
+        },
+        show: |o| {
+            o.cache_max_size
+                .map_or_else(|| "5G".into(), |n| n.to_string())
+        },
+    },
+    OptionKey {
+        name: "remote_cache",
+        allowed: "grpc://HOST:PORT[/INSTANCE] or http://HOST:PORT/PREFIX",
+        set: |o, v| {
+            o.remote_cache = Some(v.to_string());
+            Ok(())
+        },
+        show: |o| o.remote_cache.clone().unwrap_or_else(|| "(none)".into()),
+    },
+    OptionKey {
+        name: "remote_cache_read_only",
+        allowed: ON_OFF,
+        set: |o, v| {
+            o.remote_cache_read_only = Some(switch(v)?);
+            Ok(())
+        },
+        show: |o| show_switch(o.remote_cache_read_only, "off"),
+    },
+    OptionKey {
+        name: "job_root",
+        allowed: "an absolute path",
+        set: |o, v| {
+            if !v.starts_with('/') {
+                return Err(format!("'{v}' is not an absolute path"));
+            }
+            o.job_root = Some(PathBuf::from(v));
+            Ok(())
+        },
+        show: |o| show_path(&o.job_root, "(the project's real path)"),
     },
     bool_option!("updater.keep_going", keep_going),
     bool_option!("updater.full_deps", full_deps),

@@ -555,6 +555,13 @@ fn env_number(name: &str, default: u64) -> u64 {
 }
 
 fn run_oracle(mode: Mode, default_seed: u64) {
+    run_oracle_with(mode, default_seed, false);
+}
+
+/// [`run_oracle`]; `cached`: every clean build uses the output cache (the
+/// incremental builds, the truth, do not), so a wrong hit shows as a clean
+/// output that differs.
+fn run_oracle_with(mode: Mode, default_seed: u64, cached: bool) {
     let steps = env_number("TUPFS_ORACLE_STEPS", 200);
     let seed = env_number("TUPFS_ORACLE_SEED", default_seed);
     let mut rng = Rng(seed);
@@ -567,6 +574,7 @@ fn run_oracle(mode: Mode, default_seed: u64) {
     // premise of the comparison), so a step that left the tree as it was (a
     // touch) reuses the previous clean build instead of paying for another.
     let mut last_clean: Option<(Tree, Outputs)> = None;
+    let mut served = 0;
     for step in 0..=steps {
         let touch = if step == 0 {
             None
@@ -597,17 +605,29 @@ fn run_oracle(mode: Mode, default_seed: u64) {
             panic!("{}\nwrong commands ran (see above)", context());
         }
         let tree = model.render();
-        if last_clean.as_ref().map_or(true, |(t, _)| *t != tree) {
+        if cached || last_clean.as_ref().map_or(true, |(t, _)| *t != tree) {
+            if cached {
+                p.enable_cache();
+            }
             let (clean, outputs) = p.clean_build_in_place(&["--change", mode.name()]);
+            p.disable_cache();
             if !clean.status.success() {
                 clean.fail(&format!("{}\nthe clean build failed", context()));
             }
+            served += clean.log().summary.cached;
             last_clean = Some((tree, outputs));
         }
         if let Some((_, outputs)) = &last_clean {
             compare_outputs(&p.outputs(), outputs, &context);
         }
         prev = Some((model.clone(), disk.clone()));
+    }
+    if cached {
+        assert!(served > 0, "no clean build was served from the cache");
+        eprintln!(
+            "oracle {}: {served} commands of clean builds served from the cache",
+            mode.name()
+        );
     }
     eprintln!("oracle {}: {steps} steps, seed {seed}: ok", mode.name());
 }
@@ -649,6 +669,14 @@ fn s43_oracle_digest() {
 fn s43_oracle_mtime_digest() {
     require_fuse!();
     run_oracle(Mode::MtimeDigest, 0x7f5a_0003);
+}
+
+/// The oracle with every clean build served from the output cache as far
+/// as it can be (issue 16): 0 wrong.
+#[test]
+fn s43_oracle_clean_builds_from_the_cache() {
+    require_fuse!();
+    run_oracle_with(Mode::MtimeDigest, 0x7f5a_0005, true);
 }
 
 #[test]

@@ -181,7 +181,12 @@ fn project(tupfile: &str) -> (tempfile::TempDir, PathBuf) {
 /// `tupfs build` of the project at `root`.
 fn tupfs_build(root: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_tupfs"));
-    c.arg("build").arg("-C").arg(root).stdin(Stdio::null());
+    // --no-cache: these tests are about tracing, not the user's cache.
+    c.arg("build")
+        .arg("--no-cache")
+        .arg("-C")
+        .arg(root)
+        .stdin(Stdio::null());
     c
 }
 

@@ -105,7 +105,9 @@ def make_tools(selected, modes):
             tools.append(Tool("tup", "tup", ["tup", f"-j{JOBS}", "--quiet"]))
         elif name == "tupfs":
             for m in sorted(modes, key=TUPFS_RUN_ORDER.index):
-                argv = [tupfs_bin(), "build", f"-j{JOBS}", "--change", m]
+                # --no-cache: a full build must build, not restore from the
+                # output cache (bench/compare/cache.py measures that).
+                argv = [tupfs_bin(), "build", f"-j{JOBS}", "--no-cache", "--change", m]
                 tools.append(Tool(f"tupfs[{m}]", "tupfs", argv, m))
         else:
             raise SystemExit(f"run.py: unknown tool {name!r} (want floor, ninja, make, tup, tupfs)")

@@ -18,7 +18,7 @@ secs() { s=$(date +%s.%N); "$@" >/dev/null 2>&1; rc=$?; e=$(date +%s.%N); echo "
 for i in $(seq 1 "$RUNS"); do
   for v in $VALUES; do
     (cd "$B/tupfs" && sh floor/clean.sh)
-    echo "tupfs $VAR=$v $(cd "$B/tupfs" && export "$VAR=$v" && secs "$T" build -j2 -q)"
+    echo "tupfs $VAR=$v $(cd "$B/tupfs" && export "$VAR=$v" && secs "$T" build -j2 -q --no-cache)"
   done
   (cd "$B/ninja" && sh floor/clean.sh); echo "ninja $(cd "$B/ninja" && secs ninja -j2)"
   (cd "$B/floor" && sh floor/clean.sh); echo "floor $(cd "$B/floor" && secs sh floor/full.sh)"

@@ -97,6 +97,11 @@ pub struct MountOptions {
     /// on that CPU, so a request does not wake a thread on another CPU.
     /// Default true; falls back to `/dev/fuse` when not offered.
     pub io_uring: bool,
+    /// A fixed path at which every job ALSO sees the project (its view is
+    /// bound there too, and it runs below it), so outputs that embed paths
+    /// are the same from any checkout. Made if absent; needs namespaces
+    /// (without them it is ignored: see [`Tracer::job_root`]). Default none.
+    pub job_root: Option<PathBuf>,
 }
 
 /// The default fast wake-up window: longer than the gaps between the
@@ -112,6 +117,7 @@ impl Default for MountOptions {
             variants: Vec::new(),
             fast_wake: DEFAULT_FAST_WAKE,
             io_uring: true,
+            job_root: None,
         }
     }
 }
@@ -124,6 +130,9 @@ pub struct Tracer {
     hidden: Arc<[OsString]>,
     mirrors: Arc<Mirrors>,
     isolation: Isolation,
+    /// Where jobs see the project besides its real root (see
+    /// [`MountOptions::job_root`]).
+    job_root: Option<PathBuf>,
     next_job: Arc<AtomicU64>,
     /// Namespaces made ahead for the next jobs (namespace isolation only).
     /// Declared before `mounted`: dropped (its binds released) first.
@@ -205,6 +214,38 @@ pub struct Finished {
     pub pending: PendingWrites,
 }
 
+/// The job root jobs will see: `asked`, made if absent, when jobs get
+/// namespaces (None otherwise, and when it is the real root). A job root
+/// inside the project or holding it would hide one from the other.
+fn job_root(
+    asked: Option<PathBuf>,
+    isolation: Isolation,
+    root: &Path,
+) -> io::Result<Option<PathBuf>> {
+    let Some(jr) = asked.filter(|jr| jr != root) else {
+        return Ok(None);
+    };
+    if isolation == Isolation::MountCwd {
+        log::warn!(
+            "job root {}: jobs cannot have namespaces here; they see the real path",
+            jr.display()
+        );
+        return Ok(None);
+    }
+    if jr.starts_with(root) || root.starts_with(&jr) || !jr.is_absolute() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "job root {}: expected an absolute path outside the project {} and not holding it",
+                jr.display(),
+                root.display()
+            ),
+        ));
+    }
+    std::fs::create_dir_all(&jr).map_err(|e| with_path(e, &jr))?;
+    Ok(Some(jr))
+}
+
 impl Tracer {
     /// Mount (clearing a dead mount left by a crashed build first).
     pub fn mount(config: MountConfig) -> io::Result<Tracer> {
@@ -262,13 +303,14 @@ impl Tracer {
         let isolation = options
             .isolation
             .unwrap_or_else(|| spawn::probe(&root, &config.mountpoint));
+        let job_root = job_root(options.job_root, isolation, &root)?;
         let next_job = Arc::new(AtomicU64::new(1));
         let pool = match isolation {
             Isolation::Namespace => Some(NsPool::start(
                 shared.clone(),
                 next_job.clone(),
                 config.mountpoint.clone(),
-                &root,
+                (&root, job_root.as_deref()),
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             )?),
             Isolation::UserNamespace | Isolation::MountCwd => None,
@@ -283,6 +325,7 @@ impl Tracer {
             hidden,
             mirrors,
             isolation,
+            job_root,
             next_job,
             pool,
             mounted,
@@ -298,6 +341,12 @@ impl Tracer {
     /// How jobs are isolated on this machine.
     pub fn isolation(&self) -> Isolation {
         self.isolation
+    }
+
+    /// The fixed path jobs see the project at and run below (None: not
+    /// asked for, or no namespaces here: jobs see the real root).
+    pub fn job_root(&self) -> Option<&Path> {
+        self.job_root.as_deref()
     }
 
     /// Whether the kernel passes file data through without the daemon.
@@ -361,9 +410,10 @@ impl Tracer {
     ) -> io::Result<(PathBuf, Entry)> {
         let root = &self.config.root;
         let view_dir = paths::job_view(&self.config.mountpoint, id);
+        let seen_root = self.job_root.as_deref().unwrap_or(root);
         Ok(match (self.isolation, prepared) {
             (Isolation::Namespace, Some(p)) => {
-                let cwd = root.join(&spec.cwd);
+                let cwd = seen_root.join(&spec.cwd);
                 let entry = Entry::Prepared {
                     ns: p.ns.as_raw_fd(),
                     cwd: cstring(&cwd)?,
@@ -372,13 +422,14 @@ impl Tracer {
                 (cwd, entry)
             }
             (Isolation::Namespace | Isolation::UserNamespace, _) => {
-                let cwd = root.join(&spec.cwd);
+                let cwd = seen_root.join(&spec.cwd);
                 let entry = Entry::Namespace {
                     view: cstring(&view_dir)?,
                     root: cstring(root)?,
                     cwd: cstring(&cwd)?,
                     fuse_rdev: spawn::fuse_rdev(),
                     user: (self.isolation == Isolation::UserNamespace).then(spawn::IdMaps::current),
+                    job_root: self.job_root.as_deref().map(cstring).transpose()?,
                 };
                 (cwd, entry)
             }

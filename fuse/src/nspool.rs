@@ -21,7 +21,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
 use crate::fs::Shared;
-use crate::spawn::{check, cstring, open_fd, private_bind};
+use crate::spawn::{check, cstring, open_fd, slave_and_bind_at};
 use crate::view::JobView;
 use crate::{paths, JobId};
 
@@ -95,6 +95,7 @@ struct Maker {
     next_job: Arc<AtomicU64>,
     mountpoint: PathBuf,
     root: CString,
+    job_root: Option<CString>,
 }
 
 /// What a job holds of the pool: to ask for a refill once its command
@@ -104,12 +105,12 @@ pub(crate) struct PoolHandle(Arc<Inner>);
 
 impl NsPool {
     /// Start a pool that keeps `depth` namespaces ready for jobs whose views
-    /// live in `mountpoint` and are bound over `root`.
+    /// live in `mountpoint` and are bound over `root` (and `job_root`).
     pub(crate) fn start(
         shared: Arc<Shared>,
         next_job: Arc<AtomicU64>,
         mountpoint: PathBuf,
-        root: &std::path::Path,
+        (root, job_root): (&std::path::Path, Option<&std::path::Path>),
         depth: usize,
     ) -> io::Result<NsPool> {
         let inner = Arc::new(Inner {
@@ -122,6 +123,7 @@ impl NsPool {
             next_job,
             mountpoint,
             root: cstring(root)?,
+            job_root: job_root.map(cstring).transpose()?,
         };
         let for_worker = inner.clone();
         let worker = std::thread::Builder::new()
@@ -268,7 +270,10 @@ impl Maker {
         let id = JobId(self.next_job.fetch_add(1, Ordering::Relaxed));
         let view = cstring(&paths::job_view(&self.mountpoint, id))?;
         self.shared.reserve(id);
-        let made = private_bind(libc::CLONE_NEWNS, &view, &self.root).and_then(|()| own_ns());
+        // SAFETY: plain system call.
+        let made = check(unsafe { libc::unshare(libc::CLONE_NEWNS) })
+            .and_then(|()| slave_and_bind_at(&view, &self.root, self.job_root.as_ref()))
+            .and_then(|()| own_ns());
         // Back home at once: the chores name paths of our own namespace
         // (in the new one the project root shows the job's view).
         // SAFETY: setns with an fd we own.

@@ -39,6 +39,8 @@ pub(crate) enum Entry {
         fuse_rdev: libc::dev_t,
         /// Under [`Isolation::UserNamespace`]: enter a user namespace first.
         user: Option<IdMaps>,
+        /// The job root: `view` is bound there too.
+        job_root: Option<CString>,
     },
     /// A namespace made ahead (see `nspool`): the child only joins it.
     Prepared {
@@ -227,15 +229,15 @@ fn enter_namespace(
     cwd: &CString,
     fuse_rdev: libc::dev_t,
     user: Option<&IdMaps>,
+    job_root: Option<&CString>,
 ) -> io::Result<()> {
     close_fuse_fds(fuse_rdev);
     match user {
-        Some(maps) => {
-            maps.enter()?;
-            slave_and_bind(view, root)?;
-        }
-        None => private_bind(libc::CLONE_NEWNS, view, root)?,
+        Some(maps) => maps.enter()?,
+        // SAFETY: plain system call.
+        None => check(unsafe { libc::unshare(libc::CLONE_NEWNS) })?,
     }
+    slave_and_bind_at(view, root, job_root)?;
     // SAFETY: chdir with a valid C string.
     check(unsafe { libc::chdir(cwd.as_ptr()) })
 }
@@ -260,6 +262,23 @@ pub(crate) fn private_bind(flags: libc::c_int, from: &CString, onto: &CString) -
     slave_and_bind(from, onto)
 }
 
+/// In a fresh mount namespace: make every mount a slave, bind `view` onto
+/// `job_root` (if any) and onto `root`, in that order: `view` lies below
+/// `root`, where the second bind hides it. System calls only.
+pub(crate) fn slave_and_bind_at(
+    view: &CString,
+    root: &CString,
+    job_root: Option<&CString>,
+) -> io::Result<()> {
+    match job_root {
+        Some(jr) => {
+            slave_and_bind(view, jr)?;
+            bind(view, root)
+        }
+        None => slave_and_bind(view, root),
+    }
+}
+
 /// In a fresh mount namespace: make every mount a slave, bind `from` onto
 /// `onto`. System calls only.
 fn slave_and_bind(from: &CString, onto: &CString) -> io::Result<()> {
@@ -282,6 +301,20 @@ fn slave_and_bind(from: &CString, onto: &CString) -> io::Result<()> {
     }
 }
 
+/// Bind `from` onto `onto` too (the job root). A system call only.
+pub(crate) fn bind(from: &CString, onto: &CString) -> io::Result<()> {
+    // SAFETY: a raw system call with valid C strings and null optional args.
+    check(unsafe {
+        libc::mount(
+            from.as_ptr(),
+            onto.as_ptr(),
+            ptr::null(),
+            libc::MS_BIND,
+            ptr::null(),
+        )
+    })
+}
+
 /// A `Command` for `program` that enters the job's view when spawned.
 pub(crate) fn command(program: &str, entry: &Entry) -> Command {
     let mut cmd = Command::new(program);
@@ -292,11 +325,21 @@ pub(crate) fn command(program: &str, entry: &Entry) -> Command {
             cwd,
             fuse_rdev,
             user,
+            job_root,
         } => {
             // SAFETY: the closure only makes async-signal-safe system calls
             // on C strings prepared before the fork.
             unsafe {
-                cmd.pre_exec(move || enter_namespace(&view, &root, &cwd, fuse_rdev, user.as_ref()));
+                cmd.pre_exec(move || {
+                    enter_namespace(
+                        &view,
+                        &root,
+                        &cwd,
+                        fuse_rdev,
+                        user.as_ref(),
+                        job_root.as_ref(),
+                    )
+                });
             }
         }
         Entry::Prepared { ns, cwd, fuse_rdev } => {

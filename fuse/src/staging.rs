@@ -330,6 +330,15 @@ impl PendingWrites {
             .collect()
     }
 
+    /// Each staged file (project-relative) with where it waits for commit
+    /// (to be read, e.g. by a cache, never changed).
+    pub fn staged(&self) -> impl Iterator<Item = (&str, &Path)> {
+        self.files
+            .iter()
+            .map(String::as_str)
+            .zip(self.scratch.iter().map(PathBuf::as_path))
+    }
+
     /// The directories the job made and left (project-relative, sorted).
     pub fn dirs(&self) -> &[String] {
         &self.dirs

@@ -24,12 +24,13 @@ mod report;
 mod retake;
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 use tupfs_fuse::{MountConfig, MountOptions, Tracer, VariantMirror, DEFAULT_FAST_WAKE};
 
+use crate::cache::Cache;
 use crate::graph::{CmdId, Graph};
 use crate::options::ChangeMode;
 use crate::paths::ProjPath;
@@ -82,6 +83,10 @@ pub struct Request {
     /// What the checks before the build leave for after its record
     /// ([`crate::guard::check`]).
     pub guard: crate::guard::AfterRecord,
+    /// The output cache (None: off).
+    pub cache: Option<crate::cache::Settings>,
+    /// Where every job sees the project (`job_root`; None: its real path).
+    pub job_root: Option<std::path::PathBuf>,
 }
 
 /// Build `graph` in `project`: plan, run, record. The caller holds the lock.
@@ -176,8 +181,10 @@ fn run_commands(
     ui: &Ui,
 ) -> Result<schedule::Outcomes> {
     let began = Instant::now();
-    let tracer = mount(project, graph)?;
+    let tracer = mount(project, graph, req.job_root.clone())?;
     log::debug!("timing: mounted in {:?}", began.elapsed());
+    let seen_at = tracer.job_root().unwrap_or(&project.root);
+    let cache = open_cache(project, seen_at, history, req, ui);
     let ctx = schedule::Context {
         graph,
         plan,
@@ -187,14 +194,46 @@ fn run_commands(
         jobs: req.jobs.unwrap_or_else(cpus),
         keep_going: req.keep_going,
         ui,
+        cache: cache.as_ref(),
     };
     let outcomes = schedule::run(&ctx, &tracer);
+    for w in cache.as_ref().map(Cache::finish).unwrap_or_default() {
+        ui.warn(&w);
+    }
     let began = Instant::now();
     tracer
         .unmount()
         .context("cannot unmount the tracing filesystem")?;
     log::debug!("timing: unmounted in {:?}", began.elapsed());
     Ok(outcomes)
+}
+
+/// The output cache of this build, if on (problems are warnings: the
+/// build goes on without it, or without the remote).
+fn open_cache(
+    project: &Project,
+    seen_at: &Path,
+    history: &history::History,
+    req: &Request,
+    ui: &Ui,
+) -> Option<Cache> {
+    let settings = req.cache.as_ref()?;
+    let (cache, warnings) = Cache::open(
+        settings,
+        (&project.root, seen_at),
+        &project.state_dir(),
+        &history.ids,
+    );
+    for w in warnings {
+        ui.warn(&w);
+    }
+    if cache.is_some() && settings.remote.is_some() {
+        ui.warn(
+            "remote cache: reads outside the project (compilers, system headers) are not traced, \
+             so they are not part of the key: share it only between machines with the same tools",
+        );
+    }
+    cache
 }
 
 /// The outputs the last build recorded (for the parser: globs must not
@@ -234,7 +273,7 @@ fn parse_mount_config(project: &Project) -> MountConfig {
     }
 }
 
-fn mount(project: &Project, graph: &Graph) -> Result<Tracer> {
+fn mount(project: &Project, graph: &Graph, job_root: Option<PathBuf>) -> Result<Tracer> {
     let config = mount_config(project);
     // The tracer makes the mountpoint (and clears a dead mount there); a
     // killed parse may have left one at the run scripts' place.
@@ -242,8 +281,12 @@ fn mount(project: &Project, graph: &Graph) -> Result<Tracer> {
         .context("cannot clear what a killed build left")?;
     std::fs::create_dir_all(&config.scratch)
         .with_context(|| format!("cannot create {}", config.scratch.display()))?;
-    let tracer = Tracer::mount_with(config, mount_options(variant_mirrors(graph)))
-        .context("cannot mount the tracing filesystem")?;
+    let options = MountOptions {
+        job_root,
+        ..mount_options(variant_mirrors(graph))
+    };
+    let tracer =
+        Tracer::mount_with(config, options).context("cannot mount the tracing filesystem")?;
     log::debug!(
         "tracing mount: requests through {}; file data {}",
         match tracer.io_uring_requests() {

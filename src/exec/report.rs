@@ -39,13 +39,18 @@ impl Report<'_> {
             .iter()
             .filter_map(|&id| self.logged(id))
             .collect();
-        let failed = commands.iter().filter(|c| c.status != "ok").count();
+        let cached = commands.iter().filter(|c| c.status == "cached").count();
+        let failed = commands
+            .iter()
+            .filter(|c| c.status != "ok" && c.status != "cached")
+            .count();
         for (path, why) in &self.stale.kept {
             ui.warn(&format!("cannot remove the stale output {path}: {why}"));
         }
         let status = self.status(commands.len(), failed);
         let summary = Summary {
-            ran: commands.len(),
+            ran: commands.len() - cached,
+            cached,
             failed,
             duration_ms: self.elapsed.as_millis(),
         };
@@ -75,7 +80,13 @@ impl Report<'_> {
     }
 
     fn logged(&self, id: crate::graph::CmdId) -> Option<LoggedCommand> {
-        let Outcome::Ran { reason, status, .. } = &self.outcomes.per_cmd[id.index()] else {
+        let Outcome::Ran {
+            reason,
+            status,
+            cached,
+            ..
+        } = &self.outcomes.per_cmd[id.index()]
+        else {
             return None;
         };
         let rule = &self.graph.cmd(id).rule;
@@ -88,7 +99,10 @@ impl Report<'_> {
             outputs: self.graph.outputs(id).map(|p| p.to_string()).collect(),
             reason: reason.word(),
             reason_detail: reason.detail().map(str::to_string),
-            status: status.word(),
+            status: match cached {
+                true => "cached",
+                false => status.word(),
+            },
         })
     }
 
@@ -96,6 +110,12 @@ impl Report<'_> {
         let secs = self.elapsed.as_secs_f64();
         match status {
             BuildStatus::NothingToDo => ui.info("tupfs: Nothing to do"),
+            BuildStatus::Ok if s.cached > 0 => ui.info(&format!(
+                "tupfs: {} command{} ran, {} from the cache, in {secs:.2}s",
+                s.ran,
+                plural(s.ran),
+                s.cached
+            )),
             BuildStatus::Ok => ui.info(&format!(
                 "tupfs: {} command{} ran in {secs:.2}s",
                 s.ran,

@@ -41,6 +41,8 @@ pub enum Outcome {
         reads: Option<BTreeSet<ProjPath>>,
         /// Paths it looked up in vain.
         ghosts: Option<BTreeSet<ProjPath>>,
+        /// Served from the output cache instead of run.
+        cached: bool,
     },
     /// Not started: a dependency failed, the build stopped or was
     /// interrupted. `dirty`: it had a reason to run.
@@ -90,6 +92,8 @@ pub struct Context<'a> {
     pub keep_going: bool,
     /// The console.
     pub ui: &'a Ui,
+    /// The output cache (None: off).
+    pub cache: Option<&'a crate::cache::Cache>,
 }
 
 /// The result of running the build.
@@ -135,6 +139,7 @@ pub fn run(ctx: &Context, tracer: &Tracer) -> Outcomes {
         running: &running,
         stop: &stop,
         keep_going: ctx.keep_going,
+        cache: ctx.cache,
     };
     std::thread::scope(|s| {
         for _ in 0..ctx.jobs.max(1) {
@@ -220,6 +225,7 @@ impl<'a> Scheduler<'a> {
             match done.recv_timeout(Duration::from_millis(100)) {
                 Ok(Done::Ran(result)) => self.finish(*result, shared),
                 Ok(Done::Skipped(id)) => self.skipped(id),
+                Ok(Done::Cached(hit)) => self.finish_cached(*hit),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return,
             }
@@ -276,6 +282,7 @@ impl<'a> Scheduler<'a> {
             status: RunStatus::Interrupted,
             reads: None,
             ghosts: None,
+            cached: false,
         };
         self.in_flight += 1;
         if jobs.send(super::request(graph, id)).is_err() {
@@ -294,28 +301,50 @@ impl<'a> Scheduler<'a> {
         self.in_flight -= 1;
         let id = result.cmd;
         let n = self.out.finished_order.len() + 1;
-        let Settled {
-            status,
-            reads,
-            ghosts,
-            changed,
-        } = settle(self.ctx, result, n);
-        if let Outcome::Ran { reason, .. } = &self.out.per_cmd[id.index()] {
-            self.out.per_cmd[id.index()] = Outcome::Ran {
-                reason: reason.clone(),
-                status,
-                reads,
-                ghosts,
-            };
-        }
-        self.out.changed_outputs.extend(changed);
-        self.out.finished_order.push(id);
+        let settled = settle(self.ctx, result, n);
+        self.settled(id, settled, false, shared);
+    }
+
+    /// A job served from the cache: settled as one that ran well.
+    fn finish_cached(&mut self, hit: crate::cache::Hit) {
+        self.in_flight -= 1;
+        let id = hit.cmd;
+        let n = self.out.finished_order.len() + 1;
+        let settled = super::settle::settle_cached(self.ctx, hit, n);
+        self.record_settled(id, settled, true);
+        self.release(id, false);
+    }
+
+    fn settled(&mut self, id: CmdId, settled: Settled, cached: bool, shared: &Shared) {
+        let status = self.record_settled(id, settled, cached);
         let failed = status != RunStatus::Ok;
         if failed && !self.ctx.keep_going {
             self.stop = true;
             shared.set_stop();
         }
         self.release(id, failed);
+    }
+
+    /// Keep what settling found; the command's status.
+    fn record_settled(&mut self, id: CmdId, settled: Settled, cached: bool) -> RunStatus {
+        let Settled {
+            status,
+            reads,
+            ghosts,
+            changed,
+        } = settled;
+        if let Outcome::Ran { reason, .. } = &self.out.per_cmd[id.index()] {
+            self.out.per_cmd[id.index()] = Outcome::Ran {
+                reason: reason.clone(),
+                status,
+                reads,
+                ghosts,
+                cached,
+            };
+        }
+        self.out.changed_outputs.extend(changed);
+        self.out.finished_order.push(id);
+        status
     }
 
     /// `id` is settled: its dependents have one dependency fewer to wait

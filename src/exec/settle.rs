@@ -52,6 +52,23 @@ pub fn settle(ctx: &Context, result: JobResult, n: usize) -> Settled {
     }
 }
 
+/// A job served from the cache: its outputs are in place; report it as
+/// cached, with its replayed output.
+pub fn settle_cached(ctx: &Context, hit: crate::cache::Hit, n: usize) -> Settled {
+    let id = hit.cmd;
+    let rule = &ctx.graph.cmd(id).rule;
+    let label = ctx.ui.label(rule.display.as_deref(), &rule.command);
+    ctx.ui.explain(&label, "served from the cache");
+    ctx.ui
+        .succeeded(n, &format!("{label} (cached)"), &hit.output);
+    Settled {
+        status: RunStatus::Ok,
+        reads: Some(hit.reads),
+        ghosts: Some(hit.ghosts),
+        changed: changed_outputs(ctx, id),
+    }
+}
+
 /// What was wrong with how the process ended, if anything.
 fn exit_problem(exit: &Exit) -> Option<String> {
     match exit {

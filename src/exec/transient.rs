@@ -228,6 +228,7 @@ mod tests {
             status: RunStatus::Ok,
             reads: None,
             ghosts: None,
+            cached: false,
         };
         let per_cmd = vec![ok.clone(), ok.clone(), ok.clone(), Outcome::UpToDate];
         let gone = sweeper.settled(&g, t.path(), CmdId::from_index(1), &per_cmd);
@@ -267,6 +268,7 @@ mod tests {
             status: RunStatus::Failed,
             reads: None,
             ghosts: None,
+            cached: false,
         };
         let per_cmd = vec![
             Outcome::UpToDate,

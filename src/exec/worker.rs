@@ -24,6 +24,8 @@ pub enum Done {
     /// The build stopped before the job started: it did not run, and its
     /// previous outputs were left alone.
     Skipped(CmdId),
+    /// Served from the cache: its outputs are restored, it did not run.
+    Cached(Box<crate::cache::Hit>),
 }
 
 /// What every worker shares.
@@ -42,6 +44,8 @@ pub struct Shared<'a> {
     pub stop: &'a AtomicBool,
     /// -k: a failure does not stop the build.
     pub keep_going: bool,
+    /// The output cache (None: off).
+    pub cache: Option<&'a crate::cache::Cache>,
 }
 
 impl Shared<'_> {
@@ -61,12 +65,41 @@ pub fn work(shared: &Shared, jobs: Receiver<JobRequest>, done: Sender<Done>) {
     for req in jobs {
         let report = match shared.stopped() {
             true => Done::Skipped(req.cmd),
-            false => Done::Ran(Box::new(run_and_check(shared, &req))),
+            false => cached_or_run(shared, &req),
         };
         if done.send(report).is_err() {
             return;
         }
     }
+}
+
+/// Serve the job from the cache, or run it (and store what it left).
+fn cached_or_run(shared: &Shared, req: &JobRequest) -> Done {
+    let cache = shared.cache;
+    let key = cache.and_then(|c| c.key(shared.graph, req.cmd));
+    if let (Some(c), Some(k)) = (cache, &key) {
+        if let Some(hit) = c.lookup(k, shared.graph, req.cmd) {
+            return Done::Cached(Box::new(hit));
+        }
+    }
+    let started = crate::change::Moment::now();
+    let result = run_and_check(shared, req);
+    if let (Some(c), Some(k), Some(f)) = (cache, &key, &result.finished) {
+        if result.exit.success() && result.violations.is_empty() {
+            let stored = crate::cache::Stored {
+                log: &f.log,
+                staged: f
+                    .pending
+                    .staged()
+                    .map(|(p, s)| (p.to_string(), s.to_path_buf()))
+                    .collect(),
+                output: &result.output,
+                started,
+            };
+            c.store(k, shared.graph, req.cmd, &stored);
+        }
+    }
+    Done::Ran(Box::new(result))
 }
 
 /// Run one job and check what it did; a failure stops the build here,

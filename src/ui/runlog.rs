@@ -44,15 +44,18 @@ pub struct LoggedCommand {
     pub reason: &'static str,
     /// The file or variable behind the reason, if any.
     pub reason_detail: Option<String>,
-    /// "ok", "failed" or "interrupted".
+    /// "ok", "failed", "interrupted", or "cached" (served from the output
+    /// cache, not run).
     pub status: &'static str,
 }
 
 /// The summary line's numbers.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Summary {
-    /// Commands that ran (ok or failed).
+    /// Commands that ran (ok or failed; not those served from the cache).
     pub ran: usize,
+    /// Commands served from the output cache.
+    pub cached: usize,
     /// Commands that failed.
     pub failed: usize,
     /// Wall time of the build.
@@ -75,6 +78,7 @@ impl RunLog {
             parsed,
             summary: Summary {
                 ran: 0,
+                cached: 0,
                 failed: 0,
                 duration_ms: 0,
             },

@@ -12,6 +12,7 @@ mod outcome;
 mod project;
 mod rng;
 mod runlog;
+mod servers;
 
 pub use examples::copy_example;
 pub use mounts::mounts_under;
@@ -19,6 +20,7 @@ pub use outcome::{Outcome, Running};
 pub use project::{Mode, Project};
 pub use rng::Rng;
 pub use runlog::{LogCommand, RunLog};
+pub use servers::Server;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

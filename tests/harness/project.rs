@@ -68,6 +68,7 @@ pub struct Project {
     sources: RefCell<BTreeSet<String>>,
     env: RefCell<BTreeMap<String, String>>,
     immutable: RefCell<Vec<PathBuf>>,
+    cache: Cell<bool>,
 }
 
 impl Project {
@@ -97,6 +98,7 @@ impl Project {
             sources: RefCell::new(BTreeSet::new()),
             env: RefCell::new(BTreeMap::new()),
             immutable: RefCell::new(Vec::new()),
+            cache: Cell::new(false),
         };
         p.write("Tupfile.ini", "");
         p
@@ -338,6 +340,29 @@ impl Project {
         (outcome, outputs)
     }
 
+    /// Let builds use the output cache (off by default in tests: `tupfs
+    /// build` gets `--no-cache`, so which commands run does not depend on
+    /// earlier builds). The store is [`Project::cache_dir`] either way.
+    pub fn enable_cache(&self) {
+        self.cache.set(true);
+    }
+
+    /// Undo [`Project::enable_cache`].
+    pub fn disable_cache(&self) {
+        self.cache.set(false);
+    }
+
+    /// The test's own XDG cache home (never the user's): builds see it as
+    /// `XDG_CACHE_HOME`, so their default store is `<it>/tupfs`.
+    pub fn xdg_cache_home(&self) -> PathBuf {
+        self.tmp.path().join("xdg-cache")
+    }
+
+    /// The default local store of this test's builds.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.xdg_cache_home().join("tupfs")
+    }
+
     /// `tupfs build ARGS...`, waited for.
     pub fn build(&self, args: &[&str]) -> Outcome {
         let mut all = vec!["build"];
@@ -373,8 +398,14 @@ impl Project {
     /// [`Project::spawn`] of `program`.
     pub fn spawn_program(&self, program: &Path, args: &[&str]) -> Running {
         let _ = fs::remove_file(self.path(".tupfs/log/last.json"));
+        let mut args: Vec<&str> = args.to_vec();
+        if !self.cache.get() {
+            if let Some(i) = args.iter().position(|a| *a == "build") {
+                args.insert(i + 1, "--no-cache");
+            }
+        }
         let mut cmd = Command::new(program);
-        cmd.args(args)
+        cmd.args(&args)
             .current_dir(&self.root)
             .env_clear()
             .stdin(Stdio::null())
@@ -385,6 +416,7 @@ impl Project {
                 cmd.env(key, v);
             }
         }
+        cmd.env("XDG_CACHE_HOME", self.xdg_cache_home());
         cmd.envs(self.env.borrow().iter());
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let name = program.file_name().unwrap_or_default().to_string_lossy();

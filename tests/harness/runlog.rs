@@ -26,8 +26,11 @@ pub struct RunLog {
 /// The run log's `summary`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Summary {
-    /// How many commands ran (the length of `commands`).
+    /// How many commands ran (executed; not those served from the cache).
     pub ran: usize,
+    /// How many were served from the output cache.
+    #[serde(default)]
+    pub cached: usize,
     /// How many of them did not end `ok`.
     pub failed: usize,
 }
@@ -55,7 +58,7 @@ pub struct LogCommand {
     /// What changed, where the reason has a detail (a path, a variable).
     #[serde(default)]
     pub reason_detail: Option<String>,
-    /// "ok", "failed" or "interrupted".
+    /// "ok", "failed", "interrupted" or "cached".
     pub status: String,
 }
 

@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""What the output cache costs and saves, at N generated C files, -j2.
+
+    cargo build --release
+    bench/compare/cache.py --n 1000 --rounds 2
+
+Per round, each build on a freshly generated tree (bench/gen/gen.py, so no
+outputs and no .tupfs/), in this order:
+  nocache   full build, --no-cache                      (the baseline)
+  store     full build, empty local store               (cost of storing)
+  local     full build again from that local store      (rebuild after clean)
+Then once, with BuildGrid on 127.0.0.1 (skipped if /opt/bgd-venv/bin/bgd
+is missing): a build that fills the remote, then a fresh tree AND an empty
+local store built from the remote alone (`remote`).
+Prints each wall time and CPU time (tupfs and its commands), the run log's
+ran/cached counts, and the ratios to the median nocache build. tupfs from $TUPFS_BIN (default target/release/tupfs).
+"""
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+BGD = os.environ.get("TUPFS_TEST_BGD", "/opt/bgd-venv/bin/bgd")
+
+
+def tupfs_bin():
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(REPO, "target"))
+    return os.environ.get("TUPFS_BIN", os.path.join(target, "release", "tupfs"))
+
+
+def fresh_tree(tree, n):
+    subprocess.run([sys.executable, os.path.join(REPO, "bench/gen/gen.py"),
+                    "--n", str(n), "--out", tree], check=True, stdout=subprocess.DEVNULL)
+
+
+def build(tree, extra):
+    """One timed build; (seconds, CPU seconds, ran, cached). CPU: user +
+    system time of tupfs and every process it waited for (its commands),
+    which a loaded machine moves much less than the wall time."""
+    t = time.monotonic()
+    p = subprocess.Popen([tupfs_bin(), "build", "-j2", "-q"] + extra, cwd=tree,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    err = p.stderr.read()
+    _, status, ru = os.wait4(p.pid, 0)
+    dt = time.monotonic() - t
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"build {extra} failed:\n{err}")
+    with open(os.path.join(tree, ".tupfs/log/last.json")) as f:
+        s = json.load(f)["summary"]
+    return dt, ru.ru_utime + ru.ru_stime, s["ran"], s.get("cached", 0)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_buildgrid(work):
+    port = free_port()
+    cfg = os.path.join(work, "bgd.yml")
+    with open(cfg, "w") as f:
+        f.write(f"""server:
+  - !channel
+    address: "127.0.0.1:{port}"
+    insecure-mode: true
+storages:
+  - !lru-storage &store
+    size: 2GB
+caches:
+  - !lru-action-cache &ac
+    storage: *store
+    max-cached-refs: 1000000
+    allow-updates: true
+    cache-failed-actions: false
+instances:
+  - name: ""
+    services:
+      - !action-cache
+        cache: *ac
+      - !cas
+        storage: *store
+      - !bytestream
+        storage: *store
+""")
+    log = open(os.path.join(work, "bgd.log"), "w")
+    proc = subprocess.Popen([BGD, "server", "start", cfg], stdout=log, stderr=log,
+                            start_new_session=True)
+    for _ in range(600):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc, f"grpc://127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.1)
+    os.killpg(proc.pid, 9)
+    sys.exit("BuildGrid did not start")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=1000)
+    ap.add_argument("--rounds", type=int, default=2)
+    args = ap.parse_args()
+    work = tempfile.mkdtemp(prefix="tupfs-cache-bench-")
+    tree = os.path.join(REPO, "bench/out", f"cache-n{args.n}")
+    store = os.path.join(work, "store")
+    rows = []
+    try:
+        for r in range(args.rounds):
+            for case, extra, empty in [("nocache", ["--no-cache"], False),
+                                       ("store", ["--cache-dir", store], True),
+                                       ("local", ["--cache-dir", store], False)]:
+                fresh_tree(tree, args.n)
+                if empty:
+                    shutil.rmtree(store, ignore_errors=True)
+                rows.append((case, r + 1) + build(tree, extra))
+                print(*rows[-1], flush=True)
+        if os.path.exists(BGD):
+            proc, url = start_buildgrid(work)
+            try:
+                remote = ["--cache-dir", store, "--remote-cache", url]
+                for case in ["fill-remote", "remote"]:
+                    fresh_tree(tree, args.n)
+                    shutil.rmtree(store, ignore_errors=True)
+                    rows.append((case, 1) + build(tree, remote))
+                    print(*rows[-1], flush=True)
+            finally:
+                os.killpg(proc.pid, 9)
+        else:
+            print(f"SKIP remote: no BuildGrid at {BGD}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    base = statistics.median(t for c, _, t, _, _, _ in rows if c == "nocache")
+    cpu = statistics.median(u for c, _, _, u, _, _ in rows if c == "nocache")
+    print("\n| case | round | time | x nocache | CPU | x nocache | ran | cached |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for case, r, t, u, ran, cached in rows:
+        print(f"| {case} | {r} | {t:.2f} s | {t / base:.3f} | {u:.1f} s | {u / cpu:.3f} "
+              f"| {ran} | {cached} |")
+
+
+if __name__ == "__main__":
+    main()
