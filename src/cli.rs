@@ -12,6 +12,7 @@ use crate::buildrules::{self, Rules};
 use crate::exec::{self, BuildStatus};
 use crate::graph::Graph;
 use crate::lock::BuildLock;
+use crate::monitor;
 use crate::options::{ChangeMode, Options};
 use crate::project::Project;
 use crate::reparse::{self, Decision};
@@ -61,6 +62,27 @@ impl BuildOptions {
             no_job_numbers: self.no_job_numbers || !files.job_numbers,
             ..self.clone()
         }
+    }
+
+    /// The `tupfs build` arguments that give these options (for the
+    /// builds `tupfs monitor -a` starts).
+    pub fn to_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if let Some(j) = self.jobs {
+            args.push(format!("-j{j}"));
+        }
+        let flags = [
+            (self.keep_going, "-k"),
+            (self.explain, "--explain"),
+            (self.verbose, "-v"),
+            (self.quiet, "-q"),
+        ];
+        args.extend(flags.iter().filter(|f| f.0).map(|f| f.1.to_string()));
+        if let Some(mode) = &self.change {
+            args.push(format!("--change={mode}"));
+        }
+        args.extend(self.targets.iter().map(|t| t.display().to_string()));
+        args
     }
 
     /// What the user interface needs of these options.
@@ -163,8 +185,12 @@ pub fn build(dir: &Path, opts: &BuildOptions) -> Result<ExitCode> {
     };
     let mut prior = Prior::open(&project, change);
     log::debug!("timing: index opened at {:?}", started.elapsed());
+    let synced = monitor_sync(&project, opts);
+    prior.since = synced.since.clone();
     let Some(built) = scan_and_decide(&project, &mut prior, opts, started) else {
-        return nothing_to_do(&project, opts, started);
+        let code = nothing_to_do(&project, opts, started)?;
+        monitor::client::record(&project.state_dir(), &synced, true);
+        return Ok(code);
     };
     let (graph, rules) = match built {
         Ok(built) => built,
@@ -200,13 +226,50 @@ pub fn build(dir: &Path, opts: &BuildOptions) -> Result<ExitCode> {
         cache,
         job_root,
     };
-    Ok(
-        match exec::run_build_with(&project, &graph, &request, prior, started)? {
-            BuildStatus::Ok | BuildStatus::NothingToDo => ExitCode::SUCCESS,
-            BuildStatus::Failed => ExitCode::FAILURE,
-            BuildStatus::Interrupted => ExitCode::from(EXIT_INTERRUPTED),
-        },
-    )
+    let status = exec::run_build_with(&project, &graph, &request, prior, started)?;
+    monitor::client::record(&project.state_dir(), &synced, false);
+    Ok(match status {
+        BuildStatus::Ok | BuildStatus::NothingToDo => ExitCode::SUCCESS,
+        BuildStatus::Failed => ExitCode::FAILURE,
+        BuildStatus::Interrupted => ExitCode::from(EXIT_INTERRUPTED),
+    })
+}
+
+/// Ask the project's monitor what changed (a full scan without one), and
+/// say where the changes come from: in `-v` when a monitor was asked, and
+/// in the run log.
+fn monitor_sync(project: &Project, opts: &BuildOptions) -> monitor::client::Synced {
+    let synced = monitor::client::sync(&project.state_dir());
+    if synced.asked && opts.verbose && !opts.quiet {
+        eprintln!("tupfs: {}", synced.note);
+    }
+    crate::ui::runlog::set_changes_note(&synced.note);
+    synced
+}
+
+/// `tupfs monitor`: watch the project (see [`crate::monitor`]); with
+/// `autoupdate`, build with `build` after changes quiet for `quiet_ms`.
+pub fn monitor(
+    dir: &Path,
+    foreground: bool,
+    autoupdate: bool,
+    quiet_ms: u64,
+    build: &BuildOptions,
+) -> Result<ExitCode> {
+    let project = Project::find(dir)?;
+    project.ensure_initialised()?;
+    let opts = monitor::MonitorOptions {
+        foreground,
+        autoupdate,
+        quiet_ms,
+        build_args: build.to_args(),
+    };
+    monitor::daemon::monitor(&project, &opts)
+}
+
+/// `tupfs stop`: stop the project's monitor.
+pub fn stop(dir: &Path) -> Result<ExitCode> {
+    monitor::daemon::stop(&Project::find(dir)?)
 }
 
 /// Rules and graph, or the error text and the number of Tupfiles parsed.

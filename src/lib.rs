@@ -14,6 +14,7 @@ pub mod guard;
 pub mod identity;
 pub mod index;
 pub mod lock;
+pub mod monitor;
 pub mod options;
 pub mod paths;
 pub mod plan;

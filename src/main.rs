@@ -96,6 +96,12 @@ enum Command {
     /// The local output cache: `stats` (size), `gc` (trim to the size cap,
     /// least recently used first), `clear` (remove everything).
     Cache(CacheArgs),
+    /// Watch the project with inotify so that builds need no scan; with
+    /// -a, build after every change. Detaches unless -f (logs to
+    /// .tupfs/monitor.log).
+    Monitor(MonitorArgs),
+    /// Stop the project's monitor.
+    Stop,
 }
 
 #[derive(Args, Debug)]
@@ -110,6 +116,31 @@ struct CacheArgs {
     /// For gc: the size to trim to (e.g. 5G, 500M; default the cap).
     #[arg(long = "max-size", value_name = "SIZE")]
     max_size: Option<String>,
+}
+
+#[derive(Args, Debug)]
+struct MonitorArgs {
+    /// Stay in the foreground.
+    #[arg(short = 'f', long)]
+    foreground: bool,
+    /// Build after every change (once no change arrived for the quiet period).
+    #[arg(short = 'a', long)]
+    autoupdate: bool,
+    /// Milliseconds without a change before an autoupdate build.
+    #[arg(long = "quiet-period", value_name = "MS", default_value_t = 50)]
+    quiet_period: u64,
+    /// Autoupdate builds run up to N commands at once.
+    #[arg(short = 'j', long = "jobs", value_name = "N")]
+    jobs: Option<usize>,
+    /// Autoupdate builds keep going after a command fails.
+    #[arg(short = 'k', long = "keep-going")]
+    keep_going: bool,
+    /// Autoupdate builds' change mode (as `build --change`).
+    #[arg(long = "change", value_name = "MODE")]
+    change: Option<String>,
+    /// Autoupdate builds say why each command runs.
+    #[arg(long)]
+    explain: bool,
 }
 
 #[derive(Args, Debug)]
@@ -232,6 +263,22 @@ fn main() -> ExitCode {
         Command::Cache(args) => {
             tupfs::cli::cache(&dir, &args.action, args.cache_dir, args.max_size.as_deref())
         }
+        Command::Monitor(args) => tupfs::cli::monitor(
+            &dir,
+            args.foreground,
+            args.autoupdate,
+            args.quiet_period,
+            &tupfs::cli::BuildOptions {
+                jobs: args.jobs,
+                keep_going: args.keep_going,
+                change: args.change,
+                explain: args.explain,
+                verbose: cli.verbose > 0,
+                quiet: cli.quiet,
+                ..Default::default()
+            },
+        ),
+        Command::Stop => tupfs::cli::stop(&dir),
     };
     match result {
         Ok(code) => code,

@@ -20,6 +20,8 @@ use sha2::{Digest as _, Sha256};
 
 use crate::change::{ChangeDetector, ChangeSource, Changes, FileKind, FullScan};
 use crate::identity::{self, Digest};
+use crate::monitor::since::Since;
+use crate::monitor::source::Narrowed;
 use crate::index::{FileSlot, Generation, Index, IndexOptions, Listing, Open, TreeEntry};
 use crate::options::ChangeMode;
 use crate::paths::ProjPath;
@@ -52,6 +54,9 @@ pub struct Prior {
     pub scan: Changes,
     /// The change mode of this build.
     pub mode: ChangeMode,
+    /// What the monitor says may have changed since the index (None: no
+    /// monitor to trust; every recorded file is judged).
+    pub since: Option<crate::monitor::since::Since>,
 }
 
 impl Prior {
@@ -77,6 +82,7 @@ impl Prior {
             note,
             scan: Changes::default(),
             mode,
+            since: None,
         }
     }
 
@@ -103,11 +109,14 @@ impl Prior {
         true
     }
 
-    /// Judge every recorded file (empty without an index).
+    /// Judge every recorded file (empty without an index): those the
+    /// monitor names when it is trusted, else all of them.
     pub fn scan(&self, root: &Path) -> Changes {
-        match &self.index {
-            Some(index) => FullScan::new(root).changes(index, ChangeDetector::new(self.mode)),
-            None => Changes::default(),
+        let detector = ChangeDetector::new(self.mode);
+        match (&self.index, &self.since) {
+            (Some(index), Some(since)) => Narrowed::new(root, since).changes(index, detector),
+            (Some(index), None) => FullScan::new(root).changes(index, detector),
+            (None, _) => Changes::default(),
         }
     }
 
@@ -203,8 +212,14 @@ impl Prior {
     /// What of the tree (source directories, `tup.config`s) differs from
     /// what the last parse saw.
     pub fn changed_tree(&self, root: &Path) -> TreeChanges {
+        self.changed_tree_since(root, self.since.as_ref())
+    }
+
+    /// [`Prior::changed_tree`], listing again only the directories `since`
+    /// names (all of them when None).
+    pub fn changed_tree_since(&self, root: &Path, since: Option<&Since>) -> TreeChanges {
         match &self.index {
-            Some(index) => changed_tree(index, root),
+            Some(index) => changed_tree(index, root, since),
             None => TreeChanges::default(),
         }
     }
@@ -265,10 +280,13 @@ impl TreeChanges {
 }
 
 /// What of the tree differs from what the last parse saw.
-fn changed_tree(index: &Index, root: &Path) -> TreeChanges {
+fn changed_tree(index: &Index, root: &Path, since: Option<&Since>) -> TreeChanges {
     let outputs: HashSet<&str> = index.output_paths().collect();
     let is_output = |p: &str| outputs.contains(p);
-    let entries: Vec<(&str, Listing)> = index.tree().collect();
+    let entries: Vec<(&str, Listing)> = index
+        .tree()
+        .filter(|(path, _)| since.map_or(true, |s| s.may_have_changed(path)))
+        .collect();
     let now = crate::change::parallel_map(entries.len(), TREE_THREADS, |i| {
         ProjPath::new(entries[i].0)
             .ok()

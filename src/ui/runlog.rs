@@ -62,6 +62,15 @@ pub struct Summary {
     pub duration_ms: u128,
 }
 
+/// Where this process's build took its changes from (the monitor, or a
+/// full scan and why): the run log's `changes`.
+static CHANGES_NOTE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Set the run log's `changes` line for this process's build.
+pub fn set_changes_note(note: &str) {
+    let _ = CHANGES_NOTE.set(note.to_string());
+}
+
 /// The current format version.
 pub const VERSION: u32 = 1;
 
@@ -98,12 +107,18 @@ impl RunLog {
         }
     }
 
-    /// Write to `state_dir/log/last.json` (whole, via a rename).
+    /// Write to `state_dir/log/last.json` (whole, via a rename), with the
+    /// line saying where the build's changes came from, if set
+    /// ([`set_changes_note`]).
     pub fn write(&self, state_dir: &Path) -> Result<()> {
         let dir = state_dir.join("log");
         fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let tmp = dir.join("last.json.tmp");
-        let text = serde_json::to_vec_pretty(self)?;
+        let mut value = serde_json::to_value(self)?;
+        if let (Some(note), Some(map)) = (CHANGES_NOTE.get(), value.as_object_mut()) {
+            map.insert("changes".into(), note.clone().into());
+        }
+        let text = serde_json::to_vec_pretty(&value)?;
         fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
         let dest = dir.join("last.json");
         fs::rename(&tmp, &dest).with_context(|| format!("cannot write {}", dest.display()))
