@@ -20,9 +20,9 @@ use sha2::{Digest as _, Sha256};
 
 use crate::change::{ChangeDetector, ChangeSource, Changes, FileKind, FullScan};
 use crate::identity::{self, Digest};
+use crate::index::{FileSlot, Generation, Index, IndexOptions, Listing, Open, TreeEntry};
 use crate::monitor::since::Since;
 use crate::monitor::source::Narrowed;
-use crate::index::{FileSlot, Generation, Index, IndexOptions, Listing, Open, TreeEntry};
 use crate::options::ChangeMode;
 use crate::paths::ProjPath;
 use crate::project::Project;

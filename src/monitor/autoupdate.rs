@@ -3,7 +3,10 @@
 //! recorded file (not a directory) judged changed against the index, or a
 //! listing the last parse saw. So the build's own outputs (recorded as
 //! committed) never start a build, changes during a build start exactly
-//! one more, and a failed build waits for the next real change.
+//! one more, and a failed build waits for the next real change. Generated
+//! files that changed DURING a build are the build's doing (a failed
+//! command's old outputs are removed before it runs), so they are not
+//! counted then; a user who edits or deletes one later starts a build.
 
 use std::path::Path;
 use std::process::Command;
@@ -21,13 +24,20 @@ use crate::reuse::Prior;
 
 /// Build at start, then after every change a build would see.
 pub fn run(root: &Path, shared: &Shared, opts: &MonitorOptions) {
-    let mut done = build(root, shared, opts, "the monitor started");
+    let mut why = "the monitor started".to_string();
     loop {
-        let changed = wait_for_quiet(shared, done, opts.quiet_ms);
-        if let Some(why) = relevant(root, &changed.1) {
-            done = build(root, shared, opts, &why);
-        } else {
-            done = changed.0;
+        let (mut done, during) = build(root, shared, opts, &why);
+        if let Some(w) = relevant(root, &during, false) {
+            why = w;
+            continue; // changes made during the build: one follow-up
+        }
+        loop {
+            let (now, changed) = wait_for_quiet(shared, done, opts.quiet_ms);
+            if let Some(w) = relevant(root, &changed, true) {
+                why = w;
+                break;
+            }
+            done = now;
         }
     }
 }
@@ -69,8 +79,8 @@ fn everything() -> Since {
 }
 
 /// Why a build would see `since`, or None: judged against the index as a
-/// build judges it.
-fn relevant(root: &Path, since: &Since) -> Option<String> {
+/// build judges it (generated files only when `outputs`).
+fn relevant(root: &Path, since: &Since, outputs: bool) -> Option<String> {
     let project = Project::find(root).ok()?;
     let mode = Options::load(&project.state_dir().join("options"))
         .map(|o| o.change)
@@ -86,6 +96,7 @@ fn relevant(root: &Path, since: &Since) -> Option<String> {
         .filter(|(f, j)| {
             let is_dir = |k: Option<FileKind>| k == Some(FileKind::Dir);
             j.verdict.is_changed()
+                && (outputs || !f.generated())
                 && !is_dir(j.state.map(|s| s.kind))
                 && !is_dir(f.state().map(|s| s.kind))
         })
@@ -105,9 +116,9 @@ fn describe(paths: &[String]) -> String {
     }
 }
 
-/// Run `tupfs build` (output as it prints it) and return the clock at its
-/// start: every change after it is looked at again afterwards.
-fn build(root: &Path, shared: &Shared, opts: &MonitorOptions, why: &str) -> Clock {
+/// Run `tupfs build` (output as it prints it); when it ended, the clock
+/// and what changed since it started.
+fn build(root: &Path, shared: &Shared, opts: &MonitorOptions, why: &str) -> (Clock, Since) {
     let clock = shared.lock().clock();
     println!("tupfs monitor: building ({why})");
     let exe = std::env::current_exe().unwrap_or_else(|_| "tupfs".into());
@@ -120,13 +131,16 @@ fn build(root: &Path, shared: &Shared, opts: &MonitorOptions, why: &str) -> Cloc
             super::daemon::BUILD_PID.store(0, Ordering::SeqCst);
             match status {
                 Ok(s) if s.success() => println!("tupfs monitor: build done; watching"),
-                Ok(s) => println!(
-                    "tupfs monitor: build failed ({s}); waiting for the next change"
-                ),
+                Ok(s) => println!("tupfs monitor: build failed ({s}); waiting for the next change"),
                 Err(e) => println!("tupfs monitor: cannot wait for the build: {e}"),
             }
         }
         Err(e) => println!("tupfs monitor: cannot start a build: {e}"),
     }
-    clock
+    let st = shared.lock();
+    let during = match st.instance == clock.instance && st.untrusted.is_none() {
+        true => st.since(clock.seq),
+        false => everything(),
+    };
+    (st.clock(), during)
 }

@@ -53,7 +53,10 @@ pub fn sync(state_dir: &Path) -> Synced {
         (_, None) => (None, "no index"),
         (None, _) => (None, "no monitor clock recorded with the index"),
         (Some((c, t)), Some(now)) if &t == now => (Some(c), ""),
-        (Some(_), _) => (None, "the index is not the one the monitor clock was recorded with"),
+        (Some(_), _) => (
+            None,
+            "the index is not the one the monitor clock was recorded with",
+        ),
     };
     let clock = ask.unwrap_or(Clock {
         instance: 0,
@@ -80,7 +83,9 @@ fn read_answer(synced: &mut Synced, reply: &str, asked: Option<Clock>, why_fresh
     match head.as_slice() {
         ["clock", i, s] if asked.is_some() && reply.ends_with("end\n") => {
             let mut since = Since::default();
-            let all_read = lines.take_while(|l| *l != "end").all(|l| since.decode_line(l));
+            let all_read = lines
+                .take_while(|l| *l != "end")
+                .all(|l| since.decode_line(l));
             synced.clock = clock(i, s);
             if !all_read || synced.clock.map(|c| c.instance) != asked.map(|c| c.instance) {
                 synced.note = "full scan: the monitor's answer could not be read".into();
@@ -98,7 +103,10 @@ fn read_answer(synced: &mut Synced, reply: &str, asked: Option<Clock>, why_fresh
             synced.note = format!("full scan: {why}");
         }
         ["untrusted", rest @ ..] => {
-            synced.note = format!("full scan: the monitor is not up to date ({})", rest.join(" "));
+            synced.note = format!(
+                "full scan: the monitor is not up to date ({})",
+                rest.join(" ")
+            );
         }
         _ => synced.note = format!("full scan: the monitor said {:?}", reply.lines().next()),
     }
@@ -115,10 +123,16 @@ pub fn record(state_dir: &Path, synced: &Synced, nothing_to_do: bool) {
     if !nothing_to_do && Some(&now) == synced.token.as_ref() {
         return; // the index this build found, not proven current: keep its clock
     }
-    let text = format!("tupfs-monitor-clock 1\n{} {}\n{now}\n", clock.instance, clock.seq);
+    let text = format!(
+        "tupfs-monitor-clock 1\n{} {}\n{now}\n",
+        clock.instance, clock.seq
+    );
     let path = state_dir.join(CLOCK);
     let tmp = state_dir.join(format!("{CLOCK}.tmp"));
-    if fs::write(&tmp, text).and_then(|_| fs::rename(&tmp, &path)).is_err() {
+    if fs::write(&tmp, text)
+        .and_then(|_| fs::rename(&tmp, &path))
+        .is_err()
+    {
         let _ = fs::remove_file(&path);
     }
 }

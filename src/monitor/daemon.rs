@@ -76,7 +76,6 @@ fn run(project: &Project, opts: &MonitorOptions) -> Result<ExitCode> {
 fn shutdown() {
     if let Some(dir) = STATE_DIR.get() {
         let _ = fs::remove_file(dir.join(SOCKET));
-        let _ = fs::remove_dir_all(dir.join(COOKIES));
     }
     let pid = BUILD_PID.load(Ordering::SeqCst);
     if pid > 0 {
@@ -202,7 +201,10 @@ fn detach(project: &Project) -> Result<ExitCode> {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    bail!("the monitor did not answer within 30 s (see {})", log_path.display())
+    bail!(
+        "the monitor did not answer within 30 s (see {})",
+        log_path.display()
+    )
 }
 
 /// `tupfs stop`: ask the project's monitor to stop and wait until it has.

@@ -7,9 +7,9 @@
 pub mod autoupdate;
 pub mod client;
 pub mod daemon;
+pub mod server;
 pub mod since;
 pub mod source;
-pub mod server;
 pub mod state;
 pub mod watch;
 

@@ -212,6 +212,10 @@ impl Watcher {
         if ev.mask & libc::IN_IGNORED != 0 {
             return self.lost(st, ev.wd, &dir);
         }
+        let moved_self = ev.mask & (libc::IN_DELETE_SELF | libc::IN_MOVE_SELF) != 0;
+        if ev.name.is_empty() && dir.is_empty() && moved_self {
+            return Flow::Restart("the project directory moved".into());
+        }
         if ev.name.is_empty() {
             match ev.mask & (libc::IN_DELETE_SELF | libc::IN_MOVE_SELF) != 0 {
                 true => st.mark_subtree(&dir),
@@ -263,7 +267,7 @@ impl Watcher {
             self.wds.remove(dir);
         }
         st.mark_subtree(dir);
-        match self.root.join(dir).is_dir() && self.wds.get(dir).is_none() {
+        match self.root.join(dir).is_dir() && !self.wds.contains_key(dir) {
             true => Flow::Restart(format!("the watch on {dir:?} was lost")),
             false => Flow::Continue,
         }

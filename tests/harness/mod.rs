@@ -7,6 +7,7 @@
 #![allow(dead_code, unused_imports)]
 
 mod examples;
+mod monitor;
 mod mounts;
 mod outcome;
 mod project;
@@ -15,6 +16,7 @@ mod runlog;
 mod servers;
 
 pub use examples::copy_example;
+pub use monitor::Monitor;
 pub use mounts::mounts_under;
 pub use outcome::{Outcome, Running};
 pub use project::{Mode, Project};
