@@ -39,7 +39,7 @@ mod harness;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use harness::{Mode, Project, Rng};
+use harness::{Mode, Monitor, Project, Rng};
 
 // ---------------------------------------------------------------------------
 // The model of the project
@@ -555,18 +555,22 @@ fn env_number(name: &str, default: u64) -> u64 {
 }
 
 fn run_oracle(mode: Mode, default_seed: u64) {
-    run_oracle_with(mode, default_seed, false);
+    run_oracle_with(mode, default_seed, false, false);
 }
 
 /// [`run_oracle`]; `cached`: every clean build uses the output cache (the
 /// incremental builds, the truth, do not), so a wrong hit shows as a clean
-/// output that differs.
-fn run_oracle_with(mode: Mode, default_seed: u64, cached: bool) {
+/// output that differs. With `monitor`, a `tupfs monitor` watches the
+/// project for the whole run and every build after the first must take its
+/// changes from it; the clean builds then happen in a copy (moving the
+/// watched tree aside would restart the monitor at every step).
+fn run_oracle_with(mode: Mode, default_seed: u64, cached: bool, monitor: bool) {
     let steps = env_number("TUPFS_ORACLE_STEPS", 200);
     let seed = env_number("TUPFS_ORACLE_SEED", default_seed);
     let mut rng = Rng(seed);
     let mut model = Model::initial(&mut rng);
     let p = Project::new();
+    let _monitor = monitor.then(|| Monitor::start(&p, &[]));
     let mut disk = Disk::new();
     let mut history = vec!["initial project".to_string()];
     let mut prev: Option<(Model, Disk)> = None;
@@ -604,12 +608,24 @@ fn run_oracle_with(mode: Mode, default_seed: u64, cached: bool) {
         {
             panic!("{}\nwrong commands ran (see above)", context());
         }
+        if monitor && step > 0 {
+            let log = std::fs::read_to_string(p.path(".tupfs/log/last.json")).unwrap_or_default();
+            if !log.contains("\"changes from the monitor") {
+                panic!("{}\nthe build did not use the monitor:\n{log}", context());
+            }
+        }
         let tree = model.render();
         if cached || last_clean.as_ref().map_or(true, |(t, _)| *t != tree) {
             if cached {
                 p.enable_cache();
             }
-            let (clean, outputs) = p.clean_build_in_place(&["--change", mode.name()]);
+            let (clean, outputs) = match monitor {
+                true => {
+                    let copy = p.clean_copy();
+                    (copy.build_in(mode, &[]), copy.outputs())
+                }
+                false => p.clean_build_in_place(&["--change", mode.name()]),
+            };
             p.disable_cache();
             if !clean.status.success() {
                 clean.fail(&format!("{}\nthe clean build failed", context()));
@@ -676,13 +692,25 @@ fn s43_oracle_mtime_digest() {
 #[test]
 fn s43_oracle_clean_builds_from_the_cache() {
     require_fuse!();
-    run_oracle_with(Mode::MtimeDigest, 0x7f5a_0005, true);
+    run_oracle_with(Mode::MtimeDigest, 0x7f5a_0005, true, false);
 }
 
 #[test]
 fn s43_oracle_mtime_digest_inputs() {
     require_fuse!();
     run_oracle(Mode::MtimeDigestInputs, 0x7f5a_0004);
+}
+
+#[test]
+fn s43_oracle_mtime_with_a_monitor() {
+    require_fuse!();
+    run_oracle_with(Mode::Mtime, 0x7f5a_0011, false, true);
+}
+
+#[test]
+fn s43_oracle_mtime_digest_inputs_with_a_monitor() {
+    require_fuse!();
+    run_oracle_with(Mode::MtimeDigestInputs, 0x7f5a_0014, false, true);
 }
 
 /// The oracle's own model, checked without tupfs: rendering is
