@@ -119,6 +119,23 @@ fn edits_creates_deletes_and_renames_of_sources_and_headers() {
 }
 
 #[test]
+fn a_user_editing_or_deleting_an_output_is_seen() {
+    require_fuse!();
+    let p = small_project();
+    let _m = monitored(&p);
+    fs::remove_file(p.path("app")).unwrap();
+    p.build(&[]).success().ran_exactly(&[LINK_ABC]);
+    from_monitor(&p);
+    fs::write(p.path("b.o"), "not an object").unwrap();
+    p.build(&[])
+        .success()
+        .ran_exactly(&["gcc -c b.c -o b.o", LINK_ABC]);
+    from_monitor(&p);
+    p.build(&[]).success().ran_nothing();
+    from_monitor(&p);
+}
+
+#[test]
 fn an_editors_atomic_save_is_seen() {
     require_fuse!();
     let p = small_project();
@@ -156,6 +173,22 @@ fn a_new_directory_with_a_tupfile_and_sources_in_one_burst() {
     from_monitor(&p);
     fs::write(p.path("sub/y.c"), "int y(void) { return 2; }\n").unwrap();
     p.build(&[]).success().ran_exactly(&["gcc -c y.c -o y.o"]);
+    from_monitor(&p);
+    // A directory renamed: its rules move with it.
+    fs::rename(p.path("sub"), p.path("sub2")).unwrap();
+    p.build(&[]).success().ran_exactly(&[
+        "gcc -c x.c -o x.o",
+        "gcc -c y.c -o y.o",
+        "echo hi > hi.txt",
+    ]);
+    from_monitor(&p);
+    assert!(p.exists("sub2/x.o") && p.exists("sub2/deeper/hi.txt"));
+    fs::rename(p.path("sub2"), p.path("sub")).unwrap();
+    p.build(&[]).success().ran_exactly(&[
+        "gcc -c x.c -o x.o",
+        "gcc -c y.c -o y.o",
+        "echo hi > hi.txt",
+    ]);
     from_monitor(&p);
     fs::remove_dir_all(p.path("sub")).unwrap();
     p.build(&[]).success().ran_nothing();
