@@ -70,11 +70,14 @@ BUILD_TIMEOUT_S = 4 * 3600
 class Tool:
     """How one build system builds a generated tree (run from the tree root)."""
 
-    def __init__(self, name, tree_name, argv, mode=None):
+    def __init__(self, name, tree_name, argv, mode=None, monitor=None):
         self.name = name  # shown in tables, e.g. "tupfs[digest]"
         self.tree_name = tree_name  # trees are shared by the tupfs modes
         self.argv = argv  # None for the floor: its script depends on the case
         self.mode = mode  # tupfs change mode, else None
+        # (start argv, stop argv) of a file watcher that runs while the
+        # incremental cases are timed (tup monitor, tupfs monitor), else None.
+        self.monitor = monitor
 
     def command(self, case):
         """The shell command that brings the tree up to date for CASE."""
@@ -109,8 +112,16 @@ def make_tools(selected, modes):
                 # output cache (bench/compare/cache.py measures that).
                 argv = [tupfs_bin(), "build", f"-j{JOBS}", "--no-cache", "--change", m]
                 tools.append(Tool(f"tupfs[{m}]", "tupfs", argv, m))
+        elif name == "tup-monitor":
+            tools.append(Tool("tup+monitor", "tup-monitor", ["tup", f"-j{JOBS}", "--quiet"],
+                              monitor=(["tup", "monitor"], ["tup", "stop"])))
+        elif name == "tupfs-monitor":
+            argv = [tupfs_bin(), "build", f"-j{JOBS}", "--change", "mtime"]
+            tools.append(Tool("tupfs[mtime]+monitor", "tupfs-monitor", argv, "mtime",
+                              monitor=([tupfs_bin(), "monitor"], [tupfs_bin(), "stop"])))
         else:
-            raise SystemExit(f"run.py: unknown tool {name!r} (want floor, ninja, make, tup, tupfs)")
+            raise SystemExit(f"run.py: unknown tool {name!r} (want floor, ninja, make, tup, "
+                             "tupfs, tup-monitor, tupfs-monitor)")
     return tools
 
 
@@ -132,7 +143,7 @@ def check_prerequisites(tools):
     """Exit with the apt-get line if anything needed is missing."""
     need = {"hyperfine", "gcc", "sh"}
     for t in tools:
-        if t.argv and t.tree_name != "tupfs":
+        if t.argv and not t.tree_name.startswith("tupfs"):
             need.add(t.argv[0])
     missing = sorted(c for c in need if shutil.which(c) is None)
     if not have_matplotlib():
@@ -377,12 +388,12 @@ def version_of(tool):
     """What exactly was measured: the tupfs binary and the commit of this
     checkout, or the tool's own --version line."""
     if tool.tree_name not in VERSIONS:
-        if tool.tree_name == "tupfs":
+        if tool.tree_name.startswith("tupfs"):
             _, head = sh("git rev-parse --short HEAD && git status --porcelain -- src fuse Cargo.lock | head -1",
                          REPO, timeout=30)
             lines = head.split("\n")
             dirty = "+changes" if len(lines) > 1 and lines[1].strip() else ""
-            VERSIONS["tupfs"] = f"{tool.argv[0]} (checkout {lines[0].strip()}{dirty})"
+            VERSIONS[tool.tree_name] = f"{tool.argv[0]} (checkout {lines[0].strip()}{dirty})"
         elif tool.argv is None:
             VERSIONS[tool.tree_name] = "sh + xargs -P2"
         else:
@@ -446,7 +457,75 @@ def measure_tool(tool, n, cases, args, manifest, tree, results):
         return
     print(f"  {tool.name}: {'clean' if clean else 'update'} build ok in {first['secs']:.2f}s,"
           f" max RSS {first['peak'].any_kib} KiB", flush=True)
+    if tool.monitor:
+        with_monitor(tool, tree, lambda: measure_cases(tool, n, cases, args, manifest, tree,
+                                                       results, first, clean, not_measured))
+    else:
+        measure_cases(tool, n, cases, args, manifest, tree, results, first, clean, not_measured)
+
+
+def with_monitor(tool, tree, measure):
+    """Start TOOL's watcher in TREE, settle it with two untimed builds (the
+    first with a new watcher may judge everything), run MEASURE, print the
+    watcher's resident set and CPU time, and stop it (also when MEASURE
+    fails)."""
+    start, stop = tool.monitor
+    rc, out = sh(" ".join(shlex.quote(a) for a in start), tree, timeout=120)
+    if rc != 0:
+        print(f"  {tool.name}: the monitor did not start: {first_line(out)}", flush=True)
+        return
+    try:
+        sh(tool.command("noop"), tree)
+        sh(tool.command("noop"), tree)
+        measure()
+        print(f"  {tool.name}: monitor {monitor_usage(tree)}", flush=True)
+    finally:
+        sh(" ".join(shlex.quote(a) for a in stop), tree, timeout=120)
+
+
+def monitor_pid(tree):
+    """The pid of the watcher running in TREE: from .tupfs/monitor.lock, or
+    the process whose command line is `... monitor` and whose working
+    directory is TREE."""
+    try:
+        with open(os.path.join(tree, ".tupfs/monitor.lock")) as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        pass
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+            if b"monitor" in argv and os.readlink(f"/proc/{entry}/cwd") == os.path.realpath(tree):
+                return int(entry)
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def monitor_usage(tree):
+    """The running monitor's resident set and CPU time, if it can be found."""
+    pid = monitor_pid(tree)
+    if pid is None:
+        return "(pid unknown)"
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            rss = next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, StopIteration, ValueError, IndexError):
+        return f"pid {pid} (gone)"
+    return f"pid {pid}: RSS {rss} KiB, CPU {cpu:.2f} s since it started"
+
+
+def measure_cases(tool, n, cases, args, manifest, tree, results, first, clean, not_measured):
+    """The cases of one tool at one size, after its first build."""
     for case in cases:
+        if case == "full" and tool.monitor:
+            print(f"  {tool.name} full: skipped (a clean build removes the watcher's state)",
+                  flush=True)
+            continue
         if case == "full" and not clean:
             print(f"  {tool.name} full: skipped (starts from the built tree)", flush=True)
             continue
@@ -632,7 +711,7 @@ def guess(tool, case, n, known):
     e = known.get(f"{n}/{tool.name}/{case}")
     if e and "median" in e and e.get("load_before", 99) < QUIET_LOAD:
         return e["median"]
-    base = tool.tree_name
+    base = tool.tree_name.split("-")[0]
     noop = GUESS_NOOP_S_PER_FILE[base] * n + 0.003
     if case == "full":
         return GUESS_FULL_S_PER_FILE[base] * n
