@@ -227,7 +227,9 @@ pub fn build(dir: &Path, opts: &BuildOptions) -> Result<ExitCode> {
         job_root,
     };
     let status = exec::run_build_with(&project, &graph, &request, prior, started)?;
-    monitor::client::record(&project.state_dir(), &synced, false);
+    // Nothing to do: the index was rewritten, or proven current as it is.
+    let current = matches!(status, BuildStatus::NothingToDo);
+    monitor::client::record(&project.state_dir(), &synced, current);
     Ok(match status {
         BuildStatus::Ok | BuildStatus::NothingToDo => ExitCode::SUCCESS,
         BuildStatus::Failed => ExitCode::FAILURE,

@@ -453,3 +453,16 @@ fn autoupdate_rebuilds_on_save_and_does_not_loop_on_failure() {
         m.log()
     );
 }
+
+#[test]
+fn tups_spelling_monitor_f_a_j2_in_the_foreground() {
+    require_fuse!();
+    let p = small_project();
+    let run = p.spawn(&["monitor", "-f", "-a", "-j2"]);
+    let m = Monitor::attach(&p);
+    assert!(wait_until(Duration::from_secs(60), || p.exists("app")));
+    m.stop(&p).success();
+    run.wait()
+        .success()
+        .says(&["building (the monitor started)", "build done"]);
+}

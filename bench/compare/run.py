@@ -470,9 +470,11 @@ def with_monitor(tool, tree, measure):
     watcher's resident set and CPU time, and stop it (also when MEASURE
     fails)."""
     start, stop = tool.monitor
-    rc, out = sh(" ".join(shlex.quote(a) for a in start), tree, timeout=120)
+    # The watcher detaches: its output must not keep sh()'s pipe open.
+    quiet = " >/dev/null 2>&1 </dev/null"
+    rc, _ = sh(" ".join(shlex.quote(a) for a in start) + quiet, tree, timeout=120)
     if rc != 0:
-        print(f"  {tool.name}: the monitor did not start: {first_line(out)}", flush=True)
+        print(f"  {tool.name}: the monitor did not start (exit {rc})", flush=True)
         return
     try:
         sh(tool.command("noop"), tree)

@@ -113,7 +113,8 @@ fn read_answer(synced: &mut Synced, reply: &str, asked: Option<Clock>, why_fresh
 }
 
 /// After the build: record the clock with the index on disk when this
-/// build wrote that index, or found `nothing_to_do`. Errors are ignored
+/// build wrote that index, or found `nothing_to_do` (every recorded file
+/// judged as recorded: the index stands at the clock). Errors are ignored
 /// (the next build then scans).
 pub fn record(state_dir: &Path, synced: &Synced, nothing_to_do: bool) {
     let Some(clock) = synced.clock else { return };

@@ -34,6 +34,21 @@ impl Monitor {
         }
     }
 
+    /// A monitor started in the foreground (e.g. by [`Project::spawn`]),
+    /// once its socket is there; stopped when dropped.
+    pub fn attach(p: &Project) -> Monitor {
+        let up = wait_until(Duration::from_secs(60), || p.exists(".tupfs/monitor.sock"));
+        assert!(up, "the monitor did not start");
+        let pid = fs::read_to_string(p.path(".tupfs/monitor.lock"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .expect("a pid in .tupfs/monitor.lock");
+        Monitor {
+            root: p.root().to_path_buf(),
+            pid,
+        }
+    }
+
     /// Send a signal to the monitor.
     pub fn signal(&self, sig: i32) {
         // SAFETY: a plain kill of the monitor this test started.
