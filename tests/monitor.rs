@@ -460,9 +460,11 @@ fn tups_spelling_monitor_f_a_j2_in_the_foreground() {
     let p = small_project();
     let run = p.spawn(&["monitor", "-f", "-a", "-j2"]);
     let m = Monitor::attach(&p);
-    assert!(wait_until(Duration::from_secs(60), || p.exists("app")));
+    // The build's run log is written when it ends.
+    assert!(wait_until(Duration::from_secs(60), || p.exists(".tupfs/log/last.json")));
+    assert!(p.exists("app"));
     m.stop(&p).success();
     run.wait()
         .success()
-        .says(&["building (the monitor started)", "build done"]);
+        .says(&["building (the monitor started)", "stopping"]);
 }

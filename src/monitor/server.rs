@@ -70,6 +70,7 @@ impl Server {
         let _ = conn.write_all(reply.as_bytes());
         let _ = conn.flush();
         if words.first() == Some(&"stop") {
+            println!("tupfs monitor: stopping (tupfs stop)");
             (self.on_stop)();
         }
     }
