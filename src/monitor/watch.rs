@@ -404,6 +404,23 @@ mod tests {
     }
 
     #[test]
+    fn running_out_of_watches_names_the_sysctl_and_a_value() {
+        let text = limit_message(5000);
+        assert!(text.contains("fs.inotify.max_user_watches"), "{text}");
+        let want: usize = text
+            .rsplit('=')
+            .next()
+            .unwrap()
+            .trim_end_matches('`')
+            .parse()
+            .unwrap();
+        assert!(
+            want >= 10_000,
+            "at least twice what the project needs: {text}"
+        );
+    }
+
+    #[test]
     fn sees_edits_new_directories_and_moves() {
         let t = tempfile::tempdir().unwrap();
         let root = t.path();
