@@ -18,41 +18,24 @@ pub struct Since {
 }
 
 impl Since {
-    /// True when `path` may differ from what it was at the clock.
+    /// True when `path` may differ from what it was at the clock. Asked
+    /// once per recorded file, so the usual case (few entries) costs a few
+    /// string comparisons, not a hash per ancestor.
     pub fn may_have_changed(&self, path: &str) -> bool {
-        if self.paths.contains(path) || self.under(&self.subtrees, path) {
+        if !self.paths.is_empty() && self.paths.contains(path) {
             return true;
         }
-        self.under(&self.unwatched, path) && !self.unwatched.contains(path)
-            || self.unwatched.contains(path) && self.is_link_like(path)
-    }
-
-    /// A symbolic link itself is watched through its directory; what is
-    /// under it is not. A VCS directory or `.tupfs` is not watched at all.
-    fn is_link_like(&self, path: &str) -> bool {
-        let name = path.rsplit('/').next().unwrap_or(path);
-        super::watch::is_excluded_name(name) || path == crate::project::STATE_DIR
-    }
-
-    /// True when `path` or one of its ancestors is in `set` ("" is the
-    /// ancestor of everything).
-    fn under(&self, set: &HashSet<String>, path: &str) -> bool {
-        if set.is_empty() {
-            return false;
-        }
-        if set.contains(path) || set.contains("") {
+        if place_of(&self.subtrees, path).is_some() {
             return true;
         }
-        let mut end = path.len();
-        while let Some(i) = path[..end].rfind('/') {
-            if set.contains(&path[..i]) {
-                return true;
-            }
-            end = i;
+        match place_of(&self.unwatched, path) {
+            Some(Place::Below) => true,
+            // A symbolic link itself is watched through its directory; a
+            // VCS directory or `.tupfs` is not watched at all.
+            Some(Place::At) => is_unwatched_dir(path),
+            None => false,
         }
-        false
     }
-
     /// How many entries it holds.
     pub fn len(&self) -> usize {
         self.paths.len() + self.subtrees.len()
@@ -95,6 +78,57 @@ impl Since {
     }
 }
 
+/// Where a path is relative to the nearest entry of a set above it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Place {
+    /// The path is an entry.
+    At,
+    /// An entry is one of its ancestors ("" is everyone's).
+    Below,
+}
+
+/// Whether `path` is an entry of `set` or below one: by comparing with
+/// each entry when there are few, else by looking up each ancestor.
+fn place_of(set: &HashSet<String>, path: &str) -> Option<Place> {
+    const FEW: usize = 8;
+    if set.is_empty() {
+        return None;
+    }
+    if set.len() <= FEW {
+        let mut found = None;
+        for entry in set {
+            if entry == path {
+                found = Some(Place::At);
+            } else if entry.is_empty() || is_below(path, entry) {
+                return Some(Place::Below);
+            }
+        }
+        return found;
+    }
+    if set.contains("") {
+        return Some(Place::Below);
+    }
+    let mut end = path.len();
+    while let Some(i) = path[..end].rfind('/') {
+        if set.contains(&path[..i]) {
+            return Some(Place::Below);
+        }
+        end = i;
+    }
+    set.contains(path).then_some(Place::At)
+}
+
+/// `path` is strictly below `dir`.
+fn is_below(path: &str, dir: &str) -> bool {
+    path.len() > dir.len() && path.starts_with(dir) && path.as_bytes()[dir.len()] == b'/'
+}
+
+/// `.tupfs` or a VCS directory: never watched, unlike a symbolic link.
+fn is_unwatched_dir(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    super::watch::is_excluded_name(name) || path == crate::project::STATE_DIR
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,6 +157,17 @@ mod tests {
         assert!(s.may_have_changed(".git/HEAD"));
         assert!(!s.may_have_changed("b.c"));
         assert!(since(&[], &[""], &[]).may_have_changed("any/thing"));
+        // Many entries: looked up by ancestor, same answers.
+        let many: Vec<String> = (0..20).map(|i| format!("d{i}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        let s = since(
+            &[],
+            &many,
+            &[".git", "l0", "l1", "l2", "l3", "l4", "l5", "l6", "l7"],
+        );
+        assert!(s.may_have_changed("d3/x") && s.may_have_changed("d13"));
+        assert!(!s.may_have_changed("d33/x") && !s.may_have_changed("l0"));
+        assert!(s.may_have_changed("l7/x") && s.may_have_changed(".git"));
     }
 
     #[test]
