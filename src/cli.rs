@@ -33,6 +33,9 @@ pub struct BuildOptions {
     pub change: Option<String>,
     /// Print why each command runs.
     pub explain: bool,
+    /// `--full-deps`: trace reads outside the project (else as the
+    /// options files say: `updater.full_deps`).
+    pub full_deps: bool,
     /// Show real command lines.
     pub verbose: bool,
     /// Errors only.
@@ -59,6 +62,7 @@ impl BuildOptions {
             quiet: self.quiet || (files.quiet && !self.verbose),
             progress: self.progress.or(files.progress),
             no_job_numbers: self.no_job_numbers || !files.job_numbers,
+            full_deps: self.full_deps || files.full_deps,
             ..self.clone()
         }
     }
@@ -195,6 +199,7 @@ pub fn build(dir: &Path, opts: &BuildOptions) -> Result<ExitCode> {
         jobs: opts.jobs,
         keep_going: opts.keep_going,
         change,
+        full_deps: opts.full_deps,
         ui: opts.ui(),
         guard,
         cache,

@@ -15,6 +15,7 @@ pub mod identity;
 pub mod index;
 pub mod lock;
 pub mod options;
+pub mod outside;
 pub mod paths;
 pub mod plan;
 pub mod project;

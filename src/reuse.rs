@@ -243,7 +243,15 @@ pub fn settled(index: &Index, scan: &Changes) -> bool {
     if let Some(f) = &unsettled {
         log::debug!("not as recorded: {} ({:?})", f.path(), scan.get(f.slot()));
     }
-    unsettled.is_none()
+    let outside = index.outside_files().find(|f| {
+        !scan
+            .outside(f.slot())
+            .is_some_and(|j| j.is_settled(&f.as_recorded()))
+    });
+    if let Some(f) = &outside {
+        log::debug!("not as recorded: {} (outside)", f.path());
+    }
+    unsettled.is_none() && outside.is_none()
 }
 
 /// What of the tree differs from what the last parse saw.

@@ -12,8 +12,9 @@ use crate::change::{
 };
 use crate::graph::Graph;
 use crate::identity::{self, CommandKey, Identity};
-use crate::index::{CommandView, FileSlot, Generation, Index, IndexOptions, Open};
+use crate::index::{CommandView, FileSlot, Generation, Index, IndexOptions, Open, OutsideSlot};
 use crate::options::ChangeMode;
+use crate::outside::OutsidePath;
 use crate::paths::ProjPath;
 use crate::plan::{Changes, LastBuild, PrevCommand, SeenFile};
 use crate::project::Project;
@@ -183,6 +184,16 @@ impl History {
         })
     }
 
+    /// The generation in which the outside file in `slot` of the index last
+    /// changed, as of the scan at the start of this build.
+    pub fn outside_since(&self, slot: OutsideSlot) -> Option<Generation> {
+        let file = self.index.as_ref()?.outside_at(slot)?;
+        Some(match self.scan.outside(slot)?.verdict.is_changed() {
+            true => self.generation,
+            false => file.since(),
+        })
+    }
+
     /// Every output the last build recorded (empty without a usable index).
     pub fn previous_outputs(project: &Project) -> BTreeSet<ProjPath> {
         let path = project.state_dir().join("index");
@@ -265,6 +276,7 @@ impl History {
                 .collect(),
             must_rerun: view.must_rerun(),
             reads,
+            outside: view.outside_reads().map(|(s, g)| (s, g.0)).collect(),
         }
     }
 }
@@ -364,6 +376,15 @@ impl Changes for History {
             Some((j, _)) => j.state.is_some(),
             None => FileState::lstat(&path.to_disk(&self.root)).is_ok_and(|s| s.is_some()),
         }
+    }
+
+    fn outside_moved(&self, prev: &PrevCommand) -> Option<OutsidePath> {
+        let index = self.index.as_ref()?;
+        prev.outside.iter().find_map(|&(slot, since)| {
+            let file = index.outside_at(slot)?;
+            let moved = self.outside_since(slot) != Some(Generation(since));
+            moved.then(|| OutsidePath::new(file.path()).ok()).flatten()
+        })
     }
 
     fn output_changed(&self, path: &ProjPath, cutoff: bool) -> bool {

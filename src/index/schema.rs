@@ -73,6 +73,8 @@ pub(crate) struct CmdRow {
     pub sticky: Span,
     /// Span into `Tables::reads`.
     pub reads: Span,
+    /// Full dependencies: span into `Tables::outside_reads`.
+    pub outside: Span,
     /// The command's place in the parse's rule order (rules taken back
     /// from the index are put in this order, as a parse would give them).
     pub position: u32,
@@ -158,6 +160,12 @@ pub(crate) struct Tables {
     pub tree: Vec<TreeRow>,
     /// [`TABLES_COMMANDS_ARE_RULES`], [`TABLES_ALL_UP_TO_DATE`].
     pub flags: u32,
+    /// Full dependencies: files outside the project (absolute paths; never
+    /// `FILE_GENERATED`), sorted by path.
+    pub outside: Vec<FileRow>,
+    /// Full dependencies: observed outside inputs (`SeenRow::file` is a
+    /// row of `outside`).
+    pub outside_reads: Vec<SeenRow>,
 }
 
 /// The commands are exactly the rules of the last parse (no command kept
