@@ -603,6 +603,19 @@ mod tests {
     }
 
     #[test]
+    fn full_deps_in_both_spellings() {
+        assert!(parse("full_deps = true\n").unwrap().full_deps);
+        assert!(parse("updater.full_deps = 1\n").unwrap().full_deps);
+        assert!(!parse("full_deps = 0\n").unwrap().full_deps);
+        assert!(!Options::default().full_deps);
+        let e = parse("full_deps = maybe\n").unwrap_err();
+        assert!(
+            e.starts_with(".tupfs/options:1: 'maybe' is not a boolean for full_deps"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn comments_blank_lines_and_default() {
         assert_eq!(parse("# nothing\n\n   \n").unwrap(), Options::default());
         assert_eq!(Options::default().change, ChangeMode::Mtime);

@@ -23,9 +23,9 @@ fn outside_dir(p: &Project, name: &str) -> Option<PathBuf> {
     let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     let top = base.components().nth(1).map(|c| Path::new("/").join(c));
     let untraced = ["/tmp", "/var", "/home", "/root", "/run", "/mnt", "/media"];
-    let bad = top
-        .as_ref()
-        .is_none_or(|t| untraced.iter().any(|u| t == Path::new(u)) || p.root().starts_with(t));
+    let bad = top.as_ref().map_or(true, |t| {
+        untraced.iter().any(|u| t == Path::new(u)) || p.root().starts_with(t)
+    });
     if bad {
         eprintln!(
             "SKIP: {} is not in a directory full deps trace",

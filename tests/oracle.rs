@@ -555,18 +555,28 @@ fn env_number(name: &str, default: u64) -> u64 {
 }
 
 fn run_oracle(mode: Mode, default_seed: u64) {
-    run_oracle_with(mode, default_seed, false);
+    run_oracle_with(mode, default_seed, false, false, 200);
 }
 
 /// [`run_oracle`]; `cached`: every clean build uses the output cache (the
 /// incremental builds, the truth, do not), so a wrong hit shows as a clean
-/// output that differs.
-fn run_oracle_with(mode: Mode, default_seed: u64, cached: bool) {
-    let steps = env_number("TUPFS_ORACLE_STEPS", 200);
+/// output that differs; `full_deps`: full dependencies on
+/// (`.tupfs/options`); `default_steps` unless `TUPFS_ORACLE_STEPS` says.
+fn run_oracle_with(
+    mode: Mode,
+    default_seed: u64,
+    cached: bool,
+    full_deps: bool,
+    default_steps: u64,
+) {
+    let steps = env_number("TUPFS_ORACLE_STEPS", default_steps);
     let seed = env_number("TUPFS_ORACLE_SEED", default_seed);
     let mut rng = Rng(seed);
     let mut model = Model::initial(&mut rng);
     let p = Project::new();
+    if full_deps {
+        p.write(".tupfs/options", "full_deps = true\n");
+    }
     let mut disk = Disk::new();
     let mut history = vec!["initial project".to_string()];
     let mut prev: Option<(Model, Disk)> = None;
@@ -659,6 +669,14 @@ fn s43_oracle_mtime() {
     run_oracle(Mode::Mtime, 0x7f5a_0001);
 }
 
+/// The oracle with full dependencies on (what commands read outside the
+/// project is recorded too): the same commands run, the same outputs.
+#[test]
+fn s43_oracle_mtime_full_deps() {
+    require_fuse!();
+    run_oracle_with(Mode::Mtime, 0x7f5a_0006, false, true, 60);
+}
+
 #[test]
 fn s43_oracle_digest() {
     require_fuse!();
@@ -676,7 +694,7 @@ fn s43_oracle_mtime_digest() {
 #[test]
 fn s43_oracle_clean_builds_from_the_cache() {
     require_fuse!();
-    run_oracle_with(Mode::MtimeDigest, 0x7f5a_0005, true);
+    run_oracle_with(Mode::MtimeDigest, 0x7f5a_0005, true, false, 200);
 }
 
 #[test]

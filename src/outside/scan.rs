@@ -15,9 +15,10 @@ pub fn scan(
     moment: Moment,
     threads: usize,
 ) -> Vec<Judgement> {
+    let began = std::time::Instant::now();
     let files: Vec<_> = index.outside_files().collect();
     let root = Path::new("/");
-    parallel_chunks(files.len(), threads, |range| {
+    let judged = parallel_chunks(files.len(), threads, |range| {
         let mut stat = StatAt::new(root);
         files[range]
             .iter()
@@ -31,5 +32,13 @@ pub fn scan(
                 }
             })
             .collect()
-    })
+    });
+    if !files.is_empty() {
+        log::debug!(
+            "timing: {} outside files scanned in {:?}",
+            files.len(),
+            began.elapsed()
+        );
+    }
+    judged
 }
