@@ -166,6 +166,7 @@ pub fn build(dir: &Path, opts: &BuildOptions) -> Result<ExitCode> {
         Err(e) => return failed_early(&project, &format!("{e:#}"), 0),
     };
     let mut prior = Prior::open(&project, change);
+    prior.full_deps = opts.full_deps;
     log::debug!("timing: index opened at {:?}", started.elapsed());
     let Some(built) = scan_and_decide(&project, &mut prior, opts, started) else {
         return nothing_to_do(&project, opts, started);

@@ -77,9 +77,10 @@ pub trait Changes: Sync {
     /// After its producer re-ran: did `path` change? `cutoff` asks for a
     /// content comparison even in mtime mode (the `^o` flag).
     fn output_changed(&self, path: &ProjPath, cutoff: bool) -> bool;
-    /// Full dependencies: the first outside file of `prev` that is not
-    /// the version it saw (changed, vanished or appeared), if any.
-    fn outside_moved(&self, prev: &PrevCommand) -> Option<OutsidePath> {
+    /// Full dependencies: [`Reason::OutsideChanged`] for the first outside
+    /// file of `prev` that is not the version it saw (changed, vanished or
+    /// appeared), or [`Reason::FullDepsOn`] when it ran without them.
+    fn outside_reason(&self, prev: &PrevCommand) -> Option<Reason> {
         let _ = prev;
         None
     }
@@ -107,6 +108,8 @@ pub enum Reason {
     /// Full dependencies: a file outside the project it read changed (or
     /// one it looked for in vain appeared).
     OutsideChanged(OutsidePath),
+    /// Full dependencies were turned on and it was recorded without them.
+    FullDepsOn,
 }
 
 impl Reason {
@@ -122,6 +125,7 @@ impl Reason {
             Reason::OutputMissing(_) => "output-missing",
             Reason::OutputModified(_) => "output-modified",
             Reason::OutsideChanged(_) => "outside-changed",
+            Reason::FullDepsOn => "full-deps-on",
         }
     }
 
@@ -152,6 +156,7 @@ impl fmt::Display for Reason {
             Reason::OutputMissing(p) => write!(f, "output {p} is missing"),
             Reason::OutputModified(p) => write!(f, "output {p} was modified"),
             Reason::OutsideChanged(p) => write!(f, "{p} (outside the project) changed"),
+            Reason::FullDepsOn => f.write_str("full dependencies are on and it ran without"),
         }
     }
 }
@@ -282,8 +287,8 @@ fn direct_reason(
     if let Some(reason) = input_reason(graph, id, prev, changes) {
         return Some(reason);
     }
-    if let Some(path) = changes.outside_moved(prev) {
-        return Some(Reason::OutsideChanged(path));
+    if let Some(reason) = changes.outside_reason(prev) {
+        return Some(reason);
     }
     if let Some(p) = outputs.iter().find(|p| !changes.exists(p)) {
         return Some(Reason::OutputMissing((*p).clone()));

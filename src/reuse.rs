@@ -52,6 +52,9 @@ pub struct Prior {
     pub scan: Changes,
     /// The change mode of this build.
     pub mode: ChangeMode,
+    /// This build traces reads outside the project (set by the caller
+    /// after [`Prior::open`]; false by default).
+    pub full_deps: bool,
 }
 
 impl Prior {
@@ -77,6 +80,7 @@ impl Prior {
             note,
             scan: Changes::default(),
             mode,
+            full_deps: false,
         }
     }
 
@@ -161,6 +165,7 @@ impl Prior {
         };
         index.all_up_to_date()
             && index.options().change_mode == self.mode
+            && (!self.full_deps || index.full_deps())
             && index
                 .variables()
                 .all(|(name, digest)| match name.strip_prefix('$') {

@@ -256,3 +256,21 @@ fn without_full_deps_outside_changes_rerun_nothing() {
     let _ = fs::remove_dir_all(&hdr);
     let _ = fs::remove_dir_all(&tooldir);
 }
+
+#[test]
+fn turning_full_deps_on_reruns_what_ran_without_them_once() {
+    require_fuse!();
+    let p = Project::new()
+        .file("Tupfile", ": foreach *.c |> gcc -c %f -o %o |> %B.o\n")
+        .file("a.c", "int a(void) { return 1; }\n")
+        .file("b.c", "int b(void) { return 2; }\n");
+    p.build(&[]).success();
+    p.build(&[]).success().ran_nothing();
+    p.build(&["--full-deps"])
+        .success()
+        .ran_exactly(&["gcc -c a.c -o a.o", "gcc -c b.c -o b.o"])
+        .ran_because("gcc -c a.c -o a.o", "full-deps-on");
+    p.build(&["--full-deps"]).success().ran_nothing();
+    // Off again: nothing to do either (outside reads are kept, unused).
+    p.build(&[]).success().ran_nothing();
+}

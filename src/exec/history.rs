@@ -16,7 +16,7 @@ use crate::index::{CommandView, FileSlot, Generation, Index, IndexOptions, Open,
 use crate::options::ChangeMode;
 use crate::outside::OutsidePath;
 use crate::paths::ProjPath;
-use crate::plan::{Changes, LastBuild, PrevCommand, SeenFile};
+use crate::plan::{Changes, LastBuild, PrevCommand, Reason, SeenFile};
 use crate::project::Project;
 use crate::reuse::Prior;
 use crate::ui::Ui;
@@ -49,6 +49,9 @@ pub struct History {
     any_fresh: AtomicBool,
     /// `^t` outputs that were deleted as designed (see [`History::scan`]).
     pub absent_transients: BTreeSet<ProjPath>,
+    /// This build traces reads outside the project: a command recorded
+    /// without them runs ([`Reason::FullDepsOn`]).
+    pub full_deps: bool,
     root: PathBuf,
 }
 
@@ -81,6 +84,7 @@ impl History {
             fresh: Mutex::default(),
             any_fresh: AtomicBool::new(false),
             absent_transients: BTreeSet::new(),
+            full_deps: false,
             root: project.root.clone(),
         }
     }
@@ -378,12 +382,19 @@ impl Changes for History {
         }
     }
 
-    fn outside_moved(&self, prev: &PrevCommand) -> Option<OutsidePath> {
+    fn outside_reason(&self, prev: &PrevCommand) -> Option<Reason> {
+        // Every job that ran with full deps read its shell outside.
+        if self.full_deps && prev.outside.is_empty() {
+            return Some(Reason::FullDepsOn);
+        }
         let index = self.index.as_ref()?;
         prev.outside.iter().find_map(|&(slot, since)| {
             let file = index.outside_at(slot)?;
             let moved = self.outside_since(slot) != Some(Generation(since));
-            moved.then(|| OutsidePath::new(file.path()).ok()).flatten()
+            let path = moved
+                .then(|| OutsidePath::new(file.path()).ok())
+                .flatten()?;
+            Some(Reason::OutsideChanged(path))
         })
     }
 

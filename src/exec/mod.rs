@@ -112,6 +112,7 @@ pub fn run_build_with(
     signals::install();
     let ui = Ui::new(req.ui);
     let mut history = history::History::load(project, graph, req.change, prior, req.reused, &ui);
+    history.full_deps = req.full_deps;
     log::debug!("timing: identities at {:?}", started.elapsed());
     let stale = stale::remove(&project.root, &history.stale_outputs(graph));
     let scratch = project.state_dir().join("tmp");

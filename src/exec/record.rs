@@ -77,6 +77,7 @@ impl History {
                         }
                 )
             });
+        rec.out.full_deps = req.full_deps && rec.out.all_up_to_date;
         rec.variables();
         // What this build's own writes left racy or moved is taken again,
         // so the next build can be the no-op shortcut.

@@ -179,6 +179,10 @@ pub struct BuildRecord {
     /// the targets or left unstarted). Then, if no recorded file changed
     /// since, no command can have a reason to run.
     pub all_up_to_date: bool,
+    /// The build traced reads outside the project, and every command
+    /// recorded as up to date ran with them traced (when full deps were
+    /// turned on, the commands recorded without are run first).
+    pub full_deps: bool,
     /// Full dependencies: every path outside the project a recorded
     /// command read or looked for; paths unique, every [`OutsideRef`]
     /// points here.

@@ -175,3 +175,6 @@ pub(crate) const TABLES_COMMANDS_ARE_RULES: u32 = 1;
 /// Every command was up to date when the index was written (see
 /// [`super::BuildRecord::all_up_to_date`]).
 pub(crate) const TABLES_ALL_UP_TO_DATE: u32 = 2;
+/// The build ran with full dependencies: the commands it ran recorded what
+/// they read outside the project.
+pub(crate) const TABLES_FULL_DEPS: u32 = 4;

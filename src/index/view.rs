@@ -225,6 +225,12 @@ impl Index {
         self.tables().flags.to_native() & TABLES_ALL_UP_TO_DATE != 0
     }
 
+    /// The build that wrote this index traced reads outside the project
+    /// ([`super::BuildRecord::full_deps`]).
+    pub fn full_deps(&self) -> bool {
+        self.tables().flags.to_native() & TABLES_FULL_DEPS != 0
+    }
+
     /// Every recorded Tupfile read-set, sorted by (variant, directory).
     pub fn tupfiles(&self) -> impl Iterator<Item = TupfileView<'_>> + '_ {
         self.tables()

@@ -41,6 +41,9 @@ pub(crate) fn flatten(record: &BuildRecord) -> Result<Tables> {
     if record.all_up_to_date {
         f.t.flags |= TABLES_ALL_UP_TO_DATE;
     }
+    if record.full_deps {
+        f.t.flags |= TABLES_FULL_DEPS;
+    }
     f.t.text = f.text;
     Ok(f.t)
 }
