@@ -101,16 +101,36 @@ pub(crate) fn bind_all(binds: &[Bind]) -> io::Result<()> {
                 libc::MS_BIND,
                 std::ptr::null(),
             ))?;
+            let flags = kept_flags(&b.onto)?;
             crate::spawn::check(libc::mount(
                 std::ptr::null(),
                 b.onto.as_ptr(),
                 std::ptr::null(),
-                libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID,
+                libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID | flags,
                 std::ptr::null(),
             ))?;
         }
     }
     Ok(())
+}
+
+/// The flags of the mount at `path` a read-only remount must keep: in a
+/// user namespace, the ones the FUSE mount got from its owner (`nodev`,
+/// the atime mode) are locked, and dropping one is EPERM. (`statvfs`'s
+/// `ST_*` bits are the `MS_*` ones.) A system call only.
+fn kept_flags(path: &CString) -> io::Result<libc::c_ulong> {
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: a NUL-terminated path and a buffer of the right type.
+    crate::spawn::check(unsafe { libc::statvfs(path.as_ptr(), st.as_mut_ptr()) })?;
+    // SAFETY: statvfs succeeded, so it filled the buffer.
+    let f = unsafe { st.assume_init() }.f_flag;
+    let keep = libc::MS_NOSUID
+        | libc::MS_NODEV
+        | libc::MS_NOEXEC
+        | libc::MS_NOATIME
+        | libc::MS_NODIRATIME
+        | libc::MS_RELATIME;
+    Ok(f & keep)
 }
 
 #[cfg(test)]
