@@ -49,14 +49,18 @@ impl History {
         rec.out.commands_are_rules = stale.kept.is_empty();
         for (id, _) in graph.commands() {
             let mut cmd = rec.command(id, &outcomes.per_cmd[id.index()]);
-            let ran_ok = matches!(
+            // A job that ran records what it read outside (nothing with
+            // full deps off); a cache hit and a command that did not run
+            // keep their last record.
+            let ran = matches!(
                 outcomes.per_cmd[id.index()],
                 Outcome::Ran {
                     status: RunStatus::Ok,
+                    cached: false,
                     ..
                 }
             );
-            cmd.outside = match (ran_ok, outcomes.outside.get(&id)) {
+            cmd.outside = match (ran, outcomes.outside.get(&id)) {
                 (true, Some(paths)) => paths.iter().map(|p| rec.outside.seen(p)).collect(),
                 (true, None) => Vec::new(),
                 (false, _) => rec.previous_outside(id),
