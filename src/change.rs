@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use sha2::{Digest as _, Sha256};
 
 use crate::identity::Digest;
-use crate::index::{FileRecord, FileSlot, FileView, Generation, Index};
+use crate::index::{FileRecord, FileSlot, FileView, Generation, Index, OutsideSlot};
 use crate::options::ChangeMode;
 use crate::paths::ProjPath;
 
@@ -460,12 +460,19 @@ pub struct Changes {
     pub moment: Moment,
     /// One judgement per [`FileSlot`] of the index, in slot order.
     pub files: Vec<Judgement>,
+    /// Full dependencies: one judgement per [`OutsideSlot`] of the index.
+    pub outside: Vec<Judgement>,
 }
 
 impl Changes {
     /// The judgement of one recorded file.
     pub fn get(&self, slot: FileSlot) -> Option<&Judgement> {
         self.files.get(slot.0 as usize)
+    }
+
+    /// The judgement of one recorded outside file.
+    pub fn outside(&self, slot: OutsideSlot) -> Option<&Judgement> {
+        self.outside.get(slot.0 as usize)
     }
 
     /// The slots of the files that changed.
@@ -527,9 +534,11 @@ impl ChangeSource for FullScan {
                     .unwrap_or_else(|| unreachable_judgement(scan.moment))
             })
             .collect();
+        let outside = crate::outside::scan(index, detector, scan.moment, self.threads);
         Changes {
             moment: scan.moment,
             files,
+            outside,
         }
     }
 }
@@ -633,7 +642,7 @@ fn unreachable_judgement(moment: Moment) -> Judgement {
 /// `lstat` of project paths through a handle on the directory of the last
 /// one (`fstatat`): the kernel walks one path component instead of the
 /// whole absolute path, and sorted paths reuse the handle.
-struct StatAt<'a> {
+pub(crate) struct StatAt<'a> {
     root: &'a Path,
     /// The directory (project-relative) and its handle (None: it is not
     /// there, so nothing in it is).
@@ -641,12 +650,12 @@ struct StatAt<'a> {
 }
 
 impl<'a> StatAt<'a> {
-    fn new(root: &'a Path) -> StatAt<'a> {
+    pub(crate) fn new(root: &'a Path) -> StatAt<'a> {
         StatAt { root, dir: None }
     }
 
     /// As [`FileState::lstat`] of `root/rel`.
-    fn lstat(&mut self, rel: &str) -> io::Result<Option<FileState>> {
+    pub(crate) fn lstat(&mut self, rel: &str) -> io::Result<Option<FileState>> {
         let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel));
         if name.is_empty() {
             return FileState::lstat(&self.root.join(rel));
@@ -710,7 +719,7 @@ pub(crate) fn parallel_map<T: Send>(
 
 /// `f` over consecutive chunks of `0..count` on up to `threads` threads;
 /// the chunks' results concatenated in order.
-fn parallel_chunks<T: Send>(
+pub(crate) fn parallel_chunks<T: Send>(
     count: usize,
     threads: usize,
     f: impl Fn(std::ops::Range<usize>) -> Vec<T> + Sync,

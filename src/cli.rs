@@ -34,6 +34,9 @@ pub struct BuildOptions {
     pub change: Option<String>,
     /// Print why each command runs.
     pub explain: bool,
+    /// `--full-deps`: trace reads outside the project (else as the
+    /// options files say: `updater.full_deps`).
+    pub full_deps: bool,
     /// Show real command lines.
     pub verbose: bool,
     /// Errors only.
@@ -60,6 +63,7 @@ impl BuildOptions {
             quiet: self.quiet || (files.quiet && !self.verbose),
             progress: self.progress.or(files.progress),
             no_job_numbers: self.no_job_numbers || !files.job_numbers,
+            full_deps: self.full_deps || files.full_deps,
             ..self.clone()
         }
     }
@@ -184,6 +188,7 @@ pub fn build(dir: &Path, opts: &BuildOptions) -> Result<ExitCode> {
         Err(e) => return failed_early(&project, &format!("{e:#}"), 0),
     };
     let mut prior = Prior::open(&project, change);
+    prior.full_deps = opts.full_deps;
     log::debug!("timing: index opened at {:?}", started.elapsed());
     let synced = monitor_sync(&project, opts);
     prior.since = synced.since.clone();
@@ -221,6 +226,7 @@ pub fn build(dir: &Path, opts: &BuildOptions) -> Result<ExitCode> {
         jobs: opts.jobs,
         keep_going: opts.keep_going,
         change,
+        full_deps: opts.full_deps,
         ui: opts.ui(),
         guard,
         cache,
@@ -260,9 +266,11 @@ pub fn monitor(
 ) -> Result<ExitCode> {
     let project = Project::find(dir)?;
     project.ensure_initialised()?;
+    // `[monitor] autoupdate` in the options files turns `-a` on too.
+    let files = Options::load_all(&project.state_dir())?.options;
     let opts = monitor::MonitorOptions {
         foreground,
-        autoupdate,
+        autoupdate: autoupdate || files.autoupdate,
         quiet_ms,
         build_args: build.to_args(),
     };

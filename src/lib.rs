@@ -16,6 +16,7 @@ pub mod index;
 pub mod lock;
 pub mod monitor;
 pub mod options;
+pub mod outside;
 pub mod paths;
 pub mod plan;
 pub mod project;

@@ -190,6 +190,11 @@ struct BuildArgs {
     /// different paths share cache hits).
     #[arg(long = "job-root", value_name = "PATH")]
     job_root: Option<PathBuf>,
+    /// Also trace what commands read outside the project (compilers,
+    /// system headers, libraries): a change there re-runs them (default:
+    /// from .tupfs/options `full_deps`, else off).
+    #[arg(long = "full-deps")]
+    full_deps: bool,
 }
 
 fn main() -> ExitCode {
@@ -235,6 +240,7 @@ fn main() -> ExitCode {
                 change: args.change,
                 explain: args.explain,
                 no_keep_going: args.no_keep_going,
+                full_deps: args.full_deps,
                 verbose: cli.verbose > 0,
                 quiet: cli.quiet,
                 cache: tupfs::cache::settings::Flags {

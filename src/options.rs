@@ -112,8 +112,8 @@ pub struct Options {
     pub num_jobs: Option<usize>,
     /// `[updater] keep_going`: go on after a failed command.
     pub keep_going: bool,
-    /// `[updater] full_deps`: track files outside the project (tupfs's
-    /// tracer sees only the project; accepted for tup's files).
+    /// `[updater] full_deps` (or tupfs's own top-level `full_deps`): trace
+    /// what commands read outside the project too ([`crate::outside`]).
     pub full_deps: bool,
     /// `[display] color`: auto, always or never.
     pub color: Color,
@@ -380,6 +380,7 @@ pub const OPTION_KEYS: &[OptionKey] = &[
     },
     bool_option!("updater.keep_going", keep_going),
     bool_option!("updater.full_deps", full_deps),
+    bool_option!("full_deps", full_deps),
     OptionKey {
         name: "display.color",
         allowed: "auto, always, never",
@@ -599,6 +600,19 @@ mod tests {
             assert_eq!(opts.change, mode);
         }
         assert_eq!(ChangeMode::from_byte(9), None);
+    }
+
+    #[test]
+    fn full_deps_in_both_spellings() {
+        assert!(parse("full_deps = true\n").unwrap().full_deps);
+        assert!(parse("updater.full_deps = 1\n").unwrap().full_deps);
+        assert!(!parse("full_deps = 0\n").unwrap().full_deps);
+        assert!(!Options::default().full_deps);
+        let e = parse("full_deps = maybe\n").unwrap_err();
+        assert!(
+            e.starts_with(".tupfs/options:1: 'maybe' is not a boolean for full_deps"),
+            "{e}"
+        );
     }
 
     #[test]

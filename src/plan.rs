@@ -12,7 +12,8 @@ use std::fmt;
 
 use crate::graph::{CmdId, Graph};
 use crate::identity::{CommandKey, Identity, Signature, StickyVar};
-use crate::index::FileSlot;
+use crate::index::{FileSlot, OutsideSlot};
+use crate::outside::OutsidePath;
 use crate::paths::ProjPath;
 
 /// What the last build recorded about one command.
@@ -31,6 +32,9 @@ pub struct PrevCommand {
     /// Files it read (declared inputs and what the tracer saw) and paths
     /// it looked up in vain, with the version of each that it saw.
     pub reads: Vec<SeenFile>,
+    /// Full dependencies: the outside files it read or looked for (their
+    /// slots in the last index), with the generation seen.
+    pub outside: Vec<(OutsideSlot, u32)>,
 }
 
 /// One file a command read (or looked for), as it was then.
@@ -73,6 +77,13 @@ pub trait Changes: Sync {
     /// After its producer re-ran: did `path` change? `cutoff` asks for a
     /// content comparison even in mtime mode (the `^o` flag).
     fn output_changed(&self, path: &ProjPath, cutoff: bool) -> bool;
+    /// Full dependencies: [`Reason::OutsideChanged`] for the first outside
+    /// file of `prev` that is not the version it saw (changed, vanished or
+    /// appeared), or [`Reason::FullDepsOn`] when it ran without them.
+    fn outside_reason(&self, prev: &PrevCommand) -> Option<Reason> {
+        let _ = prev;
+        None
+    }
 }
 
 /// Why a command runs.
@@ -94,6 +105,11 @@ pub enum Reason {
     OutputMissing(ProjPath),
     /// One of its outputs was changed by someone else.
     OutputModified(ProjPath),
+    /// Full dependencies: a file outside the project it read changed (or
+    /// one it looked for in vain appeared).
+    OutsideChanged(OutsidePath),
+    /// Full dependencies were turned on and it was recorded without them.
+    FullDepsOn,
 }
 
 impl Reason {
@@ -108,6 +124,8 @@ impl Reason {
             Reason::GhostAppeared(_) => "ghost-appeared",
             Reason::OutputMissing(_) => "output-missing",
             Reason::OutputModified(_) => "output-modified",
+            Reason::OutsideChanged(_) => "outside-changed",
+            Reason::FullDepsOn => "full-deps-on",
         }
     }
 
@@ -119,6 +137,7 @@ impl Reason {
             | Reason::GhostAppeared(p)
             | Reason::OutputMissing(p)
             | Reason::OutputModified(p) => Some(p.as_str()),
+            Reason::OutsideChanged(p) => Some(p.as_str()),
             _ => None,
         }
     }
@@ -136,6 +155,8 @@ impl fmt::Display for Reason {
             Reason::GhostAppeared(p) => write!(f, "{p} appeared (it was looked up before)"),
             Reason::OutputMissing(p) => write!(f, "output {p} is missing"),
             Reason::OutputModified(p) => write!(f, "output {p} was modified"),
+            Reason::OutsideChanged(p) => write!(f, "{p} (outside the project) changed"),
+            Reason::FullDepsOn => f.write_str("full dependencies are on and it ran without"),
         }
     }
 }
@@ -264,6 +285,9 @@ fn direct_reason(
         });
     }
     if let Some(reason) = input_reason(graph, id, prev, changes) {
+        return Some(reason);
+    }
+    if let Some(reason) = changes.outside_reason(prev) {
         return Some(reason);
     }
     if let Some(p) = outputs.iter().find(|p| !changes.exists(p)) {

@@ -57,6 +57,9 @@ pub struct Prior {
     /// What the monitor says may have changed since the index (None: no
     /// monitor to trust; every recorded file is judged).
     pub since: Option<crate::monitor::since::Since>,
+    /// This build traces reads outside the project (set by the caller
+    /// after [`Prior::open`]; false by default).
+    pub full_deps: bool,
 }
 
 impl Prior {
@@ -83,6 +86,7 @@ impl Prior {
             scan: Changes::default(),
             mode,
             since: None,
+            full_deps: false,
         }
     }
 
@@ -170,6 +174,7 @@ impl Prior {
         };
         index.all_up_to_date()
             && index.options().change_mode == self.mode
+            && (!self.full_deps || index.full_deps())
             && index
                 .variables()
                 .all(|(name, digest)| match name.strip_prefix('$') {
@@ -258,7 +263,15 @@ pub fn settled(index: &Index, scan: &Changes) -> bool {
     if let Some(f) = &unsettled {
         log::debug!("not as recorded: {} ({:?})", f.path(), scan.get(f.slot()));
     }
-    unsettled.is_none()
+    let outside = index.outside_files().find(|f| {
+        !scan
+            .outside(f.slot())
+            .is_some_and(|j| j.is_settled(&f.as_recorded()))
+    });
+    if let Some(f) = &outside {
+        log::debug!("not as recorded: {} (outside)", f.path());
+    }
+    unsettled.is_none() && outside.is_none()
 }
 
 /// What of the tree differs from what the last parse saw.

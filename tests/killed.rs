@@ -208,12 +208,26 @@ fn check_nothing_left(p: &Project, context: &str) {
 #[test]
 fn sigkill_at_random_moments_then_rebuild_equals_clean() {
     require_fuse!();
+    kill_test(false, iterations());
+}
+
+/// The same with full dependencies on (`.tupfs/options`): what commands
+/// read outside the project is recorded too (fewer iterations by default).
+#[test]
+fn sigkill_with_full_deps_then_rebuild_equals_clean() {
+    require_fuse!();
+    kill_test(true, iterations().min(6));
+}
+
+fn kill_test(full_deps: bool, n: u64) {
     let seed = seed();
-    let n = iterations();
-    eprintln!("kill test: seed {seed} (TUPFS_KILL_SEED), {n} iterations");
+    eprintln!("kill test: seed {seed} (TUPFS_KILL_SEED), {n} iterations, full deps {full_deps}");
     let mut rng = Rng(seed);
     let mut values = BTreeMap::new();
     let p = Project::new();
+    if full_deps {
+        p.write(".tupfs/options", "full_deps = true\n");
+    }
     let mut files = sources(&values);
     write_all(&p, &files, &BTreeMap::new());
     let started = Instant::now();
@@ -280,7 +294,7 @@ fn sigkill_at_random_moments_then_rebuild_equals_clean() {
         } else {
             third.fail(&format!("{context}\nthe third build was not a no-op"));
         }
-        if clean.as_ref().is_none_or(|(f, _)| *f != files) {
+        if clean.as_ref().map_or(true, |(f, _)| *f != files) {
             let (out, outputs) = p.clean_build_in_place(&[]);
             if !out.status.success() {
                 out.fail(&format!("{context}\nthe clean build failed"));

@@ -555,7 +555,7 @@ fn env_number(name: &str, default: u64) -> u64 {
 }
 
 fn run_oracle(mode: Mode, default_seed: u64) {
-    run_oracle_with(mode, default_seed, false, false);
+    run_oracle_with(mode, default_seed, false, false, false, 200);
 }
 
 /// [`run_oracle`]; `cached`: every clean build uses the output cache (the
@@ -564,12 +564,24 @@ fn run_oracle(mode: Mode, default_seed: u64) {
 /// project for the whole run and every build after the first must take its
 /// changes from it; the clean builds then happen in a copy (moving the
 /// watched tree aside would restart the monitor at every step).
-fn run_oracle_with(mode: Mode, default_seed: u64, cached: bool, monitor: bool) {
-    let steps = env_number("TUPFS_ORACLE_STEPS", 200);
+/// `full_deps`: full dependencies on (`.tupfs/options`); `default_steps`
+/// unless `TUPFS_ORACLE_STEPS` says.
+fn run_oracle_with(
+    mode: Mode,
+    default_seed: u64,
+    cached: bool,
+    monitor: bool,
+    full_deps: bool,
+    default_steps: u64,
+) {
+    let steps = env_number("TUPFS_ORACLE_STEPS", default_steps);
     let seed = env_number("TUPFS_ORACLE_SEED", default_seed);
     let mut rng = Rng(seed);
     let mut model = Model::initial(&mut rng);
     let p = Project::new();
+    if full_deps {
+        p.write(".tupfs/options", "full_deps = true\n");
+    }
     let _monitor = monitor.then(|| Monitor::start(&p, &[]));
     let mut disk = Disk::new();
     let mut history = vec!["initial project".to_string()];
@@ -675,6 +687,14 @@ fn s43_oracle_mtime() {
     run_oracle(Mode::Mtime, 0x7f5a_0001);
 }
 
+/// The oracle with full dependencies on (what commands read outside the
+/// project is recorded too): the same commands run, the same outputs.
+#[test]
+fn s43_oracle_mtime_full_deps() {
+    require_fuse!();
+    run_oracle_with(Mode::Mtime, 0x7f5a_0006, false, false, true, 60);
+}
+
 #[test]
 fn s43_oracle_digest() {
     require_fuse!();
@@ -692,7 +712,7 @@ fn s43_oracle_mtime_digest() {
 #[test]
 fn s43_oracle_clean_builds_from_the_cache() {
     require_fuse!();
-    run_oracle_with(Mode::MtimeDigest, 0x7f5a_0005, true, false);
+    run_oracle_with(Mode::MtimeDigest, 0x7f5a_0005, true, false, false, 200);
 }
 
 #[test]
@@ -704,13 +724,20 @@ fn s43_oracle_mtime_digest_inputs() {
 #[test]
 fn s43_oracle_mtime_with_a_monitor() {
     require_fuse!();
-    run_oracle_with(Mode::Mtime, 0x7f5a_0011, false, true);
+    run_oracle_with(Mode::Mtime, 0x7f5a_0011, false, true, false, 200);
 }
 
 #[test]
 fn s43_oracle_mtime_digest_inputs_with_a_monitor() {
     require_fuse!();
-    run_oracle_with(Mode::MtimeDigestInputs, 0x7f5a_0014, false, true);
+    run_oracle_with(
+        Mode::MtimeDigestInputs,
+        0x7f5a_0014,
+        false,
+        true,
+        false,
+        200,
+    );
 }
 
 /// The oracle's own model, checked without tupfs: rendering is

@@ -261,6 +261,59 @@ fn a_users_gcc_job_sees_real_paths_and_is_traced() {
     println!("{marker}");
 }
 
+/// Full dependencies as a normal user: the system directories are bound
+/// read-only inside the job's user namespace, gcc runs, and what it read
+/// there (itself, its headers) is recorded.
+#[test]
+fn a_users_job_with_full_deps_records_system_reads() {
+    let marker = "user full deps traced";
+    if !run_here(
+        "a_users_job_with_full_deps_records_system_reads",
+        marker,
+        true,
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().canonicalize().expect("canonical root");
+    fs::write(
+        root.join("a.c"),
+        "#include <stdio.h>\nint f(void) { return 1; }\n",
+    )
+    .unwrap();
+    let config = MountConfig {
+        root: root.clone(),
+        mountpoint: root.join(".tupfs/mnt"),
+        scratch: root.join(".tupfs/tmp"),
+        threads: 0,
+    };
+    let options = MountOptions {
+        full_deps: true,
+        ..MountOptions::default()
+    };
+    let tracer = Tracer::mount_with(config, options).expect("mount as a user");
+    assert_eq!(tracer.isolation(), Isolation::UserNamespace);
+    let job = tracer.start_job(&JobSpec::default()).expect("start job");
+    let out = job
+        .spawn("/bin/sh", |c| {
+            c.args(["-e", "-c", "gcc -c a.c -o a.o"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+        })
+        .expect("spawn")
+        .wait_with_output()
+        .expect("wait");
+    let fin = job.finish().expect("finish");
+    assert!(out.status.success(), "{out:?}");
+    let outside = &fin.log.outside_reads;
+    assert!(outside.contains("/usr/include/stdio.h"), "{outside:?}");
+    assert!(outside.iter().any(|p| p.ends_with("/cc1")), "{outside:?}");
+    assert!(fin.log.reads.contains("a.c"), "{:?}", fin.log.reads);
+    tracer.unmount().expect("unmount");
+    println!("{marker}");
+}
+
 #[test]
 fn a_users_build_runs_in_namespaces_without_the_fallback() {
     let marker = "user build ok";

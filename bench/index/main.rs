@@ -145,6 +145,7 @@ fn command(files: &mut Vec<FileRecord>, dir: &str, n: u64, headers: &[FileRef]) 
         sticky: id.sticky,
         must_rerun: false,
         reads,
+        outside: Vec::new(),
         position: n as u32,
     }
 }

@@ -95,8 +95,20 @@ impl Recorder {
 
     /// The final log: writes and dirs are what stands in the overlay; reads
     /// of the job's own outputs and lookups of paths the job itself created
-    /// (mkstemp probes, temp dirs) are not dependencies.
-    pub(crate) fn resolve(&self, overlay: &Overlay) -> AccessLog {
+    /// (mkstemp probes, temp dirs) are not dependencies. With `outside`
+    /// (full dependencies), paths under `@outside` go to the log's outside
+    /// sets as absolute paths.
+    pub(crate) fn resolve(&self, overlay: &Overlay, outside: bool) -> AccessLog {
+        let mut log = self.resolve_all(overlay);
+        if outside {
+            log.outside_reads = take_outside(&mut log.reads);
+            log.outside_ghosts = take_outside(&mut log.ghosts);
+        }
+        log
+    }
+
+    /// [`Recorder::resolve`] with every path in the project's sets.
+    fn resolve_all(&self, overlay: &Overlay) -> AccessLog {
         let (writes, dirs_made) = overlay.standing();
         let created = overlay.created();
         let own = |p: &String| {
@@ -127,6 +139,23 @@ impl Recorder {
             writes: writes.clone(),
             dirs_made,
             refused: s.refused.clone(),
+            ..AccessLog::default()
         })
     }
+}
+
+/// Remove the paths under `@outside` from `set`, returned as absolute paths
+/// (the directory `/` itself, looked up on the way, is left out).
+fn take_outside(set: &mut BTreeSet<String>) -> BTreeSet<String> {
+    let all = std::mem::take(set);
+    let (outside, project): (BTreeSet<String>, BTreeSet<String>) = all
+        .into_iter()
+        .partition(|p| crate::outside::outside_path(p).is_some());
+    *set = project;
+    outside
+        .iter()
+        .filter_map(|p| crate::outside::outside_path(p))
+        .filter(|p| *p != "/")
+        .map(str::to_owned)
+        .collect()
 }

@@ -52,6 +52,9 @@ pub(crate) struct Shared {
     pub(crate) wake_latency: Arc<WakeLatency>,
     /// How many read-only opens the jobs may keep cached together.
     pub(crate) readers: Arc<ReaderBudget>,
+    /// Full dependencies: views serve `/` under `@outside` (set once at
+    /// mount, before any job).
+    pub(crate) outside: AtomicBool,
 }
 
 impl Shared {

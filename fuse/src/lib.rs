@@ -19,6 +19,7 @@ mod handles;
 mod inodes;
 mod mount;
 mod nspool;
+mod outside;
 mod paths;
 mod spawn;
 mod special;
@@ -102,6 +103,14 @@ pub struct MountOptions {
     /// are the same from any checkout. Made if absent; needs namespaces
     /// (without them it is ignored: see [`Tracer::job_root`]). Default none.
     pub job_root: Option<PathBuf>,
+    /// Full dependencies (tup's `updater.full_deps`): also trace what
+    /// jobs read or look for in vain outside the project, in the system
+    /// directories (`/usr`, `/etc`, `/opt`, ...; not `/tmp`, `/var`,
+    /// homes, `/proc`, `/sys`, `/dev`), which jobs then see read-only.
+    /// Reported in [`AccessLog::outside_reads`] and
+    /// [`AccessLog::outside_ghosts`]. Needs namespace isolation (ignored,
+    /// with a warning, otherwise). Default false.
+    pub full_deps: bool,
 }
 
 /// The default fast wake-up window: longer than the gaps between the
@@ -118,6 +127,7 @@ impl Default for MountOptions {
             fast_wake: DEFAULT_FAST_WAKE,
             io_uring: true,
             job_root: None,
+            full_deps: false,
         }
     }
 }
@@ -133,6 +143,8 @@ pub struct Tracer {
     /// Where jobs see the project besides its real root (see
     /// [`MountOptions::job_root`]).
     job_root: Option<PathBuf>,
+    /// Full dependencies: the system directories bound to each job's view.
+    outside: Arc<[PathBuf]>,
     next_job: Arc<AtomicU64>,
     /// Namespaces made ahead for the next jobs (namespace isolation only).
     /// Declared before `mounted`: dropped (its binds released) first.
@@ -193,6 +205,12 @@ pub struct AccessLog {
     /// Operations refused with EPERM (unlink/rename/chmod/truncate of a
     /// file the job did not create).
     pub refused: Vec<Refusal>,
+    /// Full dependencies: files outside the project read, readlink-ed or
+    /// exec-ed (absolute paths, as the job named them after links).
+    pub outside_reads: BTreeSet<String>,
+    /// Full dependencies: absolute paths outside the project looked up in
+    /// vain.
+    pub outside_ghosts: BTreeSet<String>,
 }
 
 /// An operation the tracer refused.
@@ -286,6 +304,7 @@ impl Tracer {
             notifier: std::sync::OnceLock::new(),
             wake_latency: Arc::new(WakeLatency::new(options.fast_wake)),
             readers: Arc::new(ReaderBudget::from_limit()),
+            outside: AtomicBool::new(false),
         });
         let threads = config.threads.max(1);
         // Mounted first: the mount refuses a live one, whose build's staged
@@ -303,7 +322,9 @@ impl Tracer {
         let isolation = options
             .isolation
             .unwrap_or_else(|| spawn::probe(&root, &config.mountpoint));
-        let job_root = job_root(options.job_root, isolation, &root)?;
+        let job_root = job_root(options.job_root.clone(), isolation, &root)?;
+        let outside = outside_dirs(&options, isolation, &root, &config, job_root.as_deref())?;
+        shared.outside.store(!outside.is_empty(), Ordering::Relaxed);
         let next_job = Arc::new(AtomicU64::new(1));
         let pool = match isolation {
             Isolation::Namespace => Some(NsPool::start(
@@ -311,6 +332,7 @@ impl Tracer {
                 next_job.clone(),
                 config.mountpoint.clone(),
                 (&root, job_root.as_deref()),
+                outside.clone(),
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
             )?),
             Isolation::UserNamespace | Isolation::MountCwd => None,
@@ -326,6 +348,7 @@ impl Tracer {
             mirrors,
             isolation,
             job_root,
+            outside,
             next_job,
             pool,
             mounted,
@@ -385,6 +408,7 @@ impl Tracer {
             )),
             recorder,
             handles: Handles::new(self.shared.readers.clone()),
+            outside: !self.outside.is_empty(),
         });
         self.shared.jobs.insert(id, view.clone());
         self.shared.unreserve(id);
@@ -430,6 +454,7 @@ impl Tracer {
                     fuse_rdev: spawn::fuse_rdev(),
                     user: (self.isolation == Isolation::UserNamespace).then(spawn::IdMaps::current),
                     job_root: self.job_root.as_deref().map(cstring).transpose()?,
+                    binds: outside::binds(&view_dir, &self.outside)?,
                 };
                 (cwd, entry)
             }
@@ -445,6 +470,29 @@ impl Tracer {
         drop(self.pool.take());
         self.mounted.unmount()
     }
+}
+
+/// The system directories to bind to each job's view ([`MountOptions::full_deps`]):
+/// none when off, or when jobs do not run in namespaces (warned).
+fn outside_dirs(
+    options: &MountOptions,
+    isolation: Isolation,
+    root: &Path,
+    config: &MountConfig,
+    job_root: Option<&Path>,
+) -> io::Result<Arc<[PathBuf]>> {
+    if !options.full_deps {
+        return Ok(Arc::from([]));
+    }
+    if isolation == Isolation::MountCwd {
+        log::warn!(
+            "full dependencies need mount namespaces: reads outside the project are not traced"
+        );
+        return Ok(Arc::from([]));
+    }
+    let mut own = vec![root, config.mountpoint.as_path(), config.scratch.as_path()];
+    own.extend(job_root);
+    Ok(outside::top_dirs(&own)?.into())
 }
 
 /// Remove staged writes left by a build that was killed.
@@ -525,7 +573,9 @@ impl Job {
     /// project (so exec-ing it never waits for the tracing mount).
     fn outside_project(&self, program: &str) -> bool {
         let path = Path::new(program);
-        path.is_absolute()
+        // With full dependencies the program itself is in the mount.
+        !self.tracer.shared.outside.load(Ordering::Relaxed)
+            && path.is_absolute()
             && !path.starts_with(&*self.tracer.shared.root)
             && std::fs::canonicalize(path)
                 .is_ok_and(|real| !real.starts_with(&*self.tracer.shared.root))
@@ -549,7 +599,7 @@ impl Job {
         let shared = &self.tracer.shared;
         shared.end_job(self.id);
         let overlay = std::mem::replace(&mut *view.overlay_mut(), Overlay::closed());
-        let mut log = view.recorder.resolve(&overlay);
+        let mut log = view.recorder.resolve(&overlay, view.outside);
         view.mirrors.attribute(&view.root, &mut log);
         let pending = overlay.into_pending(shared.root.to_path_buf(), self.tracer.pool.clone());
         match &self.tracer.pool {

@@ -96,6 +96,8 @@ struct Maker {
     mountpoint: PathBuf,
     root: CString,
     job_root: Option<CString>,
+    /// Full dependencies: the system directories bound to each view.
+    outside: Arc<[PathBuf]>,
 }
 
 /// What a job holds of the pool: to ask for a refill once its command
@@ -111,6 +113,7 @@ impl NsPool {
         next_job: Arc<AtomicU64>,
         mountpoint: PathBuf,
         (root, job_root): (&std::path::Path, Option<&std::path::Path>),
+        outside: Arc<[PathBuf]>,
         depth: usize,
     ) -> io::Result<NsPool> {
         let inner = Arc::new(Inner {
@@ -124,6 +127,7 @@ impl NsPool {
             mountpoint,
             root: cstring(root)?,
             job_root: job_root.map(cstring).transpose()?,
+            outside,
         };
         let for_worker = inner.clone();
         let worker = std::thread::Builder::new()
@@ -268,11 +272,13 @@ impl Maker {
     /// A new namespace for the next job number, made from `home`.
     fn prepare(&self, home: &OwnedFd) -> io::Result<Prepared> {
         let id = JobId(self.next_job.fetch_add(1, Ordering::Relaxed));
-        let view = cstring(&paths::job_view(&self.mountpoint, id))?;
+        let view_dir = paths::job_view(&self.mountpoint, id);
+        let view = cstring(&view_dir)?;
+        let binds = crate::outside::binds(&view_dir, &self.outside)?;
         self.shared.reserve(id);
         // SAFETY: plain system call.
         let made = check(unsafe { libc::unshare(libc::CLONE_NEWNS) })
-            .and_then(|()| slave_and_bind_at(&view, &self.root, self.job_root.as_ref()))
+            .and_then(|()| slave_and_bind_at(&view, &self.root, self.job_root.as_ref(), &binds))
             .and_then(|()| own_ns());
         // Back home at once: the chores name paths of our own namespace
         // (in the new one the project root shows the job's view).

@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::ptr;
 
+use crate::outside::{bind_all, Bind};
+
 /// How jobs are isolated, decided once per mount.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Isolation {
@@ -41,6 +43,8 @@ pub(crate) enum Entry {
         user: Option<IdMaps>,
         /// The job root: `view` is bound there too.
         job_root: Option<CString>,
+        /// Full dependencies: the system directories bound to the view.
+        binds: Vec<Bind>,
     },
     /// A namespace made ahead (see `nspool`): the child only joins it.
     Prepared {
@@ -230,6 +234,7 @@ fn enter_namespace(
     fuse_rdev: libc::dev_t,
     user: Option<&IdMaps>,
     job_root: Option<&CString>,
+    binds: &[Bind],
 ) -> io::Result<()> {
     close_fuse_fds(fuse_rdev);
     match user {
@@ -237,7 +242,7 @@ fn enter_namespace(
         // SAFETY: plain system call.
         None => check(unsafe { libc::unshare(libc::CLONE_NEWNS) })?,
     }
-    slave_and_bind_at(view, root, job_root)?;
+    slave_and_bind_at(view, root, job_root, binds)?;
     // SAFETY: chdir with a valid C string.
     check(unsafe { libc::chdir(cwd.as_ptr()) })
 }
@@ -259,7 +264,7 @@ fn join_namespace(ns: libc::c_int, cwd: &CString, fuse_rdev: libc::dev_t) -> io:
 pub(crate) fn private_bind(flags: libc::c_int, from: &CString, onto: &CString) -> io::Result<()> {
     // SAFETY: plain system call.
     check(unsafe { libc::unshare(flags) })?;
-    slave_and_bind(from, onto)
+    slave_and_bind(from, onto, &[])
 }
 
 /// In a fresh mount namespace: make every mount a slave, bind `view` onto
@@ -269,19 +274,21 @@ pub(crate) fn slave_and_bind_at(
     view: &CString,
     root: &CString,
     job_root: Option<&CString>,
+    binds: &[Bind],
 ) -> io::Result<()> {
     match job_root {
         Some(jr) => {
-            slave_and_bind(view, jr)?;
+            slave_and_bind(view, jr, binds)?;
             bind(view, root)
         }
-        None => slave_and_bind(view, root),
+        None => slave_and_bind(view, root, binds),
     }
 }
 
-/// In a fresh mount namespace: make every mount a slave, bind `from` onto
-/// `onto`. System calls only.
-fn slave_and_bind(from: &CString, onto: &CString) -> io::Result<()> {
+/// In a fresh mount namespace: make every mount a slave, bind `binds`
+/// (full dependencies, read-only), then `from` onto `onto`. System calls
+/// only.
+fn slave_and_bind(from: &CString, onto: &CString, binds: &[Bind]) -> io::Result<()> {
     // SAFETY: raw system calls with valid C strings and null optional args.
     unsafe {
         check(libc::mount(
@@ -291,6 +298,7 @@ fn slave_and_bind(from: &CString, onto: &CString) -> io::Result<()> {
             libc::MS_REC | libc::MS_SLAVE,
             ptr::null(),
         ))?;
+        bind_all(binds)?;
         check(libc::mount(
             from.as_ptr(),
             onto.as_ptr(),
@@ -326,6 +334,7 @@ pub(crate) fn command(program: &str, entry: &Entry) -> Command {
             fuse_rdev,
             user,
             job_root,
+            binds,
         } => {
             // SAFETY: the closure only makes async-signal-safe system calls
             // on C strings prepared before the fork.
@@ -338,6 +347,7 @@ pub(crate) fn command(program: &str, entry: &Entry) -> Command {
                         fuse_rdev,
                         user.as_ref(),
                         job_root.as_ref(),
+                        &binds,
                     )
                 });
             }
@@ -487,7 +497,7 @@ fn probe_user(from: &CString, onto: &CString) -> io::Result<()> {
         }
         if pid == 0 {
             close_fuse_fds(fuse_rdev);
-            let done = maps.enter().and_then(|()| slave_and_bind(from, onto));
+            let done = maps.enter().and_then(|()| slave_and_bind(from, onto, &[]));
             libc::_exit(match done {
                 Ok(()) => 0,
                 Err(e) => e.raw_os_error().unwrap_or(libc::EIO).clamp(1, 255),

@@ -35,6 +35,8 @@ pub(crate) struct JobView {
     pub(crate) overlay: RwLock<Overlay>,
     pub(crate) recorder: Recorder,
     pub(crate) handles: Handles,
+    /// Full dependencies: `@outside/<abs>` shows `/<abs>` read-only.
+    pub(crate) outside: bool,
 }
 
 /// Where a path of the view lives on disk.
@@ -63,9 +65,19 @@ impl JobView {
     pub(crate) fn real(&self, path: &str) -> PathBuf {
         if path.is_empty() {
             self.root.to_path_buf()
+        } else if let Some(abs) = self.outside_path(path) {
+            PathBuf::from(abs)
         } else {
             self.root.join(path)
         }
+    }
+
+    /// The absolute path a view path under `@outside` names (full
+    /// dependencies only; `None` for project paths).
+    pub(crate) fn outside_path<'p>(&self, path: &'p str) -> Option<&'p str> {
+        self.outside
+            .then(|| crate::outside::outside_path(path))
+            .flatten()
     }
 
     /// Where `path` lives for this job.

@@ -12,10 +12,11 @@ use crate::change::{
 };
 use crate::graph::Graph;
 use crate::identity::{self, CommandKey, Identity};
-use crate::index::{CommandView, FileSlot, Generation, Index, IndexOptions, Open};
+use crate::index::{CommandView, FileSlot, Generation, Index, IndexOptions, Open, OutsideSlot};
 use crate::options::ChangeMode;
+use crate::outside::OutsidePath;
 use crate::paths::ProjPath;
-use crate::plan::{Changes, LastBuild, PrevCommand, SeenFile};
+use crate::plan::{Changes, LastBuild, PrevCommand, Reason, SeenFile};
 use crate::project::Project;
 use crate::reuse::Prior;
 use crate::ui::Ui;
@@ -48,6 +49,9 @@ pub struct History {
     any_fresh: AtomicBool,
     /// `^t` outputs that were deleted as designed (see [`History::scan`]).
     pub absent_transients: BTreeSet<ProjPath>,
+    /// This build traces reads outside the project: a command recorded
+    /// without them runs ([`Reason::FullDepsOn`]).
+    pub full_deps: bool,
     root: PathBuf,
 }
 
@@ -80,6 +84,7 @@ impl History {
             fresh: Mutex::default(),
             any_fresh: AtomicBool::new(false),
             absent_transients: BTreeSet::new(),
+            full_deps: false,
             root: project.root.clone(),
         }
     }
@@ -183,6 +188,16 @@ impl History {
         })
     }
 
+    /// The generation in which the outside file in `slot` of the index last
+    /// changed, as of the scan at the start of this build.
+    pub fn outside_since(&self, slot: OutsideSlot) -> Option<Generation> {
+        let file = self.index.as_ref()?.outside_at(slot)?;
+        Some(match self.scan.outside(slot)?.verdict.is_changed() {
+            true => self.generation,
+            false => file.since(),
+        })
+    }
+
     /// Every output the last build recorded (empty without a usable index).
     pub fn previous_outputs(project: &Project) -> BTreeSet<ProjPath> {
         let path = project.state_dir().join("index");
@@ -265,6 +280,7 @@ impl History {
                 .collect(),
             must_rerun: view.must_rerun(),
             reads,
+            outside: view.outside_reads().map(|(s, g)| (s, g.0)).collect(),
         }
     }
 }
@@ -364,6 +380,22 @@ impl Changes for History {
             Some((j, _)) => j.state.is_some(),
             None => FileState::lstat(&path.to_disk(&self.root)).is_ok_and(|s| s.is_some()),
         }
+    }
+
+    fn outside_reason(&self, prev: &PrevCommand) -> Option<Reason> {
+        // Every job that ran with full deps read its shell outside.
+        if self.full_deps && prev.outside.is_empty() {
+            return Some(Reason::FullDepsOn);
+        }
+        let index = self.index.as_ref()?;
+        prev.outside.iter().find_map(|&(slot, since)| {
+            let file = index.outside_at(slot)?;
+            let moved = self.outside_since(slot) != Some(Generation(since));
+            let path = moved
+                .then(|| OutsidePath::new(file.path()).ok())
+                .flatten()?;
+            Some(Reason::OutsideChanged(path))
+        })
     }
 
     fn output_changed(&self, path: &ProjPath, cutoff: bool) -> bool {

@@ -19,6 +19,7 @@ pub mod transient;
 pub mod worker;
 
 mod history;
+mod outside;
 mod record;
 mod report;
 mod retake;
@@ -78,6 +79,9 @@ pub struct Request {
     pub keep_going: bool,
     /// How files count as changed (`--change`, else `.tupfs/options`).
     pub change: ChangeMode,
+    /// Trace reads outside the project too (`--full-deps`, else
+    /// `.tupfs/options`).
+    pub full_deps: bool,
     /// The console's options.
     pub ui: UiOptions,
     /// What the checks before the build leave for after its record
@@ -108,6 +112,7 @@ pub fn run_build_with(
     signals::install();
     let ui = Ui::new(req.ui);
     let mut history = history::History::load(project, graph, req.change, prior, req.reused, &ui);
+    history.full_deps = req.full_deps;
     log::debug!("timing: identities at {:?}", started.elapsed());
     let stale = stale::remove(&project.root, &history.stale_outputs(graph));
     let scratch = project.state_dir().join("tmp");
@@ -181,7 +186,7 @@ fn run_commands(
     ui: &Ui,
 ) -> Result<schedule::Outcomes> {
     let began = Instant::now();
-    let tracer = mount(project, graph, req.job_root.clone())?;
+    let tracer = mount(project, graph, req.job_root.clone(), req.full_deps)?;
     log::debug!("timing: mounted in {:?}", began.elapsed());
     let seen_at = tracer.job_root().unwrap_or(&project.root);
     let cache = open_cache(project, seen_at, history, req, ui);
@@ -273,7 +278,12 @@ fn parse_mount_config(project: &Project) -> MountConfig {
     }
 }
 
-fn mount(project: &Project, graph: &Graph, job_root: Option<PathBuf>) -> Result<Tracer> {
+fn mount(
+    project: &Project,
+    graph: &Graph,
+    job_root: Option<PathBuf>,
+    full_deps: bool,
+) -> Result<Tracer> {
     let config = mount_config(project);
     // The tracer makes the mountpoint (and clears a dead mount there); a
     // killed parse may have left one at the run scripts' place.
@@ -283,6 +293,7 @@ fn mount(project: &Project, graph: &Graph, job_root: Option<PathBuf>) -> Result<
         .with_context(|| format!("cannot create {}", config.scratch.display()))?;
     let options = MountOptions {
         job_root,
+        full_deps,
         ..mount_options(variant_mirrors(graph))
     };
     let tracer =

@@ -17,7 +17,7 @@ use crate::graph::{CmdId, Graph};
 use crate::identity::StickyVar;
 use crate::index::{
     BuildRecord, CommandRecord, FileRecord, FileRef, FileSlot, Index, IndexOptions, Seen,
-    TreeEntry, TupfileRecord,
+    SeenOutside, TreeEntry, TupfileRecord,
 };
 use crate::paths::ProjPath;
 use crate::project::Project;
@@ -48,9 +48,26 @@ impl History {
         }
         rec.out.commands_are_rules = stale.kept.is_empty();
         for (id, _) in graph.commands() {
-            let cmd = rec.command(id, &outcomes.per_cmd[id.index()]);
+            let mut cmd = rec.command(id, &outcomes.per_cmd[id.index()]);
+            // A job that ran records what it read outside (nothing with
+            // full deps off); a cache hit and a command that did not run
+            // keep their last record.
+            let ran = matches!(
+                outcomes.per_cmd[id.index()],
+                Outcome::Ran {
+                    status: RunStatus::Ok,
+                    cached: false,
+                    ..
+                }
+            );
+            cmd.outside = match (ran, outcomes.outside.get(&id)) {
+                (true, Some(paths)) => paths.iter().map(|p| rec.outside.seen(p)).collect(),
+                (true, None) => Vec::new(),
+                (false, _) => rec.previous_outside(id),
+            };
             rec.out.commands.push(cmd);
         }
+        rec.out.outside = std::mem::take(&mut rec.outside.files);
         rec.keep_stale(stale);
         rec.out.all_up_to_date = stale.kept.is_empty()
             && rec.out.commands.iter().all(|c| !c.must_rerun)
@@ -64,6 +81,7 @@ impl History {
                         }
                 )
             });
+        rec.out.full_deps = req.full_deps && rec.out.all_up_to_date;
         rec.variables();
         // What this build's own writes left racy or moved is taken again,
         // so the next build can be the no-op shortcut.
@@ -91,6 +109,8 @@ struct Recorder<'a> {
     /// added: carrying a command's reads over by slot needs no lookup by
     /// path (most commands of an incremental build did not run).
     by_slot: Vec<Option<FileRef>>,
+    /// Full dependencies: the outside files recorded so far.
+    outside: super::outside::OutsideRecorder<'a>,
 }
 
 impl<'a> Recorder<'a> {
@@ -109,6 +129,7 @@ impl<'a> Recorder<'a> {
             // Most of the last build's files are recorded again.
             files: HashMap::with_capacity_and_hasher(recorded, Xxh3DefaultBuilder::new()),
             by_slot: vec![None; recorded],
+            outside: super::outside::OutsideRecorder::new(history),
         }
     }
 
@@ -216,6 +237,8 @@ impl<'a> Recorder<'a> {
             sticky: ident.sticky.clone(),
             must_rerun,
             reads,
+            // Set by the caller (`History::record`).
+            outside: Vec::new(),
             position: id.index() as u32,
         }
     }
@@ -248,6 +271,31 @@ impl<'a> Recorder<'a> {
                 })
                 .collect(),
         )
+    }
+
+    /// Full dependencies: what the command saw outside the project last
+    /// time, carried over unchanged (as [`Recorder::previous_reads`]). A
+    /// command that ran successfully with full deps off records none.
+    fn previous_outside(&mut self, id: CmdId) -> Vec<SeenOutside> {
+        let h = self.history;
+        let Some(index) = h.index.as_ref() else {
+            return Vec::new();
+        };
+        let view = match self.graph.outputs(id).next() {
+            Some(o) => index.command_by_output(o.as_str()),
+            None => index.commands_by_key(&h.ids[id.index()].key).next(),
+        };
+        let Some(view) = view else {
+            return Vec::new();
+        };
+        view.outside_reads()
+            .filter_map(|(slot, since)| {
+                Some(SeenOutside {
+                    file: self.outside.at(slot)?,
+                    since,
+                })
+            })
+            .collect()
     }
 
     /// A stale output that could not be removed keeps its command's record,

@@ -308,6 +308,7 @@ mod tests {
             sticky: vec![],
             must_rerun: false,
             reads: vec![],
+            outside: Vec::new(),
             position: 0,
         }
     }

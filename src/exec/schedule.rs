@@ -20,6 +20,7 @@ use super::signals;
 use super::transient::Sweeper;
 use super::worker::{self, Done, Shared};
 use crate::graph::{CmdId, Graph};
+use crate::outside::OutsidePath;
 use crate::paths::ProjPath;
 use crate::plan::{Changes, Plan, Reason};
 use crate::ui::Ui;
@@ -107,6 +108,9 @@ pub struct Outcomes {
     pub changed_outputs: BTreeSet<ProjPath>,
     /// SIGINT/SIGTERM arrived.
     pub interrupted: bool,
+    /// Full dependencies: what each command that ran successfully read or
+    /// looked for outside the project (none when off).
+    pub outside: std::collections::HashMap<CmdId, BTreeSet<OutsidePath>>,
 }
 
 impl Outcomes {
@@ -332,7 +336,11 @@ impl<'a> Scheduler<'a> {
             reads,
             ghosts,
             changed,
+            outside,
         } = settled;
+        if status == RunStatus::Ok && !outside.is_empty() {
+            self.out.outside.insert(id, outside);
+        }
         if let Outcome::Ran { reason, .. } = &self.out.per_cmd[id.index()] {
             self.out.per_cmd[id.index()] = Outcome::Ran {
                 reason: reason.clone(),

@@ -8,6 +8,7 @@ use super::job::{Exit, JobResult};
 use super::schedule::{Context, RunStatus};
 use super::signals;
 use crate::graph::{describe, CmdId, Graph};
+use crate::outside::OutsidePath;
 use crate::paths::ProjPath;
 
 /// What the scheduler keeps of a finished job.
@@ -20,6 +21,9 @@ pub struct Settled {
     pub ghosts: Option<BTreeSet<ProjPath>>,
     /// Its outputs that came out with new content.
     pub changed: Vec<ProjPath>,
+    /// Full dependencies: what it read or looked for outside the project
+    /// (when it passed).
+    pub outside: BTreeSet<OutsidePath>,
 }
 
 /// Check, commit or discard, and report job `n` of this build.
@@ -49,6 +53,13 @@ pub fn settle(ctx: &Context, result: JobResult, n: usize) -> Settled {
         reads: Some(observed(graph, id, &finished.log.reads)),
         ghosts: Some(to_paths(&finished.log.ghosts)),
         changed: changed_outputs(ctx, id),
+        outside: finished
+            .log
+            .outside_reads
+            .iter()
+            .chain(&finished.log.outside_ghosts)
+            .filter_map(|p| OutsidePath::new(p).ok())
+            .collect(),
     }
 }
 
@@ -66,6 +77,9 @@ pub fn settle_cached(ctx: &Context, hit: crate::cache::Hit, n: usize) -> Settled
         reads: Some(hit.reads),
         ghosts: Some(hit.ghosts),
         changed: changed_outputs(ctx, id),
+        // The cache keeps no outside reads: the record carries the last
+        // ones over (`exec::record`).
+        outside: BTreeSet::new(),
     }
 }
 
@@ -97,6 +111,7 @@ fn fail(ctx: &Context, id: CmdId, why: &[String], output: &[u8], interrupted: bo
         reads: None,
         ghosts: None,
         changed: Vec::new(),
+        outside: BTreeSet::new(),
     }
 }
 

@@ -28,10 +28,10 @@ use anyhow::{Context, Result};
 use memmap2::Mmap;
 
 pub use record::{
-    BuildRecord, CommandRecord, FileRecord, FileRef, Generation, Listing, Seen, TreeEntry,
-    TupfileRecord, VariableRecord,
+    BuildRecord, CommandRecord, FileRecord, FileRef, Generation, Listing, OutsideRecord,
+    OutsideRef, Seen, SeenOutside, TreeEntry, TupfileRecord, VariableRecord,
 };
-pub use view::{CommandView, FileView, Observed, TupfileView};
+pub use view::{CommandView, FileView, Observed, OutsideView, TupfileView};
 
 use crate::options::ChangeMode;
 pub(crate) use checksum::checksum;
@@ -43,7 +43,7 @@ pub const INDEX_FILE: &str = "index";
 /// The first bytes of every index file.
 pub const MAGIC: &[u8; 8] = b"TUPFSIDX";
 /// The format this tupfs writes; any other costs one full rebuild.
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 /// Bytes before the archive (a multiple of 16, so the archive stays aligned
 /// in the page-aligned mapping).
 pub const HEADER_LEN: usize = 32;
@@ -51,6 +51,11 @@ pub const HEADER_LEN: usize = 32;
 /// A file's position in an opened index (files are sorted by path).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct FileSlot(pub u32);
+
+/// An outside file's position in an opened index (full dependencies;
+/// sorted by path).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct OutsideSlot(pub u32);
 
 /// A command's position in an opened index (commands are sorted by key).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

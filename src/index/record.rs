@@ -6,6 +6,7 @@
 use crate::change::{FileState, Moment};
 use crate::identity;
 use crate::identity::{CommandKey, Digest, Signature, StickyVar};
+use crate::outside::OutsidePath;
 use crate::paths::ProjPath;
 use crate::tupfile::{self, Rule};
 
@@ -76,6 +77,8 @@ pub struct CommandRecord {
     pub must_rerun: bool,
     /// What the trace saw it read, keyed by this command (not by position).
     pub reads: Vec<Seen>,
+    /// Full dependencies: what it read or looked for outside the project.
+    pub outside: Vec<SeenOutside>,
     /// Its place in the parse's rule order (only the order within one
     /// Tupfile's rules matters: rules taken back from the index are put
     /// in this order, as a parse would give them).
@@ -176,6 +179,43 @@ pub struct BuildRecord {
     /// the targets or left unstarted). Then, if no recorded file changed
     /// since, no command can have a reason to run.
     pub all_up_to_date: bool,
+    /// The build traced reads outside the project, and every command
+    /// recorded as up to date ran with them traced (when full deps were
+    /// turned on, the commands recorded without are run first).
+    pub full_deps: bool,
+    /// Full dependencies: every path outside the project a recorded
+    /// command read or looked for; paths unique, every [`OutsideRef`]
+    /// points here.
+    pub outside: Vec<OutsideRecord>,
+}
+
+/// Which entry of [`BuildRecord::outside`] (its position there).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct OutsideRef(pub u32);
+
+/// A file outside the project (full dependencies) and what was found
+/// there: judged as a source file is ([`FileRecord`]'s fields).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutsideRecord {
+    /// The absolute path.
+    pub path: OutsidePath,
+    /// What `lstat` said; `None`: nothing there (a ghost).
+    pub state: Option<FileState>,
+    /// The SHA-256 of the contents in `state`, when computed.
+    pub digest: Option<Digest>,
+    /// When `state` was taken.
+    pub recorded_at: Moment,
+    /// The generation in which the contents last changed.
+    pub since: Generation,
+}
+
+/// One observed outside input of a command and the generation it saw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SeenOutside {
+    /// The file read (or looked for).
+    pub file: OutsideRef,
+    /// Its [`OutsideRecord::since`] when the command read it.
+    pub since: Generation,
 }
 
 /// One path of the source tree the parse depends on, with the digests of
@@ -205,5 +245,11 @@ impl BuildRecord {
     pub fn add_file(&mut self, file: FileRecord) -> FileRef {
         self.files.push(file);
         FileRef(self.files.len() as u32 - 1)
+    }
+
+    /// Append an outside file and return its reference.
+    pub fn add_outside(&mut self, file: OutsideRecord) -> OutsideRef {
+        self.outside.push(file);
+        OutsideRef(self.outside.len() as u32 - 1)
     }
 }

@@ -73,6 +73,8 @@ pub(crate) struct CmdRow {
     pub sticky: Span,
     /// Span into `Tables::reads`.
     pub reads: Span,
+    /// Full dependencies: span into `Tables::outside_reads`.
+    pub outside: Span,
     /// The command's place in the parse's rule order (rules taken back
     /// from the index are put in this order, as a parse would give them).
     pub position: u32,
@@ -158,6 +160,12 @@ pub(crate) struct Tables {
     pub tree: Vec<TreeRow>,
     /// [`TABLES_COMMANDS_ARE_RULES`], [`TABLES_ALL_UP_TO_DATE`].
     pub flags: u32,
+    /// Full dependencies: files outside the project (absolute paths; never
+    /// `FILE_GENERATED`), sorted by path.
+    pub outside: Vec<FileRow>,
+    /// Full dependencies: observed outside inputs (`SeenRow::file` is a
+    /// row of `outside`).
+    pub outside_reads: Vec<SeenRow>,
 }
 
 /// The commands are exactly the rules of the last parse (no command kept
@@ -167,3 +175,6 @@ pub(crate) const TABLES_COMMANDS_ARE_RULES: u32 = 1;
 /// Every command was up to date when the index was written (see
 /// [`super::BuildRecord::all_up_to_date`]).
 pub(crate) const TABLES_ALL_UP_TO_DATE: u32 = 2;
+/// The build ran with full dependencies: the commands it ran recorded what
+/// they read outside the project.
+pub(crate) const TABLES_FULL_DEPS: u32 = 4;

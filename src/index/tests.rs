@@ -86,6 +86,7 @@ fn sample() -> BuildRecord {
             signature: id.signature,
             sticky: id.sticky,
             must_rerun: src == "b.c",
+            outside: Vec::new(),
             position: 0,
             reads: reads
                 .into_iter()

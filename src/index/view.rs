@@ -7,7 +7,7 @@ use std::ops::Range;
 
 use super::record::{CommandRecord, FileRecord, FileRef, Generation, Listing, Seen};
 use super::schema::*;
-use super::{CmdSlot, FileSlot, Index};
+use super::{CmdSlot, FileSlot, Index, OutsideSlot};
 use crate::change::{FileKind, FileState, Moment, Recorded};
 use crate::identity::{CommandKey, Digest, Signature, StickyVar};
 use crate::paths::{PathError, ProjPath};
@@ -91,6 +91,38 @@ impl Index {
     /// The recorded file at `path`.
     pub fn file(&self, path: &str) -> Option<FileView<'_>> {
         self.file_at(self.file_slot(path)?)
+    }
+
+    /// How many outside files are recorded (full dependencies).
+    pub fn outside_count(&self) -> usize {
+        self.tables().outside.len()
+    }
+
+    /// Every recorded outside file, sorted by path.
+    pub fn outside_files(&self) -> impl Iterator<Item = OutsideView<'_>> + '_ {
+        (0..self.outside_count() as u32).filter_map(|i| self.outside_at(OutsideSlot(i)))
+    }
+
+    /// The outside file in `slot`.
+    pub fn outside_at(&self, slot: OutsideSlot) -> Option<OutsideView<'_>> {
+        let row = self.tables().outside.get(slot.0 as usize)?;
+        Some(OutsideView {
+            file: FileView {
+                index: self,
+                slot: FileSlot(slot.0),
+                row,
+            },
+            slot,
+        })
+    }
+
+    /// The slot of the outside file `path` (absolute), by binary search.
+    pub fn outside_slot(&self, path: &str) -> Option<OutsideSlot> {
+        self.tables()
+            .outside
+            .binary_search_by(|row| self.str(&row.path).cmp(path))
+            .ok()
+            .map(|i| OutsideSlot(i as u32))
     }
 
     /// How many commands are recorded.
@@ -193,6 +225,12 @@ impl Index {
         self.tables().flags.to_native() & TABLES_ALL_UP_TO_DATE != 0
     }
 
+    /// The build that wrote this index traced reads outside the project
+    /// ([`super::BuildRecord::full_deps`]).
+    pub fn full_deps(&self) -> bool {
+        self.tables().flags.to_native() & TABLES_FULL_DEPS != 0
+    }
+
     /// Every recorded Tupfile read-set, sorted by (variant, directory).
     pub fn tupfiles(&self) -> impl Iterator<Item = TupfileView<'_>> + '_ {
         self.tables()
@@ -289,6 +327,41 @@ impl std::fmt::Debug for FileView<'_> {
             .field("state", &self.state())
             .field("since", &self.since())
             .finish()
+    }
+}
+
+/// A recorded file outside the project (full dependencies), read in place.
+#[derive(Clone, Copy)]
+pub struct OutsideView<'a> {
+    /// The row, read as a file's (its `slot` is meaningless).
+    file: FileView<'a>,
+    slot: OutsideSlot,
+}
+
+impl<'a> OutsideView<'a> {
+    /// Its slot.
+    pub fn slot(&self) -> OutsideSlot {
+        self.slot
+    }
+
+    /// The absolute path.
+    pub fn path(&self) -> &'a str {
+        self.file.path()
+    }
+
+    /// The recorded state (`None`: a ghost).
+    pub fn state(&self) -> Option<FileState> {
+        self.file.state()
+    }
+
+    /// The generation in which its contents last changed.
+    pub fn since(&self) -> Generation {
+        self.file.since()
+    }
+
+    /// What the change detector needs (judged as a source file).
+    pub fn as_recorded(&self) -> Recorded {
+        self.file.as_recorded()
     }
 }
 
@@ -477,6 +550,19 @@ impl<'a> CommandView<'a> {
         })
     }
 
+    /// Full dependencies: the outside files it read or looked for, with
+    /// the generation seen.
+    pub fn outside_reads(&self) -> impl Iterator<Item = (OutsideSlot, Generation)> + 'a {
+        slice(&self.index.tables().outside_reads, &self.row.outside)
+            .iter()
+            .map(|r| {
+                (
+                    OutsideSlot(r.file.to_native()),
+                    Generation(r.since.to_native()),
+                )
+            })
+    }
+
     /// An owned copy for the next build's record (a command that did not
     /// run keeps its identity and observed inputs). `file_ref` maps this
     /// index's file slots to the new record's files.
@@ -503,6 +589,9 @@ impl<'a> CommandView<'a> {
                     since: o.since,
                 })
                 .collect(),
+            // Carried by the caller, which maps outside slots (see
+            // `exec::record`); a copy made here has none.
+            outside: Vec::new(),
             position: self.position(),
         })
     }

@@ -7,10 +7,10 @@ use std::collections::HashMap;
 use anyhow::{bail, Result};
 use xxhash_rust::xxh3::Xxh3DefaultBuilder;
 
-use super::record::{BuildRecord, CommandRecord, FileRecord, Seen};
+use super::record::{BuildRecord, CommandRecord, FileRecord, OutsideRecord, Seen, SeenOutside};
 use super::schema::*;
-use crate::change::FileKind;
-use crate::identity::StickyVar;
+use crate::change::{FileKind, FileState};
+use crate::identity::{Digest, StickyVar};
 use crate::paths::ProjPath;
 use crate::tupfile::{GroupRef, RuleFlags};
 
@@ -30,7 +30,8 @@ pub(crate) fn flatten(record: &BuildRecord) -> Result<Tables> {
     f.t.generation = record.generation.0;
     f.reserve(record);
     let slot_of = f.files(&record.files)?;
-    f.commands(record, &slot_of)?;
+    let outside_of = f.outside(&record.outside)?;
+    f.commands(record, &slot_of, &outside_of)?;
     f.variables(record);
     f.tupfiles(record, &slot_of)?;
     f.tree(record);
@@ -39,6 +40,9 @@ pub(crate) fn flatten(record: &BuildRecord) -> Result<Tables> {
     }
     if record.all_up_to_date {
         f.t.flags |= TABLES_ALL_UP_TO_DATE;
+    }
+    if record.full_deps {
+        f.t.flags |= TABLES_FULL_DEPS;
     }
     f.t.text = f.text;
     Ok(f.t)
@@ -57,7 +61,8 @@ pub(crate) fn archived_size(t: &Tables) -> usize {
         + t.commands.len() * size_of::<CmdRow>()
         + t.outputs.len() * size_of::<OutputRow>()
         + t.strs.len() * size_of::<Span>()
-        + t.reads.len() * size_of::<SeenRow>()
+        + (t.reads.len() + t.outside_reads.len()) * size_of::<SeenRow>()
+        + t.outside.len() * size_of::<FileRow>()
         + (t.sticky.len() + t.variables.len()) * size_of::<StickyRow>()
         + t.tupfiles.len() * size_of::<TupfileRow>()
         + t.tree.len() * size_of::<TreeRow>()
@@ -81,11 +86,17 @@ struct Flattener<'r> {
 
 impl<'r> Flattener<'r> {
     /// The command rows, sorted by key, and the output rows, sorted by path.
-    fn commands(&mut self, record: &'r BuildRecord, slot_of: &[u32]) -> Result<()> {
+    fn commands(
+        &mut self,
+        record: &'r BuildRecord,
+        slot_of: &[u32],
+        outside_of: &[u32],
+    ) -> Result<()> {
         let mut order: Vec<&CommandRecord> = record.commands.iter().collect();
         order.sort_by_key(|c| c.key);
         for (i, cmd) in order.iter().enumerate() {
-            let row = self.command(cmd, slot_of)?;
+            let mut row = self.command(cmd, slot_of)?;
+            row.outside = self.outside_reads(&cmd.outside, outside_of)?;
             self.t.commands.push(row);
             for out in cmd.rule.outputs.iter().chain(&cmd.rule.extra_outputs) {
                 let path = self.text(out.as_str());
@@ -198,6 +209,58 @@ impl<'r> Flattener<'r> {
         Ok(slot_of)
     }
 
+    /// Write the outside file rows sorted by path; return each
+    /// `OutsideRef`'s slot.
+    fn outside(&mut self, files: &'r [OutsideRecord]) -> Result<Vec<u32>> {
+        let mut order: Vec<u32> = (0..files.len() as u32).collect();
+        order.sort_by(|&a, &b| files[a as usize].path.cmp(&files[b as usize].path));
+        if let Some(pair) = order
+            .windows(2)
+            .find(|w| files[w[0] as usize].path == files[w[1] as usize].path)
+        {
+            bail!(
+                "the build record lists '{}' twice",
+                files[pair[0] as usize].path
+            );
+        }
+        let mut slot_of = vec![0u32; files.len()];
+        for (slot, &i) in order.iter().enumerate() {
+            let file = &files[i as usize];
+            slot_of[i as usize] = slot as u32;
+            let mut row = FileRow {
+                path: self.text(file.path.as_str()),
+                recorded_at: file.recorded_at.0,
+                since: file.since.0,
+                kind: KIND_ABSENT,
+                ..FileRow::default()
+            };
+            set_state(&mut row, file.state.as_ref(), file.digest.as_ref());
+            self.t.outside.push(row);
+        }
+        Ok(slot_of)
+    }
+
+    fn outside_reads(&mut self, reads: &[SeenOutside], slot_of: &[u32]) -> Result<Span> {
+        let start = self.t.outside_reads.len() as u32;
+        for seen in reads {
+            let Some(&file) = slot_of.get(seen.file.0 as usize) else {
+                bail!(
+                    "the build record refers to outside file #{} of {}",
+                    seen.file.0,
+                    slot_of.len()
+                );
+            };
+            self.t.outside_reads.push(SeenRow {
+                file,
+                since: seen.since.0,
+            });
+        }
+        Ok(Span {
+            start,
+            len: self.t.outside_reads.len() as u32 - start,
+        })
+    }
+
     fn file_row(&mut self, file: &'r FileRecord) -> FileRow {
         let mut row = FileRow {
             path: self.text(file.path.as_str()),
@@ -207,17 +270,7 @@ impl<'r> Flattener<'r> {
             flags: if file.generated { FILE_GENERATED } else { 0 },
             ..FileRow::default()
         };
-        if let Some(s) = &file.state {
-            row.kind = kind_byte(s.kind);
-            row.mtime_ns = s.mtime_ns;
-            row.ctime_ns = s.ctime_ns;
-            row.size = s.size;
-            row.ino = s.ino;
-        }
-        if let Some(d) = &file.digest {
-            row.flags |= FILE_HAS_DIGEST;
-            row.digest = d.0;
-        }
+        set_state(&mut row, file.state.as_ref(), file.digest.as_ref());
         row
     }
 
@@ -263,6 +316,7 @@ impl<'r> Flattener<'r> {
             config_used: self.pairs(&rule.config_used),
             sticky: self.sticky(&cmd.sticky),
             reads: self.reads(&cmd.reads, slot_of)?,
+            outside: Span::default(),
             position: cmd.position,
         })
     }
@@ -356,6 +410,21 @@ impl<'r> Flattener<'r> {
             start,
             len: self.t.reads.len() as u32 - start,
         })
+    }
+}
+
+/// Fill `row`'s state and digest fields.
+fn set_state(row: &mut FileRow, state: Option<&FileState>, digest: Option<&Digest>) {
+    if let Some(s) = state {
+        row.kind = kind_byte(s.kind);
+        row.mtime_ns = s.mtime_ns;
+        row.ctime_ns = s.ctime_ns;
+        row.size = s.size;
+        row.ino = s.ino;
+    }
+    if let Some(d) = digest {
+        row.flags |= FILE_HAS_DIGEST;
+        row.digest = d.0;
     }
 }
 

@@ -64,7 +64,15 @@ impl ChangeSource for Narrowed<'_> {
                 }
             })
             .collect();
-        Changes { moment, files }
+        // Files outside the project (full deps) are not watched: they are
+        // stat'ed as the full scan does, one stat per distinct file.
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let outside = crate::outside::scan(index, detector, moment, threads.max(4));
+        Changes {
+            moment,
+            files,
+            outside,
+        }
     }
 }
 
