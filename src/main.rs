@@ -118,42 +118,9 @@ struct CacheArgs {
     max_size: Option<String>,
 }
 
+/// The options of a build that `build` and `monitor -a` share.
 #[derive(Args, Debug)]
-struct MonitorArgs {
-    /// Stay in the foreground.
-    #[arg(short = 'f', long)]
-    foreground: bool,
-    /// Build after every change (once no change arrived for the quiet period).
-    #[arg(short = 'a', long)]
-    autoupdate: bool,
-    /// Milliseconds without a change before an autoupdate build.
-    #[arg(long = "quiet-period", value_name = "MS", default_value_t = 50)]
-    quiet_period: u64,
-    /// Autoupdate builds run up to N commands at once.
-    #[arg(short = 'j', long = "jobs", value_name = "N")]
-    jobs: Option<usize>,
-    /// Autoupdate builds keep going after a command fails.
-    #[arg(short = 'k', long = "keep-going")]
-    keep_going: bool,
-    /// Autoupdate builds' change mode (as `build --change`).
-    #[arg(long = "change", value_name = "MODE")]
-    change: Option<String>,
-    /// Autoupdate builds say why each command runs.
-    #[arg(long)]
-    explain: bool,
-}
-
-#[derive(Args, Debug)]
-struct ParseArgs {
-    /// Print JSON (one object with a `rules` array) instead of text.
-    #[arg(long)]
-    json: bool,
-}
-
-#[derive(Args, Debug)]
-struct BuildArgs {
-    /// Files, directories or variant directories to build (default: all).
-    targets: Vec<PathBuf>,
+struct RunArgs {
     /// Run up to N commands at once (default: the number of CPUs).
     #[arg(short = 'j', long = "jobs", value_name = "N")]
     jobs: Option<usize>,
@@ -169,6 +136,53 @@ struct BuildArgs {
     /// is parsed).
     #[arg(long)]
     explain: bool,
+}
+
+impl RunArgs {
+    /// The build options these flags and the global `-v`/`-q` make.
+    fn options(self, verbose: u8, quiet: bool) -> tupfs::cli::BuildOptions {
+        tupfs::cli::BuildOptions {
+            jobs: self.jobs,
+            keep_going: self.keep_going,
+            change: self.change,
+            explain: self.explain,
+            verbose: verbose > 0,
+            quiet,
+            ..Default::default()
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+struct MonitorArgs {
+    /// Stay in the foreground.
+    #[arg(short = 'f', long)]
+    foreground: bool,
+    /// Build after every change (once no change arrived for the quiet period).
+    #[arg(short = 'a', long)]
+    autoupdate: bool,
+    /// Milliseconds without a change before an autoupdate build.
+    #[arg(long = "quiet-period", value_name = "MS", default_value_t = 50)]
+    quiet_period: u64,
+    /// How autoupdate builds run.
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Args, Debug)]
+struct ParseArgs {
+    /// Print JSON (one object with a `rules` array) instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+struct BuildArgs {
+    /// Files, directories or variant directories to build (default: all).
+    targets: Vec<PathBuf>,
+    /// How the build runs.
+    #[command(flatten)]
+    run: RunArgs,
     /// Stop at the first failure even if the options files say keep_going.
     #[arg(long = "no-keep-going", conflicts_with = "keep_going")]
     no_keep_going: bool,
@@ -235,14 +249,8 @@ fn main() -> ExitCode {
             &dir,
             &tupfs::cli::BuildOptions {
                 targets: args.targets,
-                jobs: args.jobs,
-                keep_going: args.keep_going,
-                change: args.change,
-                explain: args.explain,
                 no_keep_going: args.no_keep_going,
                 full_deps: args.full_deps,
-                verbose: cli.verbose > 0,
-                quiet: cli.quiet,
                 cache: tupfs::cache::settings::Flags {
                     no_cache: args.no_cache,
                     cache_dir: args.cache_dir,
@@ -250,7 +258,7 @@ fn main() -> ExitCode {
                     remote_cache_read_only: args.remote_cache_read_only,
                     job_root: args.job_root,
                 },
-                ..Default::default()
+                ..args.run.options(cli.verbose, cli.quiet)
             },
         ),
         Command::Todo(args) => verbs::todo::run(&dir, &args, &global),
@@ -274,15 +282,7 @@ fn main() -> ExitCode {
             args.foreground,
             args.autoupdate,
             args.quiet_period,
-            &tupfs::cli::BuildOptions {
-                jobs: args.jobs,
-                keep_going: args.keep_going,
-                change: args.change,
-                explain: args.explain,
-                verbose: cli.verbose > 0,
-                quiet: cli.quiet,
-                ..Default::default()
-            },
+            &args.run.options(cli.verbose, cli.quiet),
         ),
         Command::Stop => tupfs::cli::stop(&dir),
     };

@@ -241,24 +241,8 @@ impl<'r> Flattener<'r> {
     }
 
     fn outside_reads(&mut self, reads: &[SeenOutside], slot_of: &[u32]) -> Result<Span> {
-        let start = self.t.outside_reads.len() as u32;
-        for seen in reads {
-            let Some(&file) = slot_of.get(seen.file.0 as usize) else {
-                bail!(
-                    "the build record refers to outside file #{} of {}",
-                    seen.file.0,
-                    slot_of.len()
-                );
-            };
-            self.t.outside_reads.push(SeenRow {
-                file,
-                since: seen.since.0,
-            });
-        }
-        Ok(Span {
-            start,
-            len: self.t.outside_reads.len() as u32 - start,
-        })
+        let seen = reads.iter().map(|r| (r.file.0, r.since.0));
+        seen_rows(&mut self.t.outside_reads, seen, slot_of, "outside file")
     }
 
     fn file_row(&mut self, file: &'r FileRecord) -> FileRow {
@@ -392,24 +376,8 @@ impl<'r> Flattener<'r> {
     }
 
     fn reads(&mut self, reads: &[Seen], slot_of: &[u32]) -> Result<Span> {
-        let start = self.t.reads.len() as u32;
-        for seen in reads {
-            let Some(&file) = slot_of.get(seen.file.0 as usize) else {
-                bail!(
-                    "the build record refers to file #{} of {}",
-                    seen.file.0,
-                    slot_of.len()
-                );
-            };
-            self.t.reads.push(SeenRow {
-                file,
-                since: seen.since.0,
-            });
-        }
-        Ok(Span {
-            start,
-            len: self.t.reads.len() as u32 - start,
-        })
+        let seen = reads.iter().map(|r| (r.file.0, r.since.0));
+        seen_rows(&mut self.t.reads, seen, slot_of, "file")
     }
 }
 
@@ -451,4 +419,28 @@ pub(crate) fn rule_flag_bits(f: &RuleFlags) -> u16 {
     .iter()
     .enumerate()
     .fold(0, |acc, (i, &on)| acc | (u16::from(on) << i))
+}
+
+/// Append `seen` (record slot, generation seen) to `table` as rows naming
+/// the index slots `slot_of` gives; `what` names the slot kind in errors.
+fn seen_rows(
+    table: &mut Vec<SeenRow>,
+    seen: impl Iterator<Item = (u32, u32)>,
+    slot_of: &[u32],
+    what: &str,
+) -> Result<Span> {
+    let start = table.len() as u32;
+    for (slot, since) in seen {
+        let Some(&file) = slot_of.get(slot as usize) else {
+            bail!(
+                "the build record refers to {what} #{slot} of {}",
+                slot_of.len()
+            );
+        };
+        table.push(SeenRow { file, since });
+    }
+    Ok(Span {
+        start,
+        len: table.len() as u32 - start,
+    })
 }
