@@ -10,13 +10,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use harness::{Outcome, Project};
-
-/// Compile every .c to a .o, link them into `app`.
-const CC_AND_LINK: &str = "\
-: foreach *.c |> gcc -c %f -o %o |> %B.o
-: *.o |> gcc %f -o %o |> app
-";
+use harness::{Outcome, Project, CC_AND_LINK};
 
 /// A C project: main.c and util.c include util.h, other.c includes nothing.
 fn c_project() -> Project {

@@ -11,24 +11,9 @@ use std::fs;
 use std::process::Command;
 use std::time::Duration;
 
-use harness::{wait_until, Monitor, Project};
-
-/// Compile every .c to a .o, link them all into `app`.
-const CC_AND_LINK: &str = "\
-: foreach *.c |> gcc -c %f -o %o |> %B.o
-: *.o |> gcc %f -o %o |> app
-";
+use harness::{c_file, wait_until, Monitor, Project, CC_AND_LINK};
 
 const LINK_ABC: &str = "gcc a.o b.o c.o -o app";
-
-fn c_file(func: &str, includes: &[&str], value: &str) -> String {
-    let mut s: String = includes
-        .iter()
-        .map(|h| format!("#include \"{h}\"\n"))
-        .collect();
-    s.push_str(&format!("int {func}(void) {{ return {value}; }}\n"));
-    s
-}
 
 /// a.c and c.c include a.h; b.c includes b.h; c.c has main.
 fn small_project() -> Project {

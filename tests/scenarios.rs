@@ -12,25 +12,10 @@ mod harness;
 
 use std::time::{Duration, SystemTime};
 
-use harness::{mounts_under, wait_until, Mode, Project};
-
-/// Compile every .c to a .o, link them all into `app`.
-const CC_AND_LINK: &str = "\
-: foreach *.c |> gcc -c %f -o %o |> %B.o
-: *.o |> gcc %f -o %o |> app
-";
+use harness::{c_file, mounts_under, wait_until, Mode, Project, CC_AND_LINK};
 
 /// Compile every .c to a .o.
 const CC_ONLY: &str = ": foreach *.c |> gcc -c %f -o %o |> %B.o\n";
-
-fn c_file(func: &str, includes: &[&str], value: &str) -> String {
-    let mut s: String = includes
-        .iter()
-        .map(|h| format!("#include \"{h}\"\n"))
-        .collect();
-    s.push_str(&format!("int {func}(void) {{ return {value}; }}\n"));
-    s
-}
 
 // ---------------------------------------------------------------------------
 // Implicit dependencies (the tracer)

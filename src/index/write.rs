@@ -188,21 +188,9 @@ impl<'r> Flattener<'r> {
 
     /// Write the file rows sorted by path; return each `FileRef`'s slot.
     fn files(&mut self, files: &'r [FileRecord]) -> Result<Vec<u32>> {
-        let mut order: Vec<u32> = (0..files.len() as u32).collect();
-        order.sort_by(|&a, &b| files[a as usize].path.cmp(&files[b as usize].path));
-        let mut slot_of = vec![0u32; files.len()];
-        if let Some(pair) = order
-            .windows(2)
-            .find(|w| files[w[0] as usize].path == files[w[1] as usize].path)
-        {
-            bail!(
-                "the build record lists '{}' twice",
-                files[pair[0] as usize].path
-            );
-        }
-        for (slot, &i) in order.iter().enumerate() {
+        let (order, slot_of) = sorted_slots(files, |f| &f.path)?;
+        for &i in &order {
             let file = &files[i as usize];
-            slot_of[i as usize] = slot as u32;
             let row = self.file_row(file);
             self.t.files.push(row);
         }
@@ -212,21 +200,9 @@ impl<'r> Flattener<'r> {
     /// Write the outside file rows sorted by path; return each
     /// `OutsideRef`'s slot.
     fn outside(&mut self, files: &'r [OutsideRecord]) -> Result<Vec<u32>> {
-        let mut order: Vec<u32> = (0..files.len() as u32).collect();
-        order.sort_by(|&a, &b| files[a as usize].path.cmp(&files[b as usize].path));
-        if let Some(pair) = order
-            .windows(2)
-            .find(|w| files[w[0] as usize].path == files[w[1] as usize].path)
-        {
-            bail!(
-                "the build record lists '{}' twice",
-                files[pair[0] as usize].path
-            );
-        }
-        let mut slot_of = vec![0u32; files.len()];
-        for (slot, &i) in order.iter().enumerate() {
+        let (order, slot_of) = sorted_slots(files, |f| &f.path)?;
+        for &i in &order {
             let file = &files[i as usize];
-            slot_of[i as usize] = slot as u32;
             let mut row = FileRow {
                 path: self.text(file.path.as_str()),
                 recorded_at: file.recorded_at.0,
@@ -443,4 +419,28 @@ fn seen_rows(
         start,
         len: table.len() as u32 - start,
     })
+}
+
+/// The order of `records` by path (the index's row order) and, per record,
+/// its slot in that order; a path listed twice is an error.
+fn sorted_slots<T, P: Ord + std::fmt::Display>(
+    records: &[T],
+    path: impl Fn(&T) -> &P,
+) -> Result<(Vec<u32>, Vec<u32>)> {
+    let mut order: Vec<u32> = (0..records.len() as u32).collect();
+    order.sort_by(|&a, &b| path(&records[a as usize]).cmp(path(&records[b as usize])));
+    if let Some(pair) = order
+        .windows(2)
+        .find(|w| path(&records[w[0] as usize]) == path(&records[w[1] as usize]))
+    {
+        bail!(
+            "the build record lists '{}' twice",
+            path(&records[pair[0] as usize])
+        );
+    }
+    let mut slot_of = vec![0u32; records.len()];
+    for (slot, &i) in order.iter().enumerate() {
+        slot_of[i as usize] = slot as u32;
+    }
+    Ok((order, slot_of))
 }

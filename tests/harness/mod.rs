@@ -27,6 +27,23 @@ pub use servers::Server;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+/// A Tupfile that compiles every .c to a .o and links them all into `app`.
+pub const CC_AND_LINK: &str = "\
+: foreach *.c |> gcc -c %f -o %o |> %B.o
+: *.o |> gcc %f -o %o |> app
+";
+
+/// A C source defining `int FUNC(void)` returning `value`, after
+/// `#include "H"` for each of `includes`.
+pub fn c_file(func: &str, includes: &[&str], value: &str) -> String {
+    let mut s: String = includes
+        .iter()
+        .map(|h| format!("#include \"{h}\"\n"))
+        .collect();
+    s.push_str(&format!("int {func}(void) {{ return {value}; }}\n"));
+    s
+}
+
 /// True when FUSE can be used here. Tests call [`require_fuse!`], which
 /// prints a visible SKIP line instead of passing silently.
 pub fn fuse_available() -> bool {
