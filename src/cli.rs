@@ -202,7 +202,7 @@ pub fn build(dir: &Path, opts: &BuildOptions) -> Result<ExitCode> {
         Err((e, parsed)) => return failed_early(&project, &e, parsed),
     };
     let parsed = rules.parsed;
-    let (cache, job_root) = match cache_settings(&project, &opts.cache) {
+    let (cache, job_root) = match cache_settings(&project, &files, &opts.cache) {
         Ok(settings) => settings,
         Err(e) => return failed_early(&project, &format!("{e:#}"), parsed),
     };
@@ -362,14 +362,14 @@ pub fn change_mode(files: &Options, flag: Option<&str>) -> Result<ChangeMode> {
     }
 }
 
-/// The output cache's settings (None: off) and the job root, from
-/// `.tupfs/options` and the flags.
+/// The output cache's settings (None: off) and the job root, from the
+/// options files (`files`, already read by the build) and the flags.
 fn cache_settings(
     project: &Project,
+    files: &Options,
     flags: &crate::cache::settings::Flags,
 ) -> Result<(Option<crate::cache::Settings>, Option<PathBuf>)> {
-    let options = Options::load(&project.state_dir().join("options"))?;
-    let settings = crate::cache::Settings::resolve(&options, flags, &project.root);
+    let settings = crate::cache::Settings::resolve(files, flags, &project.root);
     if let Some(jr) = settings.job_root.as_ref().filter(|p| !p.is_absolute()) {
         anyhow::bail!("--job-root {}: expected an absolute path", jr.display());
     }
@@ -390,7 +390,7 @@ pub fn cache(
         None => {
             let settings = match Project::find(dir) {
                 Ok(p) => {
-                    let options = Options::load(&p.state_dir().join("options"))?;
+                    let options = Options::load_all(&p.state_dir())?.options;
                     crate::cache::Settings::resolve(&options, &Default::default(), &p.root)
                 }
                 Err(_) => crate::cache::Settings::default(),

@@ -82,8 +82,8 @@ fn everything() -> Since {
 /// build judges it (generated files only when `outputs`).
 fn relevant(root: &Path, since: &Since, outputs: bool) -> Option<String> {
     let project = Project::find(root).ok()?;
-    let mode = Options::load(&project.state_dir().join("options"))
-        .map(|o| o.change)
+    let mode = Options::load_all(&project.state_dir())
+        .map(|o| o.options.change)
         .unwrap_or_default();
     let prior = Prior::open(&project, mode);
     let Some(index) = &prior.index else {
