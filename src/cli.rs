@@ -187,10 +187,14 @@ pub fn build(dir: &Path, opts: &BuildOptions) -> Result<ExitCode> {
         Ok(mode) => mode,
         Err(e) => return failed_early(&project, &format!("{e:#}"), 0),
     };
+    let synced = monitor_sync(&project, opts);
+    if proven_by_monitor(&project, opts, change, &synced) {
+        // The index stays, and so does its clock (nothing changed since).
+        return nothing_to_do(&project, opts, started);
+    }
     let mut prior = Prior::open(&project, change);
     prior.full_deps = opts.full_deps;
     log::debug!("timing: index opened at {:?}", started.elapsed());
-    let synced = monitor_sync(&project, opts);
     prior.since = synced.since.clone();
     let Some(built) = scan_and_decide(&project, &mut prior, opts, started) else {
         let code = nothing_to_do(&project, opts, started)?;
@@ -253,6 +257,24 @@ fn monitor_sync(project: &Project, opts: &BuildOptions) -> monitor::client::Sync
     }
     crate::ui::runlog::set_changes_note(&synced.note);
     synced
+}
+
+/// The monitor's no-op ([`monitor::noop`]): nothing may have changed since
+/// the index's clock and the index proves every command up to date.
+fn proven_by_monitor(
+    project: &Project,
+    opts: &BuildOptions,
+    change: ChangeMode,
+    synced: &monitor::client::Synced,
+) -> bool {
+    if !opts.targets.is_empty() || !synced.since.as_ref().is_some_and(|s| s.is_empty()) {
+        return false;
+    }
+    let mut prior = Prior::open_trusted(project, change);
+    prior.full_deps = opts.full_deps;
+    let proven = monitor::noop::proven(&prior, synced);
+    log::debug!("monitor no-op: proven {proven}");
+    proven
 }
 
 /// `tupfs monitor`: watch the project (see [`crate::monitor`]); with

@@ -274,3 +274,28 @@ fn turning_full_deps_on_reruns_what_ran_without_them_once() {
     // Off again: nothing to do either (outside reads are kept, unused).
     p.build(&[]).success().ran_nothing();
 }
+
+#[test]
+fn with_a_monitor_an_edited_outside_header_is_still_seen() {
+    require_fuse!();
+    let Some(dir) = outside_dir(&Project::new(), "mon") else {
+        return;
+    };
+    let p = header_project(&dir);
+    p.write(".tupfs/options", "full_deps = true\n");
+    let _m = harness::Monitor::start(&p, &[]);
+    p.build(&[]).success();
+    p.build(&[]).success().ran_nothing();
+    p.build(&[]).success().ran_nothing();
+    // Outside files are not watched: even the monitor's no-op stats them.
+    put(&dir.join("one.h"), "#define ONE 11\n", 10);
+    p.set_env("TUPFS_LOG", "debug");
+    let out = p.build(&[]);
+    out.success().ran_exactly(&[&cc(&dir, "a")]);
+    assert!(
+        out.stderr.contains("monitor no-op: proven false"),
+        "{}",
+        out.stderr
+    );
+    let _ = fs::remove_dir_all(&dir);
+}

@@ -462,3 +462,82 @@ fn tups_spelling_monitor_f_a_j2_in_the_foreground() {
         .success()
         .says(&["building (the monitor started)", "stopping"]);
 }
+
+/// The monitor's no-op ("nothing may have changed" and the index says
+/// every command is up to date) takes the short path: no scan, no
+/// checksum, no graph. `TUPFS_LOG=debug` names the path taken.
+fn short_path(p: &Project) -> bool {
+    p.set_env("TUPFS_LOG", "debug");
+    let out = p.build(&[]);
+    out.success();
+    p.set_env("TUPFS_LOG", "warn");
+    let proven = out.stderr.contains("monitor no-op: proven true");
+    if !proven {
+        let lines = out
+            .stderr
+            .lines()
+            .filter(|l| !l.contains("DEBUG tupfs::exec"));
+        eprintln!(
+            "the full path:\n{}",
+            lines.take(12).collect::<Vec<_>>().join("\n")
+        );
+    }
+    proven
+}
+
+#[test]
+fn the_monitors_no_op_takes_the_short_path_only_when_it_proves_it() {
+    require_fuse!();
+    let p = small_project();
+    let _m = monitored(&p);
+    assert!(short_path(&p), "a plain no-op with a live monitor");
+    p.build(&[]).success().ran_nothing();
+    from_monitor(&p);
+    p.write("b.h", "#define B 5\n");
+    p.build(&[])
+        .success()
+        .ran_exactly(&["gcc -c b.c -o b.o", LINK_ABC]);
+    assert!(
+        !short_path(&p),
+        "the outputs that build wrote are judged once"
+    );
+    assert!(short_path(&p), "then short again");
+}
+
+#[test]
+fn a_recorded_file_the_monitor_does_not_watch_is_always_looked_at() {
+    require_fuse!();
+    let head = ": |> cat .git/HEAD > head.txt |> head.txt\n";
+    let p = small_project()
+        .file("Tupfile", &format!("{CC_AND_LINK}{head}"))
+        .file(".git/HEAD", "ref: refs/heads/one\n");
+    let _m = monitored(&p);
+    assert!(!short_path(&p), "the index records a file under .git");
+    // The monitor cannot say it is unchanged, so the build looks, and
+    // re-runs its reader.
+    p.write(".git/HEAD", "ref: refs/heads/two\n");
+    p.build(&[])
+        .success()
+        .ran_exactly(&["cat .git/HEAD > head.txt"]);
+    assert_eq!(p.read("head.txt"), "ref: refs/heads/two\n");
+}
+
+#[test]
+fn the_monitors_no_op_still_sees_an_exported_variable_change() {
+    require_fuse!();
+    let tupfile = format!("{CC_AND_LINK}export TUPFS_T_V\n: |> echo $TUPFS_T_V > v.txt |> v.txt\n");
+    let p = small_project().file("Tupfile", &tupfile);
+    p.set_env("TUPFS_T_V", "one");
+    let _m = monitored(&p);
+    assert!(short_path(&p));
+    p.set_env("TUPFS_T_V", "two");
+    p.build(&[])
+        .success()
+        .ran_exactly(&["echo $TUPFS_T_V > v.txt"]);
+    assert_eq!(p.read("v.txt"), "two\n");
+    p.build(&[]).success().ran_nothing();
+    assert!(
+        short_path(&p),
+        "after the build that re-ran it, short again"
+    );
+}

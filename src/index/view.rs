@@ -88,6 +88,17 @@ impl Index {
             .map(|i| FileSlot(i as u32))
     }
 
+    /// True when some recorded file lies below directory `dir` (sorted
+    /// paths: one binary search).
+    pub fn has_file_under(&self, dir: &str) -> bool {
+        let below = format!("{dir}/");
+        let files = &self.tables().files;
+        let first = files.partition_point(|row| self.str(&row.path) < below.as_str());
+        files
+            .get(first)
+            .is_some_and(|row| self.str(&row.path).starts_with(&below))
+    }
+
     /// The recorded file at `path`.
     pub fn file(&self, path: &str) -> Option<FileView<'_>> {
         self.file_at(self.file_slot(path)?)

@@ -7,6 +7,7 @@
 pub mod autoupdate;
 pub mod client;
 pub mod daemon;
+pub mod noop;
 pub mod server;
 pub mod since;
 pub mod source;

@@ -124,7 +124,9 @@ fn is_below(path: &str, dir: &str) -> bool {
 }
 
 /// `.tupfs` or a VCS directory: never watched, unlike a symbolic link.
-fn is_unwatched_dir(path: &str) -> bool {
+/// True when `path` is a place the monitor never watches (a VCS directory,
+/// `.tupfs`), rather than a symbolic link watched through its directory.
+pub fn is_unwatched_dir(path: &str) -> bool {
     let name = path.rsplit('/').next().unwrap_or(path);
     super::watch::is_excluded_name(name) || path == crate::project::STATE_DIR
 }

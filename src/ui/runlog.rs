@@ -119,8 +119,53 @@ impl RunLog {
             map.insert("changes".into(), note.clone().into());
         }
         let text = serde_json::to_vec_pretty(&value)?;
-        fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
         let dest = dir.join("last.json");
+        if write_small_in_place(&dest, &text).unwrap_or(false) {
+            return Ok(());
+        }
+        fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
         fs::rename(&tmp, &dest).with_context(|| format!("cannot write {}", dest.display()))
+    }
+}
+
+/// A log that fits in one page over an old one that does too: rewritten
+/// in place by one write, padded with spaces (JSON allows them) to the old
+/// length, so there is no moment at which the file is empty or torn. This
+/// is the no-op's log: replacing the file by a rename costs more than the
+/// rest of a no-op (the old file's blocks are freed, and with ext4 its
+/// data is flushed first). False when the file is bigger or absent.
+fn write_small_in_place(dest: &Path, text: &[u8]) -> std::io::Result<bool> {
+    use std::os::unix::fs::FileExt;
+    const PAGE: u64 = 4096;
+    let file = match fs::OpenOptions::new().write(true).open(dest) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    let old = file.metadata()?.len();
+    if old > PAGE || text.len() as u64 > PAGE {
+        return Ok(false);
+    }
+    let mut page = text.to_vec();
+    page.resize(old.max(text.len() as u64) as usize, b' ');
+    file.write_all_at(&page, 0)?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod in_place_tests {
+    use super::*;
+
+    #[test]
+    fn a_small_log_over_a_longer_one_reads_back_as_itself() {
+        let t = tempfile::tempdir().unwrap();
+        let dest = t.path().join("last.json");
+        assert!(!write_small_in_place(&dest, b"{}").unwrap(), "absent");
+        fs::write(&dest, b"{\"a\": \"a long old log\"}").unwrap();
+        assert!(write_small_in_place(&dest, b"{\"b\": 1}").unwrap());
+        let back: serde_json::Value = serde_json::from_slice(&fs::read(&dest).unwrap()).unwrap();
+        assert_eq!(back, serde_json::json!({"b": 1}));
+        fs::write(&dest, vec![b' '; 5000]).unwrap();
+        assert!(!write_small_in_place(&dest, b"{}").unwrap(), "too big");
     }
 }
