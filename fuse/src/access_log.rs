@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::io;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use rustc_hash::FxHashSet;
 
@@ -15,9 +15,11 @@ use crate::staging::Overlay;
 use crate::{AccessLog, Refusal};
 
 /// What one job did so far, apart from its writes (those are the overlay).
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct Recorder {
-    ignore: Option<RegexSet>,
+    /// Set once, when the job starts (a view made ahead for a prepared
+    /// namespace exists before its spec is known).
+    ignore: OnceLock<RegexSet>,
     sets: Mutex<Sets>,
 }
 
@@ -29,27 +31,29 @@ struct Sets {
 }
 
 impl Recorder {
-    /// A recorder that skips paths matching any of `ignore`.
-    pub(crate) fn new(ignore: &[String]) -> io::Result<Recorder> {
-        let ignore = if ignore.is_empty() {
-            None
-        } else {
-            Some(RegexSet::new(ignore).map_err(|e| {
-                io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!("bad ignore regex (expected a Rust regex): {e}"),
-                )
-            })?)
-        };
-        Ok(Recorder {
-            ignore,
-            sets: Mutex::default(),
+    /// The set of `ignore` regexes (`None` when there are none), checked.
+    pub(crate) fn compile(ignore: &[String]) -> io::Result<Option<RegexSet>> {
+        if ignore.is_empty() {
+            return Ok(None);
+        }
+        RegexSet::new(ignore).map(Some).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("bad ignore regex (expected a Rust regex): {e}"),
+            )
         })
+    }
+
+    /// From now on, skip paths matching `ignore` (before the job starts).
+    pub(crate) fn set_ignore(&self, ignore: Option<RegexSet>) {
+        if let Some(set) = ignore {
+            let _ = self.ignore.set(set);
+        }
     }
 
     /// Whether accesses to `path` go untraced (and writes go straight through).
     pub(crate) fn is_ignored(&self, path: &str) -> bool {
-        self.ignore.as_ref().is_some_and(|set| set.is_match(path))
+        self.ignore.get().is_some_and(|set| set.is_match(path))
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut Sets) -> R) -> R {

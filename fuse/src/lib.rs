@@ -36,7 +36,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use spawn::Isolation;
@@ -45,14 +45,13 @@ pub use variant::VariantMirror;
 
 use crate::access_log::Recorder;
 use crate::fs::Shared;
-use crate::handles::{Handles, ReaderBudget};
-use crate::inodes::InodeTable;
+use crate::handles::ReaderBudget;
 use crate::mount::Mounted;
 use crate::nspool::{NsPool, PoolHandle, Prepared};
 use crate::spawn::{cstring, Entry};
 use crate::staging::{with_path, Overlay};
 use crate::variant::Mirrors;
-use crate::view::JobView;
+use crate::view::{JobView, ViewTemplate};
 use crate::wake_latency::{Governor, WakeLatency};
 
 /// How to mount.
@@ -137,8 +136,8 @@ impl Default for MountOptions {
 pub struct Tracer {
     config: MountConfig,
     shared: Arc<Shared>,
-    hidden: Arc<[OsString]>,
-    mirrors: Arc<Mirrors>,
+    /// Makes each job's view.
+    template: Arc<ViewTemplate>,
     isolation: Isolation,
     /// Where jobs see the project besides its real root (see
     /// [`MountOptions::job_root`]).
@@ -186,6 +185,8 @@ pub struct Job {
 #[derive(Debug, Clone)]
 struct JobHandle {
     shared: Arc<Shared>,
+    /// Whether a death watch guards the mount ([`mount::Mounted::watched`]).
+    watched: bool,
     /// The namespace pool: refill it, hand it the job's namespace at the end.
     pool: Option<PoolHandle>,
 }
@@ -326,9 +327,18 @@ impl Tracer {
         let outside = outside_dirs(&options, isolation, &root, &config, job_root.as_deref())?;
         shared.outside.store(!outside.is_empty(), Ordering::Relaxed);
         let next_job = Arc::new(AtomicU64::new(1));
+        let template = Arc::new(ViewTemplate {
+            root: shared.root.clone(),
+            mirrors: Arc::new(Mirrors::new(options.variants, hidden.clone())),
+            hidden,
+            scratch: config.scratch.clone(),
+            readers: shared.readers.clone(),
+            outside: !outside.is_empty(),
+        });
         let pool = match isolation {
             Isolation::Namespace => Some(NsPool::start(
                 shared.clone(),
+                template.clone(),
                 next_job.clone(),
                 config.mountpoint.clone(),
                 (&root, job_root.as_deref()),
@@ -337,15 +347,13 @@ impl Tracer {
             )?),
             Isolation::UserNamespace | Isolation::MountCwd => None,
         };
-        let mirrors = Arc::new(Mirrors::new(options.variants, hidden.clone()));
         let mut config = config;
         config.root = root;
         let fast_wake = shared.wake_latency.start();
         Ok(Tracer {
             config,
             shared,
-            hidden,
-            mirrors,
+            template,
             isolation,
             job_root,
             outside,
@@ -388,29 +396,25 @@ impl Tracer {
     pub fn start_job(&self, spec: &JobSpec) -> io::Result<Job> {
         // First what can fail on the spec: a prepared namespace taken for
         // a job that cannot start would be wasted, its number reserved.
-        let recorder = Recorder::new(&spec.ignore)?;
+        let ignore = Recorder::compile(&spec.ignore)?;
         let prepared = self.pool.as_ref().and_then(NsPool::take);
-        let id = match &prepared {
-            Some(p) => p.id,
-            None => JobId(self.next_job.fetch_add(1, Ordering::Relaxed)),
+        // A prepared namespace comes with its view (already serving the
+        // binds made ahead); otherwise the view is made here.
+        let view = match &prepared {
+            Some(p) => p.view.clone(),
+            None => {
+                let id = JobId(self.next_job.fetch_add(1, Ordering::Relaxed));
+                let view = Arc::new(self.template.make(id));
+                self.shared.jobs.insert(id, view.clone());
+                view
+            }
         };
-        let (cwd, entry) = self
-            .entry(id, spec, prepared.as_ref())
-            .inspect_err(|_| self.shared.unreserve(id))?;
-        let view = Arc::new(JobView {
-            id,
-            root: self.shared.root.clone(),
-            hidden: self.hidden.clone(),
-            mirrors: self.mirrors.clone(),
-            inodes: RwLock::new(InodeTable::new()),
-            overlay: RwLock::new(Overlay::new(
-                self.config.scratch.join(format!("job-{}", id.0)),
-            )),
-            recorder,
-            handles: Handles::new(self.shared.readers.clone()),
-            outside: !self.outside.is_empty(),
-        });
-        self.shared.jobs.insert(id, view.clone());
+        let id = view.id;
+        let (cwd, entry) = self.entry(id, spec, prepared.as_ref()).inspect_err(|_| {
+            self.shared.end_job(id);
+            self.shared.unreserve(id);
+        })?;
+        view.recorder.set_ignore(ignore);
         self.shared.unreserve(id);
         Ok(Job {
             id,
@@ -419,6 +423,7 @@ impl Tracer {
             view: Some(view),
             tracer: JobHandle {
                 shared: self.shared.clone(),
+                watched: self.mounted.watched(),
                 pool: self.pool.as_ref().map(NsPool::handle),
             },
             ns: prepared.map(|p| p.ns),
@@ -570,11 +575,12 @@ impl Job {
     }
 
     /// Whether `program` is an absolute path that does not lead into the
-    /// project (so exec-ing it never waits for the tracing mount).
+    /// project (so exec-ing it never waits for the tracing mount: with
+    /// full dependencies it does, which is safe only when a death watch
+    /// fails that wait if tupfs dies; see `crate::outside`).
     fn outside_project(&self, program: &str) -> bool {
         let path = Path::new(program);
-        // With full dependencies the program itself is in the mount.
-        !self.tracer.shared.outside.load(Ordering::Relaxed)
+        (!self.tracer.shared.outside.load(Ordering::Relaxed) || self.tracer.watched)
             && path.is_absolute()
             && !path.starts_with(&*self.tracer.shared.root)
             && std::fs::canonicalize(path)

@@ -319,6 +319,12 @@ fn unescape_mountinfo(s: &str) -> Vec<u8> {
 }
 
 impl Mounted {
+    /// Whether a death watch guards the connection (a process blocked on
+    /// the mount then fails instead of waiting for ever if tupfs dies).
+    pub(crate) fn watched(&self) -> bool {
+        self.watch.is_some()
+    }
+
     /// Unmount and wait for the daemon threads. The connection is aborted
     /// right after the detach instead of waiting for the kernel to end it:
     /// job namespaces still being torn down keep the mount referenced, so

@@ -22,7 +22,7 @@ use std::thread::JoinHandle;
 
 use crate::fs::Shared;
 use crate::spawn::{check, cstring, open_fd, slave_and_bind_at};
-use crate::view::JobView;
+use crate::view::{JobView, ViewTemplate};
 use crate::{paths, JobId};
 
 /// A namespace made for one job.
@@ -32,6 +32,10 @@ pub(crate) struct Prepared {
     pub(crate) id: JobId,
     /// `/proc/thread-self/ns/mnt` of the namespace: keeps it alive.
     pub(crate) ns: OwnedFd,
+    /// The job's view, made with the namespace: it serves the binds'
+    /// lookups (`@job-N/@outside/usr` with full dependencies) before the
+    /// job starts, and the job keeps its inode numbers.
+    pub(crate) view: Arc<JobView>,
 }
 
 /// The pool: prepared namespaces waiting for jobs, and a thread that keeps
@@ -92,6 +96,7 @@ impl Chore {
 /// What the worker needs to make a job's namespace.
 struct Maker {
     shared: Arc<Shared>,
+    template: Arc<ViewTemplate>,
     next_job: Arc<AtomicU64>,
     mountpoint: PathBuf,
     root: CString,
@@ -110,6 +115,7 @@ impl NsPool {
     /// live in `mountpoint` and are bound over `root` (and `job_root`).
     pub(crate) fn start(
         shared: Arc<Shared>,
+        template: Arc<ViewTemplate>,
         next_job: Arc<AtomicU64>,
         mountpoint: PathBuf,
         (root, job_root): (&std::path::Path, Option<&std::path::Path>),
@@ -123,6 +129,7 @@ impl NsPool {
         });
         let maker = Maker {
             shared,
+            template,
             next_job,
             mountpoint,
             root: cstring(root)?,
@@ -216,6 +223,7 @@ impl Drop for NsPool {
         retired.into_iter().for_each(|c| c.run(&self.inner.shared));
         for p in unused {
             // Never started: the daemon may forget the reservation.
+            self.inner.shared.end_job(p.id);
             self.inner.shared.unreserve(p.id);
         }
     }
@@ -276,6 +284,8 @@ impl Maker {
         let view = cstring(&view_dir)?;
         let binds = crate::outside::binds(&view_dir, &self.outside)?;
         self.shared.reserve(id);
+        let job_view = Arc::new(self.template.make(id));
+        self.shared.jobs.insert(id, job_view.clone());
         // SAFETY: plain system call.
         let made = check(unsafe { libc::unshare(libc::CLONE_NEWNS) })
             .and_then(|()| slave_and_bind_at(&view, &self.root, self.job_root.as_ref(), &binds))
@@ -285,8 +295,13 @@ impl Maker {
         // SAFETY: setns with an fd we own.
         let home = check(unsafe { libc::setns(home.as_raw_fd(), libc::CLONE_NEWNS) });
         match made.and_then(|ns| home.map(|()| ns)) {
-            Ok(ns) => Ok(Prepared { id, ns }),
+            Ok(ns) => Ok(Prepared {
+                id,
+                ns,
+                view: job_view,
+            }),
             Err(e) => {
+                self.shared.end_job(id);
                 self.shared.unreserve(id);
                 Err(e)
             }

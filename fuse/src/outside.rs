@@ -91,6 +91,9 @@ pub(crate) fn binds(view: &Path, dirs: &[PathBuf]) -> io::Result<Vec<Bind>> {
 /// each of `binds` and make it read-only (the job may not change system
 /// files; the daemon never writes there either).
 pub(crate) fn bind_all(binds: &[Bind]) -> io::Result<()> {
+    // Every bind comes from the one FUSE mount: one statvfs (a FUSE
+    // round trip) tells the flags of all.
+    let mut flags = None;
     for b in binds {
         // SAFETY: raw system calls with valid C strings and null optional args.
         unsafe {
@@ -101,7 +104,10 @@ pub(crate) fn bind_all(binds: &[Bind]) -> io::Result<()> {
                 libc::MS_BIND,
                 std::ptr::null(),
             ))?;
-            let flags = kept_flags(&b.onto)?;
+            let flags = match flags {
+                Some(f) => f,
+                None => *flags.insert(kept_flags(&b.onto)?),
+            };
             crate::spawn::check(libc::mount(
                 std::ptr::null(),
                 b.onto.as_ptr(),

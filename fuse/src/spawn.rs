@@ -378,7 +378,8 @@ pub(crate) fn command(program: &str, entry: &Entry) -> Command {
 /// process's working directory). The caller makes sure `cmd`'s program is
 /// an absolute path outside the project: the child execs it while it
 /// still holds the `/dev/fuse` fds (closed on exec), so it must not need
-/// the mount to get there.
+/// the mount to get there, unless a death watch fails that wait when tupfs
+/// dies (full dependencies: the system directories are in the mount).
 pub(crate) fn spawn_in(ns: libc::c_int, cwd: &CString, cmd: &mut Command) -> io::Result<Child> {
     // SAFETY: plain system call; a no-op once the thread has its own.
     check(unsafe { libc::unshare(libc::CLONE_FS) })?;

@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use fuser::{FileAttr, FileType, INodeNo};
 
 use crate::access_log::Recorder;
-use crate::handles::{DirEntry, Handles};
+use crate::handles::{DirEntry, Handles, ReaderBudget};
 use crate::inodes::InodeTable;
 use crate::paths::{self, Ino};
 use crate::staging::{Overlay, Staged};
@@ -37,6 +37,35 @@ pub(crate) struct JobView {
     pub(crate) handles: Handles,
     /// Full dependencies: `@outside/<abs>` shows `/<abs>` read-only.
     pub(crate) outside: bool,
+}
+
+/// What every job's view of a mount shares: makes a job's view.
+#[derive(Debug)]
+pub(crate) struct ViewTemplate {
+    pub(crate) root: Arc<Path>,
+    pub(crate) hidden: Arc<[OsString]>,
+    pub(crate) mirrors: Arc<Mirrors>,
+    /// Where jobs' private writes are staged (`<scratch>/job-N`).
+    pub(crate) scratch: PathBuf,
+    pub(crate) readers: Arc<ReaderBudget>,
+    pub(crate) outside: bool,
+}
+
+impl ViewTemplate {
+    /// A fresh view for job `id` (nothing recorded, no ignore set yet).
+    pub(crate) fn make(&self, id: JobId) -> JobView {
+        JobView {
+            id,
+            root: self.root.clone(),
+            hidden: self.hidden.clone(),
+            mirrors: self.mirrors.clone(),
+            inodes: RwLock::new(InodeTable::new()),
+            overlay: RwLock::new(Overlay::new(self.scratch.join(format!("job-{}", id.0)))),
+            recorder: Recorder::default(),
+            handles: Handles::new(self.readers.clone()),
+            outside: self.outside,
+        }
+    }
 }
 
 /// Where a path of the view lives on disk.
