@@ -195,6 +195,40 @@ fn unlinked(job: &JobView, ino: INodeNo, error: &io::Error) -> Option<Arc<OpenFi
         .flatten()
 }
 
+/// Up to `size` bytes of `file` from `offset` (fewer only at its end),
+/// read into memory that is not zeroed first: zeroing up to 1 MiB per
+/// READ was a visible share of the daemon's time.
+fn read_at_most(file: &File, size: usize, offset: u64) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::<u8>::with_capacity(size);
+    while buf.len() < size {
+        let filled = buf.len();
+        let at = libc::off_t::try_from(offset + filled as u64)
+            .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+        // SAFETY: pread writes at most `size - filled` bytes into the
+        // vector's spare capacity, and `set_len` covers only what it wrote.
+        let n = unsafe {
+            libc::pread(
+                file.as_raw_fd(),
+                buf.as_mut_ptr().add(filled).cast(),
+                size - filled,
+                at,
+            )
+        };
+        match usize::try_from(n) {
+            Ok(0) => break,
+            // SAFETY: see above; `n` bytes after `filled` are now written.
+            Ok(n) => unsafe { buf.set_len(filled + n) },
+            Err(_) => {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+        }
+    }
+    Ok(buf)
+}
+
 /// Reads of files smaller than this go through the daemon, not kernel
 /// passthrough: one READ round trip (then the page cache, kept across
 /// opens) costs less than registering a backing file, and every later
@@ -278,6 +312,7 @@ impl TraceFs {
             .jobs
             .ids()
             .into_iter()
+            .filter(|id| *id != crate::outside::FILES_JOB)
             .map(|id| DirEntry {
                 name: OsString::from(paths::job_dir_name(id)),
                 kind: fuser::FileType::Directory,
@@ -329,6 +364,7 @@ impl fuser::Filesystem for TraceFs {
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         if parent == INodeNo::ROOT {
             let job = paths::parse_job_dir(name)
+                .filter(|id| *id != crate::outside::FILES_JOB)
                 .filter(|id| self.0.job(*id).is_some() || self.0.is_reserved(*id));
             return match job {
                 Some(id) => match self.job_root_attr(INodeNo(Ino::Node(id, 0).encode())) {
@@ -350,11 +386,11 @@ impl fuser::Filesystem for TraceFs {
         }
         let path = paths::join(&dir, name);
         match job.stat(&path) {
-            Ok(meta) => reply.entry(
-                self.ttl(),
-                &view::attr(job.ino(&path), &meta),
-                Generation(0),
-            ),
+            Ok(meta) => {
+                let ino = job.outside_file(&path, &meta);
+                let ino = ino.unwrap_or_else(|| job.ino(&path));
+                reply.entry(self.ttl(), &view::attr(ino, &meta), Generation(0))
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 job.recorder.ghost(&path);
                 // A negative entry: this job's prefix makes the name unique
@@ -649,18 +685,7 @@ impl fuser::Filesystem for TraceFs {
         reply: ReplyData,
     ) {
         let read = self.with_file(ino, fh, |file| {
-            let mut buf = vec![0u8; size as usize];
-            let mut filled = 0;
-            while filled < buf.len() {
-                match file.read_at(&mut buf[filled..], offset + filled as u64) {
-                    Ok(0) => break,
-                    Ok(n) => filled += n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            buf.truncate(filled);
-            Ok(buf)
+            read_at_most(file, size as usize, offset).map_err(Errno::from)
         });
         match read {
             Ok(buf) => reply.data(&buf),

@@ -162,6 +162,8 @@ pub(crate) struct Handles {
     readers: Mutex<FxHashMap<INodeNo, Arc<OpenFile>>>,
     /// What `readers` may hold, shared with the mount's other jobs.
     budget: Arc<ReaderBudget>,
+    /// How many `readers` this table keeps at most.
+    max_readers: usize,
     /// The io mode of each inode with open (non-direct) handles.
     live: Mutex<FxHashMap<INodeNo, LiveIo>>,
 }
@@ -175,11 +177,17 @@ impl Drop for Handles {
 impl Handles {
     /// An empty table whose cached readers count against `budget`.
     pub(crate) fn new(budget: Arc<ReaderBudget>) -> Handles {
+        Handles::keeping(budget, MAX_READERS)
+    }
+
+    /// An empty table keeping at most `max_readers` read-only opens.
+    pub(crate) fn keeping(budget: Arc<ReaderBudget>, max_readers: usize) -> Handles {
         Handles {
             next: AtomicU64::new(0),
             map: Mutex::default(),
             readers: Mutex::default(),
             budget,
+            max_readers,
             live: Mutex::default(),
         }
     }
@@ -299,11 +307,11 @@ impl Handles {
     }
 
     /// Cache a read-only open of inode `ino`, unless the job already holds
-    /// [`MAX_READERS`] or the mount's [`ReaderBudget`] is spent (each costs
+    /// its maximum ([`MAX_READERS`] for a job) or the mount's [`ReaderBudget`] is spent (each costs
     /// the daemon a descriptor until the job ends).
     pub(crate) fn keep_reader(&self, ino: INodeNo, open: Arc<OpenFile>) {
         let mut readers = lock(&self.readers);
-        if readers.contains_key(&ino) || (readers.len() < MAX_READERS && self.budget.take()) {
+        if readers.contains_key(&ino) || (readers.len() < self.max_readers && self.budget.take()) {
             readers.insert(ino, open);
         }
     }

@@ -327,14 +327,21 @@ impl Tracer {
         let outside = outside_dirs(&options, isolation, &root, &config, job_root.as_deref())?;
         shared.outside.store(!outside.is_empty(), Ordering::Relaxed);
         let next_job = Arc::new(AtomicU64::new(1));
-        let template = Arc::new(ViewTemplate {
+        let mut template = ViewTemplate {
             root: shared.root.clone(),
             mirrors: Arc::new(Mirrors::new(options.variants, hidden.clone())),
             hidden,
             scratch: config.scratch.clone(),
             readers: shared.readers.clone(),
             outside: !outside.is_empty(),
-        });
+            outside_files: None,
+        };
+        if template.outside {
+            let files = Arc::new(outside::files_view(&template));
+            shared.jobs.insert(outside::FILES_JOB, files.clone());
+            template.outside_files = Some(files);
+        }
+        let template = Arc::new(template);
         let pool = match isolation {
             Isolation::Namespace => Some(NsPool::start(
                 shared.clone(),

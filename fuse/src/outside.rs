@@ -4,13 +4,67 @@
 //! (`/usr`, `/etc`, `/opt`, ...), so reads outside the project are traced.
 
 use std::ffi::CString;
+use std::fs::Metadata;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use fuser::INodeNo;
+
+use crate::handles::Handles;
 use crate::spawn::cstring;
+use crate::view::{JobView, ViewTemplate};
+use crate::JobId;
 
 /// The name, at the top of a job's view, under which `/` is served.
 pub(crate) const OUTSIDE_DIR: &str = "@outside";
+
+/// The job number of the view that serves the files (not the
+/// directories) under [`OUTSIDE_DIR`] to every job: one inode number per
+/// file for the whole build, so the kernel's attribute, symlink and page
+/// caches of `/usr/bin/gcc` or `libc.so.6` serve all jobs, and their opens
+/// share one descriptor and one passthrough backing file in the daemon.
+/// Directories stay each job's own: every job's lookups reach the daemon
+/// under its own prefix, which is how a file is recorded as the job's
+/// (requests on a shared inode name no job). Never a real job's number
+/// (those count up from 1, one per command).
+pub(crate) const FILES_JOB: JobId = JobId(u32::MAX as u64);
+
+/// How many shared outside files stay open in the daemon (within the
+/// mount's reader budget): more than a compiler, its libraries and the
+/// usual system headers.
+const FILES_KEPT_OPEN: usize = 1024;
+
+/// The view of [`FILES_JOB`], made from the jobs' `template`.
+pub(crate) fn files_view(template: &ViewTemplate) -> JobView {
+    let mut view = template.make(FILES_JOB);
+    view.handles = Handles::keeping(template.readers.clone(), FILES_KEPT_OPEN);
+    view.outside_files = None;
+    view
+}
+
+impl JobView {
+    /// After this job's lookup found `meta` at `path`: for a file (not a
+    /// directory) outside the project, record it as read (a lookup that
+    /// finds a file counts, whether the job then opens, executes, reads
+    /// the link or only stats it: later requests go to the shared inode,
+    /// which names no job) and return the shared inode number.
+    pub(crate) fn outside_file(&self, path: &str, meta: &Metadata) -> Option<INodeNo> {
+        if meta.is_dir() {
+            return None;
+        }
+        let ino = self.outside_file_ino(path)?;
+        self.recorder.read(path);
+        Some(ino)
+    }
+
+    /// The shared inode number of `path` if it lies outside the project
+    /// (the caller checked that it is not a directory).
+    pub(crate) fn outside_file_ino(&self, path: &str) -> Option<INodeNo> {
+        let files = self.outside_files.as_ref()?;
+        self.outside_path(path)?;
+        Some(files.ino(path))
+    }
+}
 
 /// Top-level directories never served: kernel file systems (never
 /// recorded), and the places commands write to (`/tmp`, `/var`, homes),

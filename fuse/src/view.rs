@@ -37,6 +37,9 @@ pub(crate) struct JobView {
     pub(crate) handles: Handles,
     /// Full dependencies: `@outside/<abs>` shows `/<abs>` read-only.
     pub(crate) outside: bool,
+    /// Full dependencies: the view that serves every job's files (not
+    /// directories) under `@outside` (see [`crate::outside::FILES_JOB`]).
+    pub(crate) outside_files: Option<Arc<JobView>>,
 }
 
 /// What every job's view of a mount shares: makes a job's view.
@@ -49,6 +52,8 @@ pub(crate) struct ViewTemplate {
     pub(crate) scratch: PathBuf,
     pub(crate) readers: Arc<ReaderBudget>,
     pub(crate) outside: bool,
+    /// See [`JobView::outside_files`].
+    pub(crate) outside_files: Option<Arc<JobView>>,
 }
 
 impl ViewTemplate {
@@ -64,6 +69,7 @@ impl ViewTemplate {
             recorder: Recorder::default(),
             handles: Handles::new(self.readers.clone()),
             outside: self.outside,
+            outside_files: self.outside_files.clone(),
         }
     }
 }
@@ -261,7 +267,12 @@ impl JobView {
                 continue;
             }
             let kind = file_type(entry.file_type()?);
-            let ino = self.ino(&paths::join(dir, name_str));
+            let path = paths::join(dir, name_str);
+            let ino = match kind {
+                FileType::Directory => None,
+                _ => self.outside_file_ino(&path),
+            };
+            let ino = ino.unwrap_or_else(|| self.ino(&path));
             out.push(DirEntry { name, kind, ino });
         }
         Ok(())

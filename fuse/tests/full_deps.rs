@@ -99,3 +99,33 @@ fn without_the_option_nothing_outside_is_recorded() {
         fin.log
     );
 }
+
+/// Outside files are one inode for all jobs (the kernel's caches serve
+/// them all), yet each job records the ones it used: at its own lookups.
+#[test]
+fn every_job_records_the_shared_outside_files_it_uses() {
+    let Some(fx) = full_deps_fixture() else {
+        return;
+    };
+    let Some(dir) = outside_dir(&fx, "shared") else {
+        return;
+    };
+    fs::write(dir.join("h.h"), "int shared;\n").unwrap();
+    std::os::unix::fs::symlink("h.h", dir.join("link.h")).unwrap();
+    fs::write(dir.join("stat-only"), "x").unwrap();
+    let d = dir.display();
+    let script = format!(
+        "test \"$(cat {d}/link.h)\" = 'int shared;' && test -e {d}/stat-only && sleep 0.2"
+    );
+    let expect = [format!("{d}/h.h"), format!("{d}/link.h"), format!("{d}/stat-only")];
+    // One after the other, then two at once: every log has all three.
+    let mut logs = vec![fx.run_ok(&script).log, fx.run_ok(&script).log];
+    let together = common::run_all_at_once(&fx, &[script.clone(), script.clone()]);
+    logs.extend(together.into_iter().map(|f| f.log));
+    for log in &logs {
+        for path in &expect {
+            assert!(log.outside_reads.contains(path), "{path}: {log:?}");
+        }
+    }
+    let _ = fs::remove_dir_all(&dir);
+}
