@@ -114,10 +114,13 @@ fn every_job_records_the_shared_outside_files_it_uses() {
     std::os::unix::fs::symlink("h.h", dir.join("link.h")).unwrap();
     fs::write(dir.join("stat-only"), "x").unwrap();
     let d = dir.display();
-    let script = format!(
-        "test \"$(cat {d}/link.h)\" = 'int shared;' && test -e {d}/stat-only && sleep 0.2"
-    );
-    let expect = [format!("{d}/h.h"), format!("{d}/link.h"), format!("{d}/stat-only")];
+    let script =
+        format!("test \"$(cat {d}/link.h)\" = 'int shared;' && test -e {d}/stat-only && sleep 0.2");
+    let expect = [
+        format!("{d}/h.h"),
+        format!("{d}/link.h"),
+        format!("{d}/stat-only"),
+    ];
     // One after the other, then two at once: every log has all three.
     let mut logs = vec![fx.run_ok(&script).log, fx.run_ok(&script).log];
     let together = common::run_all_at_once(&fx, &[script.clone(), script.clone()]);
