@@ -53,6 +53,39 @@ pub struct History {
     /// without them runs ([`Reason::FullDepsOn`]).
     pub full_deps: bool,
     root: PathBuf,
+    /// A compaction of the index running beside the end of the build
+    /// (joined when the history is dropped, after the report).
+    compaction: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl History {
+    /// Compact the index at `path` (base and journal into a new base) on
+    /// another thread; the build waits for it when it drops its history,
+    /// after its result is printed (and still holding the lock).
+    pub(super) fn compact_later(&self, path: PathBuf, options: IndexOptions) {
+        let job = move || {
+            if let Err(e) = crate::index::compact_now(&path, &options) {
+                log::warn!("the index was not compacted: {e:#}");
+            }
+        };
+        let spawned = std::thread::Builder::new()
+            .name("index-compaction".into())
+            .spawn(job);
+        match spawned {
+            Ok(handle) => *lock(&self.compaction) = Some(handle),
+            Err(e) => log::debug!("cannot start the index compaction: {e}"),
+        }
+    }
+}
+
+impl Drop for History {
+    fn drop(&mut self) {
+        if let Some(handle) = lock(&self.compaction).take() {
+            let began = std::time::Instant::now();
+            let _ = handle.join();
+            log::debug!("timing: waited {:?} for the compaction", began.elapsed());
+        }
+    }
 }
 
 impl History {
@@ -86,6 +119,7 @@ impl History {
             absent_transients: BTreeSet::new(),
             full_deps: false,
             root: project.root.clone(),
+            compaction: Mutex::default(),
         }
     }
 

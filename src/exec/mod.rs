@@ -21,6 +21,7 @@ pub mod worker;
 mod history;
 mod outside;
 mod record;
+mod record_dirs;
 mod report;
 mod retake;
 

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use crate::change::{digest_names, digest_path, parallel_map, ChangeDetector, FileKind};
 use crate::change::{FileState, Moment};
 use crate::identity::Digest;
-use crate::index::{BuildRecord, FileRecord, Listing};
+use crate::index::{BuildRecord, FileRecord, Listing, TreeEntry};
 use crate::reuse::{dir_entries, listing_of};
 
 /// The longest the record waits for the clock to leave the newest mtime's
@@ -30,9 +30,21 @@ const MAX_WAIT: Duration = Duration::from_millis(50);
 /// Threads that hash racy files.
 const HASH_THREADS: usize = 2;
 
+/// What a directory's listing is compared with: the tree as the build
+/// leaves it, and which paths are outputs (not part of a listing).
+pub type IsOutput<'a> = &'a (dyn Fn(&str) -> bool + Sync);
+
 /// Re-take what `record` says of racy files and of directories that moved
-/// since recorded (see the module doc); `root` is the project's.
-pub fn retake(record: &mut BuildRecord, root: &Path, detector: ChangeDetector) {
+/// since recorded (see the module doc); `root` is the project's. `record`
+/// may be a delta: it must then hold every recorded file directly in each
+/// directory it holds; `tree` and `is_output` speak of the whole index.
+pub fn retake(
+    record: &mut BuildRecord,
+    root: &Path,
+    detector: ChangeDetector,
+    tree: &[TreeEntry],
+    is_output: IsOutput<'_>,
+) {
     let racy: Vec<usize> = (0..record.files.len())
         .filter(|&i| is_racy(&record.files[i]))
         .collect();
@@ -52,7 +64,7 @@ pub fn retake(record: &mut BuildRecord, root: &Path, detector: ChangeDetector) {
     retake_racy(record, root, &racy, moment);
     if !moved.is_empty() {
         let dirs: Vec<usize> = moved.iter().map(|&(i, _)| i).collect();
-        Directories::new(record, &dirs).retake(record, root, detector, moment);
+        Directories::new(record, &dirs, tree, is_output).retake(record, root, detector, moment);
     }
 }
 
@@ -132,11 +144,11 @@ fn retake_racy(record: &mut BuildRecord, root: &Path, racy: &[usize], moment: Mo
 }
 
 /// The moved directories and what the record claims of the names in them.
-struct Directories {
+struct Directories<'a> {
     /// One per moved directory.
     dirs: Vec<Claims>,
-    /// Every output of the record's commands (not part of a tree listing).
-    outputs: HashSet<String>,
+    /// Whether a path is an output (not part of a tree listing).
+    is_output: IsOutput<'a>,
 }
 
 /// What the record says of one directory's names.
@@ -151,9 +163,14 @@ struct Claims {
     tree: Option<Listing>,
 }
 
-impl Directories {
+impl<'a> Directories<'a> {
     /// The directories at positions `dirs` of `record`, with their claims.
-    fn new(record: &BuildRecord, dirs: &[usize]) -> Directories {
+    fn new(
+        record: &BuildRecord,
+        dirs: &[usize],
+        tree: &[TreeEntry],
+        is_output: IsOutput<'a>,
+    ) -> Directories<'a> {
         let by_path: HashMap<&str, usize> = dirs
             .iter()
             .enumerate()
@@ -175,20 +192,14 @@ impl Directories {
                 _ => {}
             }
         }
-        for entry in &record.tree {
+        for entry in tree {
             if let Some(&k) = by_path.get(entry.path.as_str()) {
                 claims[k].tree = Some(entry.listing);
             }
         }
-        let outputs = record
-            .commands
-            .iter()
-            .flat_map(|c| c.rule.outputs.iter().chain(&c.rule.extra_outputs))
-            .map(|p| p.as_str().to_string())
-            .collect();
         Directories {
             dirs: claims,
-            outputs,
+            is_output,
         }
     }
 
@@ -239,10 +250,9 @@ impl Directories {
             let name = files[c].path.file_name().as_bytes();
             names.contains(name) == files[c].state.is_some()
         });
-        let is_output = |p: &str| self.outputs.contains(p);
         let listed = claims
             .tree
-            .map_or(true, |t| listing_of(path, &entries, &is_output) == t);
+            .map_or(true, |t| listing_of(path, &entries, self.is_output) == t);
         let digest = || digest_names(entries.iter().map(|(n, _)| &n[..]));
         (as_recorded && listed).then(|| (before, digest()))
     }
@@ -315,6 +325,18 @@ mod tests {
 
     fn detector() -> ChangeDetector {
         ChangeDetector::new(ChangeMode::Mtime)
+    }
+
+    /// [`super::retake`] of a whole record: its own tree and outputs.
+    fn retake(record: &mut BuildRecord, root: &Path, det: ChangeDetector) {
+        let outputs: HashSet<String> = record
+            .commands
+            .iter()
+            .flat_map(|c| c.rule.outputs.iter().chain(&c.rule.extra_outputs))
+            .map(|p| p.as_str().to_string())
+            .collect();
+        let tree = record.tree.clone();
+        super::retake(record, root, det, &tree, &|p: &str| outputs.contains(p));
     }
 
     /// The record of a file written just before `at` is racy: it is taken

@@ -14,6 +14,11 @@
 //! the old index or the new one, never a mix.
 
 mod checksum;
+mod compact;
+mod delta;
+pub mod journal;
+mod overlay;
+mod quick;
 mod record;
 mod schema;
 mod view;
@@ -27,6 +32,9 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use memmap2::Mmap;
 
+pub use compact::{compact_now, CompactPolicy, COMPACT_ENV};
+pub use delta::Delta;
+pub use quick::{quick_state, token, QuickState};
 pub use record::{
     BuildRecord, CommandRecord, FileRecord, FileRef, Generation, Listing, OutsideRecord,
     OutsideRef, Seen, SeenOutside, TreeEntry, TupfileRecord, VariableRecord,
@@ -94,6 +102,21 @@ pub struct Index {
     path: PathBuf,
     /// The checksum's verdict (always `Sound` after [`Index::open`]).
     verdict: Verdict,
+    /// The journal replayed over the base (boxed: `Open` stays small).
+    overlay: Box<overlay::Overlay>,
+    /// Where the next batch goes.
+    journal: JournalAt,
+}
+
+/// The journal as opened: what the next append needs.
+#[derive(Clone, Debug)]
+struct JournalAt {
+    /// The base's token (header bytes 16..32).
+    token: journal::BaseToken,
+    /// The base's own facts (for a journal started anew).
+    base_facts: journal::Facts,
+    /// The valid prefix's length (None: no usable journal for this base).
+    valid_len: Option<u64>,
 }
 
 impl std::fmt::Debug for Index {
@@ -177,15 +200,91 @@ impl Index {
             true => Verdict::start(&map, header.checksum),
             false => Verdict::trusted(),
         };
-        if let Err(e) = rkyv::access::<ArchivedTables, rkyv::rancor::Error>(&map[HEADER_LEN..]) {
-            return Open::Corrupt(format!("invalid archive: {e}"));
-        }
-        Open::Ready(Index {
+        let tables = match rkyv::access::<ArchivedTables, rkyv::rancor::Error>(&map[HEADER_LEN..]) {
+            Ok(t) => t,
+            Err(e) => return Open::Corrupt(format!("invalid archive: {e}")),
+        };
+        let token = journal::BaseToken::try_from(&map[16..32]).unwrap_or_default();
+        let base_facts = journal::Facts {
+            generation: Generation(tables.generation.to_native()),
+            flags: tables.flags.to_native(),
+            change_mode: header.options.change_mode.to_byte(),
+        };
+        let overlay = Box::new(overlay::Overlay::over(tables));
+        let mut index = Index {
             map,
             options: header.options,
             path: path.to_path_buf(),
             verdict,
-        })
+            overlay,
+            journal: JournalAt {
+                token,
+                base_facts,
+                valid_len: None,
+            },
+        };
+        index.open_journal();
+        Open::Ready(index)
+    }
+
+    /// Read the journal beside the base and replay its valid batches.
+    fn open_journal(&mut self) {
+        let path = journal::journal_path(&self.path);
+        let read = match journal::read(&path, &self.journal.token) {
+            journal::Found::Missing => return,
+            journal::Found::Ignored(why) => {
+                log::debug!("journal {} ignored: {why}", path.display());
+                return;
+            }
+            journal::Found::Ready(read) => read,
+        };
+        if let Some(why) = &read.dropped {
+            log::debug!("journal: {why}");
+        }
+        let mut valid_len = read.valid_len;
+        let lens: Vec<u64> = read.batches.iter().map(|b| b.len_on_disk()).collect();
+        if let Some(why) = self.replay(read.batches) {
+            log::debug!("journal: {why}");
+            let kept = self.overlay.len();
+            valid_len = journal::HEADER_LEN as u64 + lens[..kept].iter().sum::<u64>();
+        }
+        if let Some(facts) = self.overlay.last {
+            if let Some(mode) = ChangeMode::from_byte(facts.change_mode) {
+                self.options.change_mode = mode;
+            }
+        }
+        self.journal.valid_len = Some(valid_len);
+    }
+
+    /// Append `delta` (this build's changes to what this index says) to
+    /// the journal as one batch, fsynced; return the journal's length.
+    pub fn append(&self, delta: &Delta, options: &IndexOptions) -> Result<u64> {
+        let began = std::time::Instant::now();
+        let (payload, facts) = delta::batch_bytes(self, delta, options)?;
+        log::debug!(
+            "timing: journal batch of {} bytes made in {:?}",
+            payload.len(),
+            began.elapsed()
+        );
+        let path = journal::journal_path(&self.path);
+        let len = journal::append(
+            &path,
+            &self.journal.token,
+            &self.journal.base_facts,
+            self.journal.valid_len,
+            &facts,
+            &payload,
+        )?;
+        log::debug!(
+            "timing: journal appended and synced in {:?}",
+            began.elapsed()
+        );
+        Ok(len)
+    }
+
+    /// How many journal batches were replayed over the base.
+    pub fn journal_batches(&self) -> usize {
+        self.overlay.len()
     }
 
     /// Wait for the checksum's verdict (at once after [`Index::open`]):
@@ -214,8 +313,18 @@ impl Index {
             .and_then(|()| sync_dir(path));
         if result.is_err() {
             let _ = fs::remove_file(&tmp);
+            return result;
         }
-        result
+        // The old journal names the old base: replaced by an empty one for
+        // this base (a kill before this leaves it ignored, harmlessly).
+        let token = journal::BaseToken::try_from(&header[16..32]).unwrap_or_default();
+        let flags = delta::flags_of(record);
+        let facts = journal::Facts {
+            generation: record.generation,
+            flags,
+            change_mode: options.change_mode.to_byte(),
+        };
+        journal::start(&journal::journal_path(path), &token, &facts)
     }
 
     /// The options recorded when the index was written.
@@ -228,9 +337,14 @@ impl Index {
         &self.path
     }
 
-    /// The size of the index file in bytes.
+    /// The size of the base file in bytes.
     pub fn byte_len(&self) -> usize {
         self.map.len()
+    }
+
+    /// The size of the journal's valid prefix in bytes (0: none).
+    pub fn journal_len(&self) -> u64 {
+        self.journal.valid_len.unwrap_or(0)
     }
 
     fn tables(&self) -> &ArchivedTables {
@@ -303,13 +417,13 @@ fn header_bytes(options: &IndexOptions, archive: &[u8]) -> [u8; HEADER_LEN] {
 }
 
 /// The temporary file beside `path` (same directory, so rename is atomic).
-fn temp_path(path: &Path) -> PathBuf {
+pub(crate) fn temp_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
     name.push(".tmp");
     path.with_file_name(name)
 }
 
-fn write_synced(tmp: &Path, header: &[u8], archive: &[u8]) -> Result<()> {
+pub(crate) fn write_synced(tmp: &Path, header: &[u8], archive: &[u8]) -> Result<()> {
     let mut f =
         fs::File::create(tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
     f.write_all(header)
@@ -318,7 +432,7 @@ fn write_synced(tmp: &Path, header: &[u8], archive: &[u8]) -> Result<()> {
         .with_context(|| format!("cannot write {}", tmp.display()))
 }
 
-fn sync_dir(path: &Path) -> Result<()> {
+pub(crate) fn sync_dir(path: &Path) -> Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -328,5 +442,7 @@ fn sync_dir(path: &Path) -> Result<()> {
         .with_context(|| format!("cannot sync directory {}", dir.display()))
 }
 
+#[cfg(test)]
+mod journal_tests;
 #[cfg(test)]
 mod tests;

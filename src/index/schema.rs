@@ -178,3 +178,32 @@ pub(crate) const TABLES_ALL_UP_TO_DATE: u32 = 2;
 /// The build ran with full dependencies: the commands it ran recorded what
 /// they read outside the project.
 pub(crate) const TABLES_FULL_DEPS: u32 = 4;
+
+/// One journal batch ([`super::journal`]): what one build changed, as
+/// tables of the same rows as the base. Every file and outside slot in it
+/// (`SeenRow::file`, [`Batch::file_slots`]) is a slot of the merged index
+/// (base, then the batches before this one, then this one's new rows), so
+/// replaying batches in order gives each row one slot for good.
+#[derive(Archive, Serialize, Debug, Default)]
+pub(crate) struct Batch {
+    /// The rows: files, outside files, commands, Tupfiles and variables
+    /// upserted; the tree when [`Batch::has_tree`]; generation and flags.
+    /// `outputs` is empty (rebuilt from the commands on replay).
+    pub tables: Tables,
+    /// The merged slot of each `tables.files` row: an existing slot (the
+    /// row replaces it) or the next new one.
+    pub file_slots: Vec<u32>,
+    /// The merged slot of each `tables.outside` row (as `file_slots`).
+    pub outside_slots: Vec<u32>,
+    /// The merged slot of each `tables.commands` row: an existing slot
+    /// whose command has the same key (replaced) or the next new one.
+    pub cmd_slots: Vec<u32>,
+    /// Commands removed (merged slots).
+    pub deleted_cmds: Vec<u32>,
+    /// Tupfile read-sets removed: (variant, dir) as text spans.
+    pub deleted_tupfiles: Vec<PairRow>,
+    /// `tables.tree` replaces the tree (else the tree stays).
+    pub has_tree: bool,
+    /// The change mode of the build that wrote it.
+    pub change_mode: u8,
+}

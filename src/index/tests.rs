@@ -10,11 +10,11 @@ use crate::identity::{self, StickyVar};
 use crate::paths::ProjPath;
 use crate::tupfile::{GroupRef, Location, Rule, RuleFlags};
 
-fn p(s: &str) -> ProjPath {
+pub(super) fn p(s: &str) -> ProjPath {
     ProjPath::new(s).unwrap()
 }
 
-fn file(path: &str, size: u64, generated: bool) -> FileRecord {
+pub(super) fn file(path: &str, size: u64, generated: bool) -> FileRecord {
     FileRecord {
         path: p(path),
         state: Some(FileState {
@@ -31,7 +31,7 @@ fn file(path: &str, size: u64, generated: bool) -> FileRecord {
     }
 }
 
-fn rule(dir: &str, src: &str, out: &str) -> Rule {
+pub(super) fn rule(dir: &str, src: &str, out: &str) -> Rule {
     Rule {
         location: Location {
             file: p(&format!("{dir}/Tupfile")),
@@ -65,7 +65,7 @@ fn rule(dir: &str, src: &str, out: &str) -> Rule {
 }
 
 /// A small record: two commands, files (one a ghost), a variable, a Tupfile.
-fn sample() -> BuildRecord {
+pub(super) fn sample() -> BuildRecord {
     let mut r = BuildRecord {
         generation: Generation(7),
         ..Default::default()
@@ -118,13 +118,13 @@ fn sample() -> BuildRecord {
     r
 }
 
-fn opts() -> IndexOptions {
+pub(super) fn opts() -> IndexOptions {
     IndexOptions {
         change_mode: ChangeMode::MtimeDigest,
     }
 }
 
-fn open_ready(path: &Path) -> Index {
+pub(super) fn open_ready(path: &Path) -> Index {
     match Index::open(path, &opts()) {
         Open::Ready(i) => i,
         other => panic!("expected a ready index, got {other:?}"),

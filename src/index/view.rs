@@ -32,71 +32,120 @@ pub struct Observed {
     pub since: Generation,
 }
 
+/// The text of span `s` in tables `t`.
+pub(crate) fn text<'a>(t: &'a ArchivedTables, s: &ArchivedSpan) -> &'a str {
+    t.text.as_str().get(range(s)).unwrap_or("")
+}
+
+fn strs<'a>(t: &'a ArchivedTables, s: &ArchivedSpan) -> impl Iterator<Item = &'a str> + 'a {
+    slice(&t.strs, s).iter().map(move |s| text(t, s))
+}
+
+fn observed<'a>(t: &'a ArchivedTables, s: &ArchivedSpan) -> impl Iterator<Item = Observed> + 'a {
+    slice(&t.reads, s).iter().map(|r| Observed {
+        file: FileSlot(r.file.to_native()),
+        since: Generation(r.since.to_native()),
+    })
+}
+
+fn sticky_vars<'a>(
+    t: &'a ArchivedTables,
+    s: &ArchivedSpan,
+) -> impl Iterator<Item = (&'a str, Digest)> + 'a {
+    slice(&t.sticky, s)
+        .iter()
+        .map(move |v| (text(t, &v.name), Digest(v.digest)))
+}
+
+/// Where a row of the merged index lives: the base or a journal batch.
+enum At<'a, R> {
+    /// Read in the base (or in a batch), from these tables.
+    Row(&'a ArchivedTables, &'a R),
+    /// Not there (removed, or out of range).
+    Gone,
+}
+
 impl Index {
-    fn str(&self, s: &ArchivedSpan) -> &str {
-        self.tables().text.as_str().get(range(s)).unwrap_or("")
+    /// The base's tables.
+    fn base(&self) -> &ArchivedTables {
+        self.tables()
     }
 
-    fn strs(&self, s: &ArchivedSpan) -> impl Iterator<Item = &str> + '_ {
-        slice(&self.tables().strs, s).iter().map(|s| self.str(s))
+    /// The tables of journal batch `b`.
+    fn batch_tables(&self, b: u32) -> &ArchivedTables {
+        &self.overlay.batch(b).tables
     }
 
-    fn observed(&self, s: &ArchivedSpan) -> impl Iterator<Item = Observed> + '_ {
-        slice(&self.tables().reads, s).iter().map(|r| Observed {
-            file: FileSlot(r.file.to_native()),
-            since: Generation(r.since.to_native()),
-        })
+    fn base_str(&self, s: &ArchivedSpan) -> &str {
+        text(self.base(), s)
     }
 
-    fn sticky_vars(&self, s: &ArchivedSpan) -> impl Iterator<Item = (&str, Digest)> + '_ {
-        slice(&self.tables().sticky, s)
-            .iter()
-            .map(|v| (self.str(&v.name), Digest(v.digest)))
-    }
-
-    /// The generation of the build that wrote this index.
+    /// The generation of the build that wrote this index (the last batch
+    /// of its journal, else the base).
     pub fn generation(&self) -> Generation {
-        Generation(self.tables().generation.to_native())
+        match self.overlay.last {
+            Some(f) => f.generation,
+            None => Generation(self.base().generation.to_native()),
+        }
     }
 
-    /// How many files are recorded.
+    /// How many file slots there are (the base's, then the journal's new
+    /// files).
     pub fn file_count(&self) -> usize {
-        self.tables().files.len()
+        self.overlay.file_count as usize
     }
 
-    /// Every recorded file, sorted by path.
+    /// Every recorded file, by slot (the base's sorted by path, then the
+    /// journal's new ones).
     pub fn files(&self) -> impl Iterator<Item = FileView<'_>> + '_ {
         (0..self.file_count() as u32).filter_map(|i| self.file_at(FileSlot(i)))
     }
 
-    /// The file in `slot`.
-    pub fn file_at(&self, slot: FileSlot) -> Option<FileView<'_>> {
-        let row = self.tables().files.get(slot.0 as usize)?;
-        Some(FileView {
-            index: self,
-            slot,
-            row,
-        })
+    fn file_row(&self, slot: u32) -> At<'_, ArchivedFileRow> {
+        if let Some(r) = self.overlay.files.get(&slot) {
+            let t = self.batch_tables(r.batch);
+            return match t.files.get(r.row as usize) {
+                Some(row) => At::Row(t, row),
+                None => At::Gone,
+            };
+        }
+        match self.base().files.get(slot as usize) {
+            Some(row) => At::Row(self.base(), row),
+            None => At::Gone,
+        }
     }
 
-    /// The slot of `path`, by binary search.
+    /// The file in `slot`.
+    pub fn file_at(&self, slot: FileSlot) -> Option<FileView<'_>> {
+        match self.file_row(slot.0) {
+            At::Row(t, row) => Some(FileView { t, slot, row }),
+            At::Gone => None,
+        }
+    }
+
+    /// The slot of `path` (the journal's new files by hash, the base's by
+    /// binary search).
     pub fn file_slot(&self, path: &str) -> Option<FileSlot> {
-        let files = &self.tables().files;
+        if let Some(&slot) = self.overlay.new_files.get(path) {
+            return Some(FileSlot(slot));
+        }
+        let files = &self.base().files;
         files
-            .binary_search_by(|row| self.str(&row.path).cmp(path))
+            .binary_search_by(|row| self.base_str(&row.path).cmp(path))
             .ok()
             .map(|i| FileSlot(i as u32))
     }
 
     /// True when some recorded file lies below directory `dir` (sorted
-    /// paths: one binary search).
+    /// paths: one binary search; the journal's new files by a pass).
     pub fn has_file_under(&self, dir: &str) -> bool {
         let below = format!("{dir}/");
-        let files = &self.tables().files;
-        let first = files.partition_point(|row| self.str(&row.path) < below.as_str());
-        files
+        let files = &self.base().files;
+        let first = files.partition_point(|row| self.base_str(&row.path) < below.as_str());
+        let in_base = files
             .get(first)
-            .is_some_and(|row| self.str(&row.path).starts_with(&below))
+            .is_some_and(|row| self.base_str(&row.path).starts_with(&below));
+        in_base || self.overlay.new_files.keys().any(|p| p.starts_with(&below))
     }
 
     /// The recorded file at `path`.
@@ -106,20 +155,26 @@ impl Index {
 
     /// How many outside files are recorded (full dependencies).
     pub fn outside_count(&self) -> usize {
-        self.tables().outside.len()
+        self.overlay.outside_count as usize
     }
 
-    /// Every recorded outside file, sorted by path.
+    /// Every recorded outside file, by slot.
     pub fn outside_files(&self) -> impl Iterator<Item = OutsideView<'_>> + '_ {
         (0..self.outside_count() as u32).filter_map(|i| self.outside_at(OutsideSlot(i)))
     }
 
     /// The outside file in `slot`.
     pub fn outside_at(&self, slot: OutsideSlot) -> Option<OutsideView<'_>> {
-        let row = self.tables().outside.get(slot.0 as usize)?;
+        let (t, row) = match self.overlay.outside.get(&slot.0) {
+            Some(r) => {
+                let t = self.batch_tables(r.batch);
+                (t, t.outside.get(r.row as usize)?)
+            }
+            None => (self.base(), self.base().outside.get(slot.0 as usize)?),
+        };
         Some(OutsideView {
             file: FileView {
-                index: self,
+                t,
                 slot: FileSlot(slot.0),
                 row,
             },
@@ -127,134 +182,212 @@ impl Index {
         })
     }
 
-    /// The slot of the outside file `path` (absolute), by binary search.
+    /// The slot of the outside file `path` (absolute).
     pub fn outside_slot(&self, path: &str) -> Option<OutsideSlot> {
-        self.tables()
+        if let Some(&slot) = self.overlay.new_outside.get(path) {
+            return Some(OutsideSlot(slot));
+        }
+        self.base()
             .outside
-            .binary_search_by(|row| self.str(&row.path).cmp(path))
+            .binary_search_by(|row| self.base_str(&row.path).cmp(path))
             .ok()
             .map(|i| OutsideSlot(i as u32))
     }
 
-    /// How many commands are recorded.
+    /// How many command slots there are (removed commands leave theirs
+    /// empty until the next compaction).
     pub fn command_count(&self) -> usize {
-        self.tables().commands.len()
+        self.overlay.cmd_count as usize
     }
 
-    /// Every recorded command, sorted by key.
+    /// Every recorded command (the base's sorted by key, then the
+    /// journal's new ones).
     pub fn commands(&self) -> impl Iterator<Item = CommandView<'_>> + '_ {
         (0..self.command_count() as u32).filter_map(|i| self.command_at(CmdSlot(i)))
     }
 
-    /// The command in `slot`.
+    /// The command in `slot` (None: no such slot, or removed).
     pub fn command_at(&self, slot: CmdSlot) -> Option<CommandView<'_>> {
-        let row = self.tables().commands.get(slot.0 as usize)?;
-        Some(CommandView {
-            index: self,
-            slot,
-            row,
-        })
+        let (t, row) = match self.overlay.cmds.get(&slot.0) {
+            Some(Some(r)) => {
+                let t = self.batch_tables(r.batch);
+                (t, t.commands.get(r.row as usize)?)
+            }
+            Some(None) => return None,
+            None => (self.base(), self.base().commands.get(slot.0 as usize)?),
+        };
+        Some(CommandView { t, slot, row })
     }
 
     /// The commands with this key (usually one; identical text in the same
     /// directory gives several, told apart by their outputs).
     pub fn commands_by_key(&self, key: &CommandKey) -> impl Iterator<Item = CommandView<'_>> + '_ {
-        let cmds = &self.tables().commands;
+        let cmds = &self.base().commands;
         let first = cmds.partition_point(|row| row.key < key.0 .0);
-        let key = key.0 .0;
-        (first..cmds.len())
-            .take_while(move |&i| cmds.get(i).is_some_and(|row| row.key == key))
-            .filter_map(|i| self.command_at(CmdSlot(i as u32)))
+        let raw = key.0 .0;
+        let base = (first..cmds.len())
+            .take_while(move |&i| cmds.get(i).is_some_and(|row| row.key == raw))
+            .map(|i| i as u32);
+        let new = self
+            .overlay
+            .new_by_key
+            .get(&raw)
+            .into_iter()
+            .flatten()
+            .copied();
+        base.chain(new)
+            .filter_map(|i| self.command_at(CmdSlot(i)))
+            .filter(move |c| c.row.key == raw)
     }
 
     /// The command that produces `path` (an output or extra output).
     pub fn command_by_output(&self, path: &str) -> Option<CommandView<'_>> {
-        let outs = &self.tables().outputs;
+        if let Some(slot) = self.overlay.outputs.get(path) {
+            return self.command_at(CmdSlot((*slot)?));
+        }
+        let outs = &self.base().outputs;
         let i = outs
-            .binary_search_by(|row| self.str(&row.path).cmp(path))
+            .binary_search_by(|row| self.base_str(&row.path).cmp(path))
             .ok()?;
         self.command_at(CmdSlot(outs.get(i)?.cmd.to_native()))
     }
 
-    /// Every recorded output and extra output, sorted by path.
+    /// Every recorded output and extra output (the base's sorted by path,
+    /// then the journal's, unsorted).
     pub fn output_paths(&self) -> impl Iterator<Item = &str> + '_ {
-        self.tables().outputs.iter().map(|row| self.str(&row.path))
+        let over = &self.overlay.outputs;
+        let base = self
+            .base()
+            .outputs
+            .iter()
+            .map(|row| self.base_str(&row.path))
+            .filter(move |p| !over.contains_key(*p));
+        let new = over
+            .iter()
+            .filter(|(_, slot)| slot.is_some())
+            .map(|(p, _)| p.as_str());
+        base.chain(new)
     }
 
     /// The recorded digest of a variable's value, by name (`@X`, `$X`).
     pub fn variable(&self, name: &str) -> Option<Digest> {
-        let vars = &self.tables().variables;
+        if let Some(d) = self.overlay.variables.get(name) {
+            return Some(Digest(*d));
+        }
+        let vars = &self.base().variables;
         let i = vars
-            .binary_search_by(|row| self.str(&row.name).cmp(name))
+            .binary_search_by(|row| self.base_str(&row.name).cmp(name))
             .ok()?;
         Some(Digest(vars.get(i)?.digest))
     }
 
     /// Every recorded variable, sorted by name.
     pub fn variables(&self) -> impl Iterator<Item = (&str, Digest)> + '_ {
-        self.tables()
+        let over = &self.overlay.variables;
+        let base = self
+            .base()
             .variables
             .iter()
-            .map(|v| (self.str(&v.name), Digest(v.digest)))
+            .map(|v| (self.base_str(&v.name), Digest(v.digest)))
+            .filter(move |(n, _)| !over.contains_key(*n));
+        let mut all: Vec<(&str, Digest)> = base
+            .chain(over.iter().map(|(n, d)| (n.as_str(), Digest(*d))))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(b.0));
+        all.into_iter()
     }
 
     /// The parse read-set of the Tupfile of source directory `dir` in
     /// `variant` (`""` in-tree).
     pub fn tupfile(&self, variant: &str, dir: &str) -> Option<TupfileView<'_>> {
-        let tfs = &self.tables().tupfiles;
+        let key = (variant.to_string(), dir.to_string());
+        if let Some(r) = self.overlay.tupfiles.get(&key) {
+            let r = (*r)?;
+            let t = self.batch_tables(r.batch);
+            let row = t.tupfiles.get(r.row as usize)?;
+            return Some(TupfileView { t, row });
+        }
+        let tfs = &self.base().tupfiles;
         let i = tfs
             .binary_search_by(|row| {
-                (self.str(&row.variant), self.str(&row.dir)).cmp(&(variant, dir))
+                (self.base_str(&row.variant), self.base_str(&row.dir)).cmp(&(variant, dir))
             })
             .ok()?;
         Some(TupfileView {
-            index: self,
+            t: self.base(),
             row: tfs.get(i)?,
         })
     }
 
     /// The source tree as the last parse saw it: (path, listing), sorted.
     pub fn tree(&self) -> impl Iterator<Item = (&str, Listing)> + '_ {
-        self.tables().tree.iter().map(|row| {
+        let t = match self.overlay.tree {
+            Some(b) => self.batch_tables(b),
+            None => self.base(),
+        };
+        t.tree.iter().map(move |row| {
             let listing = Listing {
                 files: Digest(row.files),
                 dirs: Digest(row.dirs),
             };
-            (self.str(&row.path), listing)
+            (text(t, &row.path), listing)
         })
+    }
+
+    fn flags(&self) -> u32 {
+        match self.overlay.last {
+            Some(f) => f.flags,
+            None => self.base().flags.to_native(),
+        }
     }
 
     /// True when the recorded commands are exactly the last parse's rules
     /// (see [`super::BuildRecord::commands_are_rules`]).
     pub fn commands_are_rules(&self) -> bool {
-        self.tables().flags.to_native() & TABLES_COMMANDS_ARE_RULES != 0
+        self.flags() & TABLES_COMMANDS_ARE_RULES != 0
     }
 
     /// True when the build that wrote the index left every command up to
     /// date (see [`super::BuildRecord::all_up_to_date`]).
     pub fn all_up_to_date(&self) -> bool {
-        self.tables().flags.to_native() & TABLES_ALL_UP_TO_DATE != 0
+        self.flags() & TABLES_ALL_UP_TO_DATE != 0
     }
 
     /// The build that wrote this index traced reads outside the project
     /// ([`super::BuildRecord::full_deps`]).
     pub fn full_deps(&self) -> bool {
-        self.tables().flags.to_native() & TABLES_FULL_DEPS != 0
+        self.flags() & TABLES_FULL_DEPS != 0
     }
 
     /// Every recorded Tupfile read-set, sorted by (variant, directory).
     pub fn tupfiles(&self) -> impl Iterator<Item = TupfileView<'_>> + '_ {
-        self.tables()
+        let over = &self.overlay.tupfiles;
+        let base = self.base();
+        let mut all: Vec<((&str, &str), TupfileView<'_>)> = base
             .tupfiles
             .iter()
-            .map(|row| TupfileView { index: self, row })
+            .map(|row| {
+                let key = (text(base, &row.variant), text(base, &row.dir));
+                (key, TupfileView { t: base, row })
+            })
+            .filter(|((v, d), _)| !over.contains_key(&(v.to_string(), d.to_string())))
+            .collect();
+        for ((v, d), r) in over {
+            let Some(r) = r else { continue };
+            let t = self.batch_tables(r.batch);
+            if let Some(row) = t.tupfiles.get(r.row as usize) {
+                all.push(((v.as_str(), d.as_str()), TupfileView { t, row }));
+            }
+        }
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all.into_iter().map(|(_, v)| v)
     }
 }
 
 /// A recorded file, read in place.
 #[derive(Clone, Copy)]
 pub struct FileView<'a> {
-    index: &'a Index,
+    t: &'a ArchivedTables,
     slot: FileSlot,
     row: &'a ArchivedFileRow,
 }
@@ -267,7 +400,7 @@ impl<'a> FileView<'a> {
 
     /// Its project-relative path.
     pub fn path(&self) -> &'a str {
-        self.index.str(&self.row.path)
+        text(self.t, &self.row.path)
     }
 
     /// The recorded state (`None`: nothing was there).
@@ -379,12 +512,17 @@ impl<'a> OutsideView<'a> {
 /// A recorded command, read in place.
 #[derive(Clone, Copy)]
 pub struct CommandView<'a> {
-    index: &'a Index,
+    t: &'a ArchivedTables,
     slot: CmdSlot,
     row: &'a ArchivedCmdRow,
 }
 
 impl<'a> CommandView<'a> {
+    /// The command in `row` of tables `t`, as slot `slot`.
+    pub(crate) fn of(t: &'a ArchivedTables, slot: CmdSlot, row: &'a ArchivedCmdRow) -> Self {
+        CommandView { t, slot, row }
+    }
+
     /// Its slot.
     pub fn slot(&self) -> CmdSlot {
         self.slot
@@ -412,33 +550,33 @@ impl<'a> CommandView<'a> {
 
     /// The directory it runs in.
     pub fn dir(&self) -> &'a str {
-        self.index.str(&self.row.dir)
+        text(self.t, &self.row.dir)
     }
 
     /// The source directory the rule was written for.
     pub fn source_dir(&self) -> &'a str {
-        self.index.str(&self.row.source_dir)
+        text(self.t, &self.row.source_dir)
     }
 
     /// The variant directory the rule belongs to (the root in-tree).
     pub fn variant(&self) -> &'a str {
-        self.index.str(&self.row.variant)
+        text(self.t, &self.row.variant)
     }
 
     /// The exact shell command.
     pub fn command(&self) -> &'a str {
-        self.index.str(&self.row.command)
+        text(self.t, &self.row.command)
     }
 
     /// The display text, if the rule had one.
     pub fn display(&self) -> Option<&'a str> {
-        (self.flags() & CMD_HAS_DISPLAY != 0).then(|| self.index.str(&self.row.display))
+        (self.flags() & CMD_HAS_DISPLAY != 0).then(|| text(self.t, &self.row.display))
     }
 
     /// Where the rule was written: file and line.
     pub fn location(&self) -> (&'a str, u32) {
         (
-            self.index.str(&self.row.location_file),
+            text(self.t, &self.row.location_file),
             self.row.location_line.to_native(),
         )
     }
@@ -462,65 +600,65 @@ impl<'a> CommandView<'a> {
 
     /// Declared inputs.
     pub fn inputs(&self) -> impl Iterator<Item = &'a str> + 'a {
-        self.index.strs(&self.row.inputs)
+        strs(self.t, &self.row.inputs)
     }
 
     /// Declared order-only inputs.
     pub fn order_only(&self) -> impl Iterator<Item = &'a str> + 'a {
-        self.index.strs(&self.row.order_only)
+        strs(self.t, &self.row.order_only)
     }
 
     /// Outputs (in `%o`).
     pub fn outputs(&self) -> impl Iterator<Item = &'a str> + 'a {
-        self.index.strs(&self.row.outputs)
+        strs(self.t, &self.row.outputs)
     }
 
     /// Extra outputs (not in `%o`).
     pub fn extra_outputs(&self) -> impl Iterator<Item = &'a str> + 'a {
-        self.index.strs(&self.row.extra_outputs)
+        strs(self.t, &self.row.extra_outputs)
     }
 
     /// Output `^REGEX` ignore patterns.
     pub fn ignore(&self) -> impl Iterator<Item = &'a str> + 'a {
-        self.index.strs(&self.row.ignore)
+        strs(self.t, &self.row.ignore)
     }
 
     /// Exported environment variable names.
     pub fn exports(&self) -> impl Iterator<Item = &'a str> + 'a {
-        self.index.strs(&self.row.exports)
+        strs(self.t, &self.row.exports)
     }
 
     /// Input groups as (directory, name).
     pub fn input_groups(&self) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
-        let index = self.index;
-        slice(&index.tables().groups, &self.row.input_groups)
+        let t = self.t;
+        slice(&t.groups, &self.row.input_groups)
             .iter()
-            .map(move |g| (index.str(&g.dir), index.str(&g.name)))
+            .map(move |g| (text(t, &g.dir), text(t, &g.name)))
     }
 
     /// The group its outputs join, as (directory, name).
     pub fn output_group(&self) -> Option<(&'a str, &'a str)> {
         let g = &self.row.output_group;
         (self.flags() & CMD_HAS_OUTPUT_GROUP != 0)
-            .then(|| (self.index.str(&g.dir), self.index.str(&g.name)))
+            .then(|| (text(self.t, &g.dir), text(self.t, &g.name)))
     }
 
     /// The config values it used, as (name, value).
     pub fn config_used(&self) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
-        let index = self.index;
-        slice(&index.tables().pairs, &self.row.config_used)
+        let t = self.t;
+        slice(&t.pairs, &self.row.config_used)
             .iter()
-            .map(move |p| (index.str(&p.name), index.str(&p.value)))
+            .map(move |p| (text(t, &p.name), text(t, &p.value)))
     }
 
     /// The sticky variables in its signature, as (name, value digest).
     pub fn sticky(&self) -> impl Iterator<Item = (&'a str, Digest)> + 'a {
-        self.index.sticky_vars(&self.row.sticky)
+        sticky_vars(self.t, &self.row.sticky)
     }
 
     /// What it was seen to read.
     pub fn reads(&self) -> impl Iterator<Item = Observed> + 'a {
-        self.index.observed(&self.row.reads)
+        observed(self.t, &self.row.reads)
     }
 
     /// The rule back, as the parser produced it.
@@ -564,7 +702,7 @@ impl<'a> CommandView<'a> {
     /// Full dependencies: the outside files it read or looked for, with
     /// the generation seen.
     pub fn outside_reads(&self) -> impl Iterator<Item = (OutsideSlot, Generation)> + 'a {
-        slice(&self.index.tables().outside_reads, &self.row.outside)
+        slice(&self.t.outside_reads, &self.row.outside)
             .iter()
             .map(|r| {
                 (
@@ -621,39 +759,39 @@ impl std::fmt::Debug for CommandView<'_> {
 /// A recorded Tupfile parse read-set, read in place.
 #[derive(Clone, Copy)]
 pub struct TupfileView<'a> {
-    index: &'a Index,
+    t: &'a ArchivedTables,
     row: &'a ArchivedTupfileRow,
 }
 
 impl<'a> TupfileView<'a> {
     /// The variant (`""` in-tree).
     pub fn variant(&self) -> &'a str {
-        self.index.str(&self.row.variant)
+        text(self.t, &self.row.variant)
     }
 
     /// The source directory whose Tupfile was parsed.
     pub fn dir(&self) -> &'a str {
-        self.index.str(&self.row.dir)
+        text(self.t, &self.row.dir)
     }
 
     /// The file read for the directory (its Tupfile or a Tupdefault).
     pub fn tupfile(&self) -> &'a str {
-        self.index.str(&self.row.tupfile)
+        text(self.t, &self.row.tupfile)
     }
 
     /// Directories whose Tupfiles had to be parsed first: re-parsing one of
     /// them re-parses this one.
     pub fn depends_on(&self) -> impl Iterator<Item = &'a str> + 'a {
-        self.index.strs(&self.row.depends_on)
+        strs(self.t, &self.row.depends_on)
     }
 
     /// The files and directories the parse read.
     pub fn reads(&self) -> impl Iterator<Item = Observed> + 'a {
-        self.index.observed(&self.row.reads)
+        observed(self.t, &self.row.reads)
     }
 
     /// The variables the parse read, as (name, value digest).
     pub fn vars(&self) -> impl Iterator<Item = (&'a str, Digest)> + 'a {
-        self.index.sticky_vars(&self.row.vars)
+        sticky_vars(self.t, &self.row.vars)
     }
 }

@@ -17,6 +17,36 @@ use crate::tupfile::{GroupRef, RuleFlags};
 /// Flatten `record` into tables, checking what its docs promise (unique
 /// file paths, every `FileRef` in range).
 pub(crate) fn flatten(record: &BuildRecord) -> Result<Tables> {
+    let (order, slot_of) = sorted_slots(&record.files, |f| &f.path)?;
+    let (outside_order, outside_of) = sorted_slots(&record.outside, |f| &f.path)?;
+    let layout = Layout {
+        files: &order,
+        slot_of: &slot_of,
+        outside: &outside_order,
+        outside_of: &outside_of,
+        sort_commands: true,
+    };
+    flatten_in(record, &layout)
+}
+
+/// Where [`flatten_in`] puts rows: the base sorts them (files by path,
+/// commands by key); a journal batch keeps the record's order and names
+/// files by their slots in the merged index.
+pub(crate) struct Layout<'a> {
+    /// The record's files in row order.
+    pub files: &'a [u32],
+    /// Each record file's slot (what reads name).
+    pub slot_of: &'a [u32],
+    /// The record's outside files in row order.
+    pub outside: &'a [u32],
+    /// Each record outside file's slot.
+    pub outside_of: &'a [u32],
+    /// Sort the commands by key (else keep the record's order).
+    pub sort_commands: bool,
+}
+
+/// Flatten `record` into tables laid out as `layout` says.
+pub(crate) fn flatten_in(record: &BuildRecord, layout: &Layout<'_>) -> Result<Tables> {
     let mut f = Flattener {
         t: Tables::default(),
         text: String::new(),
@@ -29,11 +59,11 @@ pub(crate) fn flatten(record: &BuildRecord) -> Result<Tables> {
     };
     f.t.generation = record.generation.0;
     f.reserve(record);
-    let slot_of = f.files(&record.files)?;
-    let outside_of = f.outside(&record.outside)?;
-    f.commands(record, &slot_of, &outside_of)?;
+    f.files(&record.files, layout.files);
+    f.outside(&record.outside, layout.outside);
+    f.commands(record, layout)?;
     f.variables(record);
-    f.tupfiles(record, &slot_of)?;
+    f.tupfiles(record, layout.slot_of)?;
     f.tree(record);
     if record.commands_are_rules {
         f.t.flags |= TABLES_COMMANDS_ARE_RULES;
@@ -86,17 +116,14 @@ struct Flattener<'r> {
 
 impl<'r> Flattener<'r> {
     /// The command rows, sorted by key, and the output rows, sorted by path.
-    fn commands(
-        &mut self,
-        record: &'r BuildRecord,
-        slot_of: &[u32],
-        outside_of: &[u32],
-    ) -> Result<()> {
+    fn commands(&mut self, record: &'r BuildRecord, layout: &Layout<'_>) -> Result<()> {
         let mut order: Vec<&CommandRecord> = record.commands.iter().collect();
-        order.sort_by_key(|c| c.key);
+        if layout.sort_commands {
+            order.sort_by_key(|c| c.key);
+        }
         for (i, cmd) in order.iter().enumerate() {
-            let mut row = self.command(cmd, slot_of)?;
-            row.outside = self.outside_reads(&cmd.outside, outside_of)?;
+            let mut row = self.command(cmd, layout.slot_of)?;
+            row.outside = self.outside_reads(&cmd.outside, layout.outside_of)?;
             self.t.commands.push(row);
             for out in cmd.rule.outputs.iter().chain(&cmd.rule.extra_outputs) {
                 let path = self.text(out.as_str());
@@ -186,22 +213,18 @@ impl<'r> Flattener<'r> {
         span
     }
 
-    /// Write the file rows sorted by path; return each `FileRef`'s slot.
-    fn files(&mut self, files: &'r [FileRecord]) -> Result<Vec<u32>> {
-        let (order, slot_of) = sorted_slots(files, |f| &f.path)?;
-        for &i in &order {
+    /// Write the file rows in `order`.
+    fn files(&mut self, files: &'r [FileRecord], order: &[u32]) {
+        for &i in order {
             let file = &files[i as usize];
             let row = self.file_row(file);
             self.t.files.push(row);
         }
-        Ok(slot_of)
     }
 
-    /// Write the outside file rows sorted by path; return each
-    /// `OutsideRef`'s slot.
-    fn outside(&mut self, files: &'r [OutsideRecord]) -> Result<Vec<u32>> {
-        let (order, slot_of) = sorted_slots(files, |f| &f.path)?;
-        for &i in &order {
+    /// Write the outside file rows in `order`.
+    fn outside(&mut self, files: &'r [OutsideRecord], order: &[u32]) {
+        for &i in order {
             let file = &files[i as usize];
             let mut row = FileRow {
                 path: self.text(file.path.as_str()),
@@ -213,7 +236,6 @@ impl<'r> Flattener<'r> {
             set_state(&mut row, file.state.as_ref(), file.digest.as_ref());
             self.t.outside.push(row);
         }
-        Ok(slot_of)
     }
 
     fn outside_reads(&mut self, reads: &[SeenOutside], slot_of: &[u32]) -> Result<Span> {
@@ -423,7 +445,7 @@ fn seen_rows(
 
 /// The order of `records` by path (the index's row order) and, per record,
 /// its slot in that order; a path listed twice is an error.
-fn sorted_slots<T, P: Ord + std::fmt::Display>(
+pub(crate) fn sorted_slots<T, P: Ord + std::fmt::Display>(
     records: &[T],
     path: impl Fn(&T) -> &P,
 ) -> Result<(Vec<u32>, Vec<u32>)> {

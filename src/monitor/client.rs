@@ -2,8 +2,9 @@
 //! next build ([`record`]): the clock its index stands at.
 //!
 //! The clock is kept in `.tupfs/monitor.clock` beside the index, with a
-//! token of the index it pairs with (its header, which holds the checksum
-//! of its contents, and its inode, mtime and size). It is written only
+//! token of the index it pairs with (the base's header, which holds the
+//! checksum of its contents, its inode, mtime and size, and the journal's
+//! inode, mtime and size). It is written only
 //! after a build that wrote a new index (every record in it taken after
 //! the clock) or found nothing to do (the index then describes the disk at
 //! the clock). A clock whose token is not the index on disk is not used: a
@@ -11,7 +12,6 @@
 
 use std::fs;
 use std::io::{self, Read, Write};
-use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
@@ -151,17 +151,10 @@ fn read_clock(state_dir: &Path) -> Option<(Clock, String)> {
     Some((clock, lines.next()?.to_string()))
 }
 
-/// What identifies the index file on disk: its header (format, options,
-/// length and checksum of the contents), inode, mtime and size.
+/// What identifies the index on disk: its base and its journal
+/// ([`crate::index::token`]).
 fn index_token(state_dir: &Path) -> Option<String> {
-    let path = state_dir.join(crate::index::INDEX_FILE);
-    let mut file = fs::File::open(path).ok()?;
-    let meta = file.metadata().ok()?;
-    let mut header = [0u8; crate::index::HEADER_LEN];
-    file.read_exact(&mut header).ok()?;
-    let hex: String = header.iter().map(|b| format!("{b:02x}")).collect();
-    let mtime = meta.mtime() * 1_000_000_000 + meta.mtime_nsec();
-    Some(format!("{hex}-{}-{mtime}-{}", meta.ino(), meta.size()))
+    crate::index::token(state_dir)
 }
 
 /// Send one request line to the monitor of `state_dir` and read its whole

@@ -220,12 +220,18 @@ impl Project {
             .unwrap_or_else(|e| panic!("stat {rel}: {e}"))
     }
 
-    /// The index's (inode, mtime in ns): a rewrite replaces the file, so
-    /// a build that left it alone (the no-op shortcut) keeps both.
-    pub fn index_identity(&self) -> (u64, i64) {
+    /// The index's (inode, mtime in ns) and its journal's (inode, mtime,
+    /// size): a rewrite replaces the base, a build that records appends to
+    /// the journal, so a build that left both alone (the no-op shortcut)
+    /// keeps all.
+    pub fn index_identity(&self) -> (u64, i64, Option<(u64, i64, u64)>) {
         use std::os::unix::fs::MetadataExt;
+        let stamp = |m: &fs::Metadata| (m.ino(), m.mtime() * 1_000_000_000 + m.mtime_nsec());
         let m = fs::metadata(self.path(".tupfs/index")).expect("an index");
-        (m.ino(), m.mtime() * 1_000_000_000 + m.mtime_nsec())
+        let journal = fs::metadata(self.path(".tupfs/index.journal"))
+            .ok()
+            .map(|j| (stamp(&j).0, stamp(&j).1, j.len()));
+        (stamp(&m).0, stamp(&m).1, journal)
     }
 
     /// The file's text.
