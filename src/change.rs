@@ -453,21 +453,68 @@ impl ChangeDetector {
     }
 }
 
-/// The judgement of every file the index records, in index order.
+/// What changed since the index: the judgement of every recorded file
+/// that is not exactly as recorded ([`Judgement::is_settled`] false:
+/// changed, or re-taken because the record was racy or lacked a digest),
+/// sorted by slot. Every file not listed is as the index records it
+/// (unchanged, its recorded state and digest), so the cost of what follows
+/// a scan is that of the changes, not of the project.
 #[derive(Clone, Debug, Default)]
 pub struct Changes {
     /// When the scan started (read before any `lstat`).
     pub moment: Moment,
-    /// One judgement per [`FileSlot`] of the index, in slot order.
-    pub files: Vec<Judgement>,
+    /// The files not as recorded, by [`FileSlot`], sorted by slot.
+    pub files: Vec<(FileSlot, Judgement)>,
     /// Full dependencies: one judgement per [`OutsideSlot`] of the index.
     pub outside: Vec<Judgement>,
+    /// How many recorded files were examined (for `-vv`).
+    pub examined: usize,
 }
 
 impl Changes {
-    /// The judgement of one recorded file.
+    /// Keep of `dense` (one judgement per slot of `index`, in slot order)
+    /// the judgements that are not as recorded.
+    pub fn from_dense(index: &Index, dense: Vec<Judgement>) -> Vec<(FileSlot, Judgement)> {
+        let examined = dense.len();
+        let mut out = Vec::new();
+        for (i, j) in dense.into_iter().enumerate() {
+            let slot = FileSlot(i as u32);
+            match index.file_at(slot) {
+                Some(f) if j.is_settled(&f.as_recorded()) => {}
+                _ => out.push((slot, j)),
+            }
+        }
+        log::debug!("scan: {} of {examined} files not as recorded", out.len());
+        out
+    }
+
+    /// The judgement of one recorded file, when it is not as recorded
+    /// (None: as the index records it).
     pub fn get(&self, slot: FileSlot) -> Option<&Judgement> {
-        self.files.get(slot.0 as usize)
+        let i = self.files.binary_search_by_key(&slot, |(s, _)| *s).ok()?;
+        Some(&self.files[i].1)
+    }
+
+    /// The judgement of one recorded file of `index`: listed, or as
+    /// recorded (None: no such slot).
+    pub fn judgement(&self, index: &Index, slot: FileSlot) -> Option<Judgement> {
+        match self.get(slot) {
+            Some(j) => Some(j.clone()),
+            None => Some(as_recorded(&index.file_at(slot)?.as_recorded())),
+        }
+    }
+
+    /// True when the file in `slot` changed.
+    pub fn is_changed(&self, slot: FileSlot) -> bool {
+        self.get(slot).is_some_and(|j| j.verdict.is_changed())
+    }
+
+    /// Replace (or add) the judgement of the file in `slot`.
+    pub fn set(&mut self, slot: FileSlot, judgement: Judgement) {
+        match self.files.binary_search_by_key(&slot, |(s, _)| *s) {
+            Ok(i) => self.files[i].1 = judgement,
+            Err(i) => self.files.insert(i, (slot, judgement)),
+        }
     }
 
     /// The judgement of one recorded outside file.
@@ -479,9 +526,18 @@ impl Changes {
     pub fn changed(&self) -> impl Iterator<Item = FileSlot> + '_ {
         self.files
             .iter()
-            .enumerate()
             .filter(|(_, j)| j.verdict.is_changed())
-            .map(|(i, _)| FileSlot(i as u32))
+            .map(|(s, _)| *s)
+    }
+}
+
+/// The judgement of a file nothing happened to: what the index says.
+pub fn as_recorded(old: &Recorded) -> Judgement {
+    Judgement {
+        verdict: Verdict::Unchanged,
+        state: old.state,
+        digest: old.digest,
+        recorded_at: old.recorded_at,
     }
 }
 
@@ -526,6 +582,7 @@ impl ChangeSource for FullScan {
         };
         let present = scan.present();
         let ghosts = scan.ghosts(&present);
+        let examined = scan.files.len();
         let files = present
             .into_iter()
             .zip(ghosts)
@@ -537,8 +594,9 @@ impl ChangeSource for FullScan {
         let outside = crate::outside::scan(index, detector, scan.moment, self.threads);
         Changes {
             moment: scan.moment,
-            files,
+            files: Changes::from_dense(index, files),
             outside,
+            examined,
         }
     }
 }

@@ -175,7 +175,7 @@ impl<'a> Recorder<'a> {
         let judgement: Judgement = match fresh {
             Some(f) => f.judgement,
             None => slot
-                .and_then(|slot| h.scan.get(slot).cloned())
+                .and_then(|slot| h.scan.judgement(h.index.as_ref()?, slot))
                 .unwrap_or_else(|| h.judge_now(&path, generated)),
         };
         let r = self.out.add_file(FileRecord {
