@@ -7,6 +7,7 @@
 pub mod buildrules;
 pub mod cache;
 pub mod change;
+pub mod cone;
 pub mod cli;
 pub mod exec;
 pub mod graph;

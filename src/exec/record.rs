@@ -35,6 +35,7 @@ impl History {
     ) -> Result<()> {
         let began = std::time::Instant::now();
         let mut rec = Recorder::new(self, graph);
+        rec.cone = req.cone.is_some();
         if req.reused {
             rec.carry_tupfiles(&|_| true);
             rec.carry_tree();
@@ -66,6 +67,10 @@ impl History {
                 (false, _) => rec.previous_outside(id),
             };
             rec.out.commands.push(cmd);
+        }
+        if let Some(cone) = &req.cone {
+            rec.cone_positions(cone);
+            rec.carry_outside_cone(cone);
         }
         rec.out.outside = std::mem::take(&mut rec.outside.files);
         rec.keep_stale(stale);
@@ -111,6 +116,9 @@ struct Recorder<'a> {
     by_slot: Vec<Option<FileRef>>,
     /// Full dependencies: the outside files recorded so far.
     outside: super::outside::OutsideRecorder<'a>,
+    /// The graph is a cone: a file's `generated` flag is also the index's
+    /// (its producer may not be materialised).
+    cone: bool,
 }
 
 impl<'a> Recorder<'a> {
@@ -130,6 +138,7 @@ impl<'a> Recorder<'a> {
             files: HashMap::with_capacity_and_hasher(recorded, Xxh3DefaultBuilder::new()),
             by_slot: vec![None; recorded],
             outside: super::outside::OutsideRecorder::new(history),
+            cone: false,
         }
     }
 
@@ -168,8 +177,9 @@ impl<'a> Recorder<'a> {
     /// Add `path` (in `slot` of the last index, if there) with the state
     /// this build leaves it in.
     fn add_file(&mut self, path: ProjPath, slot: Option<FileSlot>) -> FileRef {
-        let generated = self.graph.producer_of(&path).is_some();
         let h = self.history;
+        let generated = self.graph.producer_of(&path).is_some()
+            || (self.cone && slot.and_then(|s| h.index.as_ref()?.file_at(s)).is_some_and(|f| f.generated()));
         let fresh = lock(&h.fresh).get(&path).cloned();
         let since = h.since_with(slot, fresh.as_ref()).unwrap_or(h.generation);
         let judgement: Judgement = match fresh {
@@ -399,6 +409,63 @@ impl<'a> Recorder<'a> {
                     });
                 }
             }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The cone's carry-over (`crate::cone`), until the index takes a journal of
+// what changed: the commands the build did not materialise keep their
+// records as the last index has them. Separate so that it can go when the
+// record writes only the delta.
+impl Recorder<'_> {
+    /// Each materialised command keeps its recorded position (the graph
+    /// holds a part of the rules, so its order is not theirs).
+    fn cone_positions(&mut self, cone: &crate::cone::Cone) {
+        for (cmd, slot) in self.out.commands.iter_mut().zip(&cone.slots) {
+            if let Some(view) = self.history.index.as_ref().and_then(|i| i.command_at(*slot)) {
+                cmd.position = view.position();
+            }
+        }
+    }
+
+    /// Every command of the last index outside the cone, as recorded.
+    fn carry_outside_cone(&mut self, cone: &crate::cone::Cone) {
+        let h = self.history;
+        let Some(index) = h.index.as_ref() else {
+            return;
+        };
+        let mut names: BTreeSet<String> =
+            self.out.commands.iter().flat_map(|c| c.sticky.iter().map(|v| v.name.clone())).collect();
+        for view in index.commands().filter(|c| !cone.contains(c.slot())) {
+            let mut file_ref = |slot| match self.file_at(slot) {
+                Some(r) => r,
+                None => self.file(&ProjPath::default()),
+            };
+            let Ok(mut cmd) = view.to_record(&mut file_ref) else {
+                continue;
+            };
+            for o in cmd.rule.outputs.iter().chain(&cmd.rule.extra_outputs) {
+                self.file(o);
+            }
+            cmd.outside = view
+                .outside_reads()
+                .filter_map(|(slot, since)| {
+                    Some(SeenOutside {
+                        file: self.outside.at(slot)?,
+                        since,
+                    })
+                })
+                .collect();
+            for v in &cmd.sticky {
+                if names.insert(v.name.clone()) {
+                    self.out.variables.push(crate::index::VariableRecord {
+                        name: v.name.clone(),
+                        value: v.value,
+                    });
+                }
+            }
+            self.out.commands.push(cmd);
         }
     }
 }
