@@ -68,8 +68,12 @@ pub fn rules(prior: &Prior, cone: Cone) -> Result<crate::buildrules::Rules, Stri
 }
 
 /// A cone bigger than this fraction of the commands is not worth it: the
-/// full graph costs the same and is the simpler path.
+/// full graph costs the same and is the simpler path (from
+/// [`MIN_COMMANDS`] commands on; below, every cost is small).
 const MAX_SHARE: f64 = 0.5;
+
+/// See [`MAX_SHARE`].
+const MIN_COMMANDS: usize = 64;
 
 /// The cone of the build `prior` describes (opened, scanned, confirmed;
 /// rules re-used from it), or why the full graph is built instead.
@@ -87,7 +91,7 @@ pub fn find(prior: &Prior, project_state: &std::path::Path) -> Result<Cone, Stri
     finder.close();
     let member = finder.member;
     let count = member.iter().filter(|m| **m).count();
-    if total > 0 && count as f64 > total as f64 * MAX_SHARE {
+    if total >= MIN_COMMANDS && count as f64 > total as f64 * MAX_SHARE {
         return Err(format!("{count} of {total} commands may run"));
     }
     let mut slots: Vec<CmdSlot> = (0..total as u32)
