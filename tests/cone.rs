@@ -221,3 +221,30 @@ fn with_the_monitor_live() {
     assert_eq!(cone(&p), Some((2, 5)));
     p.build(&[]).success().ran_nothing();
 }
+
+#[test]
+fn a_new_read_of_a_file_made_outside_the_cone_is_still_checked() {
+    require_fuse!();
+    let p = Project::new()
+        .file("gen.in", "#define G 1\n")
+        .file(
+            "Tupfile",
+            ": gen.in |> cp gen.in %o |> gen.h\n\
+             : x.c | gen.h |> gcc -c %f -o %o |> x.o\n\
+             : z.c | x.o |> gcc -c %f -o %o |> z.o\n\
+             : y.c |> gcc -c %f -o %o |> y.o\n",
+        )
+        .file("x.c", "#include \"gen.h\"\nint x(void) { return G; }\n")
+        .file("y.c", "int y(void) { return 1; }\n")
+        .file("z.c", "int z(void) { return 1; }\n");
+    p.build(&[]).success();
+    // z.c reaches gen.h through x.o's rule (declared, transitively).
+    p.write("z.c", "#include \"gen.h\"\nint z(void) { return G; }\n");
+    p.build(&[]).success().ran_exactly(&["gcc -c z.c -o z.o"]);
+    assert_eq!(cone(&p), Some((1, 4)));
+    // y.c does not: its producer is outside the cone, and still named.
+    p.write("y.c", "#include \"gen.h\"\nint y(void) { return G; }\n");
+    let b = p.build(&[]);
+    b.failure().says(&["Missing input dependency", "gen.h", "cp gen.in"]);
+    assert_eq!(cone(&p), Some((1, 4)));
+}

@@ -13,6 +13,7 @@
 //! up to date whatever runs, and keeps its record.
 
 mod bits;
+pub mod declared;
 
 use std::collections::{HashMap, HashSet};
 

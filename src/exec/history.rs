@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use crate::change::{
     digest_path, ChangeDetector, ChangeSource, FileState, FullScan, Judgement, Moment,
 };
-use crate::graph::Graph;
+use crate::graph::{CmdId, Graph};
 use crate::identity::{self, CommandKey, Identity};
 use crate::index::{CommandView, FileSlot, Generation, Index, IndexOptions, Open, OutsideSlot};
 use crate::options::ChangeMode;
@@ -52,6 +52,8 @@ pub struct History {
     /// This build traces reads outside the project: a command recorded
     /// without them runs ([`Reason::FullDepsOn`]).
     pub full_deps: bool,
+    /// The graph holds only the cone ([`crate::cone`]).
+    pub cone: bool,
     root: PathBuf,
 }
 
@@ -85,6 +87,7 @@ impl History {
             any_fresh: AtomicBool::new(false),
             absent_transients: BTreeSet::new(),
             full_deps: false,
+            cone: false,
             root: project.root.clone(),
         }
     }
@@ -393,6 +396,19 @@ impl Changes for History {
                 .flatten()?;
             Some(Reason::OutsideChanged(path))
         })
+    }
+
+    fn made_elsewhere(&self, graph: &Graph, reader: CmdId, path: &ProjPath) -> Option<String> {
+        let index = self.index.as_ref().filter(|_| self.cone)?;
+        let maker = index.command_by_output(path.as_str())?;
+        match crate::cone::declared::reaches(index, graph, maker.slot(), reader) {
+            true => None,
+            false => {
+                let (file, line) = maker.location();
+                let text = maker.display().unwrap_or(maker.command());
+                Some(format!("'{text}' ({file}:{line})"))
+            }
+        }
     }
 
     fn output_changed(&self, path: &ProjPath, cutoff: bool) -> bool {

@@ -116,6 +116,7 @@ pub fn run_build_with(
     let ui = Ui::new(req.ui);
     let mut history = history::History::load(project, graph, req.change, prior, req.reused, &ui);
     history.full_deps = req.full_deps;
+    history.cone = req.cone.is_some();
     log::debug!("timing: identities at {:?}", started.elapsed());
     // A cone re-uses the rules: no rule went away, so no output is stale.
     let stale_outputs = match &req.cone {
