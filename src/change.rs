@@ -472,22 +472,6 @@ pub struct Changes {
 }
 
 impl Changes {
-    /// Keep of `dense` (one judgement per slot of `index`, in slot order)
-    /// the judgements that are not as recorded.
-    pub fn from_dense(index: &Index, dense: Vec<Judgement>) -> Vec<(FileSlot, Judgement)> {
-        let examined = dense.len();
-        let mut out = Vec::new();
-        for (i, j) in dense.into_iter().enumerate() {
-            let slot = FileSlot(i as u32);
-            match index.file_at(slot) {
-                Some(f) if j.is_settled(&f.as_recorded()) => {}
-                _ => out.push((slot, j)),
-            }
-        }
-        log::debug!("scan: {} of {examined} files not as recorded", out.len());
-        out
-    }
-
     /// The judgement of one recorded file, when it is not as recorded
     /// (None: as the index records it).
     pub fn get(&self, slot: FileSlot) -> Option<&Judgement> {
@@ -581,28 +565,23 @@ impl ChangeSource for FullScan {
             threads: self.threads,
         };
         let present = scan.present();
-        let ghosts = scan.ghosts(&present);
-        let examined = scan.files.len();
-        let files = present
-            .into_iter()
-            .zip(ghosts)
-            .map(|(p, g)| {
-                p.or(g)
-                    .unwrap_or_else(|| unreachable_judgement(scan.moment))
-            })
-            .collect();
+        let mut files = scan.ghosts(&present);
+        files.extend(present);
+        files.sort_unstable_by_key(|(slot, _)| *slot);
+        log::debug!("scan: {} of {} files not as recorded", files.len(), scan.files.len());
         let outside = crate::outside::scan(index, detector, scan.moment, self.threads);
         Changes {
             moment: scan.moment,
-            files: Changes::from_dense(index, files),
+            files,
             outside,
-            examined,
+            examined: scan.files.len(),
         }
     }
 }
 
 /// One full scan: every recorded file, judged in two passes (first those
-/// that were there, then the ghosts, which may need no stat).
+/// that were there, then the ghosts, which may need no stat). Each pass
+/// keeps only what is not as recorded ([`Judgement::is_settled`]).
 struct ScanRun<'a> {
     root: &'a Path,
     index: &'a Index,
@@ -614,86 +593,100 @@ struct ScanRun<'a> {
 }
 
 impl ScanRun<'_> {
-    /// Examine and judge one file.
-    fn judge(&self, file: &FileView<'_>, stat: &mut StatAt<'_>) -> Judgement {
-        let disk = self.root.join(file.path());
+    /// Examine and judge one file: None when it is exactly as recorded.
+    fn judge(&self, file: &FileView<'_>, stat: &mut StatAt<'_>) -> Option<Judgement> {
         let old = file.as_recorded();
         let (generated, moment) = (file.generated(), self.moment);
-        match stat.lstat(file.path()) {
-            Ok(now) => self
-                .detector
-                .judge_state(&disk, Some(&old), generated, now, moment),
-            Err(_) => self.detector.judge(&disk, Some(&old), generated, moment),
-        }
+        let j = match stat.lstat(file.path()) {
+            Ok(now) if self.unmoved(&old, now) => return None,
+            Ok(now) => {
+                let disk = self.root.join(file.path());
+                self.detector
+                    .judge_state(&disk, Some(&old), generated, now, moment)
+            }
+            Err(_) => {
+                let disk = self.root.join(file.path());
+                self.detector.judge(&disk, Some(&old), generated, moment)
+            }
+        };
+        (!j.is_settled(&old)).then_some(j)
     }
 
-    /// Every file that was there, by slot (None for ghosts). Index paths
-    /// are sorted, so a chunk's files share directories and their handles.
-    fn present(&self) -> Vec<Option<Judgement>> {
+    /// The common case, decided without the detector (no path built, no
+    /// judgement made): the state is exactly the recorded one, the record
+    /// is not racy, and it holds the digest the detector would keep (one
+    /// is there, or neither the mode nor a racy state now wants one). The
+    /// detector's answer would be "unchanged, settled".
+    fn unmoved(&self, old: &Recorded, now: Option<FileState>) -> bool {
+        let (Some(o), Some(n)) = (old.state, now) else {
+            return old.state.is_none() && now.is_none();
+        };
+        o == n
+            && self.detector.mode != ChangeMode::Digest
+            && !o.is_racy(old.recorded_at)
+            && (old.digest.is_some()
+                || !(self.detector.uses_digest(old.generated) || n.is_racy(self.moment)))
+    }
+
+    /// Every file that was there and is not as recorded. Index paths are
+    /// sorted, so a chunk's files share directories and their handles.
+    fn present(&self) -> Vec<(FileSlot, Judgement)> {
         parallel_chunks(self.files.len(), self.threads, |range| {
             let mut stat = StatAt::new(self.root);
             self.files[range]
                 .iter()
-                .map(|f| f.state().is_some().then(|| self.judge(f, &mut stat)))
+                .filter(|f| f.state().is_some())
+                .filter_map(|f| Some((f.slot(), self.judge(f, &mut stat)?)))
                 .collect()
         })
     }
 
-    /// Every ghost, by slot (None for the others). A ghost whose directory
-    /// is judged unchanged (no entry added since the directory's state was
+    /// Every ghost that is not as recorded. A ghost whose directory is
+    /// judged unchanged (no entry added since the directory's state was
     /// taken, and that was not after the ghost was seen absent) is still
-    /// absent without a stat. Most recorded paths of a C project are ghosts
-    /// (headers looked for on the include path).
-    fn ghosts(&self, present: &[Option<Judgement>]) -> Vec<Option<Judgement>> {
+    /// absent without a stat. Most recorded paths of a C project are
+    /// ghosts (headers looked for on the include path).
+    fn ghosts(&self, present: &[(FileSlot, Judgement)]) -> Vec<(FileSlot, Judgement)> {
         parallel_chunks(self.files.len(), self.threads, |range| {
             let mut stat = StatAt::new(self.root);
             let mut last_dir: Option<(&str, Option<Moment>)> = None;
-            let start = range.start;
             self.files[range]
                 .iter()
-                .enumerate()
-                .map(|(i, f)| {
-                    if present.get(start + i).is_some_and(Option::is_some) {
-                        return None;
-                    }
+                .filter(|f| f.state().is_none())
+                .filter_map(|f| {
                     let dir = f.path().rsplit_once('/').map_or("", |(d, _)| d);
                     let taken = match last_dir {
                         Some((d, taken)) if d == dir => taken,
                         _ => last_dir.insert((dir, self.unchanged_dir(present, dir))).1,
                     };
-                    Some(match taken.is_some_and(|t| t <= f.recorded_at()) {
-                        true => Judgement {
-                            verdict: Verdict::Unchanged,
-                            state: None,
-                            digest: None,
-                            recorded_at: self.moment,
-                        },
-                        false => self.judge(f, &mut stat),
-                    })
+                    if taken.is_some_and(|t| t <= f.recorded_at()) {
+                        return None; // still absent: as recorded
+                    }
+                    Some((f.slot(), self.judge(f, &mut stat)?))
                 })
                 .collect()
         })
     }
 
     /// When `dir` is a recorded directory judged unchanged: the moment its
-    /// recorded state was taken.
-    fn unchanged_dir(&self, present: &[Option<Judgement>], dir: &str) -> Option<Moment> {
-        let slot = self.index.file_slot(dir)?.0 as usize;
-        let j = present.get(slot)?.as_ref()?;
-        let is_dir = j.state.is_some_and(|s| s.kind == FileKind::Dir);
-        (is_dir && !j.verdict.is_changed())
-            .then(|| self.files.get(slot).map(|f| f.recorded_at()))?
-    }
-}
-
-/// A judgement for a slot neither pass covered (cannot happen: each slot
-/// is either present or a ghost); counted as changed, never trusted.
-fn unreachable_judgement(moment: Moment) -> Judgement {
-    Judgement {
-        verdict: Verdict::Changed(ChangeReason::Unreadable("not examined".into())),
-        state: None,
-        digest: None,
-        recorded_at: moment,
+    /// recorded state was taken (`present` lists the present files not as
+    /// recorded; any other is unchanged, in its recorded state).
+    fn unchanged_dir(&self, present: &[(FileSlot, Judgement)], dir: &str) -> Option<Moment> {
+        let slot = self.index.file_slot(dir)?;
+        let file = self.files.get(slot.0 as usize)?;
+        let state = match present.binary_search_by_key(&slot, |(s, _)| *s) {
+            Ok(i) => {
+                let j = &present[i].1;
+                if j.verdict.is_changed() {
+                    return None;
+                }
+                j.state
+            }
+            Err(_) => file.state(),
+        };
+        state
+            .is_some_and(|s| s.kind == FileKind::Dir)
+            .then(|| file.recorded_at())
     }
 }
 
