@@ -568,7 +568,11 @@ impl ChangeSource for FullScan {
         let mut files = scan.ghosts(&present);
         files.extend(present);
         files.sort_unstable_by_key(|(slot, _)| *slot);
-        log::debug!("scan: {} of {} files not as recorded", files.len(), scan.files.len());
+        log::debug!(
+            "scan: {} of {} files not as recorded",
+            files.len(),
+            scan.files.len()
+        );
         let outside = crate::outside::scan(index, detector, scan.moment, self.threads);
         Changes {
             moment: scan.moment,

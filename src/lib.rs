@@ -7,8 +7,8 @@
 pub mod buildrules;
 pub mod cache;
 pub mod change;
-pub mod cone;
 pub mod cli;
+pub mod cone;
 pub mod exec;
 pub mod graph;
 pub mod guard;

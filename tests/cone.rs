@@ -36,7 +36,10 @@ fn cone(p: &Project) -> Option<(u64, u64)> {
 /// The build after is the no-op shortcut: every record was kept.
 #[track_caller]
 fn then_nothing_to_do(p: &Project) {
-    p.build(&[]).success().ran_nothing().says(&["Nothing to do"]);
+    p.build(&[])
+        .success()
+        .ran_nothing()
+        .says(&["Nothing to do"]);
 }
 
 /// A clean build of a copy gives the same outputs.
@@ -123,7 +126,9 @@ fn a_target_outside_the_cone_builds_and_the_rest_follows() {
     p.write("a.c", &c_file("fa", &["common.h"], "V + 2"));
     p.write("c.c", &c_file("fc", &[], "5"));
     // A named target: the whole graph.
-    p.build(&["c.o"]).success().ran_exactly(&["gcc -c c.c -o c.o"]);
+    p.build(&["c.o"])
+        .success()
+        .ran_exactly(&["gcc -c c.c -o c.o"]);
     assert_eq!(cone(&p), None);
     // What the target left behind is still seen.
     p.build(&[])
@@ -245,6 +250,7 @@ fn a_new_read_of_a_file_made_outside_the_cone_is_still_checked() {
     // y.c does not: its producer is outside the cone, and still named.
     p.write("y.c", "#include \"gen.h\"\nint y(void) { return G; }\n");
     let b = p.build(&[]);
-    b.failure().says(&["Missing input dependency", "gen.h", "cp gen.in"]);
+    b.failure()
+        .says(&["Missing input dependency", "gen.h", "cp gen.in"]);
     assert_eq!(cone(&p), Some((1, 4)));
 }

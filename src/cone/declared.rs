@@ -27,7 +27,8 @@ pub fn reaches(index: &Index, graph: &Graph, maker: CmdSlot, reader: CmdId) -> b
         let inputs = rule.inputs.iter().chain(&rule.order_only);
         walk.paths.extend(inputs.map(|p| p.as_str().to_string()));
         let groups = rule.input_groups.iter();
-        walk.groups.extend(groups.map(|g| (g.dir.as_str().to_string(), g.name.clone())));
+        walk.groups
+            .extend(groups.map(|g| (g.dir.as_str().to_string(), g.name.clone())));
     }
     walk.run(graph, maker)
 }
@@ -93,7 +94,8 @@ impl Walk<'_> {
         let inputs = c.inputs().chain(c.order_only());
         self.paths.extend(inputs.map(String::from));
         let groups = c.input_groups();
-        self.groups.extend(groups.map(|(d, n)| (d.to_string(), n.to_string())));
+        self.groups
+            .extend(groups.map(|(d, n)| (d.to_string(), n.to_string())));
         false
     }
 }

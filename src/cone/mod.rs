@@ -157,7 +157,11 @@ impl<'a> Finder<'a> {
     }
 
     /// A reason to run that needs no other command of this build.
-    fn has_own_reason(&self, c: &CommandView<'_>, vars: &HashMap<&str, crate::identity::Digest>) -> bool {
+    fn has_own_reason(
+        &self,
+        c: &CommandView<'_>,
+        vars: &HashMap<&str, crate::identity::Digest>,
+    ) -> bool {
         let index = self.index;
         c.must_rerun()
             || c.reads().any(|o| {
@@ -165,7 +169,9 @@ impl<'a> Finder<'a> {
                     || index.file_at(o.file).map_or(true, |f| f.since() != o.since)
             })
             || self.outside_moved(c)
-            || (!vars.is_empty() && c.sticky().any(|(n, d)| vars.get(n).is_some_and(|v| *v != d)))
+            || (!vars.is_empty()
+                && c.sticky()
+                    .any(|(n, d)| vars.get(n).is_some_and(|v| *v != d)))
             || (!index.all_up_to_date() && self.declared_unseen(c))
     }
 
@@ -177,7 +183,11 @@ impl<'a> Finder<'a> {
             return true;
         }
         reads.any(|(slot, seen)| {
-            let changed = self.prior.scan.outside(slot).map_or(true, |j| j.verdict.is_changed());
+            let changed = self
+                .prior
+                .scan
+                .outside(slot)
+                .map_or(true, |j| j.verdict.is_changed());
             let since = self.index.outside_at(slot).map(|f| f.since());
             changed || since != Some(seen)
         })
@@ -246,7 +256,9 @@ impl<'a> Finder<'a> {
     /// It reads a hot file, or declares an output or group of the cone.
     fn depends_on_cone(&self, c: &CommandView<'_>) -> bool {
         c.reads().any(|o| self.hot.get(o.file.0 as usize))
-            || c.inputs().chain(c.order_only()).any(|p| self.outputs.contains(p))
+            || c.inputs()
+                .chain(c.order_only())
+                .any(|p| self.outputs.contains(p))
             || (!self.groups.is_empty() && c.input_groups().any(|g| self.groups.contains(&g)))
     }
 }

@@ -96,7 +96,9 @@ fn missing_inputs(graph: &Graph, job: &JobFacts) -> Vec<Violation> {
         let Ok(path) = ProjPath::new(r) else { continue };
         let Some(maker) = graph.producer_of(&path) else {
             // A cone: the producer may be a command not materialised.
-            let elsewhere = job.changes.and_then(|c| c.made_elsewhere(graph, job.cmd, &path));
+            let elsewhere = job
+                .changes
+                .and_then(|c| c.made_elsewhere(graph, job.cmd, &path));
             if let Some(maker) = elsewhere {
                 out.push(Violation(format!(
                     "Missing input dependency: it read {path}, which {maker} generates; \

@@ -179,7 +179,10 @@ impl<'a> Recorder<'a> {
     fn add_file(&mut self, path: ProjPath, slot: Option<FileSlot>) -> FileRef {
         let h = self.history;
         let generated = self.graph.producer_of(&path).is_some()
-            || (self.cone && slot.and_then(|s| h.index.as_ref()?.file_at(s)).is_some_and(|f| f.generated()));
+            || (self.cone
+                && slot
+                    .and_then(|s| h.index.as_ref()?.file_at(s))
+                    .is_some_and(|f| f.generated()));
         let fresh = lock(&h.fresh).get(&path).cloned();
         let since = h.since_with(slot, fresh.as_ref()).unwrap_or(h.generation);
         let judgement: Judgement = match fresh {
@@ -423,7 +426,12 @@ impl Recorder<'_> {
     /// holds a part of the rules, so its order is not theirs).
     fn cone_positions(&mut self, cone: &crate::cone::Cone) {
         for (cmd, slot) in self.out.commands.iter_mut().zip(&cone.slots) {
-            if let Some(view) = self.history.index.as_ref().and_then(|i| i.command_at(*slot)) {
+            if let Some(view) = self
+                .history
+                .index
+                .as_ref()
+                .and_then(|i| i.command_at(*slot))
+            {
                 cmd.position = view.position();
             }
         }
@@ -435,8 +443,12 @@ impl Recorder<'_> {
         let Some(index) = h.index.as_ref() else {
             return;
         };
-        let mut names: BTreeSet<String> =
-            self.out.commands.iter().flat_map(|c| c.sticky.iter().map(|v| v.name.clone())).collect();
+        let mut names: BTreeSet<String> = self
+            .out
+            .commands
+            .iter()
+            .flat_map(|c| c.sticky.iter().map(|v| v.name.clone()))
+            .collect();
         for view in index.commands().filter(|c| !cone.contains(c.slot())) {
             let mut file_ref = |slot| match self.file_at(slot) {
                 Some(r) => r,

@@ -97,8 +97,8 @@ impl Narrowed<'_> {
         slots.extend(index.files().filter_map(|f| {
             let old = f.as_recorded();
             let state = old.state?;
-            let unsure =
-                state.is_racy(old.recorded_at) || (old.digest.is_none() && detector.uses_digest(old.generated));
+            let unsure = state.is_racy(old.recorded_at)
+                || (old.digest.is_none() && detector.uses_digest(old.generated));
             unsure.then(|| f.slot())
         }));
         slots.sort_unstable();
