@@ -28,6 +28,9 @@ pub struct Rules {
     /// How many Tupfiles were parsed (a partial parse that did not stand
     /// counts with the full one after it).
     pub parsed: usize,
+    /// Only these commands of the index were materialised ([`crate::cone`];
+    /// None: every rule is here).
+    pub cone: Option<std::sync::Arc<crate::cone::Cone>>,
 }
 
 /// The error text and the number of Tupfiles parsed before it.
@@ -93,6 +96,7 @@ fn rules_with(
             reused: true,
             kept: BTreeSet::new(),
             parsed: 0,
+            cone: None,
         }),
         Decision::Full(why) => {
             say(explain, &format!("parsing every Tupfile: {why}"));
@@ -210,5 +214,6 @@ fn finish(
         reused: false,
         kept,
         parsed: count,
+        cone: None,
     })
 }

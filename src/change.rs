@@ -453,21 +453,52 @@ impl ChangeDetector {
     }
 }
 
-/// The judgement of every file the index records, in index order.
+/// What changed since the index: the judgement of every recorded file
+/// that is not exactly as recorded ([`Judgement::is_settled`] false:
+/// changed, or re-taken because the record was racy or lacked a digest),
+/// sorted by slot. Every file not listed is as the index records it
+/// (unchanged, its recorded state and digest), so the cost of what follows
+/// a scan is that of the changes, not of the project.
 #[derive(Clone, Debug, Default)]
 pub struct Changes {
     /// When the scan started (read before any `lstat`).
     pub moment: Moment,
-    /// One judgement per [`FileSlot`] of the index, in slot order.
-    pub files: Vec<Judgement>,
+    /// The files not as recorded, by [`FileSlot`], sorted by slot.
+    pub files: Vec<(FileSlot, Judgement)>,
     /// Full dependencies: one judgement per [`OutsideSlot`] of the index.
     pub outside: Vec<Judgement>,
+    /// How many recorded files were examined (for `-vv`).
+    pub examined: usize,
 }
 
 impl Changes {
-    /// The judgement of one recorded file.
+    /// The judgement of one recorded file, when it is not as recorded
+    /// (None: as the index records it).
     pub fn get(&self, slot: FileSlot) -> Option<&Judgement> {
-        self.files.get(slot.0 as usize)
+        let i = self.files.binary_search_by_key(&slot, |(s, _)| *s).ok()?;
+        Some(&self.files[i].1)
+    }
+
+    /// The judgement of one recorded file of `index`: listed, or as
+    /// recorded (None: no such slot).
+    pub fn judgement(&self, index: &Index, slot: FileSlot) -> Option<Judgement> {
+        match self.get(slot) {
+            Some(j) => Some(j.clone()),
+            None => Some(as_recorded(&index.file_at(slot)?.as_recorded())),
+        }
+    }
+
+    /// True when the file in `slot` changed.
+    pub fn is_changed(&self, slot: FileSlot) -> bool {
+        self.get(slot).is_some_and(|j| j.verdict.is_changed())
+    }
+
+    /// Replace (or add) the judgement of the file in `slot`.
+    pub fn set(&mut self, slot: FileSlot, judgement: Judgement) {
+        match self.files.binary_search_by_key(&slot, |(s, _)| *s) {
+            Ok(i) => self.files[i].1 = judgement,
+            Err(i) => self.files.insert(i, (slot, judgement)),
+        }
     }
 
     /// The judgement of one recorded outside file.
@@ -479,9 +510,18 @@ impl Changes {
     pub fn changed(&self) -> impl Iterator<Item = FileSlot> + '_ {
         self.files
             .iter()
-            .enumerate()
             .filter(|(_, j)| j.verdict.is_changed())
-            .map(|(i, _)| FileSlot(i as u32))
+            .map(|(s, _)| *s)
+    }
+}
+
+/// The judgement of a file nothing happened to: what the index says.
+pub fn as_recorded(old: &Recorded) -> Judgement {
+    Judgement {
+        verdict: Verdict::Unchanged,
+        state: old.state,
+        digest: old.digest,
+        recorded_at: old.recorded_at,
     }
 }
 
@@ -525,26 +565,27 @@ impl ChangeSource for FullScan {
             threads: self.threads,
         };
         let present = scan.present();
-        let ghosts = scan.ghosts(&present);
-        let files = present
-            .into_iter()
-            .zip(ghosts)
-            .map(|(p, g)| {
-                p.or(g)
-                    .unwrap_or_else(|| unreachable_judgement(scan.moment))
-            })
-            .collect();
+        let mut files = scan.ghosts(&present);
+        files.extend(present);
+        files.sort_unstable_by_key(|(slot, _)| *slot);
+        log::debug!(
+            "scan: {} of {} files not as recorded",
+            files.len(),
+            scan.files.len()
+        );
         let outside = crate::outside::scan(index, detector, scan.moment, self.threads);
         Changes {
             moment: scan.moment,
             files,
             outside,
+            examined: scan.files.len(),
         }
     }
 }
 
 /// One full scan: every recorded file, judged in two passes (first those
-/// that were there, then the ghosts, which may need no stat).
+/// that were there, then the ghosts, which may need no stat). Each pass
+/// keeps only what is not as recorded ([`Judgement::is_settled`]).
 struct ScanRun<'a> {
     root: &'a Path,
     index: &'a Index,
@@ -556,86 +597,100 @@ struct ScanRun<'a> {
 }
 
 impl ScanRun<'_> {
-    /// Examine and judge one file.
-    fn judge(&self, file: &FileView<'_>, stat: &mut StatAt<'_>) -> Judgement {
-        let disk = self.root.join(file.path());
+    /// Examine and judge one file: None when it is exactly as recorded.
+    fn judge(&self, file: &FileView<'_>, stat: &mut StatAt<'_>) -> Option<Judgement> {
         let old = file.as_recorded();
         let (generated, moment) = (file.generated(), self.moment);
-        match stat.lstat(file.path()) {
-            Ok(now) => self
-                .detector
-                .judge_state(&disk, Some(&old), generated, now, moment),
-            Err(_) => self.detector.judge(&disk, Some(&old), generated, moment),
-        }
+        let j = match stat.lstat(file.path()) {
+            Ok(now) if self.unmoved(&old, now) => return None,
+            Ok(now) => {
+                let disk = self.root.join(file.path());
+                self.detector
+                    .judge_state(&disk, Some(&old), generated, now, moment)
+            }
+            Err(_) => {
+                let disk = self.root.join(file.path());
+                self.detector.judge(&disk, Some(&old), generated, moment)
+            }
+        };
+        (!j.is_settled(&old)).then_some(j)
     }
 
-    /// Every file that was there, by slot (None for ghosts). Index paths
-    /// are sorted, so a chunk's files share directories and their handles.
-    fn present(&self) -> Vec<Option<Judgement>> {
+    /// The common case, decided without the detector (no path built, no
+    /// judgement made): the state is exactly the recorded one, the record
+    /// is not racy, and it holds the digest the detector would keep (one
+    /// is there, or neither the mode nor a racy state now wants one). The
+    /// detector's answer would be "unchanged, settled".
+    fn unmoved(&self, old: &Recorded, now: Option<FileState>) -> bool {
+        let (Some(o), Some(n)) = (old.state, now) else {
+            return old.state.is_none() && now.is_none();
+        };
+        o == n
+            && self.detector.mode != ChangeMode::Digest
+            && !o.is_racy(old.recorded_at)
+            && (old.digest.is_some()
+                || !(self.detector.uses_digest(old.generated) || n.is_racy(self.moment)))
+    }
+
+    /// Every file that was there and is not as recorded. Index paths are
+    /// sorted, so a chunk's files share directories and their handles.
+    fn present(&self) -> Vec<(FileSlot, Judgement)> {
         parallel_chunks(self.files.len(), self.threads, |range| {
             let mut stat = StatAt::new(self.root);
             self.files[range]
                 .iter()
-                .map(|f| f.state().is_some().then(|| self.judge(f, &mut stat)))
+                .filter(|f| f.state().is_some())
+                .filter_map(|f| Some((f.slot(), self.judge(f, &mut stat)?)))
                 .collect()
         })
     }
 
-    /// Every ghost, by slot (None for the others). A ghost whose directory
-    /// is judged unchanged (no entry added since the directory's state was
+    /// Every ghost that is not as recorded. A ghost whose directory is
+    /// judged unchanged (no entry added since the directory's state was
     /// taken, and that was not after the ghost was seen absent) is still
-    /// absent without a stat. Most recorded paths of a C project are ghosts
-    /// (headers looked for on the include path).
-    fn ghosts(&self, present: &[Option<Judgement>]) -> Vec<Option<Judgement>> {
+    /// absent without a stat. Most recorded paths of a C project are
+    /// ghosts (headers looked for on the include path).
+    fn ghosts(&self, present: &[(FileSlot, Judgement)]) -> Vec<(FileSlot, Judgement)> {
         parallel_chunks(self.files.len(), self.threads, |range| {
             let mut stat = StatAt::new(self.root);
             let mut last_dir: Option<(&str, Option<Moment>)> = None;
-            let start = range.start;
             self.files[range]
                 .iter()
-                .enumerate()
-                .map(|(i, f)| {
-                    if present.get(start + i).is_some_and(Option::is_some) {
-                        return None;
-                    }
+                .filter(|f| f.state().is_none())
+                .filter_map(|f| {
                     let dir = f.path().rsplit_once('/').map_or("", |(d, _)| d);
                     let taken = match last_dir {
                         Some((d, taken)) if d == dir => taken,
                         _ => last_dir.insert((dir, self.unchanged_dir(present, dir))).1,
                     };
-                    Some(match taken.is_some_and(|t| t <= f.recorded_at()) {
-                        true => Judgement {
-                            verdict: Verdict::Unchanged,
-                            state: None,
-                            digest: None,
-                            recorded_at: self.moment,
-                        },
-                        false => self.judge(f, &mut stat),
-                    })
+                    if taken.is_some_and(|t| t <= f.recorded_at()) {
+                        return None; // still absent: as recorded
+                    }
+                    Some((f.slot(), self.judge(f, &mut stat)?))
                 })
                 .collect()
         })
     }
 
     /// When `dir` is a recorded directory judged unchanged: the moment its
-    /// recorded state was taken.
-    fn unchanged_dir(&self, present: &[Option<Judgement>], dir: &str) -> Option<Moment> {
-        let slot = self.index.file_slot(dir)?.0 as usize;
-        let j = present.get(slot)?.as_ref()?;
-        let is_dir = j.state.is_some_and(|s| s.kind == FileKind::Dir);
-        (is_dir && !j.verdict.is_changed())
-            .then(|| self.files.get(slot).map(|f| f.recorded_at()))?
-    }
-}
-
-/// A judgement for a slot neither pass covered (cannot happen: each slot
-/// is either present or a ghost); counted as changed, never trusted.
-fn unreachable_judgement(moment: Moment) -> Judgement {
-    Judgement {
-        verdict: Verdict::Changed(ChangeReason::Unreadable("not examined".into())),
-        state: None,
-        digest: None,
-        recorded_at: moment,
+    /// recorded state was taken (`present` lists the present files not as
+    /// recorded; any other is unchanged, in its recorded state).
+    fn unchanged_dir(&self, present: &[(FileSlot, Judgement)], dir: &str) -> Option<Moment> {
+        let slot = self.index.file_slot(dir)?;
+        let file = self.files.get(slot.0 as usize)?;
+        let state = match present.binary_search_by_key(&slot, |(s, _)| *s) {
+            Ok(i) => {
+                let j = &present[i].1;
+                if j.verdict.is_changed() {
+                    return None;
+                }
+                j.state
+            }
+            Err(_) => file.state(),
+        };
+        state
+            .is_some_and(|s| s.kind == FileKind::Dir)
+            .then(|| file.recorded_at())
     }
 }
 

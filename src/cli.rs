@@ -226,6 +226,7 @@ pub fn build(dir: &Path, opts: &BuildOptions) -> Result<ExitCode> {
         tree: rules.tree,
         reused: rules.reused,
         kept: rules.kept,
+        cone: rules.cone,
         parsed,
         jobs: opts.jobs,
         keep_going: opts.keep_going,
@@ -364,7 +365,10 @@ fn rules_and_graph(
     started: Instant,
 ) -> Built {
     let explain = opts.explain && !opts.quiet;
-    let mut rules = buildrules::rules_for_build(project, prior, decision, explain)?;
+    let mut rules = match cone_rules(project, prior, &decision, opts, started) {
+        Some(rules) => rules,
+        None => buildrules::rules_for_build(project, prior, decision, explain)?,
+    };
     let parsed = rules.parsed;
     log::debug!(
         "timing: {parsed} Tupfiles parsed at {:?}",
@@ -374,6 +378,34 @@ fn rules_and_graph(
         Graph::build(std::mem::take(&mut rules.rules)).map_err(|e| (e.to_string(), parsed))?;
     log::debug!("timing: graph built at {:?}", started.elapsed());
     Ok((graph, rules))
+}
+
+/// Rules re-used from the index and no target named: the rules of the
+/// cone only ([`crate::cone`]), or None for the full graph (why in `-vv`).
+fn cone_rules(
+    project: &Project,
+    prior: &Prior,
+    decision: &Decision,
+    opts: &BuildOptions,
+    started: Instant,
+) -> Option<Rules> {
+    if !matches!(decision, Decision::Reuse) || !opts.targets.is_empty() {
+        return None;
+    }
+    let found = crate::cone::find(prior, &project.state_dir())
+        .and_then(|cone| crate::cone::rules(prior, cone));
+    match found {
+        Ok(rules) => {
+            let cone = rules.cone.as_deref().map(|c| c.describe());
+            let cone = cone.unwrap_or_default();
+            log::debug!("timing: {cone} at {:?}", started.elapsed());
+            Some(rules)
+        }
+        Err(why) => {
+            log::debug!("no cone ({why}): every command is materialised");
+            None
+        }
+    }
 }
 
 /// `--change MODE` if given, else what the options files say.

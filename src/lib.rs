@@ -8,6 +8,7 @@ pub mod buildrules;
 pub mod cache;
 pub mod change;
 pub mod cli;
+pub mod cone;
 pub mod exec;
 pub mod graph;
 pub mod guard;

@@ -84,6 +84,13 @@ pub trait Changes: Sync {
         let _ = prev;
         None
     }
+    /// With a cone (a graph of part of the commands): when a command the
+    /// graph does not hold makes `path` and no declared path of edges
+    /// leads from it to `reader`, that command described; else None.
+    fn made_elsewhere(&self, graph: &Graph, reader: CmdId, path: &ProjPath) -> Option<String> {
+        let _ = (graph, reader, path);
+        None
+    }
 }
 
 /// Why a command runs.

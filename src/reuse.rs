@@ -253,8 +253,7 @@ impl Prior {
         if file.state().is_some_and(|s| s.kind == FileKind::Dir) {
             return false;
         }
-        let changed = self.scan.get(slot).map_or(true, |j| j.verdict.is_changed());
-        changed || file.since() != since
+        self.scan.is_changed(slot) || file.since() != since
     }
 }
 
@@ -268,13 +267,16 @@ pub fn env_digest(name: &str) -> Digest {
 /// ([`crate::change::Judgement::is_settled`]): writing the index again
 /// would record the same.
 pub fn settled(index: &Index, scan: &Changes) -> bool {
-    let unsettled = index.files().find(|f| {
-        !scan
-            .get(f.slot())
-            .is_some_and(|j| j.is_settled(&f.as_recorded()))
+    // Only what is not as recorded is listed (a monitor's answer may
+    // list a judged file that came out as recorded).
+    let unsettled = scan.files.iter().find(|(slot, j)| {
+        !index
+            .file_at(*slot)
+            .is_some_and(|f| j.is_settled(&f.as_recorded()))
     });
-    if let Some(f) = &unsettled {
-        log::debug!("not as recorded: {} ({:?})", f.path(), scan.get(f.slot()));
+    if let Some((slot, j)) = &unsettled {
+        let path = index.file_at(*slot).map_or("?", |f| f.path());
+        log::debug!("not as recorded: {path} ({j:?})");
     }
     let outside = index.outside_files().find(|f| {
         !scan

@@ -23,6 +23,9 @@ pub struct JobFacts<'a> {
     pub pending: &'a [String],
     /// It exited 0.
     pub success: bool,
+    /// The build's view of the last one: with a cone, who makes a file the
+    /// graph does not hold ([`crate::plan::Changes::made_elsewhere`]).
+    pub changes: Option<&'a dyn crate::plan::Changes>,
 }
 
 /// Every violation of `job`, in a stable order.
@@ -92,6 +95,16 @@ fn missing_inputs(graph: &Graph, job: &JobFacts) -> Vec<Violation> {
     for r in job.log.reads.iter().chain(&job.log.ghosts) {
         let Ok(path) = ProjPath::new(r) else { continue };
         let Some(maker) = graph.producer_of(&path) else {
+            // A cone: the producer may be a command not materialised.
+            let elsewhere = job
+                .changes
+                .and_then(|c| c.made_elsewhere(graph, job.cmd, &path));
+            if let Some(maker) = elsewhere {
+                out.push(Violation(format!(
+                    "Missing input dependency: it read {path}, which {maker} generates; \
+                     declare {path} (or a group holding it) as an input or order-only input"
+                )));
+            }
             continue;
         };
         if maker != job.cmd && !ancestors.contains(&maker) {
@@ -143,6 +156,7 @@ mod tests {
             log: l,
             pending: &[],
             success,
+            changes: None,
         };
         check(&graph(), t.path(), &facts)
             .into_iter()

@@ -8,9 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use crate::change::{
-    digest_path, ChangeDetector, ChangeSource, FileState, FullScan, Judgement, Moment, Verdict,
+    digest_path, ChangeDetector, ChangeSource, FileState, FullScan, Judgement, Moment,
 };
-use crate::graph::Graph;
+use crate::graph::{CmdId, Graph};
 use crate::identity::{self, CommandKey, Identity};
 use crate::index::{CommandView, FileSlot, Generation, Index, IndexOptions, Open, OutsideSlot};
 use crate::options::ChangeMode;
@@ -52,6 +52,8 @@ pub struct History {
     /// This build traces reads outside the project: a command recorded
     /// without them runs ([`Reason::FullDepsOn`]).
     pub full_deps: bool,
+    /// The graph holds only the cone ([`crate::cone`]).
+    pub cone: bool,
     root: PathBuf,
     /// A compaction of the index running beside the end of the build
     /// (joined when the history is dropped, after the report).
@@ -118,6 +120,7 @@ impl History {
             any_fresh: AtomicBool::new(false),
             absent_transients: BTreeSet::new(),
             full_deps: false,
+            cone: false,
             root: project.root.clone(),
             compaction: Mutex::default(),
         }
@@ -154,16 +157,12 @@ impl History {
             let Some(file) = index.file(path.as_str()) else {
                 continue;
             };
-            let Some(judged) = self.scan.files.get_mut(file.slot().0 as usize) else {
-                continue;
+            let Some(judged) = self.scan.get(file.slot()) else {
+                continue; // as recorded
             };
             if judged.state.is_none() && file.state().is_some() {
-                *judged = Judgement {
-                    verdict: Verdict::Unchanged,
-                    state: file.state(),
-                    digest: file.digest(),
-                    recorded_at: file.recorded_at(),
-                };
+                let judged = crate::change::as_recorded(&file.as_recorded());
+                self.scan.set(file.slot(), judged);
                 self.absent_transients.insert(path.clone());
             }
         }
@@ -182,15 +181,16 @@ impl History {
     }
 
     /// The judgement of a recorded path at the start of the build.
-    fn judged(&self, path: &ProjPath) -> Option<(&Judgement, Generation)> {
+    fn judged(&self, path: &ProjPath) -> Option<(Judgement, Generation)> {
         let slot = self.index.as_ref()?.file_slot(path.as_str())?;
         self.judged_at(slot)
     }
 
     /// [`History::judged`] of the index's file in `slot`.
-    fn judged_at(&self, slot: FileSlot) -> Option<(&Judgement, Generation)> {
-        let file = self.index.as_ref()?.file_at(slot)?;
-        Some((self.scan.get(slot)?, file.since()))
+    fn judged_at(&self, slot: FileSlot) -> Option<(Judgement, Generation)> {
+        let index = self.index.as_ref()?;
+        let file = index.file_at(slot)?;
+        Some((self.scan.judgement(index, slot)?, file.since()))
     }
 
     /// The generation in which `path`'s contents last changed, as this build
@@ -393,7 +393,7 @@ impl Changes for History {
         match (seen.slot, &self.index) {
             (Some(slot), Some(index)) if !self.any_fresh.load(Ordering::SeqCst) => {
                 let file = index.file_at(slot)?;
-                let changed = self.scan.get(slot)?.verdict.is_changed();
+                let changed = self.scan.is_changed(slot);
                 Some(if changed {
                     self.generation.0
                 } else {
@@ -430,6 +430,19 @@ impl Changes for History {
                 .flatten()?;
             Some(Reason::OutsideChanged(path))
         })
+    }
+
+    fn made_elsewhere(&self, graph: &Graph, reader: CmdId, path: &ProjPath) -> Option<String> {
+        let index = self.index.as_ref().filter(|_| self.cone)?;
+        let maker = index.command_by_output(path.as_str())?;
+        match crate::cone::declared::reaches(index, graph, maker.slot(), reader) {
+            true => None,
+            false => {
+                let (file, line) = maker.location();
+                let text = maker.display().unwrap_or(maker.command());
+                Some(format!("'{text}' ({file}:{line})"))
+            }
+        }
     }
 
     fn output_changed(&self, path: &ProjPath, cutoff: bool) -> bool {

@@ -69,6 +69,9 @@ pub struct Request {
     pub kept: std::collections::BTreeSet<crate::tupfile::TupfileKey>,
     /// How many Tupfiles were parsed (for the report and the run log).
     pub parsed: usize,
+    /// The graph holds only these commands of the index ([`crate::cone`]);
+    /// None: every command.
+    pub cone: Option<std::sync::Arc<crate::cone::Cone>>,
     /// The source tree as the parse saw it ([`crate::reuse::tree_entries`]).
     pub tree: Vec<crate::index::TreeEntry>,
     /// The rules came from the index, nothing was parsed: the last parse's
@@ -114,8 +117,17 @@ pub fn run_build_with(
     let ui = Ui::new(req.ui);
     let mut history = history::History::load(project, graph, req.change, prior, req.reused, &ui);
     history.full_deps = req.full_deps;
+    history.cone = req.cone.is_some();
     log::debug!("timing: identities at {:?}", started.elapsed());
-    let stale = stale::remove(&project.root, &history.stale_outputs(graph));
+    // A cone re-uses the rules: no rule went away, so no output is stale.
+    let stale_outputs = match &req.cone {
+        Some(cone) => {
+            crate::ui::runlog::set_cone(cone.slots.len(), cone.total);
+            Vec::new()
+        }
+        None => history.stale_outputs(graph),
+    };
+    let stale = stale::remove(&project.root, &stale_outputs);
     let scratch = project.state_dir().join("tmp");
     if let Err(e) = compiledb::update(graph, &project.root, &scratch) {
         ui.warn(&format!("{e:#}"));

@@ -173,7 +173,7 @@ impl<'a> Recorder<'a> {
         let judgement: Judgement = match fresh {
             Some(f) => f.judgement,
             None => slot
-                .and_then(|slot| h.scan.get(slot).cloned())
+                .and_then(|slot| h.scan.judgement(h.index.as_ref()?, slot))
                 .unwrap_or_else(|| h.judge_now(&path, generated)),
         };
         let r = self.delta.record.add_file(FileRecord {
@@ -424,8 +424,9 @@ impl<'a> Recorder<'a> {
         let Some(index) = self.index() else {
             return;
         };
-        for (i, judged) in h.scan.files.iter().enumerate() {
-            let slot = FileSlot(i as u32);
+        // The scan lists only the files not as recorded (sparse).
+        for (slot, judged) in &h.scan.files {
+            let slot = *slot;
             let Some(view) = index.file_at(slot) else {
                 continue;
             };

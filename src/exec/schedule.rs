@@ -144,6 +144,7 @@ pub fn run(ctx: &Context, tracer: &Tracer) -> Outcomes {
         stop: &stop,
         keep_going: ctx.keep_going,
         cache: ctx.cache,
+        changes: ctx.changes,
     };
     std::thread::scope(|s| {
         for _ in 0..ctx.jobs.max(1) {

@@ -46,6 +46,9 @@ pub struct Shared<'a> {
     pub keep_going: bool,
     /// The output cache (None: off).
     pub cache: Option<&'a crate::cache::Cache>,
+    /// What changed since the last build (and, with a cone, who makes
+    /// the files the graph does not hold).
+    pub changes: &'a dyn crate::plan::Changes,
 }
 
 impl Shared<'_> {
@@ -113,6 +116,7 @@ fn run_and_check(shared: &Shared, req: &JobRequest) -> JobResult {
             log: &finished.log,
             pending: finished.pending.files(),
             success: result.exit.success(),
+            changes: Some(shared.changes),
         };
         result.violations = enforce::check(shared.graph, shared.root, &facts);
         let special = finished.pending.special();

@@ -91,11 +91,11 @@ pub fn missing_outputs_blocked(
 ) -> Vec<Foreign> {
     let mut seen_dirs = HashSet::new();
     let mut found = Vec::new();
-    for (slot, judged) in scan.files.iter().enumerate() {
+    for (slot, judged) in &scan.files {
         if judged.state.is_some() {
             continue;
         }
-        let Some(file) = index.file_at(crate::index::FileSlot(slot as u32)) else {
+        let Some(file) = index.file_at(*slot) else {
             continue;
         };
         // Ghosts (recorded absent) are most absent files: not outputs.

@@ -90,9 +90,10 @@ fn relevant(root: &Path, since: &Since, outputs: bool) -> Option<String> {
         return Some("no index yet".into());
     };
     let scan = Narrowed::new(root, since).changes(index, ChangeDetector::new(mode));
-    let mut changed: Vec<String> = index
-        .files()
-        .zip(&scan.files)
+    let mut changed: Vec<String> = scan
+        .files
+        .iter()
+        .filter_map(|(slot, j)| Some((index.file_at(*slot)?, j)))
         .filter(|(f, j)| {
             let is_dir = |k: Option<FileKind>| k == Some(FileKind::Dir);
             j.verdict.is_changed()

@@ -6,10 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::change::{
-    ChangeDetector, ChangeSource, Changes, FullScan, Judgement, Moment, Recorded, Verdict,
-};
-use crate::index::{FileView, Index};
+use crate::change::{ChangeDetector, ChangeSource, Changes, FullScan, Moment, Recorded};
+use crate::index::{FileSlot, FileView, Index};
 
 use super::since::Since;
 
@@ -51,17 +49,19 @@ impl ChangeSource for Narrowed<'_> {
             return FullScan::new(&self.root).changes(index, detector);
         }
         let moment = Moment::now();
-        let files = index
-            .files()
-            .map(|f| {
+        let slots = self.candidates(index, &detector);
+        let examined = slots.len();
+        let files = slots
+            .into_iter()
+            .filter_map(|slot| {
+                let f = index.file_at(slot)?;
                 let old = f.as_recorded();
-                match self.must_judge(&f, &old, &detector) {
-                    true => {
-                        let disk = self.root.join(f.path());
-                        detector.judge(&disk, Some(&old), old.generated, moment)
-                    }
-                    false => as_recorded(&old),
+                if !self.must_judge(&f, &old, &detector) {
+                    return None;
                 }
+                let disk = self.root.join(f.path());
+                let j = detector.judge(&disk, Some(&old), old.generated, moment);
+                (!j.is_settled(&old)).then_some((slot, j))
             })
             .collect();
         // Files outside the project (full deps) are not watched: they are
@@ -72,16 +72,61 @@ impl ChangeSource for Narrowed<'_> {
             moment,
             files,
             outside,
+            examined,
         }
     }
 }
 
-/// The judgement of a file nothing happened to: what the index says.
-fn as_recorded(old: &Recorded) -> Judgement {
-    Judgement {
-        verdict: Verdict::Unchanged,
-        state: old.state,
-        digest: old.digest,
-        recorded_at: old.recorded_at,
+impl Narrowed<'_> {
+    /// The slots that may need a judgement, sorted: the paths the monitor
+    /// names, everything under the subtrees and unwatched places it names,
+    /// and the records that cannot stand without a look (a pass over the
+    /// rows that reads no path). The caller asks [`Narrowed::must_judge`]
+    /// of each, so the answer is exactly that of a question per file.
+    fn candidates(&self, index: &Index, detector: &ChangeDetector) -> Vec<FileSlot> {
+        let mut slots: Vec<FileSlot> = self
+            .since
+            .paths
+            .iter()
+            .filter_map(|p| index.file_slot(p))
+            .collect();
+        for dir in self.since.subtrees.iter().chain(&self.since.unwatched) {
+            slots.extend(index.file_slot(dir));
+            slots.extend(slots_under(index, dir).map(FileSlot));
+        }
+        slots.extend(index.files().filter_map(|f| {
+            let old = f.as_recorded();
+            let state = old.state?;
+            let unsure = state.is_racy(old.recorded_at)
+                || (old.digest.is_none() && detector.uses_digest(old.generated));
+            unsure.then(|| f.slot())
+        }));
+        slots.sort_unstable();
+        slots.dedup();
+        slots
     }
+}
+
+/// The slots of the recorded paths strictly below `dir` ("" is the root:
+/// every path), by binary search: the index's paths are sorted, so they
+/// lie between `dir/` and `dir0` ('0' follows '/').
+fn slots_under(index: &Index, dir: &str) -> std::ops::Range<u32> {
+    let count = index.file_count() as u32;
+    if dir.is_empty() {
+        return 0..count;
+    }
+    let first = |bound: &str| -> u32 {
+        let (mut lo, mut hi) = (0u32, count);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let path = index.file_at(FileSlot(mid)).map_or("", |f| f.path());
+            if path < bound {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    };
+    first(&format!("{dir}/"))..first(&format!("{dir}0"))
 }

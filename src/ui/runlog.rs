@@ -71,6 +71,15 @@ pub fn set_changes_note(note: &str) {
     let _ = CHANGES_NOTE.set(note.to_string());
 }
 
+/// The commands this process's build materialised and the index's count,
+/// when it built only a cone ([`crate::cone`]): the run log's `cone`.
+static CONE: std::sync::OnceLock<(usize, usize)> = std::sync::OnceLock::new();
+
+/// Set the run log's `cone` (`{"materialised": n, "total": m}`).
+pub fn set_cone(materialised: usize, total: usize) {
+    let _ = CONE.set((materialised, total));
+}
+
 /// The current format version.
 pub const VERSION: u32 = 1;
 
@@ -117,6 +126,10 @@ impl RunLog {
         let mut value = serde_json::to_value(self)?;
         if let (Some(note), Some(map)) = (CHANGES_NOTE.get(), value.as_object_mut()) {
             map.insert("changes".into(), note.clone().into());
+        }
+        if let (Some((n, total)), Some(map)) = (CONE.get(), value.as_object_mut()) {
+            let cone = serde_json::json!({ "materialised": n, "total": total });
+            map.insert("cone".into(), cone);
         }
         let text = serde_json::to_vec_pretty(&value)?;
         let dest = dir.join("last.json");

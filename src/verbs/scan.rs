@@ -25,7 +25,10 @@ pub fn run(dir: &Path, global: &Global) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     };
     let mut changed = 0usize;
-    for (file, judged) in index.files().zip(&prior.scan.files) {
+    for (slot, judged) in &prior.scan.files {
+        let Some(file) = index.file_at(*slot) else {
+            continue;
+        };
         if let Verdict::Changed(why) = &judged.verdict {
             changed += 1;
             if global.verbose {
@@ -39,7 +42,7 @@ pub fn run(dir: &Path, global: &Global) -> Result<ExitCode> {
         }
     }
     if !global.quiet {
-        let total = prior.scan.files.len();
+        let total = index.file_count();
         println!("tupfs: scanned {total} recorded files: {changed} changed since the last build");
     }
     Ok(ExitCode::SUCCESS)
