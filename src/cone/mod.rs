@@ -86,7 +86,8 @@ pub fn find(prior: &Prior, project_state: &std::path::Path) -> Result<Cone, Stri
     if !crate::guard::made::exists(project_state) {
         return Err("no record of the outputs tupfs made".into());
     }
-    let total = index.command_count();
+    let slots = index.command_count();
+    let total = index.live_command_count();
     let mut finder = Finder::new(prior, index)?;
     finder.seed_by_changed_outputs();
     finder.close();
@@ -95,7 +96,7 @@ pub fn find(prior: &Prior, project_state: &std::path::Path) -> Result<Cone, Stri
     if total >= MIN_COMMANDS && count as f64 > total as f64 * MAX_SHARE {
         return Err(format!("{count} of {total} commands may run"));
     }
-    let mut slots: Vec<CmdSlot> = (0..total as u32)
+    let mut slots: Vec<CmdSlot> = (0..slots as u32)
         .map(CmdSlot)
         .filter(|s| member[s.0 as usize])
         .collect();

@@ -200,6 +200,12 @@ impl Index {
         self.overlay.cmd_count as usize
     }
 
+    /// How many commands the index holds (slots of removed ones left out).
+    pub fn live_command_count(&self) -> usize {
+        let removed = self.overlay.cmds.values().filter(|r| r.is_none()).count();
+        self.command_count() - removed
+    }
+
     /// Every recorded command (the base's sorted by key, then the
     /// journal's new ones).
     pub fn commands(&self) -> impl Iterator<Item = CommandView<'_>> + '_ {
