@@ -125,6 +125,13 @@ impl LocalStore {
         Some(bytes)
     }
 
+    /// Drop the entry under action `key` (found corrupt).
+    pub fn remove_action(&self, key: &Digest) {
+        let path = self.path("ac", key);
+        log::warn!("cache: {} is corrupt; removed", path.display());
+        let _ = fs::remove_file(path);
+    }
+
     /// Drop blob `d` (found corrupt).
     pub fn remove_blob(&self, d: &Digest) {
         let path = self.blob_path(d);
@@ -147,8 +154,13 @@ impl LocalStore {
     /// Keep the file at `src` as a blob (hashed while copied).
     pub fn put_blob_file(&self, src: &Path) -> io::Result<Digest> {
         let mut from = File::open(src).map_err(|e| with_path(e, src))?;
+        self.put_blob_from(&mut from).map_err(|e| with_path(e, src))
+    }
+
+    /// Keep what `from` reads as a blob (hashed while copied).
+    pub fn put_blob_from(&self, from: &mut impl Read) -> io::Result<Digest> {
         let (tmp, mut f) = self.temp()?;
-        let d = copy_hashing(&mut from, &mut f).map_err(|e| with_path(e, src))?;
+        let d = copy_hashing(from, &mut f)?;
         if self.has_blob(&d) {
             drop(f);
             let _ = fs::remove_file(&tmp);
