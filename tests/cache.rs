@@ -293,3 +293,36 @@ fn a_second_checkout_elsewhere_shares_hits_with_a_job_root() {
     assert_eq!(counts(c.build(&["--cache-dir", store]).success()), (5, 0));
     assert_eq!(c.read("where.txt"), format!("{}\n", c.root().display()));
 }
+
+#[test]
+fn a_listed_directory_is_in_the_key() {
+    let p = Project::new()
+        .file(
+            "Tupfile",
+            ": |> ls dir > %o |> list.txt\n: |> cat parts/*.txt > %o |> all.txt\n",
+        )
+        .file("dir/a", "")
+        .file("parts/1.txt", "one\n");
+    p.enable_cache();
+    p.build(&[]).success();
+    clean(&p);
+    assert_eq!(counts(p.build(&[]).success()), (0, 2), "nothing changed");
+    // A name added to each listed directory: both miss.
+    clean(&p);
+    p.write("dir/b", "");
+    p.write("parts/2.txt", "two\n");
+    assert_eq!(
+        counts(p.build(&[]).success()),
+        (2, 0),
+        "both listings changed"
+    );
+    assert_eq!(p.read("list.txt"), "a\nb\n");
+    assert_eq!(p.read("all.txt"), "one\ntwo\n");
+    // And a name removed: a hit on the first result again.
+    clean(&p);
+    p.remove("dir/b");
+    p.remove("parts/2.txt");
+    assert_eq!(counts(p.build(&[]).success()), (0, 2));
+    assert_eq!(p.read("list.txt"), "a\n");
+    assert_eq!(p.read("all.txt"), "one\n");
+}

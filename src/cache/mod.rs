@@ -10,6 +10,7 @@ pub mod key;
 pub mod local;
 pub mod manifest;
 pub mod observe;
+pub mod readset;
 pub mod remote;
 pub mod restore;
 pub mod result;
@@ -38,10 +39,6 @@ use result::CachedResult;
 pub use settings::Settings;
 use storer::{Keep, Storer};
 use stores::Stores;
-
-/// A file read within this long before a command started may have changed
-/// in the same clock tick as what the command saw: not stored (ns).
-const RACY_NS: i64 = 20_000_000;
 
 /// How often a build that stored something trims the local store.
 const GC_EVERY: Duration = Duration::from_secs(3600);
@@ -157,15 +154,10 @@ impl Cache {
         let manifest = self.stores.manifest(&k1.0)?;
         let declared: Vec<&str> = sorted_outputs(graph, id);
         for set in &manifest.sets {
-            // Only project paths (a manifest from a store is not trusted).
-            if set
-                .iter()
-                .any(|(p, _)| ProjPath::new(p).map_or(true, |pp| pp.as_str() != p))
-            {
+            if !readset::trusted(set) {
                 continue;
             }
-            let paths: Vec<String> = set.iter().map(|(p, _)| p.clone()).collect();
-            let Some(now) = self.observer.all(&paths) else {
+            let Some(now) = readset::now(&self.observer, graph, set) else {
                 continue;
             };
             if now != *set {
@@ -234,7 +226,8 @@ impl Cache {
     /// meanwhile does not matter.
     pub fn store(&self, k1: &Level1, graph: &Graph, id: CmdId, job: &Stored) -> bool {
         use std::os::unix::fs::PermissionsExt;
-        let Some(set) = self.read_set(graph, id, job.log, job.started) else {
+        let ran = (id, job.log, job.started);
+        let Some(set) = readset::of_job(&self.observer, graph, ran) else {
             return false;
         };
         let mut outputs = Vec::new();
@@ -261,40 +254,6 @@ impl Cache {
             outputs,
             output: job.output.to_vec(),
         })
-    }
-
-    /// The read set of a job that ran: what it read and looked up in vain
-    /// (not its own outputs), as it is now; None when racy.
-    fn read_set(
-        &self,
-        graph: &Graph,
-        id: CmdId,
-        log: &AccessLog,
-        started: Moment,
-    ) -> Option<ReadSet> {
-        let own: BTreeSet<&str> = graph.outputs(id).map(|p| p.as_str()).collect();
-        let mut set = Vec::new();
-        let all: BTreeSet<&String> = log.reads.iter().chain(&log.ghosts).collect();
-        for path in all {
-            if own.contains(path.as_str()) || ProjPath::new(path).is_err() {
-                continue;
-            }
-            let now = self.observer.seen_when(path).ok()?;
-            // A ghost that exists now, or a read that is gone, changed
-            // while the command ran.
-            if now.is_some() != log.reads.contains(path) {
-                return None;
-            }
-            let generated = ProjPath::new(path).is_ok_and(|p| graph.producer_of(&p).is_some());
-            if let Some((_, mtime)) = now.filter(|_| !generated) {
-                if mtime >= started.0 - RACY_NS {
-                    return None;
-                }
-            }
-            let seen = now.map(|(hash, _)| hash);
-            set.push((path.clone(), seen));
-        }
-        Some(set)
     }
 
     /// The end of the build: the warnings to print (a remote that failed),
@@ -342,6 +301,9 @@ fn hit_of(id: CmdId, set: &ReadSet, output: Vec<u8>) -> Hit {
         output,
     };
     for (path, seen) in set {
+        if readset::listed_dir(path).is_some() {
+            continue; // listings are keyed on, not recorded in the index
+        }
         let Ok(p) = ProjPath::new(path) else { continue };
         match seen {
             Some(_) => hit.reads.insert(p),
