@@ -304,6 +304,14 @@ fn a_listed_directory_is_in_the_key() {
         .file("dir/a", "")
         .file("parts/1.txt", "one\n");
     p.enable_cache();
+    // Directories changed just before a command started are racy (not
+    // stored), as files are: these changed "a while ago".
+    let settle = || {
+        for d in ["dir", "parts"] {
+            p.set_mtime(d, SystemTime::now() - Duration::from_secs(10));
+        }
+    };
+    settle();
     p.build(&[]).success();
     clean(&p);
     assert_eq!(counts(p.build(&[]).success()), (0, 2), "nothing changed");
@@ -311,6 +319,7 @@ fn a_listed_directory_is_in_the_key() {
     clean(&p);
     p.write("dir/b", "");
     p.write("parts/2.txt", "two\n");
+    settle();
     assert_eq!(
         counts(p.build(&[]).success()),
         (2, 0),
@@ -322,7 +331,49 @@ fn a_listed_directory_is_in_the_key() {
     clean(&p);
     p.remove("dir/b");
     p.remove("parts/2.txt");
+    settle();
     assert_eq!(counts(p.build(&[]).success()), (0, 2));
     assert_eq!(p.read("list.txt"), "a\n");
     assert_eq!(p.read("all.txt"), "one\n");
+}
+
+#[test]
+fn with_full_deps_an_outside_read_is_in_the_key() {
+    let p = Project::new();
+    // Full deps trace the system's top-level directories but not /tmp,
+    // where the harness puts projects: the outside file is in the target
+    // dir.
+    let base = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    if base.starts_with("/tmp") || base.starts_with("/home") || base.starts_with("/root") {
+        eprintln!(
+            "SKIP: {} is not in a directory full deps trace",
+            base.display()
+        );
+        return;
+    }
+    let unique = p.root().parent().and_then(|d| d.file_name()).unwrap();
+    let dir = base.join(format!("cache-outside-{}", unique.to_string_lossy()));
+    fs::create_dir_all(&dir).unwrap();
+    let ext = dir.join("ext.txt");
+    let old = SystemTime::now() - Duration::from_secs(3600);
+    let put = |text: &str, age: u64| {
+        fs::write(&ext, text).unwrap();
+        let f = fs::File::options().write(true).open(&ext).unwrap();
+        f.set_modified(old + Duration::from_secs(age)).unwrap();
+    };
+    put("one\n", 0);
+    p.write(
+        "Tupfile",
+        &format!(": |> cat {} > %o |> copy.txt\n", ext.display()),
+    );
+    p.enable_cache();
+    let full = ["--full-deps"];
+    p.build(&full).success();
+    clean(&p);
+    assert_eq!(counts(p.build(&full).success()), (0, 1), "unchanged: a hit");
+    clean(&p);
+    put("two\n", 1);
+    assert_eq!(counts(p.build(&full).success()), (1, 0), "changed: a miss");
+    assert_eq!(p.read("copy.txt"), "two\n");
+    let _ = fs::remove_dir_all(&dir);
 }

@@ -53,6 +53,8 @@ pub struct Cache {
     root: PathBuf,
     tmp: PathBuf,
     max_size: u64,
+    /// Full deps: reads outside the project are in read sets.
+    outside: bool,
     warnings: Mutex<Vec<String>>,
 }
 
@@ -126,9 +128,17 @@ impl Cache {
             root: root.to_path_buf(),
             tmp,
             max_size: settings.max_size,
+            outside: false,
             warnings: Mutex::new(Vec::new()),
         };
         (Some(cache), warnings)
+    }
+
+    /// With full deps on, reads outside the project are part of read sets
+    /// (and sets that have them are used).
+    pub fn with_outside(mut self, on: bool) -> Cache {
+        self.outside = on;
+        self
     }
 
     /// Command `id`'s level-1 key (None: not cached: `^s` commands, whose
@@ -154,7 +164,7 @@ impl Cache {
         let manifest = self.stores.manifest(&k1.0)?;
         let declared: Vec<&str> = sorted_outputs(graph, id);
         for set in &manifest.sets {
-            if !readset::trusted(set) {
+            if !readset::trusted(set, self.outside) {
                 continue;
             }
             let Some(now) = readset::now(&self.observer, graph, set) else {
@@ -226,7 +236,7 @@ impl Cache {
     /// meanwhile does not matter.
     pub fn store(&self, k1: &Level1, graph: &Graph, id: CmdId, job: &Stored) -> bool {
         use std::os::unix::fs::PermissionsExt;
-        let ran = (id, job.log, job.started);
+        let ran = (id, job.log, job.started, self.outside);
         let Some(set) = readset::of_job(&self.observer, graph, ran) else {
             return false;
         };

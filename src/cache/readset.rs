@@ -1,7 +1,8 @@
 //! Read sets: what a command that ran read, looked up in vain and listed
-//! (its traced reads, ghosts and directory listings, not its own outputs),
-//! each with what it is now; and the same paths observed again for a
-//! lookup. A listing is its directory's path with a `/` after it (the
+//! (its traced reads, ghosts and directory listings, not its own outputs;
+//! with full deps also its reads and ghosts outside the project, as
+//! absolute paths), each with what it is now; and the same paths observed
+//! again for a lookup. A listing is its directory's path with a `/` after it (the
 //! root's is `/`), seen as the hash of the directory's names leaving out
 //! generated files (whether a rule's output exists yet depends on the
 //! schedule, not on the sources) and tupfs's own `.tupfs`.
@@ -31,12 +32,18 @@ pub fn listed_dir(key: &str) -> Option<&str> {
     key.strip_suffix('/')
 }
 
-/// True when every key of `set` is a normal project path or listing (a
-/// manifest from a store is not trusted).
-pub fn trusted(set: &ReadSet) -> bool {
-    set.iter().all(|(k, _)| {
-        let path = listed_dir(k).unwrap_or(k);
-        ProjPath::new(path).is_ok_and(|p| p.as_str() == path)
+/// True when every key of `set` is a normal project path or listing, or
+/// with `outside` (full deps) a normal absolute path (a manifest from a
+/// store is not trusted).
+pub fn trusted(set: &ReadSet, outside: bool) -> bool {
+    set.iter().all(|(k, _)| match k.strip_prefix('/') {
+        Some(abs) if outside && !k.ends_with('/') => {
+            abs.split('/').all(|part| !matches!(part, "" | "." | ".."))
+        }
+        _ => {
+            let path = listed_dir(k).unwrap_or(k);
+            ProjPath::new(path).is_ok_and(|p| p.as_str() == path)
+        }
     })
 }
 
@@ -68,13 +75,18 @@ fn skipped(graph: &Graph, dir: &str, name: &str) -> bool {
 pub fn of_job(
     obs: &Observer,
     graph: &Graph,
-    (id, log, started): (CmdId, &AccessLog, Moment),
+    (id, log, started, outside): (CmdId, &AccessLog, Moment, bool),
 ) -> Option<ReadSet> {
     let own: BTreeSet<&str> = graph.outputs(id).map(|p| p.as_str()).collect();
     let mut keys: Vec<(String, bool)> = Vec::new();
     for path in log.reads.iter().chain(&log.ghosts) {
         if !own.contains(path.as_str()) && ProjPath::new(path).is_ok() {
             keys.push((path.clone(), log.reads.contains(path)));
+        }
+    }
+    if outside {
+        for path in log.outside_reads.iter().chain(&log.outside_ghosts) {
+            keys.push((path.clone(), log.outside_reads.contains(path)));
         }
     }
     for dir in &log.listed {
@@ -120,10 +132,14 @@ mod tests {
         assert_eq!(listed_dir("src"), None);
         let set = |k: &str| vec![(k.to_string(), None)];
         for good in ["a.c", "src/", "/", "src/x.h", ""] {
-            assert!(trusted(&set(good)), "{good}");
+            assert!(trusted(&set(good), false), "{good}");
         }
         for bad in ["/etc/passwd", "/etc/", "../x", "a//b", "src//", "//", "./a"] {
-            assert!(!trusted(&set(bad)), "{bad}");
+            assert!(!trusted(&set(bad), false), "{bad}");
+        }
+        assert!(trusted(&set("/usr/include/stdio.h"), true), "full deps");
+        for bad in ["/usr/../etc", "/usr//x", "/usr/"] {
+            assert!(!trusted(&set(bad), true), "{bad}");
         }
     }
 }
