@@ -527,6 +527,24 @@ mod tests {
     }
 
     #[test]
+    fn a_used_entry_goes_before_its_blobs() {
+        let t = tempfile::tempdir().unwrap();
+        let s = LocalStore::open(t.path()).unwrap();
+        let key = Digest::of(b"k");
+        // Stored blob first, then the entry naming it (the newer).
+        let d = s.put_blob(&[1u8; 1000]).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        s.put_action(&key, &[2u8; 1000]).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        // A hit reads the entry, then its blob: the entry is the older.
+        assert!(s.get_action(&key).is_some());
+        assert!(s.has_blob(&d));
+        let removed = s.gc(1500).unwrap().unwrap();
+        assert_eq!((removed.entries, removed.blobs), (1, 0));
+        assert!(s.blob_path(&d).exists(), "never a blob under a live entry");
+    }
+
+    #[test]
     fn gc_trims_least_recently_used_first() {
         let t = tempfile::tempdir().unwrap();
         let s = LocalStore::open(t.path()).unwrap();
