@@ -339,7 +339,14 @@ struct Queue {
     items: Vec<(PathBuf, PathBuf)>,
     busy: bool,
     closed: bool,
+    /// Someone waits for everything to be published: no pause.
+    waiting: usize,
 }
+
+/// The least time between two `syncfs` calls while a build goes on: each
+/// forces out every dirty page of the file system (the build's own and
+/// other processes'), so fewer, larger batches.
+const BATCH_EVERY: Duration = Duration::from_millis(500);
 
 impl Publisher {
     fn start(root: &Path) -> io::Result<Publisher> {
@@ -364,9 +371,12 @@ impl Publisher {
     fn flush(&self) {
         let (lock, wake) = &*self.state;
         let mut q = lock_queue(lock);
+        q.waiting += 1;
+        wake.notify_all();
         while !q.items.is_empty() || q.busy {
             q = wake.wait(q).unwrap_or_else(|e| e.into_inner());
         }
+        q.waiting -= 1;
     }
 }
 
@@ -386,14 +396,29 @@ fn lock_queue(m: &Mutex<Queue>) -> std::sync::MutexGuard<'_, Queue> {
 }
 
 /// Take what is queued, make it durable with one `syncfs`, rename it in
-/// order; until closed and empty.
+/// order; until closed and empty. Batches are at least [`BATCH_EVERY`]
+/// apart unless someone waits for them.
 fn publish_loop(state: &(Mutex<Queue>, Condvar), dir: &File) {
     let (lock, wake) = state;
+    let mut last = std::time::Instant::now() - BATCH_EVERY;
     loop {
         let batch = {
             let mut q = lock_queue(lock);
-            while q.items.is_empty() && !q.closed {
-                q = wake.wait(q).unwrap_or_else(|e| e.into_inner());
+            loop {
+                let urgent = q.closed || q.waiting > 0;
+                let due = last.elapsed() >= BATCH_EVERY;
+                if !q.items.is_empty() && (urgent || due) || q.items.is_empty() && q.closed {
+                    break;
+                }
+                q = match q.items.is_empty() {
+                    true => wake.wait(q).unwrap_or_else(|e| e.into_inner()),
+                    false => {
+                        let left = BATCH_EVERY.saturating_sub(last.elapsed());
+                        wake.wait_timeout(q, left)
+                            .unwrap_or_else(|e| e.into_inner())
+                            .0
+                    }
+                };
             }
             if q.items.is_empty() {
                 return;
@@ -401,6 +426,7 @@ fn publish_loop(state: &(Mutex<Queue>, Condvar), dir: &File) {
             q.busy = true;
             std::mem::take(&mut q.items)
         };
+        last = std::time::Instant::now();
         // SAFETY: syncfs on a descriptor we own.
         let synced = unsafe { libc::syncfs(dir.as_raw_fd()) } == 0;
         for (tmp, dest) in batch {
