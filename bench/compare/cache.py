@@ -3,6 +3,7 @@
 
     cargo build --release
     bench/compare/cache.py --n 1000 --rounds 2
+    bench/compare/cache.py --n 1000 --rounds 3 --cases nocache,store   # storing only
 
 Per round, each build on a freshly generated tree (bench/gen/gen.py, so no
 outputs and no .tupfs/), in this order:
@@ -13,7 +14,8 @@ Then once, with BuildGrid on 127.0.0.1 (skipped if /opt/bgd-venv/bin/bgd
 is missing): a build that fills the remote, then a fresh tree AND an empty
 local store built from the remote alone (`remote`).
 Prints each wall time and CPU time (tupfs and its commands), the run log's
-ran/cached counts, and the ratios to the median nocache build. tupfs from $TUPFS_BIN (default target/release/tupfs).
+ran/cached counts, the load average after each build, the ratios to the
+median nocache build, and per case the medians. tupfs from $TUPFS_BIN (default target/release/tupfs).
 """
 
 import argparse
