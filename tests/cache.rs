@@ -85,6 +85,11 @@ fn a_clean_rebuild_is_served_from_the_cache_byte_for_byte() {
     assert!(statuses(&again).values().all(|s| s == "cached"));
     assert_eq!(p.outputs(), first, "every output byte-identical");
     assert_eq!(p.exec("app"), 0, "the restored program keeps its mode");
+    for out in first.keys() {
+        use std::os::unix::fs::MetadataExt;
+        let nlink = fs::metadata(p.path(out)).unwrap().nlink();
+        assert_eq!(nlink, 1, "{out} is a copy, never a hard link");
+    }
     // The record is as if the commands ran: nothing to do next time.
     p.build(&[]).success().ran_nothing();
 }
@@ -115,34 +120,57 @@ fn a_header_edit_after_a_hit_runs_exactly_its_users_and_stores_them() {
     assert_eq!(p.outputs(), built);
 }
 
+/// Flip one byte in the middle of the copy of `good` that `file` holds.
+fn corrupt_copy_in(file: &Path, good: &[u8]) {
+    let mut bytes = fs::read(file).unwrap();
+    let at = bytes
+        .windows(good.len())
+        .position(|w| w == good)
+        .unwrap_or_else(|| panic!("{} holds no copy", file.display()));
+    bytes[at + good.len() / 2] ^= 0xff;
+    fs::set_permissions(file, fs::Permissions::from_mode(0o644)).unwrap();
+    fs::write(file, &bytes).unwrap();
+}
+
 #[test]
 fn a_corrupt_local_blob_is_a_miss_and_is_dropped() {
     let p = c_project();
+    // big.txt is above the size kept inline in a result: a blob of its own.
+    let big_rule = ": |> head -c 200000 /dev/zero | tr '\\0' x > %o |> big.txt\n";
+    p.write("Tupfile", &format!("{CC_AND_LINK}{big_rule}"));
     p.build(&[]).success();
-    let good = fs::read(p.path("other.o")).unwrap();
-    let hex = sha256_hex(&good);
+    let big = fs::read(p.path("big.txt")).unwrap();
+    let hex = sha256_hex(&big);
     let blob = p.cache_dir().join("cas").join(&hex[..2]).join(&hex);
-    assert!(blob.exists(), "other.o is stored at {}", blob.display());
-    fs::set_permissions(&blob, fs::Permissions::from_mode(0o644)).unwrap();
-    let mut bad = good.clone();
-    bad[good.len() / 2] ^= 0xff;
-    fs::write(&blob, &bad).unwrap();
+    assert!(blob.exists(), "big.txt is stored at {}", blob.display());
+    corrupt_copy_in(&blob, &big);
+    // other.o is small: inline in its result entry, which is corrupted.
+    let obj = fs::read(p.path("other.o")).unwrap();
+    let entry = stored(&p.cache_dir(), "ac")
+        .into_iter()
+        .find(|e| fs::read(e).unwrap().windows(obj.len()).any(|w| w == obj))
+        .expect("other.o inline in an entry");
+    corrupt_copy_in(&entry, &obj);
     clean(&p);
     let again = p.build(&[]);
     again.success();
-    assert_eq!(
-        statuses(&again)["gcc -c other.c -o other.o"],
-        "ok",
-        "it ran"
-    );
-    assert_eq!(counts(&again), (1, 3));
+    let st = statuses(&again);
+    assert_eq!(st["gcc -c other.c -o other.o"], "ok", "it ran");
+    assert_eq!(st["head -c 200000 /dev/zero | tr '\\0' x > big.txt"], "ok");
+    assert_eq!(counts(&again), (2, 3));
     assert_eq!(
         fs::read(p.path("other.o")).unwrap(),
-        good,
+        obj,
         "a correct output"
     );
-    // The bad blob was removed, and the run stored the good one again.
-    assert_eq!(fs::read(&blob).unwrap(), good);
+    assert_eq!(fs::read(p.path("big.txt")).unwrap(), big);
+    // The bad blob was removed (else the run's copy, of the same size,
+    // would not have replaced it), and the bad entry with it.
+    p.build(&[]).success().ran_nothing();
+    assert_eq!(fs::read(&blob).unwrap(), big, "the good blob is back");
+    clean(&p);
+    assert_eq!(counts(p.build(&[]).success()), (0, 5));
+    assert_eq!(fs::read(p.path("other.o")).unwrap(), obj);
 }
 
 #[test]
@@ -264,4 +292,88 @@ fn a_second_checkout_elsewhere_shares_hits_with_a_job_root() {
     c.enable_cache();
     assert_eq!(counts(c.build(&["--cache-dir", store]).success()), (5, 0));
     assert_eq!(c.read("where.txt"), format!("{}\n", c.root().display()));
+}
+
+#[test]
+fn a_listed_directory_is_in_the_key() {
+    let p = Project::new()
+        .file(
+            "Tupfile",
+            ": |> ls dir > %o |> list.txt\n: |> cat parts/*.txt > %o |> all.txt\n",
+        )
+        .file("dir/a", "")
+        .file("parts/1.txt", "one\n");
+    p.enable_cache();
+    // Directories changed just before a command started are racy (not
+    // stored), as files are: these changed "a while ago".
+    let settle = || {
+        for d in ["dir", "parts"] {
+            p.set_mtime(d, SystemTime::now() - Duration::from_secs(10));
+        }
+    };
+    settle();
+    p.build(&[]).success();
+    clean(&p);
+    assert_eq!(counts(p.build(&[]).success()), (0, 2), "nothing changed");
+    // A name added to each listed directory: both miss.
+    clean(&p);
+    p.write("dir/b", "");
+    p.write("parts/2.txt", "two\n");
+    settle();
+    assert_eq!(
+        counts(p.build(&[]).success()),
+        (2, 0),
+        "both listings changed"
+    );
+    assert_eq!(p.read("list.txt"), "a\nb\n");
+    assert_eq!(p.read("all.txt"), "one\ntwo\n");
+    // And a name removed: a hit on the first result again.
+    clean(&p);
+    p.remove("dir/b");
+    p.remove("parts/2.txt");
+    settle();
+    assert_eq!(counts(p.build(&[]).success()), (0, 2));
+    assert_eq!(p.read("list.txt"), "a\n");
+    assert_eq!(p.read("all.txt"), "one\n");
+}
+
+#[test]
+fn with_full_deps_an_outside_read_is_in_the_key() {
+    let p = Project::new();
+    // Full deps trace the system's top-level directories but not /tmp,
+    // where the harness puts projects: the outside file is in the target
+    // dir.
+    let base = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    if base.starts_with("/tmp") || base.starts_with("/home") || base.starts_with("/root") {
+        eprintln!(
+            "SKIP: {} is not in a directory full deps trace",
+            base.display()
+        );
+        return;
+    }
+    let unique = p.root().parent().and_then(|d| d.file_name()).unwrap();
+    let dir = base.join(format!("cache-outside-{}", unique.to_string_lossy()));
+    fs::create_dir_all(&dir).unwrap();
+    let ext = dir.join("ext.txt");
+    let old = SystemTime::now() - Duration::from_secs(3600);
+    let put = |text: &str, age: u64| {
+        fs::write(&ext, text).unwrap();
+        let f = fs::File::options().write(true).open(&ext).unwrap();
+        f.set_modified(old + Duration::from_secs(age)).unwrap();
+    };
+    put("one\n", 0);
+    p.write(
+        "Tupfile",
+        &format!(": |> cat {} > %o |> copy.txt\n", ext.display()),
+    );
+    p.enable_cache();
+    let full = ["--full-deps"];
+    p.build(&full).success();
+    clean(&p);
+    assert_eq!(counts(p.build(&full).success()), (0, 1), "unchanged: a hit");
+    clean(&p);
+    put("two\n", 1);
+    assert_eq!(counts(p.build(&full).success()), (1, 0), "changed: a miss");
+    assert_eq!(p.read("copy.txt"), "two\n");
+    let _ = fs::remove_dir_all(&dir);
 }

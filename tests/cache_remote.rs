@@ -233,3 +233,77 @@ fn a_dead_remote_is_one_warning_and_a_local_build() {
         out.stderr
     );
 }
+
+/// A server that accepts connections and never answers; counts them.
+fn silent_server() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let count = std::sync::Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming().flatten() {
+            seen.fetch_add(1, Ordering::SeqCst);
+            held.push(conn); // open, silent
+        }
+    });
+    (addr, count)
+}
+
+#[test]
+fn a_slow_remote_is_given_up_once_not_per_command() {
+    use std::sync::atomic::Ordering;
+    let mut tupfile = String::new();
+    for i in 0..8 {
+        tupfile.push_str(&format!(": |> echo {i} > %o |> out{i}.txt\n"));
+    }
+    for scheme in ["http", "grpc"] {
+        let p = Project::new().file("Tupfile", &tupfile);
+        p.enable_cache();
+        let (addr, connections) = silent_server();
+        let url = match scheme {
+            "http" => format!("http://{addr}/cache"),
+            _ => format!("grpc://{addr}"),
+        };
+        let out = p.build(&["-j2", "--remote-cache", &url]);
+        out.success();
+        assert_eq!(p.read("out7.txt"), "7\n");
+        assert_eq!(
+            out.stderr.matches("using the local cache only").count(),
+            1,
+            "{}",
+            out.stderr
+        );
+        // At most one request per worker reached it before the first
+        // timeout turned it off; 8 commands, each retrying, would be more.
+        let n = connections.load(Ordering::SeqCst);
+        assert!((1..=2).contains(&n), "{scheme}: {n} connections");
+        // Everything was stored locally meanwhile.
+        fresh_clone_keeping_store(&p);
+        assert_eq!(counts(p.build(&[]).success()), (0, 8));
+    }
+}
+
+/// Outputs and `.tupfs/` gone, the local store kept.
+fn fresh_clone_keeping_store(p: &Project) {
+    for out in p.outputs().keys() {
+        p.remove(out);
+    }
+    p.remove(".tupfs");
+}
+
+#[test]
+fn buildgrid_without_updates_is_read_only_by_its_capabilities() {
+    let server = server_or_skip!(Server::buildgrid_with(false), "BuildGrid (bgd)");
+    let p = project();
+    let out = p.build(&["--remote-cache", server.url.as_str()]);
+    // No upload tried (it would fail and turn the remote off, warning).
+    assert!(
+        !out.success().stderr.contains("remote cache grpc"),
+        "{}",
+        out.stderr
+    );
+    fresh_clone_keeping_store(&p);
+    assert_eq!(counts(p.build(&[]).success()), (0, 4), "stored locally");
+}

@@ -3,6 +3,7 @@
 
     cargo build --release
     bench/compare/cache.py --n 1000 --rounds 2
+    bench/compare/cache.py --n 1000 --rounds 3 --cases nocache,store   # storing only
 
 Per round, each build on a freshly generated tree (bench/gen/gen.py, so no
 outputs and no .tupfs/), in this order:
@@ -13,7 +14,8 @@ Then once, with BuildGrid on 127.0.0.1 (skipped if /opt/bgd-venv/bin/bgd
 is missing): a build that fills the remote, then a fresh tree AND an empty
 local store built from the remote alone (`remote`).
 Prints each wall time and CPU time (tupfs and its commands), the run log's
-ran/cached counts, and the ratios to the median nocache build. tupfs from $TUPFS_BIN (default target/release/tupfs).
+ran/cached counts, the load average after each build, the ratios to the
+median nocache build, and per case the medians. tupfs from $TUPFS_BIN (default target/release/tupfs).
 """
 
 import argparse
@@ -56,7 +58,7 @@ def build(tree, extra):
         sys.exit(f"build {extra} failed:\n{err}")
     with open(os.path.join(tree, ".tupfs/log/last.json")) as f:
         s = json.load(f)["summary"]
-    return dt, ru.ru_utime + ru.ru_stime, s["ran"], s.get("cached", 0)
+    return dt, ru.ru_utime + ru.ru_stime, s["ran"], s.get("cached", 0), os.getloadavg()[0]
 
 
 def free_port():
@@ -109,7 +111,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--cases", default="nocache,store,local,remote",
+                    help="which cases to run (comma-separated; remote = fill-remote + remote)")
     args = ap.parse_args()
+    cases = set(args.cases.split(","))
     work = tempfile.mkdtemp(prefix="tupfs-cache-bench-")
     tree = os.path.join(REPO, "bench/out", f"cache-n{args.n}")
     store = os.path.join(work, "store")
@@ -119,12 +124,16 @@ def main():
             for case, extra, empty in [("nocache", ["--no-cache"], False),
                                        ("store", ["--cache-dir", store], True),
                                        ("local", ["--cache-dir", store], False)]:
+                if case not in cases:
+                    continue
                 fresh_tree(tree, args.n)
                 if empty:
                     shutil.rmtree(store, ignore_errors=True)
                 rows.append((case, r + 1) + build(tree, extra))
                 print(*rows[-1], flush=True)
-        if os.path.exists(BGD):
+        if "remote" not in cases:
+            pass
+        elif os.path.exists(BGD):
             proc, url = start_buildgrid(work)
             try:
                 remote = ["--cache-dir", store, "--remote-cache", url]
@@ -139,13 +148,22 @@ def main():
             print(f"SKIP remote: no BuildGrid at {BGD}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    base = statistics.median(t for c, _, t, _, _, _ in rows if c == "nocache")
-    cpu = statistics.median(u for c, _, _, u, _, _ in rows if c == "nocache")
-    print("\n| case | round | time | x nocache | CPU | x nocache | ran | cached |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for case, r, t, u, ran, cached in rows:
+    if not any(c == "nocache" for c, *_ in rows):
+        return
+    base = statistics.median(t for c, _, t, _, _, _, _ in rows if c == "nocache")
+    cpu = statistics.median(u for c, _, _, u, _, _, _ in rows if c == "nocache")
+    print("\n| case | round | time | x nocache | CPU | x nocache | ran | cached | load |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for case, r, t, u, ran, cached, load in rows:
         print(f"| {case} | {r} | {t:.2f} s | {t / base:.3f} | {u:.1f} s | {u / cpu:.3f} "
-              f"| {ran} | {cached} |")
+              f"| {ran} | {cached} | {load:.1f} |")
+    print("\n| case | builds | median time | x nocache | median CPU | x nocache |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for case in dict.fromkeys(c for c, *_ in rows):
+        ts = [t for c, _, t, *_ in rows if c == case]
+        us = [u for c, _, _, u, *_ in rows if c == case]
+        mt, mu = statistics.median(ts), statistics.median(us)
+        print(f"| {case} | {len(ts)} | {mt:.2f} s | {mt / base:.3f} | {mu:.1f} s | {mu / cpu:.3f} |")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ pub(crate) struct Recorder {
 struct Sets {
     reads: FxHashSet<String>,
     ghosts: FxHashSet<String>,
+    listed: FxHashSet<String>,
     refused: Vec<Refusal>,
 }
 
@@ -84,6 +85,17 @@ impl Recorder {
         }
     }
 
+    /// The job read the listing of directory `dir`.
+    pub(crate) fn listed(&self, dir: &str) {
+        if !self.is_ignored(dir) {
+            self.with(|s| {
+                if !s.listed.contains(dir) {
+                    s.listed.insert(dir.to_owned());
+                }
+            });
+        }
+    }
+
     /// The job tried `op` on `path`, which it does not own; it got EPERM.
     pub(crate) fn refuse(&self, op: &'static str, path: &str) {
         let refusal = Refusal {
@@ -107,6 +119,7 @@ impl Recorder {
         if outside {
             log.outside_reads = take_outside(&mut log.reads);
             log.outside_ghosts = take_outside(&mut log.ghosts);
+            take_outside(&mut log.listed);
         }
         log
     }
@@ -140,6 +153,7 @@ impl Recorder {
                 .filter(|p| !own(p))
                 .cloned()
                 .collect::<BTreeSet<_>>(),
+            listed: s.listed.iter().filter(|p| !own(p)).cloned().collect(),
             writes: writes.clone(),
             dirs_made,
             refused: s.refused.clone(),

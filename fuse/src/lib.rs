@@ -212,6 +212,9 @@ pub struct AccessLog {
     /// Full dependencies: absolute paths outside the project looked up in
     /// vain.
     pub outside_ghosts: BTreeSet<String>,
+    /// Project directories whose listing the job read (opendir; not those
+    /// it made itself). The output cache keys on them.
+    pub listed: BTreeSet<String>,
 }
 
 /// An operation the tracer refused.

@@ -199,10 +199,14 @@ impl JobView {
     pub(crate) fn list(&self, dir: &str) -> io::Result<Vec<DirEntry>> {
         let staged = self.overlay().children(dir);
         let mut out = Vec::new();
+        self.recorder.listed(dir);
         if let Location::Real(real) = self.locate(dir) {
             match self.mirrors.source_of(dir) {
                 None => self.list_real(dir, &real, &staged, &mut out)?,
-                Some(source) => self.list_mirrored(dir, &source, &staged, &mut out)?,
+                Some(source) => {
+                    self.recorder.listed(&source);
+                    self.list_mirrored(dir, &source, &staged, &mut out)?
+                }
             }
         }
         for (name, what) in staged {

@@ -125,6 +125,13 @@ impl LocalStore {
         Some(bytes)
     }
 
+    /// Drop the entry under action `key` (found corrupt).
+    pub fn remove_action(&self, key: &Digest) {
+        let path = self.path("ac", key);
+        log::warn!("cache: {} is corrupt; removed", path.display());
+        let _ = fs::remove_file(path);
+    }
+
     /// Drop blob `d` (found corrupt).
     pub fn remove_blob(&self, d: &Digest) {
         let path = self.blob_path(d);
@@ -147,8 +154,13 @@ impl LocalStore {
     /// Keep the file at `src` as a blob (hashed while copied).
     pub fn put_blob_file(&self, src: &Path) -> io::Result<Digest> {
         let mut from = File::open(src).map_err(|e| with_path(e, src))?;
+        self.put_blob_from(&mut from).map_err(|e| with_path(e, src))
+    }
+
+    /// Keep what `from` reads as a blob (hashed while copied).
+    pub fn put_blob_from(&self, from: &mut impl Read) -> io::Result<Digest> {
         let (tmp, mut f) = self.temp()?;
-        let d = copy_hashing(&mut from, &mut f).map_err(|e| with_path(e, src))?;
+        let d = copy_hashing(from, &mut f)?;
         if self.has_blob(&d) {
             drop(f);
             let _ = fs::remove_file(&tmp);
@@ -327,7 +339,14 @@ struct Queue {
     items: Vec<(PathBuf, PathBuf)>,
     busy: bool,
     closed: bool,
+    /// Someone waits for everything to be published: no pause.
+    waiting: usize,
 }
+
+/// The least time between two `syncfs` calls while a build goes on: each
+/// forces out every dirty page of the file system (the build's own and
+/// other processes'), so fewer, larger batches.
+const BATCH_EVERY: Duration = Duration::from_millis(500);
 
 impl Publisher {
     fn start(root: &Path) -> io::Result<Publisher> {
@@ -352,9 +371,12 @@ impl Publisher {
     fn flush(&self) {
         let (lock, wake) = &*self.state;
         let mut q = lock_queue(lock);
+        q.waiting += 1;
+        wake.notify_all();
         while !q.items.is_empty() || q.busy {
             q = wake.wait(q).unwrap_or_else(|e| e.into_inner());
         }
+        q.waiting -= 1;
     }
 }
 
@@ -374,14 +396,29 @@ fn lock_queue(m: &Mutex<Queue>) -> std::sync::MutexGuard<'_, Queue> {
 }
 
 /// Take what is queued, make it durable with one `syncfs`, rename it in
-/// order; until closed and empty.
+/// order; until closed and empty. Batches are at least [`BATCH_EVERY`]
+/// apart unless someone waits for them.
 fn publish_loop(state: &(Mutex<Queue>, Condvar), dir: &File) {
     let (lock, wake) = state;
+    let mut last = std::time::Instant::now() - BATCH_EVERY;
     loop {
         let batch = {
             let mut q = lock_queue(lock);
-            while q.items.is_empty() && !q.closed {
-                q = wake.wait(q).unwrap_or_else(|e| e.into_inner());
+            loop {
+                let urgent = q.closed || q.waiting > 0;
+                let due = last.elapsed() >= BATCH_EVERY;
+                if !q.items.is_empty() && (urgent || due) || q.items.is_empty() && q.closed {
+                    break;
+                }
+                q = match q.items.is_empty() {
+                    true => wake.wait(q).unwrap_or_else(|e| e.into_inner()),
+                    false => {
+                        let left = BATCH_EVERY.saturating_sub(last.elapsed());
+                        wake.wait_timeout(q, left)
+                            .unwrap_or_else(|e| e.into_inner())
+                            .0
+                    }
+                };
             }
             if q.items.is_empty() {
                 return;
@@ -389,6 +426,7 @@ fn publish_loop(state: &(Mutex<Queue>, Condvar), dir: &File) {
             q.busy = true;
             std::mem::take(&mut q.items)
         };
+        last = std::time::Instant::now();
         // SAFETY: syncfs on a descriptor we own.
         let synced = unsafe { libc::syncfs(dir.as_raw_fd()) } == 0;
         for (tmp, dest) in batch {
@@ -512,6 +550,24 @@ mod tests {
             Some(&b"entry"[..])
         );
         assert_eq!(fs::read_dir(t.path().join("tmp")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_used_entry_goes_before_its_blobs() {
+        let t = tempfile::tempdir().unwrap();
+        let s = LocalStore::open(t.path()).unwrap();
+        let key = Digest::of(b"k");
+        // Stored blob first, then the entry naming it (the newer).
+        let d = s.put_blob(&[1u8; 1000]).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        s.put_action(&key, &[2u8; 1000]).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        // A hit reads the entry, then its blob: the entry is the older.
+        assert!(s.get_action(&key).is_some());
+        assert!(s.has_blob(&d));
+        let removed = s.gc(1500).unwrap().unwrap();
+        assert_eq!((removed.entries, removed.blobs), (1, 0));
+        assert!(s.blob_path(&d).exists(), "never a blob under a live entry");
     }
 
     #[test]

@@ -80,6 +80,48 @@ impl Observer {
         Ok(Some((hash, stamp.mtime)))
     }
 
+    /// The listing of directory `rel` now: the hash of its sorted names
+    /// but those `skip` says, with the directory's mtime (ns); None: not a
+    /// directory. Remembered as paths are, under `rel/`.
+    pub fn listing(
+        &self,
+        rel: &str,
+        skip: &dyn Fn(&str) -> bool,
+    ) -> io::Result<Option<(Hash, i64)>> {
+        let disk = self.root.join(rel);
+        let meta = match fs::metadata(&disk) {
+            Ok(m) if m.is_dir() => m,
+            Ok(_) => return Ok(None),
+            Err(e) if is_absent(&e) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let stamp = Stamp::of(&meta);
+        let memo_key = format!("{rel}/");
+        if let Some(m) = self.memo.get(&memo_key) {
+            if m.0 == stamp {
+                return Ok(Some((m.1, stamp.mtime)));
+            }
+        }
+        let mut names: Vec<_> = Vec::new();
+        for entry in fs::read_dir(&disk)? {
+            let name = entry?.file_name();
+            if !name.to_str().is_some_and(skip) {
+                names.push(name);
+            }
+        }
+        names.sort();
+        let mut h = Fields::new("listing");
+        h.count(names.len());
+        for n in &names {
+            h.field(n.as_encoded_bytes());
+        }
+        let hash = h.finish();
+        if stamp.ctime < crate::change::Moment::now().0 - RACY_NS {
+            self.memo.insert(memo_key, (stamp, hash));
+        }
+        Ok(Some((hash, stamp.mtime)))
+    }
+
     /// Every path of `paths` with what it is now (None: one of them cannot
     /// be read).
     pub fn all(&self, paths: &[String]) -> Option<Vec<(String, Option<Hash>)>> {

@@ -245,10 +245,12 @@ fn open_cache(
     for w in warnings {
         ui.warn(&w);
     }
-    if cache.is_some() && settings.remote.is_some() {
+    let cache = cache.map(|c| c.with_outside(req.full_deps));
+    if cache.is_some() && settings.remote.is_some() && !req.full_deps {
         ui.warn(
-            "remote cache: reads outside the project (compilers, system headers) are not traced, \
-             so they are not part of the key: share it only between machines with the same tools",
+            "remote cache: reads outside the project (compilers, system headers) are not traced \
+             without full deps (--full-deps), so they are not part of the key: share it only \
+             between machines with the same tools",
         );
     }
     cache

@@ -60,6 +60,11 @@ impl Server {
     /// BuildGrid with an in-memory CAS, ByteStream and action cache that
     /// takes updates (about 10 s to start).
     pub fn buildgrid() -> Option<Server> {
+        Server::buildgrid_with(true)
+    }
+
+    /// [`Server::buildgrid`] whose action cache takes updates or not.
+    pub fn buildgrid_with(allow_updates: bool) -> Option<Server> {
         let bgd = std::env::var("TUPFS_TEST_BGD").unwrap_or_else(|_| BGD.to_string());
         if !Path::new(&bgd).exists() {
             return None;
@@ -69,7 +74,7 @@ impl Server {
         let conf = format!(
             "server:\n  - !channel\n    address: \"127.0.0.1:{port}\"\n    insecure-mode: true\n\
              storages:\n  - !lru-storage &store\n    size: 512MB\n\
-             caches:\n  - !lru-action-cache &ac\n    storage: *store\n    max-cached-refs: 100000\n    allow-updates: true\n    cache-failed-actions: false\n\
+             caches:\n  - !lru-action-cache &ac\n    storage: *store\n    max-cached-refs: 100000\n    allow-updates: {allow_updates}\n    cache-failed-actions: false\n\
              instances:\n  - name: \"\"\n    services:\n      - !action-cache\n        cache: *ac\n      - !cas\n        storage: *store\n      - !bytestream\n        storage: *store\n"
         );
         fs::write(dir.path().join("bgd.yml"), conf).ok()?;

@@ -28,6 +28,11 @@ pub trait Store: Send + Sync {
     fn get_blob(&self, d: &Digest) -> Result<Option<Vec<u8>>>;
     /// Keep these blobs (the server may have some already).
     fn put_blobs(&self, blobs: &[(Digest, Vec<u8>)]) -> Result<()>;
+    /// Whether the server takes uploads (REAPI's capabilities say); if
+    /// not, the remote is read-only.
+    fn takes_updates(&self) -> bool {
+        true
+    }
 }
 
 /// A remote as the cache uses it: verified blobs, off after one failure.
@@ -54,9 +59,9 @@ impl Remote {
             bail!("remote cache '{url}': expected grpc://HOST:PORT, grpcs://HOST:PORT or http://HOST:PORT/PREFIX");
         };
         Ok(Remote {
+            read_only: read_only || !store.takes_updates(),
             store,
             url: url.to_string(),
-            read_only,
             dead: AtomicBool::new(false),
             warning: Mutex::new(None),
         })

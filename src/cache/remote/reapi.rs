@@ -32,6 +32,7 @@ pub struct Reapi {
     channel: Channel,
     instance: String,
     max_batch: u64,
+    updates: bool,
 }
 
 impl Reapi {
@@ -58,13 +59,15 @@ impl Reapi {
             channel,
             instance: instance.to_string(),
             max_batch: 0,
+            updates: true,
         };
-        me.max_batch = me.capabilities()?;
+        (me.max_batch, me.updates) = me.capabilities()?;
         Ok(me)
     }
 
-    /// Check the server caches SHA-256 and takes updates; its batch limit.
-    fn capabilities(&self) -> Result<u64> {
+    /// Check the server caches SHA-256; its batch limit, and whether it
+    /// takes action-cache updates.
+    fn capabilities(&self) -> Result<(u64, bool)> {
         let req = pb::GetCapabilitiesRequest {
             instance_name: self.instance.clone(),
         };
@@ -80,16 +83,17 @@ impl Reapi {
         if !cache.digest_functions.contains(&sha256) {
             bail!("the server does not offer SHA-256 digests");
         }
-        if !cache
+        let updates = cache
             .action_cache_update_capabilities
-            .is_some_and(|c| c.update_enabled)
-        {
-            log::info!("remote cache: the server does not take action-cache updates");
+            .is_some_and(|c| c.update_enabled);
+        if !updates {
+            log::info!("remote cache: the server does not take action-cache updates: read-only");
         }
-        Ok(match cache.max_batch_total_size_bytes {
+        let max_batch = match cache.max_batch_total_size_bytes {
             n if n > 0 => n as u64,
             _ => 4 << 20, // "no limit" still meets gRPC's 4 MiB message cap
-        })
+        };
+        Ok((max_batch, updates))
     }
 
     fn batch_limit(&self) -> u64 {
@@ -223,6 +227,10 @@ impl Reapi {
 }
 
 impl Store for Reapi {
+    fn takes_updates(&self) -> bool {
+        self.updates
+    }
+
     fn get_action(&self, key: &Digest) -> Result<Option<Vec<u8>>> {
         let req = pb::GetActionResultRequest {
             instance_name: self.instance.clone(),
