@@ -194,6 +194,22 @@ fn content(root: &Path) -> String {
 fn dump(r: &tupfs::index::BuildRecord) -> String {
     let mut out = Vec::new();
     let file = |f: &tupfs::index::FileRef| &r.files[f.0 as usize];
+    // A read set as sorted "path current=BOOL" lines (generation numbers
+    // differ between the two histories; whether a read is current does not).
+    let reads_of = |seen: &[tupfs::index::Seen]| {
+        let mut reads: Vec<String> = seen
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} current={}",
+                    file(&s.file).path,
+                    file(&s.file).since == s.since
+                )
+            })
+            .collect();
+        reads.sort();
+        reads
+    };
     for f in &r.files {
         let state = f.state.map(|s| {
             let size = (s.kind == tupfs::change::FileKind::File).then_some(s.size);
@@ -217,36 +233,14 @@ fn dump(r: &tupfs::index::BuildRecord) -> String {
         let rank = ranks[&tupfile]
             .iter()
             .position(|(_, t)| *t == c.rule.command);
-        let mut reads: Vec<String> = c
-            .reads
-            .iter()
-            .map(|s| {
-                format!(
-                    "{} current={}",
-                    file(&s.file).path,
-                    file(&s.file).since == s.since
-                )
-            })
-            .collect();
-        reads.sort();
+        let reads = reads_of(&c.reads);
         out.push(format!(
             "command {:?} {:?} sig={:?} sticky={:?} rerun={} rank={rank:?} reads={reads:?} outside={}",
             c.key, c.rule, c.signature, c.sticky, c.must_rerun, c.outside.len()
         ));
     }
     for t in &r.tupfiles {
-        let mut reads: Vec<String> = t
-            .reads
-            .iter()
-            .map(|s| {
-                format!(
-                    "{} current={}",
-                    file(&s.file).path,
-                    file(&s.file).since == s.since
-                )
-            })
-            .collect();
-        reads.sort();
+        let reads = reads_of(&t.reads);
         out.push(format!(
             "tupfile {} {} {} reads={reads:?} vars={:?} deps={:?}",
             t.variant, t.dir, t.tupfile, t.vars, t.depends_on
