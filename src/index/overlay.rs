@@ -259,60 +259,72 @@ impl Index {
         })
     }
 
-    /// Check the batch's file slots: an existing slot must hold the same
-    /// path, a new one comes next and names a path not recorded yet.
+    /// Check the batch's file slots (see [`check_slots`]).
     fn check_files(
         &self,
         t: &ArchivedTables,
         slots: impl Iterator<Item = u32>,
     ) -> Result<Vec<(String, u32)>, String> {
-        let count = self.overlay.file_count;
-        let mut new: Vec<(String, u32)> = Vec::new();
-        let mut seen = HashSet::new();
-        let mut new_paths = HashSet::new();
-        for (row, slot) in t.files.iter().zip(slots) {
-            let path = text(t, &row.path);
-            if !seen.insert(slot) {
-                return Err(format!("file slot {slot} listed twice"));
-            }
-            if slot >= count && !new_paths.insert(path) {
-                return Err(format!("new file '{path}' listed twice"));
-            }
-            if slot < count {
-                let old = self.file_at(FileSlot(slot)).map(|f| f.path());
-                if old != Some(path) {
-                    return Err(format!("file slot {slot} is not '{path}'"));
-                }
-            } else if slot != count + new.len() as u32 || self.file_slot(path).is_some() {
-                return Err(format!("new file '{path}' in slot {slot} out of order"));
-            } else {
-                new.push((path.to_string(), slot));
-            }
-        }
-        Ok(new)
+        let rows = t.files.iter().map(|row| text(t, &row.path)).zip(slots);
+        check_slots(
+            rows,
+            self.overlay.file_count,
+            "file",
+            |slot, path| {
+                self.file_at(FileSlot(slot))
+                    .is_some_and(|f| f.path() == path)
+            },
+            |path| self.file_slot(path).is_some(),
+        )
     }
 
-    /// [`Index::check_files`] for outside files.
+    /// Check the batch's outside file slots (see [`check_slots`]).
     fn check_outside(
         &self,
         t: &ArchivedTables,
         slots: impl Iterator<Item = u32>,
     ) -> Result<Vec<(String, u32)>, String> {
-        let count = self.overlay.outside_count;
-        let mut new: Vec<(String, u32)> = Vec::new();
-        for (row, slot) in t.outside.iter().zip(slots) {
-            let path = text(t, &row.path);
-            if slot < count {
-                let old = self.outside_at(super::OutsideSlot(slot)).map(|f| f.path());
-                if old != Some(path) {
-                    return Err(format!("outside slot {slot} is not '{path}'"));
-                }
-            } else if slot != count + new.len() as u32 || self.outside_slot(path).is_some() {
-                return Err(format!("new outside file '{path}' out of order"));
-            } else {
-                new.push((path.to_string(), slot));
-            }
-        }
-        Ok(new)
+        let rows = t.outside.iter().map(|row| text(t, &row.path)).zip(slots);
+        check_slots(
+            rows,
+            self.overlay.outside_count,
+            "outside file",
+            |slot, path| {
+                self.outside_at(super::OutsideSlot(slot))
+                    .is_some_and(|f| f.path() == path)
+            },
+            |path| self.outside_slot(path).is_some(),
+        )
     }
+}
+
+/// Check a batch's slots of one path space (`count` slots recorded so
+/// far): no slot is listed twice, an existing slot holds the same path
+/// (`holds`), and a new one comes next and names a path not recorded yet
+/// (`known`). Returns the new (path, slot) pairs in order.
+fn check_slots<'t>(
+    rows: impl Iterator<Item = (&'t str, u32)>,
+    count: u32,
+    what: &str,
+    holds: impl Fn(u32, &str) -> bool,
+    known: impl Fn(&str) -> bool,
+) -> Result<Vec<(String, u32)>, String> {
+    let mut new: Vec<(String, u32)> = Vec::new();
+    let mut seen = HashSet::new();
+    let mut new_paths = HashSet::new();
+    for (path, slot) in rows {
+        if !seen.insert(slot) {
+            return Err(format!("{what} slot {slot} listed twice"));
+        }
+        if slot < count {
+            if !holds(slot, path) {
+                return Err(format!("{what} slot {slot} is not '{path}'"));
+            }
+        } else if !new_paths.insert(path) || slot != count + new.len() as u32 || known(path) {
+            return Err(format!("new {what} '{path}' in slot {slot} out of order"));
+        } else {
+            new.push((path.to_string(), slot));
+        }
+    }
+    Ok(new)
 }

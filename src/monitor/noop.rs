@@ -23,7 +23,7 @@
 //! Anything else (targets, `^t` rules, a mode or full-deps switch) takes
 //! the full path, which decides the same way with more work.
 
-use crate::change::{ChangeDetector, Moment};
+use crate::change::{ChangeDetector, Changes, Moment};
 use crate::index::Index;
 use crate::reuse::Prior;
 
@@ -55,15 +55,18 @@ fn records_unwatched(index: &Index, since: &Since) -> bool {
 }
 
 /// Files outside the project are not watched: stat them as the scan does
-/// (one stat per distinct file; none without full deps).
+/// (one stat per distinct file; none without full deps) and ask the same
+/// question the full path asks ([`crate::reuse::settled`]).
 fn outside_as_recorded(index: &Index, prior: &Prior) -> bool {
     if index.outside_count() == 0 {
         return true;
     }
+    let moment = Moment::now();
     let detector = ChangeDetector::new(prior.mode);
-    let judged = crate::outside::scan(index, detector, Moment::now(), 2);
-    index
-        .outside_files()
-        .zip(&judged)
-        .all(|(file, judgement)| judgement.is_settled(&file.as_recorded()))
+    let changes = Changes {
+        moment,
+        outside: crate::outside::scan(index, detector, moment, 2),
+        ..Changes::default()
+    };
+    crate::reuse::settled(index, &changes)
 }
