@@ -564,8 +564,15 @@ impl ChangeSource for FullScan {
             moment: Moment::now(),
             threads: self.threads,
         };
+        let began = std::time::Instant::now();
         let present = scan.present();
+        let stat_present = began.elapsed();
         let mut files = scan.ghosts(&present);
+        log::debug!(
+            "timing: scan of {} files: present ones in {stat_present:?}, all in {:?}",
+            scan.files.len(),
+            began.elapsed()
+        );
         files.extend(present);
         files.sort_unstable_by_key(|(slot, _)| *slot);
         log::debug!(
@@ -702,11 +709,17 @@ pub(crate) struct StatAt<'a> {
     /// The directory (project-relative) and its handle (None: it is not
     /// there, so nothing in it is).
     dir: Option<(String, Option<OwnedFd>)>,
+    /// The last name asked for, NUL-terminated.
+    name: Vec<u8>,
 }
 
 impl<'a> StatAt<'a> {
     pub(crate) fn new(root: &'a Path) -> StatAt<'a> {
-        StatAt { root, dir: None }
+        StatAt {
+            root,
+            dir: None,
+            name: Vec::with_capacity(64),
+        }
     }
 
     /// As [`FileState::lstat`] of `root/rel`.
@@ -722,15 +735,22 @@ impl<'a> StatAt<'a> {
         let Some((_, Some(fd))) = &self.dir else {
             return Ok(None);
         };
-        let name =
-            CString::new(name).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        // The name, NUL-terminated, in a buffer kept across calls (no
+        // allocation per file).
+        if name.as_bytes().contains(&0) {
+            let e = io::Error::new(io::ErrorKind::InvalidInput, "a NUL byte in a path");
+            return Err(e);
+        }
+        self.name.clear();
+        self.name.extend_from_slice(name.as_bytes());
+        self.name.push(0);
         let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
         // SAFETY: a valid directory fd, a NUL-terminated name and a buffer
         // of the right type; the kernel fills it on success.
         let rc = unsafe {
             libc::fstatat(
                 fd.as_raw_fd(),
-                name.as_ptr(),
+                self.name.as_ptr().cast(),
                 st.as_mut_ptr(),
                 libc::AT_SYMLINK_NOFOLLOW,
             )

@@ -331,11 +331,17 @@ fn scan_and_decide(
                     TreeChanges::default(),
                 )
             }
-            None => (None, prior.changed_tree(&project.root)),
+            None => {
+                let began = Instant::now();
+                let tree = prior.changed_tree(&project.root);
+                log::debug!("timing: tree listed in {:?}", began.elapsed());
+                (None, tree)
+            }
         };
         let scan = scanner
             .join()
             .unwrap_or_else(|p| std::panic::resume_unwind(p));
+        log::debug!("timing: scan joined at {:?}", started.elapsed());
         (built, changed_tree, scan)
     });
     prior.scan = scan;

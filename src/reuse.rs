@@ -11,7 +11,7 @@
 //! contents of each `tup.config`. Which Tupfiles a change re-parses is
 //! [`crate::reparse`]'s business.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -309,8 +309,7 @@ impl TreeChanges {
 
 /// What of the tree differs from what the last parse saw.
 fn changed_tree(index: &Index, root: &Path, since: Option<&Since>) -> TreeChanges {
-    let outputs: HashSet<&str> = index.output_paths().collect();
-    let is_output = |p: &str| outputs.contains(p);
+    let is_output = |p: &str| index.is_output(p);
     let entries: Vec<(&str, Listing)> = index
         .tree()
         .filter(|(path, _)| since.map_or(true, |s| s.may_have_changed(path)))
@@ -407,8 +406,16 @@ pub(crate) fn listing_of(
 ) -> Listing {
     let (mut files, mut dirs) = (Sha256::new(), Sha256::new());
     let visible = entries.iter().filter(|(name, _)| !name.starts_with(b"."));
+    // One buffer for every entry's path (what `dir.child(name)` spells).
+    let mut path = String::with_capacity(dir.as_str().len() + 64);
     for (name, is_dir) in visible {
-        if is_output(dir.child(&String::from_utf8_lossy(name)).as_str()) {
+        path.clear();
+        if !dir.is_root() {
+            path.push_str(dir.as_str());
+            path.push('/');
+        }
+        path.push_str(&String::from_utf8_lossy(name));
+        if is_output(&path) {
             continue;
         }
         let hasher = if *is_dir { &mut dirs } else { &mut files };

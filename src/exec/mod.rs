@@ -24,6 +24,7 @@ mod record;
 mod record_dirs;
 mod report;
 mod retake;
+mod unmount;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -143,9 +144,13 @@ pub fn run_build_with(
     log::debug!("timing: planned at {:?}", started.elapsed());
     let to_run = plan.may_run(graph, &selected).len();
     ui.set_total(to_run);
-    let outcomes = match to_run {
-        0 => nothing_to_run(project, graph, &selected, &ui),
-        _ => run_commands(project, graph, &plan, &history, &selected, req, &ui)?,
+    let (outcomes, unmounting) = match to_run {
+        0 => (nothing_to_run(project, graph, &selected, &ui), None),
+        _ => {
+            let (outcomes, unmounting) =
+                run_commands(project, graph, &plan, &history, &selected, req, &ui)?;
+            (outcomes, Some(unmounting))
+        }
     };
     log::debug!("timing: commands done at {:?}", started.elapsed());
     let unchanged = req.reused && to_run == 0 && stale.kept.is_empty() && stale.removed.is_empty();
@@ -163,6 +168,9 @@ pub fn run_build_with(
         }
     }
     log::debug!("timing: recorded at {:?}", started.elapsed());
+    if let Some(unmounting) = unmounting {
+        unmounting.finish()?;
+    }
     let report = report::Report {
         graph,
         ids: &history.ids,
@@ -188,7 +196,9 @@ fn nothing_to_run(
     outcomes
 }
 
-/// Mount the tracer, run what the plan says may run, unmount.
+/// Mount the tracer, run what the plan says may run, and start the
+/// unmount (it goes on beside the record: nothing runs through the mount
+/// any more, and the record reads the real tree, not the mount).
 fn run_commands(
     project: &Project,
     graph: &Graph,
@@ -197,7 +207,7 @@ fn run_commands(
     selected: &[bool],
     req: &Request,
     ui: &Ui,
-) -> Result<schedule::Outcomes> {
+) -> Result<(schedule::Outcomes, unmount::Unmounting)> {
     let began = Instant::now();
     let tracer = mount(project, graph, req.job_root.clone(), req.full_deps)?;
     log::debug!("timing: mounted in {:?}", began.elapsed());
@@ -218,12 +228,7 @@ fn run_commands(
     for w in cache.as_ref().map(Cache::finish).unwrap_or_default() {
         ui.warn(&w);
     }
-    let began = Instant::now();
-    tracer
-        .unmount()
-        .context("cannot unmount the tracing filesystem")?;
-    log::debug!("timing: unmounted in {:?}", began.elapsed());
-    Ok(outcomes)
+    Ok((outcomes, unmount::Unmounting::start(tracer)))
 }
 
 /// The output cache of this build, if on (problems are warnings: the

@@ -267,8 +267,10 @@ pub fn start(path: &Path, token: &BaseToken, facts: &Facts) -> Result<()> {
 
 /// Append one batch to the journal at `path`, whose valid prefix is
 /// `valid_len` bytes long (None: there is no usable journal for this
-/// base: one is started, for `token` with `base_facts`), and fsync it.
-/// Returns the journal's new length.
+/// base: one is started, for `token` with `base_facts`). Not fsynced (as
+/// ninja's logs are not): a lost or torn tail is a build killed before
+/// its record (DESIGN.md, "The journal is not fsynced"). Returns the
+/// journal's new length.
 pub fn append(
     path: &Path,
     token: &BaseToken,
@@ -292,8 +294,7 @@ pub fn append(
     let written = f
         .set_len(valid_len)
         .and_then(|()| f.seek(SeekFrom::Start(valid_len)))
-        .and_then(|_| f.write_all(&bytes))
-        .and_then(|()| f.sync_data());
+        .and_then(|_| f.write_all(&bytes));
     written.with_context(|| format!("cannot append to {}", path.display()))?;
     Ok(valid_len + bytes.len() as u64)
 }

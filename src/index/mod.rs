@@ -257,7 +257,8 @@ impl Index {
     }
 
     /// Append `delta` (this build's changes to what this index says) to
-    /// the journal as one batch, fsynced; return the journal's length.
+    /// the journal as one batch (not fsynced: see [`journal::append`]);
+    /// return the journal's length.
     pub fn append(&self, delta: &Delta, options: &IndexOptions) -> Result<u64> {
         let began = std::time::Instant::now();
         let (payload, facts) = delta::batch_bytes(self, delta, options)?;
@@ -276,7 +277,7 @@ impl Index {
             &payload,
         )?;
         log::debug!(
-            "timing: journal appended and synced in {:?}",
+            "timing: journal appended in {:?}",
             began.elapsed()
         );
         Ok(len)

@@ -258,6 +258,17 @@ impl Index {
         self.command_at(CmdSlot(outs.get(i)?.cmd.to_native()))
     }
 
+    /// True when `path` is among [`Index::output_paths`] (one lookup: no
+    /// set of every output to build first).
+    pub fn is_output(&self, path: &str) -> bool {
+        if let Some(slot) = self.overlay.outputs.get(path) {
+            return slot.is_some();
+        }
+        let outs = &self.base().outputs;
+        outs.binary_search_by(|row| self.base_str(&row.path).cmp(path))
+            .is_ok()
+    }
+
     /// Every recorded output and extra output (the base's sorted by path,
     /// then the journal's, unsorted).
     pub fn output_paths(&self) -> impl Iterator<Item = &str> + '_ {
