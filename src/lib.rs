@@ -14,6 +14,7 @@ pub mod graph;
 pub mod guard;
 pub mod identity;
 pub mod index;
+pub mod listings;
 pub mod lock;
 pub mod monitor;
 pub mod options;

@@ -18,9 +18,10 @@ use std::path::Path;
 
 use sha2::{Digest as _, Sha256};
 
-use crate::change::{ChangeDetector, ChangeSource, Changes, FileKind, FullScan};
+use crate::change::{ChangeDetector, ChangeSource, Changes, FileKind, FileState, FullScan, Moment};
 use crate::identity::{self, Digest};
 use crate::index::{FileSlot, Generation, Index, IndexOptions, Listing, Open, TreeEntry};
+use crate::listings::{self, Listings, Seen};
 use crate::monitor::since::Since;
 use crate::monitor::source::Narrowed;
 use crate::options::ChangeMode;
@@ -314,14 +315,22 @@ fn changed_tree(index: &Index, root: &Path, since: Option<&Since>) -> TreeChange
         .tree()
         .filter(|(path, _)| since.map_or(true, |s| s.may_have_changed(path)))
         .collect();
+    let seen = Listings::load(&root.join(crate::project::STATE_DIR));
+    let token = listings::outputs_token(index);
     let now = crate::change::parallel_map(entries.len(), TREE_THREADS, |i| {
         ProjPath::new(entries[i].0)
             .ok()
-            .map(|p| tree_listing(root, &p, &is_output))
+            .map(|p| listing_now(root, &p, &is_output, &seen, token))
     });
+    let fresh = now
+        .iter()
+        .zip(&entries)
+        .filter_map(|(now, (path, _))| Some((path.to_string(), now.as_ref()?.1?)))
+        .collect();
+    seen.update(fresh);
     let mut changes = TreeChanges::default();
     for ((path, recorded), now) in entries.iter().zip(now) {
-        let now = now.unwrap_or_default();
+        let now = now.map(|(listing, _)| listing).unwrap_or_default();
         if now.files != recorded.files {
             changes.files.insert(path.to_string());
         }
@@ -330,6 +339,34 @@ fn changed_tree(index: &Index, root: &Path, since: Option<&Since>) -> TreeChange
         }
     }
     changes
+}
+
+/// A tree entry's listing now: a directory whose state proves it
+/// unchanged since [`Listings`] saw it is not listed again ([`crate::listings`]);
+/// one listed anew comes with what to remember of it.
+fn listing_now(
+    root: &Path,
+    path: &ProjPath,
+    is_output: &dyn Fn(&str) -> bool,
+    seen: &Listings,
+    outputs: u64,
+) -> (Listing, Option<Seen>) {
+    if path.file_name() == CONFIG_FILE {
+        return (tree_listing(root, path, is_output), None);
+    }
+    let taken = Moment::now();
+    let state = FileState::lstat(&path.to_disk(root)).ok().flatten();
+    if let Some(listing) = seen.get(path.as_str()).and_then(|s| s.still(state, outputs)) {
+        return (listing, None);
+    }
+    let listing = listing(root, path, is_output);
+    let fresh = state.filter(|s| s.kind == FileKind::Dir).map(|state| Seen {
+        state,
+        taken,
+        outputs,
+        listing,
+    });
+    (listing, fresh)
 }
 
 /// The tree a parse saw: each walked directory's listing digest and each
