@@ -92,7 +92,9 @@ impl Listings {
             return;
         }
         self.seen.extend(fresh);
-        let tmp = self.path.with_extension(format!("tmp{}", std::process::id()));
+        // One name: a killed build leaves at most one behind, and a torn
+        // file from a race between two processes fails its checksum.
+        let tmp = self.path.with_extension("tmp");
         let written = fs::File::create(&tmp)
             .and_then(|mut f| f.write_all(&encode(&self.seen)))
             .and_then(|()| fs::rename(&tmp, &self.path));

@@ -356,7 +356,10 @@ fn listing_now(
     }
     let taken = Moment::now();
     let state = FileState::lstat(&path.to_disk(root)).ok().flatten();
-    if let Some(listing) = seen.get(path.as_str()).and_then(|s| s.still(state, outputs)) {
+    if let Some(listing) = seen
+        .get(path.as_str())
+        .and_then(|s| s.still(state, outputs))
+    {
         return (listing, None);
     }
     let listing = listing(root, path, is_output);

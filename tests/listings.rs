@@ -25,7 +25,10 @@ fn globbing() -> Project {
 fn a_new_source_file_is_seen_after_listings_were_cached() {
     require_fuse!();
     let p = globbing();
-    assert!(p.path(".tupfs/listings").exists(), "the listings were remembered");
+    assert!(
+        p.path(".tupfs/listings").exists(),
+        "the listings were remembered"
+    );
     p.write("b/z.in", "z\n");
     p.build(&[]).success().ran_exactly(&["cat z.in > z.out"]);
     p.build(&[]).success().ran_nothing();
@@ -47,5 +50,9 @@ fn a_damaged_listings_file_is_listing_everything_again() {
     p.build(&[]).success().ran_exactly(&["cat w.in > w.out"]);
     std::fs::write(&cache, b"junk").unwrap();
     p.build(&[]).success().ran_nothing();
-    assert_ne!(std::fs::read(&cache).unwrap(), b"junk", "listed and rewritten");
+    assert_ne!(
+        std::fs::read(&cache).unwrap(),
+        b"junk",
+        "listed and rewritten"
+    );
 }

@@ -276,10 +276,7 @@ impl Index {
             &facts,
             &payload,
         )?;
-        log::debug!(
-            "timing: journal appended in {:?}",
-            began.elapsed()
-        );
+        log::debug!("timing: journal appended in {:?}", began.elapsed());
         Ok(len)
     }
 
