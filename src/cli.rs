@@ -215,7 +215,11 @@ pub fn build(dir: &Path, opts: &BuildOptions) -> Result<ExitCode> {
         Ok(selected) => selected,
         Err(e) => return failed_early(&project, &format!("{e:#}"), parsed),
     };
-    let guard = match crate::guard::check(&project, &graph, &prior, rules.reused) {
+    let checked = match (&rules.cone, rules.reused) {
+        (Some(cone), false) => crate::guard::check_cone(&project, &graph, &prior, cone),
+        _ => crate::guard::check(&project, &graph, &prior, rules.reused),
+    };
+    let guard = match checked {
         Ok(after) => after,
         Err(e) => return failed_early(&project, &e, parsed),
     };
@@ -369,6 +373,10 @@ fn rules_and_graph(
         Some(rules) => rules,
         None => buildrules::rules_for_build(project, prior, decision, explain)?,
     };
+    if opts.targets.is_empty() {
+        // A partial parse: the cone of what its rules changed, if small.
+        rules = crate::cone::parsed::narrow(prior, &project.state_dir(), rules);
+    }
     let parsed = rules.parsed;
     log::debug!(
         "timing: {parsed} Tupfiles parsed at {:?}",
