@@ -353,7 +353,9 @@ fn scan_and_decide(
     if built.is_some() {
         return built;
     }
-    match reparse::decide(prior, &project.root, &changed_tree) {
+    let decision = reparse::decide(prior, &project.root, &changed_tree);
+    log::debug!("timing: decided what to parse at {:?}", started.elapsed());
+    match decision {
         Decision::Reuse if opts.targets.is_empty() && prior.nothing_to_do() => None,
         decision => Some(rules_and_graph(project, prior, decision, opts, started)),
     }

@@ -44,13 +44,17 @@ fn cone_of(
     project_state: &std::path::Path,
     rules: &Rules,
 ) -> Result<(Cone, Vec<Rule>), String> {
+    let began = std::time::Instant::now();
     let index = usable(prior, project_state)?;
     let touched = Touched::of(index, rules);
     let parsed: Vec<&Rule> = rules.rules.iter().filter(|r| touched.rule(r)).collect();
     let mut finder = Finder::new(prior, index)?;
+    log::debug!("timing: cone: own reasons in {:?} (all up to date: {})", began.elapsed(), index.all_up_to_date());
     finder.seed_by_changed_outputs();
     let stale = compare(&mut finder, index, &touched, &parsed)?;
+    log::debug!("timing: cone: compared in {:?}", began.elapsed());
     finder.close();
+    log::debug!("timing: cone: closed in {:?}", began.elapsed());
     let member = std::mem::take(&mut finder.member);
     let slots = in_rule_order(index, &member, |c| !touched.command(c));
     let total = index.live_command_count();
