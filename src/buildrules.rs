@@ -160,7 +160,10 @@ fn parse_some(
         .map_err(|e| (e, 0))?
         .into_iter()
         .partition(|r| touched.contains(&TupfileKey::of_rule(r)));
-    log::debug!("timing: partial parse: rules from the index in {:?}", began.elapsed());
+    log::debug!(
+        "timing: partial parse: rules from the index in {:?}",
+        began.elapsed()
+    );
     let options = &dirty.options;
     let parse: BTreeSet<TupfileKey> = dirty.parse.keys().cloned().collect();
     let partial = Partial {

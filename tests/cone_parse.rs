@@ -65,7 +65,10 @@ fn settled_and_agrees(p: &Project) {
     let mine = p.outputs();
     let (clean, outputs) = p.clean_build_in_place(&[]);
     clean.success();
-    assert_eq!(mine, outputs, "the incremental outputs differ from a clean build's");
+    assert_eq!(
+        mine, outputs,
+        "the incremental outputs differ from a clean build's"
+    );
 }
 
 #[test]
@@ -96,7 +99,10 @@ fn a_rule_added_then_removed() {
     p.build(&[]).success();
     // Nobody else looks at d: only d's Tupfile is parsed.
     let d = ": foreach *.in |> cp %f %o |> %B.copy\n";
-    p.write("d/Tupfile", &format!("{d}: 1.in 2.in |> cat %f > %o |> both.cat\n"));
+    p.write(
+        "d/Tupfile",
+        &format!("{d}: 1.in 2.in |> cat %f > %o |> both.cat\n"),
+    );
     p.build(&[])
         .success()
         .ran_exactly(&["cat 1.in 2.in > both.cat"]);
@@ -180,19 +186,16 @@ fn a_new_output_matched_by_another_directorys_glob() {
 #[test]
 fn a_tuprules_or_included_file_edit() {
     require_fuse!();
-    let p = project()
-        .file("a/defs.tup", "GREETING = hi\n")
-        .file(
-            "a/Tupfile",
-            &a_tupfile("include defs.tup\n: |> echo $(GREETING) > %o |> greet.txt\n"),
-        );
+    let p = project().file("a/defs.tup", "GREETING = hi\n").file(
+        "a/Tupfile",
+        &a_tupfile("include defs.tup\n: |> echo $(GREETING) > %o |> greet.txt\n"),
+    );
     p.build(&[]).success();
     // a and b include Tuprules.tup: both are parsed, only a's rule uses it.
     p.write("Tuprules.tup", "SUFFIX = fin\n");
-    p.build(&[]).success().ran_exactly(&[
-        "cat 1.out 2.out > all.cat && echo fin >> all.cat",
-        B_CP,
-    ]);
+    p.build(&[])
+        .success()
+        .ran_exactly(&["cat 1.out 2.out > all.cat && echo fin >> all.cat", B_CP]);
     // a's four rules and b's one (both parsed).
     assert_eq!(cone(&p), Some((5, 9)));
     p.write("a/defs.tup", "GREETING = hello\n");

@@ -43,7 +43,10 @@ fn walk_from(index: &Index, graph: &Graph, target: Target, reader: CmdId) -> boo
     };
     walk.in_graph.insert(reader);
     let ancestors: Vec<CmdId> = walk.in_graph.iter().copied().collect();
-    if ancestors.iter().any(|a| Target::Graph(*a) == target && *a != reader) {
+    if ancestors
+        .iter()
+        .any(|a| Target::Graph(*a) == target && *a != reader)
+    {
         return true;
     }
     for id in ancestors {

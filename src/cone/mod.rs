@@ -129,7 +129,11 @@ fn too_big(count: usize, total: usize) -> Result<(), String> {
 
 /// The member slots that `keep` accepts, in the parse's rule order
 /// (variant, directory, recorded position).
-fn in_rule_order(index: &Index, member: &[bool], keep: impl Fn(&CommandView<'_>) -> bool) -> Vec<CmdSlot> {
+fn in_rule_order(
+    index: &Index,
+    member: &[bool],
+    keep: impl Fn(&CommandView<'_>) -> bool,
+) -> Vec<CmdSlot> {
     let mut slots: Vec<CmdSlot> = (0..index.command_count() as u32)
         .map(CmdSlot)
         .filter(|s| member[s.0 as usize])

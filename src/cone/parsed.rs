@@ -48,8 +48,16 @@ fn cone_of(
     let index = usable(prior, project_state)?;
     let touched = Touched::of(index, rules);
     let parsed: Vec<&Rule> = rules.rules.iter().filter(|r| touched.rule(r)).collect();
+    if parsed.iter().any(|r| r.flags.compile_db) {
+        // compile_commands.json is written from the whole graph.
+        return Err("a rule has ^j (compile_commands.json)".into());
+    }
     let mut finder = Finder::new(prior, index)?;
-    log::debug!("timing: cone: own reasons in {:?} (all up to date: {})", began.elapsed(), index.all_up_to_date());
+    log::debug!(
+        "timing: cone: own reasons in {:?} (all up to date: {})",
+        began.elapsed(),
+        index.all_up_to_date()
+    );
     finder.seed_by_changed_outputs();
     let stale = compare(&mut finder, index, &touched, &parsed)?;
     log::debug!("timing: cone: compared in {:?}", began.elapsed());

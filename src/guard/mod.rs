@@ -104,7 +104,9 @@ fn check_parsed(
     if let Some(i) = index {
         let mut unordered = order::unordered(graph, i);
         if cone.is_some() {
-            unordered.retain(|u| !crate::cone::declared::reaches_in_graph(i, graph, u.producer, u.reader));
+            unordered.retain(|u| {
+                !crate::cone::declared::reaches_in_graph(i, graph, u.producer, u.reader)
+            });
         }
         if !unordered.is_empty() {
             return Err(order::message(graph, &unordered));
