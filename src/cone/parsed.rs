@@ -6,7 +6,7 @@
 //! the parsed Tupfiles is materialised (their records are replaced), the
 //! other commands only when in the cone. See DESIGN.md, "The cone".
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::{in_rule_order, too_big, usable, Cone, Finder};
@@ -52,20 +52,19 @@ fn cone_of(
         // compile_commands.json is written from the whole graph.
         return Err("a rule has ^j (compile_commands.json)".into());
     }
+    let total = index.live_command_count();
+    too_big(parsed.len(), total)?;
     let mut finder = Finder::new(prior, index)?;
-    log::debug!(
-        "timing: cone: own reasons in {:?} (all up to date: {})",
-        began.elapsed(),
-        index.all_up_to_date()
-    );
+    let own = began.elapsed();
     finder.seed_by_changed_outputs();
     let stale = compare(&mut finder, index, &touched, &parsed)?;
-    log::debug!("timing: cone: compared in {:?}", began.elapsed());
     finder.close();
-    log::debug!("timing: cone: closed in {:?}", began.elapsed());
+    log::debug!(
+        "timing: cone after the parse: own reasons in {own:?}, compared and closed in {:?}",
+        began.elapsed()
+    );
     let member = std::mem::take(&mut finder.member);
     let slots = in_rule_order(index, &member, |c| !touched.command(c));
-    let total = index.live_command_count();
     too_big(slots.len() + parsed.len(), total)?;
     let mut picked = slots
         .iter()
@@ -86,33 +85,31 @@ fn cone_of(
     Ok((cone, picked))
 }
 
-/// The Tupfiles whose recorded rules the parse replaced (parsed or gone),
-/// as (variant, directory).
-struct Touched(HashSet<(String, String)>);
+/// The Tupfiles whose recorded rules the parse replaced (parsed or gone):
+/// their directories by variant.
+struct Touched(HashMap<String, HashSet<String>>);
 
 impl Touched {
     fn of(index: &Index, rules: &Rules) -> Touched {
-        let kept = |v: &str, d: &str| {
-            rules
-                .kept
-                .iter()
-                .any(|k| k.variant.as_str() == v && k.dir.as_str() == d)
+        let mut set: HashMap<String, HashSet<String>> = HashMap::new();
+        let mut add = |variant: &str, dir: &str| {
+            let dirs = set.entry(variant.to_string()).or_default();
+            dirs.insert(dir.to_string());
         };
-        let mut set = HashSet::new();
         for view in index.tupfiles() {
-            if !kept(view.variant(), view.dir()) {
-                set.insert((view.variant().to_string(), view.dir().to_string()));
+            let key = crate::reparse::key_of(&view);
+            if !key.is_some_and(|k| rules.kept.contains(&k)) {
+                add(view.variant(), view.dir());
             }
         }
         for t in &rules.tupfiles {
-            set.insert((t.variant.as_str().to_string(), t.dir.as_str().to_string()));
+            add(t.variant.as_str(), t.dir.as_str());
         }
         Touched(set)
     }
 
     fn has(&self, variant: &str, dir: &str) -> bool {
-        // Few Tupfiles are touched: no allocation per question.
-        self.0.iter().any(|(v, d)| v == variant && d == dir)
+        self.0.get(variant).is_some_and(|dirs| dirs.contains(dir))
     }
 
     fn rule(&self, r: &Rule) -> bool {
