@@ -153,12 +153,17 @@ fn parse_some(
         say(explain, &format!("parsing the Tupfile of {key}: {why}"));
     }
     let index = prior.index.as_ref().ok_or(("no index".to_string(), 0))?;
+    let began = std::time::Instant::now();
     let touched = dirty.touched();
     let (old, kept): (Vec<Rule>, Vec<Rule>) = prior
         .rules()
         .map_err(|e| (e, 0))?
         .into_iter()
         .partition(|r| touched.contains(&TupfileKey::of_rule(r)));
+    log::debug!(
+        "timing: partial parse: rules from the index in {:?}",
+        began.elapsed()
+    );
     let options = &dirty.options;
     let parse: BTreeSet<TupfileKey> = dirty.parse.keys().cloned().collect();
     let partial = Partial {
@@ -167,7 +172,11 @@ fn parse_some(
     };
     let parsed = tupfile::parse_partial(&project.root, options, &dirty.tree, partial)
         .map_err(|e| e.to_string())
-        .and_then(|p| reparse::stands(index, &dirty, &old, &p).map(|()| p));
+        .and_then(|p| {
+            log::debug!("timing: partial parse: parsed in {:?}", began.elapsed());
+            reparse::stands(index, &dirty, &old, &p).map(|()| p)
+        });
+    log::debug!("timing: partial parse: checked in {:?}", began.elapsed());
     match parsed {
         Ok(parsed) => {
             let kept: BTreeSet<TupfileKey> = index
@@ -206,7 +215,9 @@ fn finish(
         .chain(&options.previous_outputs)
         .map(|p| p.as_str())
         .collect();
+    let began = std::time::Instant::now();
     let tree = reuse::tree_entries(&project.root, &parsed, &|p| outputs.contains(p));
+    log::debug!("timing: parse: the tree listed in {:?}", began.elapsed());
     Ok(Rules {
         tupfiles: parsed.tupfiles,
         rules: parsed.rules,

@@ -215,7 +215,11 @@ pub fn build(dir: &Path, opts: &BuildOptions) -> Result<ExitCode> {
         Ok(selected) => selected,
         Err(e) => return failed_early(&project, &format!("{e:#}"), parsed),
     };
-    let guard = match crate::guard::check(&project, &graph, &prior, rules.reused) {
+    let checked = match (&rules.cone, rules.reused) {
+        (Some(cone), false) => crate::guard::check_cone(&project, &graph, &prior, cone),
+        _ => crate::guard::check(&project, &graph, &prior, rules.reused),
+    };
+    let guard = match checked {
         Ok(after) => after,
         Err(e) => return failed_early(&project, &e, parsed),
     };
@@ -355,7 +359,9 @@ fn scan_and_decide(
     if built.is_some() {
         return built;
     }
-    match reparse::decide(prior, &project.root, &changed_tree) {
+    let decision = reparse::decide(prior, &project.root, &changed_tree);
+    log::debug!("timing: decided what to parse at {:?}", started.elapsed());
+    match decision {
         Decision::Reuse if opts.targets.is_empty() && prior.nothing_to_do() => None,
         decision => Some(rules_and_graph(project, prior, decision, opts, started)),
     }
@@ -375,6 +381,10 @@ fn rules_and_graph(
         Some(rules) => rules,
         None => buildrules::rules_for_build(project, prior, decision, explain)?,
     };
+    if opts.targets.is_empty() {
+        // A partial parse: the cone of what its rules changed, if small.
+        rules = crate::cone::parsed::narrow(prior, &project.state_dir(), rules);
+    }
     let parsed = rules.parsed;
     log::debug!(
         "timing: {parsed} Tupfiles parsed at {:?}",

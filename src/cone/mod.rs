@@ -14,6 +14,7 @@
 
 mod bits;
 pub mod declared;
+pub mod parsed;
 
 use std::collections::{HashMap, HashSet};
 
@@ -32,6 +33,11 @@ pub struct Cone {
     pub member: Vec<bool>,
     /// How many commands the index holds.
     pub total: usize,
+    /// How many rules of the Tupfiles parsed in this build are materialised
+    /// beside `slots` (all of those Tupfiles' rules; [`parsed`]).
+    pub from_parse: usize,
+    /// Outputs of the index's commands that the parse removed: stale.
+    pub stale: Vec<crate::paths::ProjPath>,
 }
 
 impl Cone {
@@ -40,9 +46,14 @@ impl Cone {
         self.member.get(slot.0 as usize).copied().unwrap_or(false)
     }
 
+    /// How many commands the build materialises.
+    pub fn materialised(&self) -> usize {
+        self.slots.len() + self.from_parse
+    }
+
     /// The `-vv` line and run log summary: "cone: 2 of 11,000 commands".
     pub fn describe(&self) -> String {
-        format!("cone: {} of {} commands", self.slots.len(), self.total)
+        format!("cone: {} of {} commands", self.materialised(), self.total)
     }
 }
 
@@ -79,6 +90,25 @@ const MIN_COMMANDS: usize = 64;
 /// The cone of the build `prior` describes (opened, scanned, confirmed;
 /// rules re-used from it), or why the full graph is built instead.
 pub fn find(prior: &Prior, project_state: &std::path::Path) -> Result<Cone, String> {
+    let index = usable(prior, project_state)?;
+    let mut finder = Finder::new(prior, index)?;
+    finder.seed_by_changed_outputs();
+    finder.close();
+    let member = finder.member;
+    let total = index.live_command_count();
+    let slots = in_rule_order(index, &member, |_| true);
+    too_big(slots.len(), total)?;
+    Ok(Cone {
+        slots,
+        member,
+        total,
+        from_parse: 0,
+        stale: Vec::new(),
+    })
+}
+
+/// The index, if a cone may be taken of it at all.
+fn usable<'a>(prior: &'a Prior, project_state: &std::path::Path) -> Result<&'a Index, String> {
     let index = prior.index.as_ref().ok_or("no index")?;
     if prior.full_deps && !index.full_deps() {
         return Err("full dependencies were turned on".into());
@@ -86,30 +116,35 @@ pub fn find(prior: &Prior, project_state: &std::path::Path) -> Result<Cone, Stri
     if !crate::guard::made::exists(project_state) {
         return Err("no record of the outputs tupfs made".into());
     }
-    let slots = index.command_count();
-    let total = index.live_command_count();
-    let mut finder = Finder::new(prior, index)?;
-    finder.seed_by_changed_outputs();
-    finder.close();
-    let member = finder.member;
-    let count = member.iter().filter(|m| **m).count();
+    Ok(index)
+}
+
+/// Err when a cone of `count` of `total` commands is not worth it.
+fn too_big(count: usize, total: usize) -> Result<(), String> {
     if total >= MIN_COMMANDS && count as f64 > total as f64 * MAX_SHARE {
         return Err(format!("{count} of {total} commands may run"));
     }
-    let mut slots: Vec<CmdSlot> = (0..slots as u32)
+    Ok(())
+}
+
+/// The member slots that `keep` accepts, in the parse's rule order
+/// (variant, directory, recorded position).
+fn in_rule_order(
+    index: &Index,
+    member: &[bool],
+    keep: impl Fn(&CommandView<'_>) -> bool,
+) -> Vec<CmdSlot> {
+    let mut slots: Vec<CmdSlot> = (0..index.command_count() as u32)
         .map(CmdSlot)
         .filter(|s| member[s.0 as usize])
+        .filter(|s| index.command_at(*s).is_some_and(|c| keep(&c)))
         .collect();
     let key = |s: &CmdSlot| {
         let c = index.command_at(*s);
         c.map(|c| (c.variant(), c.source_dir(), c.position()))
     };
     slots.sort_by(|a, b| key(a).cmp(&key(b)));
-    Ok(Cone {
-        slots,
-        member,
-        total,
-    })
+    slots
 }
 
 /// The search: which commands are in, which files are "hot" (changed, or
@@ -124,6 +159,9 @@ struct Finder<'a> {
     hot: Bits,
     outputs: HashSet<&'a str>,
     groups: HashSet<(&'a str, &'a str)>,
+    /// Outputs or groups were made hot without a command joining
+    /// ([`parsed`]): one pass of [`Finder::close`] is due.
+    seeded: bool,
 }
 
 impl<'a> Finder<'a> {
@@ -141,6 +179,7 @@ impl<'a> Finder<'a> {
             hot,
             outputs: HashSet::new(),
             groups: HashSet::new(),
+            seeded: false,
         };
         let vars = changed_variables(index);
         for c in index.commands() {
@@ -228,7 +267,7 @@ impl<'a> Finder<'a> {
 
     /// Add the dependents of what was added, pass after pass, until none.
     fn close(&mut self) {
-        while !self.fresh.is_empty() {
+        while !self.fresh.is_empty() || std::mem::take(&mut self.seeded) {
             for slot in std::mem::take(&mut self.fresh) {
                 let Some(c) = self.index.command_at(slot) else {
                     continue;

@@ -120,11 +120,12 @@ pub fn run_build_with(
     history.full_deps = req.full_deps;
     history.cone = req.cone.is_some();
     log::debug!("timing: identities at {:?}", started.elapsed());
-    // A cone re-uses the rules: no rule went away, so no output is stale.
+    // A cone knows its stale outputs: none when it re-uses the rules, the
+    // removed rules' after a partial parse.
     let stale_outputs = match &req.cone {
         Some(cone) => {
-            crate::ui::runlog::set_cone(cone.slots.len(), cone.total);
-            Vec::new()
+            crate::ui::runlog::set_cone(cone.materialised(), cone.total);
+            cone.stale.clone()
         }
         None => history.stale_outputs(graph),
     };
@@ -161,7 +162,11 @@ pub fn run_build_with(
             "cannot record this build (the last recorded one stays; what ran since will run again)",
         )?;
         let kept: Vec<ProjPath> = stale.kept.iter().map(|(p, _)| p.clone()).collect();
-        if let Err(e) = crate::guard::settle(project, graph, &kept, req.guard) {
+        let settled = match req.guard.cone {
+            true => crate::guard::settle_cone(project, &stale.removed, req.guard),
+            false => crate::guard::settle(project, graph, &kept, req.guard),
+        };
+        if let Err(e) = settled {
             ui.warn(&format!(
                 "cannot update the record of this build's outputs: {e}"
             ));

@@ -20,6 +20,10 @@ pub struct AfterRecord {
     /// `.tupfs/outputs` must be rewritten from the outputs of the index
     /// this build writes (it does not hold exactly them).
     pub rewrite_made: bool,
+    /// The graph is a cone of a partial parse: `.tupfs/outputs` loses the
+    /// stale outputs removed, and keeps every other line
+    /// ([`settle_cone`]).
+    pub cone: bool,
 }
 
 /// Check `graph` against the disk and the last build (`prior`, opened,
@@ -47,8 +51,35 @@ pub fn check(
         refuse(graph, &found, false)?;
         return Ok(AfterRecord {
             rewrite_made: !made::exists(&state),
+            cone: false,
         });
     }
+    check_parsed(project, graph, prior, None)
+}
+
+/// [`check`] of a graph of the cone of a partial parse
+/// ([`crate::cone::parsed`]): a read left unordered by the graph may be
+/// ordered through commands it does not hold, and `.tupfs/outputs` keeps
+/// the outputs of the commands outside the cone.
+pub fn check_cone(
+    project: &Project,
+    graph: &Graph,
+    prior: &Prior,
+    cone: &crate::cone::Cone,
+) -> Result<AfterRecord, String> {
+    check_parsed(project, graph, prior, Some(cone))
+}
+
+/// [`check`] of rules that were parsed (not all re-used from the index).
+fn check_parsed(
+    project: &Project,
+    graph: &Graph,
+    prior: &Prior,
+    cone: Option<&crate::cone::Cone>,
+) -> Result<AfterRecord, String> {
+    let state = project.state_dir();
+    let root = &project.root;
+    let index = prior.index.as_ref();
     let made_set = made::load(&state)
         .map_err(|e| format!("cannot read {}: {e}", made::path(&state).display()))?
         .unwrap_or_default();
@@ -71,7 +102,12 @@ pub fn check(
     let no_record = index.is_none() && made_set.is_empty() && prior.note.is_none();
     refuse(graph, &found, no_record)?;
     if let Some(i) = index {
-        let unordered = order::unordered(graph, i);
+        let mut unordered = order::unordered(graph, i);
+        if cone.is_some() {
+            unordered.retain(|u| {
+                !crate::cone::declared::reaches_in_graph(i, graph, u.producer, u.reader)
+            });
+        }
         if !unordered.is_empty() {
             return Err(order::message(graph, &unordered));
         }
@@ -84,6 +120,7 @@ pub fn check(
     })?;
     Ok(AfterRecord {
         rewrite_made: !unknown.is_empty() || !holds_exactly(graph, &made_set),
+        cone: cone.is_some(),
     })
 }
 
@@ -124,9 +161,39 @@ pub fn settle(
     if !after.rewrite_made {
         return Ok(());
     }
+    if after.cone {
+        return Ok(());
+    }
     let outputs = graph
         .commands()
         .flat_map(|(id, _)| graph.outputs(id))
         .chain(kept_stale);
     made::rewrite(&project.state_dir(), outputs)
+}
+
+/// After the index of a cone's build was written ([`AfterRecord::cone`]):
+/// the stale outputs it removed leave `.tupfs/outputs` (the outputs of the
+/// commands outside the cone stay, and the new ones were appended before
+/// anything ran).
+pub fn settle_cone(
+    project: &Project,
+    removed: &[crate::paths::ProjPath],
+    after: AfterRecord,
+) -> std::io::Result<()> {
+    if !after.cone || removed.is_empty() {
+        return Ok(());
+    }
+    let state = project.state_dir();
+    let Some(mut lines) = made::load(&state)? else {
+        return Ok(());
+    };
+    for p in removed {
+        lines.remove(p.as_str());
+    }
+    let mut paths: Vec<crate::paths::ProjPath> = lines
+        .iter()
+        .filter_map(|l| crate::paths::ProjPath::new(l).ok())
+        .collect();
+    paths.sort();
+    made::rewrite(&state, &paths)
 }
