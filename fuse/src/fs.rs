@@ -48,6 +48,8 @@ pub(crate) struct Shared {
     pub(crate) ttl: Duration,
     /// Set once mounted: drops a finished job's cached entries.
     pub(crate) notifier: OnceLock<fuser::Notifier>,
+    /// The same for the read-only mount serving the outside (full deps).
+    pub(crate) outside_notifier: OnceLock<fuser::Notifier>,
     /// Keeps wake-ups fast while requests flow.
     pub(crate) wake_latency: Arc<WakeLatency>,
     /// How many read-only opens the jobs may keep cached together.
@@ -66,9 +68,11 @@ impl Shared {
     /// Let the kernel drop the entries it cached below a finished job's
     /// prefix (memory only; errors ignored).
     pub(crate) fn forget_job(&self, id: JobId) {
-        if let Some(notifier) = self.notifier.get() {
-            let name = paths::job_dir_name(id);
-            let _ = notifier.inval_entry(INodeNo::ROOT, OsStr::new(&name));
+        let name = paths::job_dir_name(id);
+        for notifier in [&self.notifier, &self.outside_notifier] {
+            if let Some(notifier) = notifier.get() {
+                let _ = notifier.inval_entry(INodeNo::ROOT, OsStr::new(&name));
+            }
         }
     }
 
@@ -86,7 +90,7 @@ impl Shared {
         lock(&self.reserved).contains(&id)
     }
 
-    fn job(&self, id: JobId) -> Option<Arc<JobView>> {
+    pub(crate) fn job(&self, id: JobId) -> Option<Arc<JobView>> {
         self.jobs.get(id)
     }
 
@@ -111,7 +115,7 @@ impl Shared {
 
     /// The job and path behind a node's inode number. Nearly every request
     /// starts here, so this is where the fast wake-up window is renewed.
-    fn node(&self, ino: INodeNo) -> Result<(Arc<JobView>, Arc<str>), Errno> {
+    pub(crate) fn node(&self, ino: INodeNo) -> Result<(Arc<JobView>, Arc<str>), Errno> {
         self.wake_latency.renew();
         match Ino::decode(ino.0) {
             Some(Ino::Node(id, local)) => {
@@ -159,9 +163,20 @@ impl JobTable {
     }
 }
 
-/// The filesystem the daemon threads serve.
+/// The filesystem the daemon threads serve: the project mount, or (with
+/// `Serves::Outside`) the read-only mount of the system's directories
+/// for full dependencies (see [`crate::outside`]).
 #[derive(Debug)]
-pub(crate) struct TraceFs(pub(crate) Arc<Shared>);
+pub(crate) struct TraceFs(pub(crate) Arc<Shared>, pub(crate) Serves);
+
+/// Which of the two mounts a [`TraceFs`] serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Serves {
+    /// `@job-N` is the job's view of the project.
+    Project,
+    /// `@job-N` is the job's view of `/` (its `@outside`), read-only.
+    Outside,
+}
 
 /// Names the kernel hands us that are not UTF-8 cannot be project paths.
 fn utf8(name: &OsStr) -> Result<&str, Errno> {
@@ -198,7 +213,7 @@ fn unlinked(job: &JobView, ino: INodeNo, error: &io::Error) -> Option<Arc<OpenFi
 /// Up to `size` bytes of `file` from `offset` (fewer only at its end),
 /// read into memory that is not zeroed first: zeroing up to 1 MiB per
 /// READ was a visible share of the daemon's time.
-fn read_at_most(file: &File, size: usize, offset: u64) -> io::Result<Vec<u8>> {
+pub(crate) fn read_at_most(file: &File, size: usize, offset: u64) -> io::Result<Vec<u8>> {
     let mut buf = Vec::<u8>::with_capacity(size);
     while buf.len() < size {
         let filled = buf.len();
@@ -345,7 +360,9 @@ impl fuser::Filesystem for TraceFs {
         let mut want = InitFlags::FUSE_ATOMIC_O_TRUNC
             | InitFlags::FUSE_PARALLEL_DIROPS
             | InitFlags::FUSE_CACHE_SYMLINKS;
-        if self.0.want_passthrough && offered.contains(InitFlags::FUSE_PASSTHROUGH) {
+        if self.1 == Serves::Outside {
+            // No opens here (see `crate::outside`), so no backing files.
+        } else if self.0.want_passthrough && offered.contains(InitFlags::FUSE_PASSTHROUGH) {
             // Depth 2: the project itself may live on overlayfs (containers).
             if config.set_max_stack_depth(2).is_ok() {
                 want |= InitFlags::FUSE_PASSTHROUGH;
@@ -362,6 +379,12 @@ impl fuser::Filesystem for TraceFs {
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        if parent == INodeNo::ROOT && self.1 == Serves::Outside {
+            return match self.0.outside_top(name) {
+                Ok(attr) => reply.entry(self.ttl(), &attr, Generation(0)),
+                Err(e) => reply.error(e),
+            };
+        }
         if parent == INodeNo::ROOT {
             let job = paths::parse_job_dir(name)
                 .filter(|id| *id != crate::outside::FILES_JOB)
@@ -628,6 +651,11 @@ impl fuser::Filesystem for TraceFs {
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        if self.1 == Serves::Outside {
+            // ENOSYS: the kernel stops sending opens and releases on this
+            // connection, and reads name no handle (see `crate::outside`).
+            return reply.error(Errno::ENOSYS);
+        }
         let (job, path) = match self.0.node(ino) {
             Ok(n) => n,
             Err(e) => return reply.error(e),
@@ -684,9 +712,12 @@ impl fuser::Filesystem for TraceFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        let read = self.with_file(ino, fh, |file| {
-            read_at_most(file, size as usize, offset).map_err(Errno::from)
-        });
+        let read = match (self.1, fh) {
+            (Serves::Outside, FileHandle(0)) => self.0.outside_read(ino, size as usize, offset),
+            _ => self.with_file(ino, fh, |file| {
+                read_at_most(file, size as usize, offset).map_err(Errno::from)
+            }),
+        };
         match read {
             Ok(buf) => reply.data(&buf),
             Err(e) => reply.error(e),

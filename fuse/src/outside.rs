@@ -1,19 +1,33 @@
-//! Full dependencies (tup's `updater.full_deps`): the view also serves the
-//! system's directories read-only under `@job-N/@outside/<abs path>`, and
-//! the job's namespace binds them over the real top-level directories
-//! (`/usr`, `/etc`, `/opt`, ...), so reads outside the project are traced.
+//! Full dependencies (tup's `updater.full_deps`): a second, read-only FUSE
+//! mount (same daemon, same job table) serves each job's view of `/` (the
+//! view's `@outside`) as `<mnt>-outside/@job-N`, and the job's namespace
+//! binds its directories over the real top-level ones (`/usr`, `/etc`,
+//! `/opt`, ...), so reads outside the project are traced.
+//!
+//! Why a mount of its own: its superblock is read-only, so the kernel
+//! keeps the cached atime of a file it reads (on a writable one every read
+//! or mapping drops it and the next `fstat` is a GETATTR), a bind of it is
+//! read-only and `nosuid` without a remount per directory per namespace,
+//! and it answers OPEN with ENOSYS: the kernel then opens every file of
+//! that connection without asking (and never sends RELEASE), reads name no
+//! handle, and the file's page cache is kept. Nothing is lost by it: the
+//! record of an outside file is taken at the job's lookup (the file's
+//! inode is shared by all jobs, so later requests name no job anyway).
 
-use std::ffi::CString;
+use std::ffi::{CString, OsStr};
 use std::fs::Metadata;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use fuser::INodeNo;
+use fuser::{Errno, FileAttr, INodeNo};
 
-use crate::handles::Handles;
+use crate::fs::{read_at_most, Shared};
+use crate::handles::{Handles, OpenFile};
 use crate::spawn::cstring;
-use crate::view::{JobView, ViewTemplate};
-use crate::JobId;
+use crate::view::{self, JobView, Location, ViewTemplate};
+use crate::writes::open_disk_sized;
+use crate::{paths, JobId};
 
 /// The name, at the top of a job's view, under which `/` is served.
 pub(crate) const OUTSIDE_DIR: &str = "@outside";
@@ -63,6 +77,53 @@ impl JobView {
         let files = self.outside_files.as_ref()?;
         self.outside_path(path)?;
         Some(files.ino(path))
+    }
+}
+
+/// Where the read-only mount of the outside goes, next to the project
+/// mount at `mountpoint`: `<mountpoint>-outside`.
+pub(crate) fn mountpoint(mountpoint: &Path) -> PathBuf {
+    let mut name = mountpoint.as_os_str().to_owned();
+    name.push("-outside");
+    PathBuf::from(name)
+}
+
+impl Shared {
+    /// The outside mount's `@job-N` (`name`): the job's `@outside`, `/`.
+    /// The job's view exists before anything looks it up (the namespace
+    /// pool and `start_job` put it in the table before binding).
+    pub(crate) fn outside_top(&self, name: &OsStr) -> Result<FileAttr, Errno> {
+        let job = paths::parse_job_dir(name)
+            .filter(|id| *id != FILES_JOB)
+            .and_then(|id| self.job(id))
+            .ok_or(Errno::ENOENT)?;
+        let meta = job.stat(OUTSIDE_DIR)?;
+        Ok(view::attr(job.ino(OUTSIDE_DIR), &meta))
+    }
+
+    /// A READ on the outside mount: no handle (no opens there), so the
+    /// file is the inode's, read through the view's kept descriptor (one
+    /// per shared file for the build), opened now if it has none.
+    pub(crate) fn outside_read(
+        &self,
+        ino: INodeNo,
+        size: usize,
+        offset: u64,
+    ) -> Result<Vec<u8>, Errno> {
+        let (job, path) = self.node(ino)?;
+        let Location::Real(disk) = job.locate(&path) else {
+            return Err(Errno::ENOENT);
+        };
+        let open = match job.handles.reader(ino, &disk) {
+            Some(open) => open,
+            None => {
+                let (file, len) = open_disk_sized(&disk, false, false)?;
+                let open = Arc::new(OpenFile::new(file, disk, false, len));
+                job.handles.keep_reader(ino, open.clone());
+                open
+            }
+        };
+        Ok(read_at_most(&open.file, size, offset)?)
     }
 }
 
@@ -128,13 +189,14 @@ pub(crate) struct Bind {
     pub(crate) onto: CString,
 }
 
-/// The binds of the job whose view is `view` (`<mnt>/@job-N`) for `dirs`.
+/// The binds of the job whose view of `/` is `view` (`<mnt>-outside/@job-N`)
+/// for `dirs`.
 pub(crate) fn binds(view: &Path, dirs: &[PathBuf]) -> io::Result<Vec<Bind>> {
     dirs.iter()
         .map(|d| {
             let rel = d.strip_prefix("/").unwrap_or(d);
             Ok(Bind {
-                from: cstring(&view.join(OUTSIDE_DIR).join(rel))?,
+                from: cstring(&view.join(rel))?,
                 onto: cstring(d)?,
             })
         })
@@ -142,55 +204,23 @@ pub(crate) fn binds(view: &Path, dirs: &[PathBuf]) -> io::Result<Vec<Bind>> {
 }
 
 /// In a fresh mount namespace (system calls only: safe after fork): bind
-/// each of `binds` and make it read-only (the job may not change system
-/// files; the daemon never writes there either).
+/// each of `binds`. They come from the read-only, `nosuid` outside mount,
+/// and a bind keeps its source's flags: the job can change no system file
+/// (the daemon never writes there either) without a remount.
 pub(crate) fn bind_all(binds: &[Bind]) -> io::Result<()> {
-    // Every bind comes from the one FUSE mount: one statvfs (a FUSE
-    // round trip) tells the flags of all.
-    let mut flags = None;
     for b in binds {
-        // SAFETY: raw system calls with valid C strings and null optional args.
-        unsafe {
-            crate::spawn::check(libc::mount(
+        // SAFETY: a raw system call with valid C strings and null optional args.
+        crate::spawn::check(unsafe {
+            libc::mount(
                 b.from.as_ptr(),
                 b.onto.as_ptr(),
                 std::ptr::null(),
                 libc::MS_BIND,
                 std::ptr::null(),
-            ))?;
-            let flags = match flags {
-                Some(f) => f,
-                None => *flags.insert(kept_flags(&b.onto)?),
-            };
-            crate::spawn::check(libc::mount(
-                std::ptr::null(),
-                b.onto.as_ptr(),
-                std::ptr::null(),
-                libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID | flags,
-                std::ptr::null(),
-            ))?;
-        }
+            )
+        })?;
     }
     Ok(())
-}
-
-/// The flags of the mount at `path` a read-only remount must keep: in a
-/// user namespace, the ones the FUSE mount got from its owner (`nodev`,
-/// the atime mode) are locked, and dropping one is EPERM. (`statvfs`'s
-/// `ST_*` bits are the `MS_*` ones.) A system call only.
-fn kept_flags(path: &CString) -> io::Result<libc::c_ulong> {
-    let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
-    // SAFETY: a NUL-terminated path and a buffer of the right type.
-    crate::spawn::check(unsafe { libc::statvfs(path.as_ptr(), st.as_mut_ptr()) })?;
-    // SAFETY: statvfs succeeded, so it filled the buffer.
-    let f = unsafe { st.assume_init() }.f_flag;
-    let keep = libc::MS_NOSUID
-        | libc::MS_NODEV
-        | libc::MS_NOEXEC
-        | libc::MS_NOATIME
-        | libc::MS_NODIRATIME
-        | libc::MS_RELATIME;
-    Ok(f & keep)
 }
 
 #[cfg(test)]
