@@ -50,6 +50,9 @@ pub(crate) struct Shared {
     pub(crate) notifier: OnceLock<fuser::Notifier>,
     /// The same for the read-only mount serving the outside (full deps).
     pub(crate) outside_notifier: OnceLock<fuser::Notifier>,
+    /// Finished jobs whose entries on the outside mount are still cached
+    /// (see [`crate::outside::OUTSIDE_JOBS_CACHED`]), oldest first.
+    pub(crate) outside_cached: Mutex<std::collections::VecDeque<JobId>>,
     /// Keeps wake-ups fast while requests flow.
     pub(crate) wake_latency: Arc<WakeLatency>,
     /// How many read-only opens the jobs may keep cached together.
@@ -68,12 +71,11 @@ impl Shared {
     /// Let the kernel drop the entries it cached below a finished job's
     /// prefix (memory only; errors ignored).
     pub(crate) fn forget_job(&self, id: JobId) {
-        let name = paths::job_dir_name(id);
-        for notifier in [&self.notifier, &self.outside_notifier] {
-            if let Some(notifier) = notifier.get() {
-                let _ = notifier.inval_entry(INodeNo::ROOT, OsStr::new(&name));
-            }
+        if let Some(notifier) = self.notifier.get() {
+            let name = paths::job_dir_name(id);
+            let _ = notifier.inval_entry(INodeNo::ROOT, OsStr::new(&name));
         }
+        self.forget_outside_job(id);
     }
 
     /// Let `@job-N` resolve before the job starts (see [`crate::nspool`]).

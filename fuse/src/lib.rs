@@ -315,6 +315,7 @@ impl Tracer {
             ttl: options.ttl,
             notifier: std::sync::OnceLock::new(),
             outside_notifier: std::sync::OnceLock::new(),
+            outside_cached: std::sync::Mutex::default(),
             wake_latency: Arc::new(WakeLatency::new(options.fast_wake)),
             readers: Arc::new(ReaderBudget::from_limit()),
             outside: AtomicBool::new(false),

@@ -88,7 +88,31 @@ pub(crate) fn mountpoint(mountpoint: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// How many finished jobs' entries the outside mount keeps cached. A
+/// shared file's inode (and with it its page cache: `cc1`, `libc.so.6`)
+/// lives while some dentry names it, and those are per job: dropping a
+/// job's entries at its end could drop the last one, and the next job
+/// would read the compiler through the daemon again. Kept a few jobs
+/// longer, they bridge the gaps between jobs using the same tools.
+pub(crate) const OUTSIDE_JOBS_CACHED: usize = 16;
+
 impl Shared {
+    /// Job `id` ended: let the kernel drop the entries the outside mount
+    /// cached for the job that ended [`OUTSIDE_JOBS_CACHED`] jobs ago.
+    pub(crate) fn forget_outside_job(&self, id: JobId) {
+        let Some(notifier) = self.outside_notifier.get() else {
+            return;
+        };
+        let mut cached = crate::handles::lock(&self.outside_cached);
+        cached.push_back(id);
+        let old = (cached.len() > OUTSIDE_JOBS_CACHED).then(|| cached.pop_front());
+        drop(cached);
+        if let Some(Some(old)) = old {
+            let name = paths::job_dir_name(old);
+            let _ = notifier.inval_entry(INodeNo::ROOT, OsStr::new(&name));
+        }
+    }
+
     /// The outside mount's `@job-N` (`name`): the job's `@outside`, `/`.
     /// The job's view exists before anything looks it up (the namespace
     /// pool and `start_job` put it in the table before binding).
