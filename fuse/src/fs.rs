@@ -117,7 +117,7 @@ impl Shared {
 
     /// The job and path behind a node's inode number. Nearly every request
     /// starts here, so this is where the fast wake-up window is renewed.
-    pub(crate) fn node(&self, ino: INodeNo) -> Result<(Arc<JobView>, Arc<str>), Errno> {
+    fn node(&self, ino: INodeNo) -> Result<(Arc<JobView>, Arc<str>), Errno> {
         self.wake_latency.renew();
         match Ino::decode(ino.0) {
             Some(Ino::Node(id, local)) => {
@@ -215,7 +215,7 @@ fn unlinked(job: &JobView, ino: INodeNo, error: &io::Error) -> Option<Arc<OpenFi
 /// Up to `size` bytes of `file` from `offset` (fewer only at its end),
 /// read into memory that is not zeroed first: zeroing up to 1 MiB per
 /// READ was a visible share of the daemon's time.
-pub(crate) fn read_at_most(file: &File, size: usize, offset: u64) -> io::Result<Vec<u8>> {
+fn read_at_most(file: &File, size: usize, offset: u64) -> io::Result<Vec<u8>> {
     let mut buf = Vec::<u8>::with_capacity(size);
     while buf.len() < size {
         let filled = buf.len();
@@ -362,9 +362,7 @@ impl fuser::Filesystem for TraceFs {
         let mut want = InitFlags::FUSE_ATOMIC_O_TRUNC
             | InitFlags::FUSE_PARALLEL_DIROPS
             | InitFlags::FUSE_CACHE_SYMLINKS;
-        if self.1 == Serves::Outside {
-            // No opens here (see `crate::outside`), so no backing files.
-        } else if self.0.want_passthrough && offered.contains(InitFlags::FUSE_PASSTHROUGH) {
+        if self.0.want_passthrough && offered.contains(InitFlags::FUSE_PASSTHROUGH) {
             // Depth 2: the project itself may live on overlayfs (containers).
             if config.set_max_stack_depth(2).is_ok() {
                 want |= InitFlags::FUSE_PASSTHROUGH;
@@ -653,11 +651,6 @@ impl fuser::Filesystem for TraceFs {
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        if self.1 == Serves::Outside {
-            // ENOSYS: the kernel stops sending opens and releases on this
-            // connection, and reads name no handle (see `crate::outside`).
-            return reply.error(Errno::ENOSYS);
-        }
         let (job, path) = match self.0.node(ino) {
             Ok(n) => n,
             Err(e) => return reply.error(e),
@@ -714,12 +707,9 @@ impl fuser::Filesystem for TraceFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        let read = match (self.1, fh) {
-            (Serves::Outside, FileHandle(0)) => self.0.outside_read(ino, size as usize, offset),
-            _ => self.with_file(ino, fh, |file| {
-                read_at_most(file, size as usize, offset).map_err(Errno::from)
-            }),
-        };
+        let read = self.with_file(ino, fh, |file| {
+            read_at_most(file, size as usize, offset).map_err(Errno::from)
+        });
         match read {
             Ok(buf) => reply.data(&buf),
             Err(e) => reply.error(e),

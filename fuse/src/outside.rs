@@ -5,28 +5,22 @@
 //! `/opt`, ...), so reads outside the project are traced.
 //!
 //! Why a mount of its own: its superblock is read-only, so the kernel
-//! keeps the cached atime of a file it reads (on a writable one every read
-//! or mapping drops it and the next `fstat` is a GETATTR), a bind of it is
-//! read-only and `nosuid` without a remount per directory per namespace,
-//! and it answers OPEN with ENOSYS: the kernel then opens every file of
-//! that connection without asking (and never sends RELEASE), reads name no
-//! handle, and the file's page cache is kept. Nothing is lost by it: the
-//! record of an outside file is taken at the job's lookup (the file's
-//! inode is shared by all jobs, so later requests name no job anyway).
+//! keeps the cached atime of a file it reads or maps (on a writable one
+//! every read or mapping drops it and the next `fstat` is a GETATTR), and
+//! a bind of it is read-only and `nosuid` without a remount per directory
+//! per namespace.
 
 use std::ffi::{CString, OsStr};
 use std::fs::Metadata;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use fuser::{Errno, FileAttr, INodeNo};
 
-use crate::fs::{read_at_most, Shared};
-use crate::handles::{Handles, OpenFile};
+use crate::fs::Shared;
+use crate::handles::Handles;
 use crate::spawn::cstring;
-use crate::view::{self, JobView, Location, ViewTemplate};
-use crate::writes::open_disk_sized;
+use crate::view::{self, JobView, ViewTemplate};
 use crate::{paths, JobId};
 
 /// The name, at the top of a job's view, under which `/` is served.
@@ -89,11 +83,13 @@ pub(crate) fn mountpoint(mountpoint: &Path) -> PathBuf {
 }
 
 /// How many finished jobs' entries the outside mount keeps cached. A
-/// shared file's inode (and with it its page cache: `cc1`, `libc.so.6`)
-/// lives while some dentry names it, and those are per job: dropping a
-/// job's entries at its end could drop the last one, and the next job
-/// would read the compiler through the daemon again. Kept a few jobs
-/// longer, they bridge the gaps between jobs using the same tools.
+/// shared file's inode (and with it its cached attributes, symlink target
+/// and, for a file under 64 KiB, its page cache) lives while some dentry
+/// names it, and those are per job: dropping a job's entries at its end
+/// could drop the last one, and the next job would ask the daemon again
+/// (a READLINK of `/usr/bin/cc` and a READ of every small file per job).
+/// Kept a few jobs longer, they bridge the gaps between jobs using the
+/// same tools.
 pub(crate) const OUTSIDE_JOBS_CACHED: usize = 16;
 
 impl Shared {
@@ -123,31 +119,6 @@ impl Shared {
             .ok_or(Errno::ENOENT)?;
         let meta = job.stat(OUTSIDE_DIR)?;
         Ok(view::attr(job.ino(OUTSIDE_DIR), &meta))
-    }
-
-    /// A READ on the outside mount: no handle (no opens there), so the
-    /// file is the inode's, read through the view's kept descriptor (one
-    /// per shared file for the build), opened now if it has none.
-    pub(crate) fn outside_read(
-        &self,
-        ino: INodeNo,
-        size: usize,
-        offset: u64,
-    ) -> Result<Vec<u8>, Errno> {
-        let (job, path) = self.node(ino)?;
-        let Location::Real(disk) = job.locate(&path) else {
-            return Err(Errno::ENOENT);
-        };
-        let open = match job.handles.reader(ino, &disk) {
-            Some(open) => open,
-            None => {
-                let (file, len) = open_disk_sized(&disk, false, false)?;
-                let open = Arc::new(OpenFile::new(file, disk, false, len));
-                job.handles.keep_reader(ino, open.clone());
-                open
-            }
-        };
-        Ok(read_at_most(&open.file, size, offset)?)
     }
 }
 
