@@ -449,7 +449,7 @@ impl Tracer {
             tracer: JobHandle {
                 shared: self.shared.clone(),
                 watched: self.mounted.watched()
-                    && self.outside_mounted.as_ref().is_none_or(Mounted::watched),
+                    && self.outside_mounted.as_ref().map_or(true, Mounted::watched),
                 pool: self.pool.as_ref().map(NsPool::handle),
             },
             ns: prepared.map(|p| p.ns),
