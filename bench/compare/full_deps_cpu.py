@@ -9,7 +9,9 @@ Prints per-round numbers, medians and the on/off ratios.
 
 Usage: bench/compare/full_deps_cpu.py [--n 1000] [--rounds 5] [--jobs 2]
        [--tupfs target/release/tupfs] [--out bench/out/fdcpu-n1000]
-       [--modes off,on]   (a mode: off | on | floor)
+       [--modes off,on]   (a mode: off | on | floor | base)
+       [--base OTHER_TUPFS]  (mode base: that binary with --full-deps,
+                              to compare two builds of tupfs)
 """
 
 import argparse
@@ -36,11 +38,11 @@ def run(cmd, cwd):
     return wall, usage.ru_utime, usage.ru_stime
 
 
-def build_cmd(mode, tupfs, jobs):
+def build_cmd(mode, tupfs, jobs, base=None):
     if mode == "floor":
         return ["sh", "floor/full.sh"]
-    cmd = [tupfs, "build", f"-j{jobs}", "--no-cache"]
-    if mode == "on":
+    cmd = [base if mode == "base" else tupfs, "build", f"-j{jobs}", "--no-cache"]
+    if mode in ("on", "base"):
         cmd.append("--full-deps")
     return cmd
 
@@ -53,6 +55,7 @@ def main():
     ap.add_argument("--tupfs", default=os.path.join(REPO, "target/release/tupfs"))
     ap.add_argument("--out", default=None)
     ap.add_argument("--modes", default="off,on")
+    ap.add_argument("--base", default=None)
     a = ap.parse_args()
     out = a.out or os.path.join(REPO, "bench/out", f"fdcpu-n{a.n}")
     tree = os.path.join(out, "tree")
@@ -70,7 +73,7 @@ def main():
         order = modes if r % 2 == 0 else list(reversed(modes))
         for mode in order:
             subprocess.run(["sh", "floor/clean.sh"], cwd=tree, check=True)
-            wall, user, sys_ = run(build_cmd(mode, tupfs, a.jobs), tree)
+            wall, user, sys_ = run(build_cmd(mode, tupfs, a.jobs, a.base and os.path.abspath(a.base)), tree)
             results[mode].append((wall, user, sys_))
             print(
                 f"round {r + 1} {mode:5}: wall {wall:7.2f} s  user {user:7.2f} s  "
@@ -85,18 +88,24 @@ def main():
         ]
         w, u, s, c = med[mode]
         print(f"median {mode:5}: wall {w:7.2f} s  user {u:7.2f} s  sys {s:7.2f} s  cpu {c:7.2f} s")
-    if "on" in med and "off" in med:
-        names = ["wall", "user", "sys", "cpu"]
-        ratios = "  ".join(
-            f"{n} {100 * (on / off - 1):+.1f}%" for n, on, off in zip(names, med["on"], med["off"])
-        )
-        print(f"on vs off (medians): {ratios}")
-        paired = [
-            100 * ((on[1] + on[2]) / (off[1] + off[2]) - 1)
-            for on, off in zip(results["on"], results["off"])
-        ]
-        print(f"on vs off cpu, per round: {' '.join(f'{p:+.1f}%' for p in paired)}; "
-              f"median {statistics.median(paired):+.1f}%")
+    for x, y in (("on", "off"), ("base", "off"), ("on", "base")):
+        if x in med and y in med:
+            compare(results, med, x, y)
+
+
+def compare(results, med, x, y):
+    """Print mode `x` against mode `y`: medians, and per round."""
+    names = ["wall", "user", "sys", "cpu"]
+    ratios = "  ".join(
+        f"{n} {100 * (on / off - 1):+.1f}%" for n, on, off in zip(names, med[x], med[y])
+    )
+    print(f"{x} vs {y} (medians): {ratios}")
+    paired = [
+        100 * ((on[1] + on[2]) / (off[1] + off[2]) - 1)
+        for on, off in zip(results[x], results[y])
+    ]
+    print(f"{x} vs {y} cpu, per round: {' '.join(f'{p:+.1f}%' for p in paired)}; "
+          f"median {statistics.median(paired):+.1f}%")
 
 
 if __name__ == "__main__":

@@ -48,6 +48,11 @@ pub(crate) struct Shared {
     pub(crate) ttl: Duration,
     /// Set once mounted: drops a finished job's cached entries.
     pub(crate) notifier: OnceLock<fuser::Notifier>,
+    /// The same for the read-only mount serving the outside (full deps).
+    pub(crate) outside_notifier: OnceLock<fuser::Notifier>,
+    /// Finished jobs whose entries on the outside mount are still cached
+    /// (see [`crate::outside::OUTSIDE_JOBS_CACHED`]), oldest first.
+    pub(crate) outside_cached: Mutex<std::collections::VecDeque<JobId>>,
     /// Keeps wake-ups fast while requests flow.
     pub(crate) wake_latency: Arc<WakeLatency>,
     /// How many read-only opens the jobs may keep cached together.
@@ -70,6 +75,7 @@ impl Shared {
             let name = paths::job_dir_name(id);
             let _ = notifier.inval_entry(INodeNo::ROOT, OsStr::new(&name));
         }
+        self.forget_outside_job(id);
     }
 
     /// Let `@job-N` resolve before the job starts (see [`crate::nspool`]).
@@ -86,7 +92,7 @@ impl Shared {
         lock(&self.reserved).contains(&id)
     }
 
-    fn job(&self, id: JobId) -> Option<Arc<JobView>> {
+    pub(crate) fn job(&self, id: JobId) -> Option<Arc<JobView>> {
         self.jobs.get(id)
     }
 
@@ -159,9 +165,20 @@ impl JobTable {
     }
 }
 
-/// The filesystem the daemon threads serve.
+/// The filesystem the daemon threads serve: the project mount, or (with
+/// `Serves::Outside`) the read-only mount of the system's directories
+/// for full dependencies (see [`crate::outside`]).
 #[derive(Debug)]
-pub(crate) struct TraceFs(pub(crate) Arc<Shared>);
+pub(crate) struct TraceFs(pub(crate) Arc<Shared>, pub(crate) Serves);
+
+/// Which of the two mounts a [`TraceFs`] serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Serves {
+    /// `@job-N` is the job's view of the project.
+    Project,
+    /// `@job-N` is the job's view of `/` (its `@outside`), read-only.
+    Outside,
+}
 
 /// Names the kernel hands us that are not UTF-8 cannot be project paths.
 fn utf8(name: &OsStr) -> Result<&str, Errno> {
@@ -362,6 +379,12 @@ impl fuser::Filesystem for TraceFs {
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        if parent == INodeNo::ROOT && self.1 == Serves::Outside {
+            return match self.0.outside_top(name) {
+                Ok(attr) => reply.entry(self.ttl(), &attr, Generation(0)),
+                Err(e) => reply.error(e),
+            };
+        }
         if parent == INodeNo::ROOT {
             let job = paths::parse_job_dir(name)
                 .filter(|id| *id != crate::outside::FILES_JOB)

@@ -148,6 +148,9 @@ pub struct Tracer {
     /// Namespaces made ahead for the next jobs (namespace isolation only).
     /// Declared before `mounted`: dropped (its binds released) first.
     pool: Option<NsPool>,
+    /// Full dependencies: the read-only mount of the outside (see
+    /// [`outside`]); unmounted before the project mount.
+    outside_mounted: Option<Mounted>,
     mounted: Mounted,
     /// Drops the fast wake-up request when the tracer goes.
     _fast_wake: Option<Governor>,
@@ -280,6 +283,10 @@ impl Tracer {
     /// cleared.
     pub fn clear_leftovers(config: &MountConfig) -> io::Result<()> {
         mount::clear_dead_mount(&config.mountpoint)?;
+        let outside_mnt = outside::mountpoint(&config.mountpoint);
+        if outside_mnt.is_dir() {
+            mount::clear_dead_mount(&outside_mnt)?;
+        }
         if config.mountpoint.is_dir() {
             mount::check_not_mounted(&config.mountpoint)?;
         }
@@ -296,8 +303,9 @@ impl Tracer {
             .canonicalize()
             .map_err(|e| with_path(e, &config.root))?;
         mount::raise_fd_limit();
+        let outside_mnt = outside::mountpoint(&config.mountpoint);
         let hidden: Arc<[OsString]> =
-            paths::hidden_names(&root, &[&config.mountpoint, &config.scratch]).into();
+            paths::hidden_names(&root, &[&config.mountpoint, &config.scratch, &outside_mnt]).into();
         let shared = Arc::new(Shared {
             root: Arc::from(root.as_path()),
             jobs: fs::JobTable::default(),
@@ -306,6 +314,8 @@ impl Tracer {
             passthrough: AtomicBool::new(false),
             ttl: options.ttl,
             notifier: std::sync::OnceLock::new(),
+            outside_notifier: std::sync::OnceLock::new(),
+            outside_cached: std::sync::Mutex::default(),
             wake_latency: Arc::new(WakeLatency::new(options.fast_wake)),
             readers: Arc::new(ReaderBudget::from_limit()),
             outside: AtomicBool::new(false),
@@ -316,8 +326,8 @@ impl Tracer {
         let mounted = mount::mount(
             shared.clone(),
             &config.mountpoint,
-            threads,
-            options.io_uring,
+            (threads, options.io_uring),
+            fs::Serves::Project,
         )?;
         clear_scratch(&config.scratch)?;
         if let Some(notifier) = mounted.notifier() {
@@ -329,6 +339,10 @@ impl Tracer {
         let job_root = job_root(options.job_root.clone(), isolation, &root)?;
         let outside = outside_dirs(&options, isolation, &root, &config, job_root.as_deref())?;
         shared.outside.store(!outside.is_empty(), Ordering::Relaxed);
+        let outside_mounted = match outside.is_empty() {
+            true => None,
+            false => Some(mount_outside(&shared, &outside_mnt, threads, &options)?),
+        };
         let next_job = Arc::new(AtomicU64::new(1));
         let mut template = ViewTemplate {
             root: shared.root.clone(),
@@ -369,6 +383,7 @@ impl Tracer {
             outside,
             next_job,
             pool,
+            outside_mounted,
             mounted,
             _fast_wake: fast_wake,
         })
@@ -433,7 +448,8 @@ impl Tracer {
             view: Some(view),
             tracer: JobHandle {
                 shared: self.shared.clone(),
-                watched: self.mounted.watched(),
+                watched: self.mounted.watched()
+                    && self.outside_mounted.as_ref().map_or(true, Mounted::watched),
                 pool: self.pool.as_ref().map(NsPool::handle),
             },
             ns: prepared.map(|p| p.ns),
@@ -469,7 +485,10 @@ impl Tracer {
                     fuse_rdev: spawn::fuse_rdev(),
                     user: (self.isolation == Isolation::UserNamespace).then(spawn::IdMaps::current),
                     job_root: self.job_root.as_deref().map(cstring).transpose()?,
-                    binds: outside::binds(&view_dir, &self.outside)?,
+                    binds: outside::binds(
+                        &paths::job_view(&outside::mountpoint(&self.config.mountpoint), id),
+                        &self.outside,
+                    )?,
                 };
                 (cwd, entry)
             }
@@ -483,7 +502,9 @@ impl Tracer {
     /// Unmount; waits for the daemon threads.
     pub fn unmount(mut self) -> io::Result<()> {
         drop(self.pool.take());
-        self.mounted.unmount()
+        let outside = self.outside_mounted.as_mut().map(Mounted::unmount);
+        let project = self.mounted.unmount();
+        outside.transpose().and(project)
     }
 }
 
@@ -505,9 +526,34 @@ fn outside_dirs(
         );
         return Ok(Arc::from([]));
     }
-    let mut own = vec![root, config.mountpoint.as_path(), config.scratch.as_path()];
+    let outside_mnt = outside::mountpoint(&config.mountpoint);
+    let mut own = vec![
+        root,
+        config.mountpoint.as_path(),
+        config.scratch.as_path(),
+        &outside_mnt,
+    ];
     own.extend(job_root);
     Ok(outside::top_dirs(&own)?.into())
+}
+
+/// Mount the read-only view of the outside at `mountpoint` (full deps).
+fn mount_outside(
+    shared: &Arc<Shared>,
+    mountpoint: &Path,
+    threads: usize,
+    options: &MountOptions,
+) -> io::Result<Mounted> {
+    let mounted = mount::mount(
+        shared.clone(),
+        mountpoint,
+        (threads, options.io_uring),
+        fs::Serves::Outside,
+    )?;
+    if let Some(notifier) = mounted.notifier() {
+        let _ = shared.outside_notifier.set(notifier);
+    }
+    Ok(mounted)
 }
 
 /// Remove staged writes left by a build that was killed.

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use fuser::{BackgroundSession, Config, MountOption, Session};
 
 use crate::death_watch::DeathWatch;
-use crate::fs::{Shared, TraceFs};
+use crate::fs::{Serves, Shared, TraceFs};
 use crate::spawn::{cstring, open_fd};
 use crate::staging::with_path;
 
@@ -148,12 +148,13 @@ pub(crate) fn raise_fd_limit() {
 
 /// Mount `shared`'s filesystem on `mountpoint` with `threads` daemon threads
 /// reading `/dev/fuse`, and per-CPU io_uring queues if `io_uring` and the
-/// kernel offers them.
+/// kernel offers them. `serves`: the project mount, or the read-only one
+/// of the outside (full dependencies).
 pub(crate) fn mount(
     shared: Arc<Shared>,
     mountpoint: &Path,
-    threads: usize,
-    io_uring: bool,
+    (threads, io_uring): (usize, bool),
+    serves: Serves,
 ) -> io::Result<Mounted> {
     clear_dead_mount(mountpoint)?;
     fs::create_dir_all(mountpoint).map_err(|e| with_path(e, mountpoint))?;
@@ -165,10 +166,13 @@ pub(crate) fn mount(
         MountOption::DefaultPermissions,
         MountOption::NoAtime,
     ];
+    if serves == Serves::Outside {
+        config.mount_options.push(MountOption::RO);
+    }
     config.n_threads = Some(threads.max(1));
     config.clone_fd = true;
     config.io_uring = io_uring;
-    let session = Session::new(TraceFs(shared), mountpoint, &config)
+    let session = Session::new(TraceFs(shared, serves), mountpoint, &config)
         .map_err(|e| explain_mount_error(with_path(e, mountpoint)))?;
     let session = session.spawn()?;
     // Never stat our own mount: a SIGKILL that lands while a daemon thread

@@ -282,7 +282,8 @@ impl Maker {
         let id = JobId(self.next_job.fetch_add(1, Ordering::Relaxed));
         let view_dir = paths::job_view(&self.mountpoint, id);
         let view = cstring(&view_dir)?;
-        let binds = crate::outside::binds(&view_dir, &self.outside)?;
+        let outside_view = paths::job_view(&crate::outside::mountpoint(&self.mountpoint), id);
+        let binds = crate::outside::binds(&outside_view, &self.outside)?;
         self.shared.reserve(id);
         let job_view = Arc::new(self.template.make(id));
         self.shared.jobs.insert(id, job_view.clone());

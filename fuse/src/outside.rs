@@ -1,19 +1,27 @@
-//! Full dependencies (tup's `updater.full_deps`): the view also serves the
-//! system's directories read-only under `@job-N/@outside/<abs path>`, and
-//! the job's namespace binds them over the real top-level directories
-//! (`/usr`, `/etc`, `/opt`, ...), so reads outside the project are traced.
+//! Full dependencies (tup's `updater.full_deps`): a second, read-only FUSE
+//! mount (same daemon, same job table) serves each job's view of `/` (the
+//! view's `@outside`) as `<mnt>-outside/@job-N`, and the job's namespace
+//! binds its directories over the real top-level ones (`/usr`, `/etc`,
+//! `/opt`, ...), so reads outside the project are traced.
+//!
+//! Why a mount of its own: its superblock is read-only, so the kernel
+//! keeps the cached atime of a file it reads or maps (on a writable one
+//! every read or mapping drops it and the next `fstat` is a GETATTR), and
+//! a bind of it is read-only and `nosuid` without a remount per directory
+//! per namespace.
 
-use std::ffi::CString;
+use std::ffi::{CString, OsStr};
 use std::fs::Metadata;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use fuser::INodeNo;
+use fuser::{Errno, FileAttr, INodeNo};
 
+use crate::fs::Shared;
 use crate::handles::Handles;
 use crate::spawn::cstring;
-use crate::view::{JobView, ViewTemplate};
-use crate::JobId;
+use crate::view::{self, JobView, ViewTemplate};
+use crate::{paths, JobId};
 
 /// The name, at the top of a job's view, under which `/` is served.
 pub(crate) const OUTSIDE_DIR: &str = "@outside";
@@ -63,6 +71,54 @@ impl JobView {
         let files = self.outside_files.as_ref()?;
         self.outside_path(path)?;
         Some(files.ino(path))
+    }
+}
+
+/// Where the read-only mount of the outside goes, next to the project
+/// mount at `mountpoint`: `<mountpoint>-outside`.
+pub(crate) fn mountpoint(mountpoint: &Path) -> PathBuf {
+    let mut name = mountpoint.as_os_str().to_owned();
+    name.push("-outside");
+    PathBuf::from(name)
+}
+
+/// How many finished jobs' entries the outside mount keeps cached. A
+/// shared file's inode (and with it its cached attributes, symlink target
+/// and, for a file under 64 KiB, its page cache) lives while some dentry
+/// names it, and those are per job: dropping a job's entries at its end
+/// could drop the last one, and the next job would ask the daemon again
+/// (a READLINK of `/usr/bin/cc` and a READ of every small file per job).
+/// Kept a few jobs longer, they bridge the gaps between jobs using the
+/// same tools.
+pub(crate) const OUTSIDE_JOBS_CACHED: usize = 16;
+
+impl Shared {
+    /// Job `id` ended: let the kernel drop the entries the outside mount
+    /// cached for the job that ended [`OUTSIDE_JOBS_CACHED`] jobs ago.
+    pub(crate) fn forget_outside_job(&self, id: JobId) {
+        let Some(notifier) = self.outside_notifier.get() else {
+            return;
+        };
+        let mut cached = crate::handles::lock(&self.outside_cached);
+        cached.push_back(id);
+        let old = (cached.len() > OUTSIDE_JOBS_CACHED).then(|| cached.pop_front());
+        drop(cached);
+        if let Some(Some(old)) = old {
+            let name = paths::job_dir_name(old);
+            let _ = notifier.inval_entry(INodeNo::ROOT, OsStr::new(&name));
+        }
+    }
+
+    /// The outside mount's `@job-N` (`name`): the job's `@outside`, `/`.
+    /// The job's view exists before anything looks it up (the namespace
+    /// pool and `start_job` put it in the table before binding).
+    pub(crate) fn outside_top(&self, name: &OsStr) -> Result<FileAttr, Errno> {
+        let job = paths::parse_job_dir(name)
+            .filter(|id| *id != FILES_JOB)
+            .and_then(|id| self.job(id))
+            .ok_or(Errno::ENOENT)?;
+        let meta = job.stat(OUTSIDE_DIR)?;
+        Ok(view::attr(job.ino(OUTSIDE_DIR), &meta))
     }
 }
 
@@ -128,13 +184,14 @@ pub(crate) struct Bind {
     pub(crate) onto: CString,
 }
 
-/// The binds of the job whose view is `view` (`<mnt>/@job-N`) for `dirs`.
+/// The binds of the job whose view of `/` is `view` (`<mnt>-outside/@job-N`)
+/// for `dirs`.
 pub(crate) fn binds(view: &Path, dirs: &[PathBuf]) -> io::Result<Vec<Bind>> {
     dirs.iter()
         .map(|d| {
             let rel = d.strip_prefix("/").unwrap_or(d);
             Ok(Bind {
-                from: cstring(&view.join(OUTSIDE_DIR).join(rel))?,
+                from: cstring(&view.join(rel))?,
                 onto: cstring(d)?,
             })
         })
@@ -142,55 +199,23 @@ pub(crate) fn binds(view: &Path, dirs: &[PathBuf]) -> io::Result<Vec<Bind>> {
 }
 
 /// In a fresh mount namespace (system calls only: safe after fork): bind
-/// each of `binds` and make it read-only (the job may not change system
-/// files; the daemon never writes there either).
+/// each of `binds`. They come from the read-only, `nosuid` outside mount,
+/// and a bind keeps its source's flags: the job can change no system file
+/// (the daemon never writes there either) without a remount.
 pub(crate) fn bind_all(binds: &[Bind]) -> io::Result<()> {
-    // Every bind comes from the one FUSE mount: one statvfs (a FUSE
-    // round trip) tells the flags of all.
-    let mut flags = None;
     for b in binds {
-        // SAFETY: raw system calls with valid C strings and null optional args.
-        unsafe {
-            crate::spawn::check(libc::mount(
+        // SAFETY: a raw system call with valid C strings and null optional args.
+        crate::spawn::check(unsafe {
+            libc::mount(
                 b.from.as_ptr(),
                 b.onto.as_ptr(),
                 std::ptr::null(),
                 libc::MS_BIND,
                 std::ptr::null(),
-            ))?;
-            let flags = match flags {
-                Some(f) => f,
-                None => *flags.insert(kept_flags(&b.onto)?),
-            };
-            crate::spawn::check(libc::mount(
-                std::ptr::null(),
-                b.onto.as_ptr(),
-                std::ptr::null(),
-                libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | libc::MS_NOSUID | flags,
-                std::ptr::null(),
-            ))?;
-        }
+            )
+        })?;
     }
     Ok(())
-}
-
-/// The flags of the mount at `path` a read-only remount must keep: in a
-/// user namespace, the ones the FUSE mount got from its owner (`nodev`,
-/// the atime mode) are locked, and dropping one is EPERM. (`statvfs`'s
-/// `ST_*` bits are the `MS_*` ones.) A system call only.
-fn kept_flags(path: &CString) -> io::Result<libc::c_ulong> {
-    let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
-    // SAFETY: a NUL-terminated path and a buffer of the right type.
-    crate::spawn::check(unsafe { libc::statvfs(path.as_ptr(), st.as_mut_ptr()) })?;
-    // SAFETY: statvfs succeeded, so it filled the buffer.
-    let f = unsafe { st.assume_init() }.f_flag;
-    let keep = libc::MS_NOSUID
-        | libc::MS_NODEV
-        | libc::MS_NOEXEC
-        | libc::MS_NOATIME
-        | libc::MS_NODIRATIME
-        | libc::MS_RELATIME;
-    Ok(f & keep)
 }
 
 #[cfg(test)]
