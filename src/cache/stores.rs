@@ -3,6 +3,7 @@
 //! entries and blobs fetched from a remote are verified and kept locally.
 
 use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
 
 use super::key::{self, Digest, Hash};
 use super::local::LocalStore;
@@ -15,7 +16,7 @@ pub struct Stores {
     /// The local store.
     pub local: LocalStore,
     /// The shared remote (None: local only).
-    pub remote: Option<Remote>,
+    pub remote: Option<Arc<Remote>>,
     /// How many results this build stored.
     pub stored: AtomicUsize,
 }

@@ -6,6 +6,7 @@
 
 pub mod http;
 pub mod reapi;
+pub mod upload;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
