@@ -76,12 +76,14 @@ impl Store for Http {
         self.get("cas", d)
     }
 
-    fn put_blobs(&self, blobs: &[(Digest, Vec<u8>)]) -> Result<()> {
+    fn put_blobs(&self, blobs: &[(Digest, Vec<u8>)]) -> Result<usize> {
+        let mut sent = 0;
         for (d, b) in blobs {
             if !self.has(d)? {
                 self.put("cas", d, b)?;
+                sent += 1;
             }
         }
-        Ok(())
+        Ok(sent)
     }
 }
