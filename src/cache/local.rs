@@ -78,8 +78,8 @@ impl LocalStore {
     pub fn get_action(&self, key: &Digest) -> Option<Vec<u8>> {
         let path = self.path("ac", key);
         let mut bytes = fs::read(&path).ok()?;
-        let body = bytes.len().checked_sub(CHECKSUM)?;
-        if Sha256::digest(&bytes[..body])[..] != bytes[body..] {
+        let body = bytes.len().saturating_sub(CHECKSUM);
+        if bytes.len() < CHECKSUM || Sha256::digest(&bytes[..body])[..] != bytes[body..] {
             self.remove_action(key);
             return None;
         }
