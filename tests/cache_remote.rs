@@ -164,7 +164,11 @@ fn a_second_store_uploads_no_blob(server: &Server) {
     assert!(sent > 0 && sent <= offered, "{sent} of {offered}");
     let second = project();
     let two = second.build(&remote);
-    assert_eq!(counts(two.success()), (4, 0), "another path: every command ran");
+    assert_eq!(
+        counts(two.success()),
+        (4, 0),
+        "another path: every command ran"
+    );
     let (sent, offered) = uploaded(&two);
     assert!(offered > 0, "the second build offered its blobs");
     assert_eq!(sent, 0, "no blob uploaded again:\n{}", two.stderr);
@@ -184,7 +188,10 @@ fn nginx_is_asked_before_a_blob_is_uploaded() {
     assert!(!puts.is_empty(), "blobs were PUT:\n{log}");
     let twice: Vec<_> = puts.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "no blob PUT twice: {twice:?}");
-    let heads = log.lines().filter(|l| l.contains("\"HEAD /cache/cas/")).count();
+    let heads = log
+        .lines()
+        .filter(|l| l.contains("\"HEAD /cache/cas/"))
+        .count();
     assert!(heads >= 2 * puts.len(), "every blob HEADed before: {heads}");
 }
 

@@ -17,8 +17,8 @@ use crossbeam::channel::{bounded, Sender};
 
 use super::key::{self, Digest, Hash};
 use super::manifest::ReadSet;
-use super::result::{self, CachedResult, OutputFile, INLINE_MAX};
 use super::remote::upload::{Upload, Uploader};
+use super::result::{self, CachedResult, OutputFile, INLINE_MAX};
 use super::stores::Stores;
 
 /// How many handed-over jobs may wait (each holds its outputs open).

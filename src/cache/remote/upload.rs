@@ -78,11 +78,7 @@ impl Uploader {
         let (lock, wake) = &*self.shared;
         lock_waiting(lock).closed = true;
         wake.notify_all();
-        let thread = self
-            .thread
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(t) = thread {
             let _ = t.join();
         }
