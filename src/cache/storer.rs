@@ -4,7 +4,7 @@
 //! the result and the manifest, through a bounded queue (a full queue
 //! makes the worker wait) that the build drains before it ends. Every write
 //! is temp + rename, a result after its blobs, the manifest pointer last: a
-//! build killed mid-store leaves only unpublished temp files. Uploads to a
+//! build killed mid-store leaves only temp files (swept by `gc`). Uploads to a
 //! remote go on behind them, batched across jobs ([`Uploader`]).
 
 use std::fs::File;

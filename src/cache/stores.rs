@@ -54,7 +54,7 @@ impl Stores {
     }
 
     /// Blob `d` in the local store: Some(None); or fetched from the remote
-    /// (verified; kept locally, published later): Some(bytes); None:
+    /// (verified; kept locally): Some(bytes); None:
     /// nowhere.
     pub fn ensure_blob(&self, d: &Digest) -> Option<Option<Vec<u8>>> {
         if self.local.has_blob(d) {
