@@ -5,6 +5,7 @@
     bench/compare/cache.py --n 1000 --rounds 2
     bench/compare/cache.py --n 1000 --rounds 3 --cases nocache,store   # storing only
     bench/compare/cache.py --n 1000 --rounds 1 --cases nocache,remote,http
+    bench/compare/cache.py --n 1000 --rounds 3 --cases nocache,store --other-bin OLD/tupfs
 
 Per round, each build on a freshly generated tree (bench/gen/gen.py, so no
 outputs and no .tupfs/), in this order:
@@ -51,12 +52,12 @@ def fresh_tree(tree, n):
                     "--n", str(n), "--out", tree], check=True, stdout=subprocess.DEVNULL)
 
 
-def build(tree, extra):
+def build(tree, extra, binary=None):
     """One timed build; (seconds, CPU seconds, ran, cached). CPU: user +
     system time of tupfs and every process it waited for (its commands),
     which a loaded machine moves much less than the wall time."""
     t = time.monotonic()
-    p = subprocess.Popen([tupfs_bin(), "build", "-j2", "-q"] + extra, cwd=tree,
+    p = subprocess.Popen([binary or tupfs_bin(), "build", "-j2", "-q"] + extra, cwd=tree,
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     err = p.stderr.read()
     _, status, ru = os.wait4(p.pid, 0)
@@ -165,6 +166,8 @@ def main():
     ap.add_argument("--cases", default="nocache,store,local,remote,http",
                     help="which cases to run (comma-separated; remote = fill-remote + remote "
                          "from BuildGrid, http = fill-http + http from nginx)")
+    ap.add_argument("--other-bin", help="also a `store-other` case before `store`, with this "
+                    "tupfs (A/B of the cost of storing in one interleaved run)")
     args = ap.parse_args()
     cases = set(args.cases.split(","))
     work = tempfile.mkdtemp(prefix="tupfs-cache-bench-")
@@ -173,16 +176,18 @@ def main():
     rows = []
     try:
         for r in range(args.rounds):
-            for case, extra, empty in [("nocache", ["--no-cache"], False),
-                                       ("store", ["--cache-dir", store], True),
-                                       ("local", ["--cache-dir", store], False)]:
-                if case not in cases:
+            plan = [("nocache", ["--no-cache"], False, None),
+                    ("store-other", ["--cache-dir", store], True, args.other_bin),
+                    ("store", ["--cache-dir", store], True, None),
+                    ("local", ["--cache-dir", store], False, None)]
+            for case, extra, empty, binary in plan:
+                if case not in cases and not (case == "store-other" and binary):
                     continue
                 fresh_tree(tree, args.n)
                 if empty:
                     shutil.rmtree(store, ignore_errors=True)
                 os.sync()
-                rows.append((case, r + 1) + build(tree, extra))
+                rows.append((case, r + 1) + build(tree, extra, binary))
                 print(*rows[-1], flush=True)
         if "remote" in cases and os.path.exists(BGD):
             remote_rounds("remote", start_buildgrid, work, tree, store, args.n, rows)
