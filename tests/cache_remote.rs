@@ -137,6 +137,70 @@ fn killed_mid_build(mut server: Server) {
     assert_eq!(counts(p.build(&[]).success()), (0, 7));
 }
 
+/// Blobs uploaded in `o`'s build, and blobs it offered (its `-vv` lines).
+fn uploaded(o: &Outcome) -> (usize, usize) {
+    let mut sum = (0, 0);
+    for line in o.stderr.lines() {
+        let Some((_, tail)) = line.split_once("remote cache: ") else {
+            continue;
+        };
+        let words: Vec<&str> = tail.split_whitespace().collect();
+        if let [sent, "of", offered, "blobs", "uploaded", ..] = words[..] {
+            sum.0 += sent.parse::<usize>().unwrap();
+            sum.1 += offered.parse::<usize>().unwrap();
+        }
+    }
+    sum
+}
+
+/// The same sources built in a second checkout (another path: every
+/// command misses and runs) store the same outputs: the server has every
+/// blob, so none is uploaded again; the entries (keyed on the path) are.
+fn a_second_store_uploads_no_blob(server: &Server) {
+    let remote = ["-vv", "--remote-cache", server.url.as_str()];
+    let first = project();
+    let one = first.build(&remote);
+    let (sent, offered) = uploaded(one.success());
+    assert!(sent > 0 && sent <= offered, "{sent} of {offered}");
+    let second = project();
+    let two = second.build(&remote);
+    assert_eq!(
+        counts(two.success()),
+        (4, 0),
+        "another path: every command ran"
+    );
+    let (sent, offered) = uploaded(&two);
+    assert!(offered > 0, "the second build offered its blobs");
+    assert_eq!(sent, 0, "no blob uploaded again:\n{}", two.stderr);
+    assert_eq!(second.outputs(), first.outputs());
+}
+
+#[test]
+fn nginx_is_asked_before_a_blob_is_uploaded() {
+    let server = server_or_skip!(Server::nginx(), "nginx");
+    a_second_store_uploads_no_blob(&server);
+    let log = server.access_log();
+    let mut puts = std::collections::HashMap::<&str, usize>::new();
+    for line in log.lines().filter(|l| l.contains("\"PUT /cache/cas/")) {
+        let path = line.split_whitespace().nth(6).unwrap();
+        *puts.entry(path).or_default() += 1;
+    }
+    assert!(!puts.is_empty(), "blobs were PUT:\n{log}");
+    let twice: Vec<_> = puts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "no blob PUT twice: {twice:?}");
+    let heads = log
+        .lines()
+        .filter(|l| l.contains("\"HEAD /cache/cas/"))
+        .count();
+    assert!(heads >= 2 * puts.len(), "every blob HEADed before: {heads}");
+}
+
+#[test]
+fn buildgrid_is_asked_before_a_blob_is_uploaded() {
+    let server = server_or_skip!(Server::buildgrid(), "BuildGrid (bgd)");
+    a_second_store_uploads_no_blob(&server);
+}
+
 #[test]
 fn nginx_serves_a_fresh_clone_with_an_empty_local_store() {
     let server = server_or_skip!(Server::nginx(), "nginx");

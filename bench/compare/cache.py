@@ -4,15 +4,22 @@
     cargo build --release
     bench/compare/cache.py --n 1000 --rounds 2
     bench/compare/cache.py --n 1000 --rounds 3 --cases nocache,store   # storing only
+    bench/compare/cache.py --n 1000 --rounds 1 --cases nocache,remote,http
+    bench/compare/cache.py --n 1000 --rounds 3 --cases nocache,store --other-bin OLD/tupfs
 
 Per round, each build on a freshly generated tree (bench/gen/gen.py, so no
 outputs and no .tupfs/), in this order:
   nocache   full build, --no-cache                      (the baseline)
   store     full build, empty local store               (cost of storing)
   local     full build again from that local store      (rebuild after clean)
-Then once, with BuildGrid on 127.0.0.1 (skipped if /opt/bgd-venv/bin/bgd
-is missing): a build that fills the remote, then a fresh tree AND an empty
-local store built from the remote alone (`remote`).
+Then once per remote, on 127.0.0.1: a build that fills the remote, then a
+fresh tree AND an empty local store built from the remote alone:
+  remote    BuildGrid (REAPI; skipped if /opt/bgd-venv/bin/bgd is missing)
+  http      nginx as a WebDAV server (Bazel's HTTP protocol; skipped if
+            there is no nginx)
+Before each timed build the file system is synced (`sync`): what the
+previous build, the tree's generation and the removal of the previous
+store left dirty is written out before, not during, the build measured.
 Prints each wall time and CPU time (tupfs and its commands), the run log's
 ran/cached counts, the load average after each build, the ratios to the
 median nocache build, and per case the medians. tupfs from $TUPFS_BIN (default target/release/tupfs).
@@ -32,6 +39,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 BGD = os.environ.get("TUPFS_TEST_BGD", "/opt/bgd-venv/bin/bgd")
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
 
 def tupfs_bin():
@@ -44,12 +52,12 @@ def fresh_tree(tree, n):
                     "--n", str(n), "--out", tree], check=True, stdout=subprocess.DEVNULL)
 
 
-def build(tree, extra):
+def build(tree, extra, binary=None):
     """One timed build; (seconds, CPU seconds, ran, cached). CPU: user +
     system time of tupfs and every process it waited for (its commands),
     which a loaded machine moves much less than the wall time."""
     t = time.monotonic()
-    p = subprocess.Popen([tupfs_bin(), "build", "-j2", "-q"] + extra, cwd=tree,
+    p = subprocess.Popen([binary or tupfs_bin(), "build", "-j2", "-q"] + extra, cwd=tree,
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     err = p.stderr.read()
     _, status, ru = os.wait4(p.pid, 0)
@@ -107,12 +115,59 @@ instances:
     sys.exit("BuildGrid did not start")
 
 
+def start_nginx(work):
+    port = free_port()
+    d = os.path.join(work, "nginx")
+    os.makedirs(os.path.join(d, "data"), exist_ok=True)
+    conf = os.path.join(d, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(f"""daemon off; master_process off; pid {d}/nginx.pid; error_log {d}/error.log;
+events {{}}
+http {{
+  access_log off; client_body_temp_path {d}/body; proxy_temp_path {d}/proxy;
+  fastcgi_temp_path {d}/fcgi; uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;
+  client_max_body_size 0;
+  server {{ listen 127.0.0.1:{port}; root {d}/data;
+    location / {{ dav_methods PUT; create_full_put_path on; }} }}
+}}
+""")
+    proc = subprocess.Popen([NGINX, "-p", d, "-c", conf, "-e", os.path.join(d, "error.log")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc, f"http://127.0.0.1:{port}/cache"
+        except OSError:
+            time.sleep(0.1)
+    os.killpg(proc.pid, 9)
+    sys.exit("nginx did not start")
+
+
+def remote_rounds(name, start, work, tree, store, n, rows):
+    """fill-NAME, then NAME: a fresh tree and an empty local store."""
+    proc, url = start(work)
+    try:
+        remote = ["--cache-dir", store, "--remote-cache", url]
+        for case in [f"fill-{name}", name]:
+            fresh_tree(tree, n)
+            shutil.rmtree(store, ignore_errors=True)
+            os.sync()
+            rows.append((case, 1) + build(tree, remote))
+            print(*rows[-1], flush=True)
+    finally:
+        os.killpg(proc.pid, 9)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--cases", default="nocache,store,local,remote",
-                    help="which cases to run (comma-separated; remote = fill-remote + remote)")
+    ap.add_argument("--cases", default="nocache,store,local,remote,http",
+                    help="which cases to run (comma-separated; remote = fill-remote + remote "
+                         "from BuildGrid, http = fill-http + http from nginx)")
+    ap.add_argument("--other-bin", help="also a `store-other` case before `store`, with this "
+                    "tupfs (A/B of the cost of storing in one interleaved run)")
     args = ap.parse_args()
     cases = set(args.cases.split(","))
     work = tempfile.mkdtemp(prefix="tupfs-cache-bench-")
@@ -121,31 +176,27 @@ def main():
     rows = []
     try:
         for r in range(args.rounds):
-            for case, extra, empty in [("nocache", ["--no-cache"], False),
-                                       ("store", ["--cache-dir", store], True),
-                                       ("local", ["--cache-dir", store], False)]:
-                if case not in cases:
+            plan = [("nocache", ["--no-cache"], False, None),
+                    ("store-other", ["--cache-dir", store], True, args.other_bin),
+                    ("store", ["--cache-dir", store], True, None),
+                    ("local", ["--cache-dir", store], False, None)]
+            for case, extra, empty, binary in plan:
+                if case not in cases and not (case == "store-other" and binary):
                     continue
                 fresh_tree(tree, args.n)
                 if empty:
                     shutil.rmtree(store, ignore_errors=True)
-                rows.append((case, r + 1) + build(tree, extra))
+                os.sync()
+                rows.append((case, r + 1) + build(tree, extra, binary))
                 print(*rows[-1], flush=True)
-        if "remote" not in cases:
-            pass
-        elif os.path.exists(BGD):
-            proc, url = start_buildgrid(work)
-            try:
-                remote = ["--cache-dir", store, "--remote-cache", url]
-                for case in ["fill-remote", "remote"]:
-                    fresh_tree(tree, args.n)
-                    shutil.rmtree(store, ignore_errors=True)
-                    rows.append((case, 1) + build(tree, remote))
-                    print(*rows[-1], flush=True)
-            finally:
-                os.killpg(proc.pid, 9)
-        else:
+        if "remote" in cases and os.path.exists(BGD):
+            remote_rounds("remote", start_buildgrid, work, tree, store, args.n, rows)
+        elif "remote" in cases:
             print(f"SKIP remote: no BuildGrid at {BGD}")
+        if "http" in cases and os.path.exists(NGINX):
+            remote_rounds("http", start_nginx, work, tree, store, args.n, rows)
+        elif "http" in cases:
+            print(f"SKIP http: no nginx at {NGINX}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if not any(c == "nocache" for c, *_ in rows):

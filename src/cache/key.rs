@@ -11,7 +11,7 @@ pub type Hash = [u8; 32];
 
 /// The version of the key and entry formats: another version never meets
 /// this one's entries.
-pub const FORMAT: u64 = 2;
+pub const FORMAT: u64 = 3;
 
 /// A blob's digest as REAPI names it: SHA-256 and size in bytes.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]

@@ -1,8 +1,12 @@
 //! The local store: `ac/xx/<sha256>` (action entries: manifest pointers
-//! and results) and `cas/xx/<sha256>` (blobs, read-only), written through
-//! `tmp/` (fsync, rename), every blob verified on read (a corrupt one is
-//! removed), least-recently-used by mtime (refreshed on a hit, an entry
-//! before its blobs), trimmed to a size cap under an `flock`.
+//! and results, each with its SHA-256 appended) and `cas/xx/<sha256>`
+//! (blobs, read-only), written through `tmp/` and renamed into place,
+//! every file verified on read (a corrupt one is removed: a miss),
+//! least-recently-used by mtime (refreshed on a hit, an entry before its
+//! blobs), trimmed to a size cap under an `flock`. Nothing is fsynced, as
+//! ccache does not: a crash can only lose or tear a file, and a torn file
+//! fails its check, so durability would buy nothing but cost the build
+//! (DESIGN.md, "The output cache").
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -10,7 +14,6 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, SystemTime};
 
 use sha2::{Digest as _, Sha256};
@@ -20,6 +23,9 @@ use super::key::Digest;
 /// The default size cap: 5 GiB.
 pub const DEFAULT_MAX_SIZE: u64 = 5 << 30;
 
+/// The bytes of the SHA-256 appended to an action entry.
+const CHECKSUM: usize = 32;
+
 /// How old a file in `tmp/` must be to be swept as a killed writer's.
 const STALE_TMP: Duration = Duration::from_secs(3600);
 
@@ -27,9 +33,6 @@ const STALE_TMP: Duration = Duration::from_secs(3600);
 #[derive(Debug, Clone)]
 pub struct LocalStore {
     root: PathBuf,
-    /// Publishes writes in batches (one `syncfs`, then the renames), off
-    /// the caller's thread; None: each write is fsynced and renamed at once.
-    publisher: Option<Arc<Publisher>>,
 }
 
 /// What `tupfs cache stats` prints.
@@ -52,25 +55,7 @@ impl LocalStore {
         }
         Ok(LocalStore {
             root: root.to_path_buf(),
-            publisher: None,
         })
-    }
-
-    /// [`LocalStore::open`] for a build: writes are made durable and
-    /// renamed into place by a background thread, a batch per `syncfs`
-    /// (an fsync per file costs a build several milliseconds per command).
-    /// Until published a write is invisible; [`LocalStore::publish`] waits.
-    pub fn open_deferred(root: &Path) -> io::Result<LocalStore> {
-        let mut store = LocalStore::open(root)?;
-        store.publisher = Some(Arc::new(Publisher::start(root)?));
-        Ok(store)
-    }
-
-    /// Wait until every write so far is published.
-    pub fn publish(&self) {
-        if let Some(p) = &self.publisher {
-            p.flush();
-        }
     }
 
     /// Where the store is.
@@ -88,19 +73,30 @@ impl LocalStore {
         self.path("cas", d)
     }
 
-    /// The entry under action `key`, its mtime refreshed (None: absent).
+    /// The entry under action `key`, verified by its checksum, its mtime
+    /// refreshed (None: absent; a corrupt entry is removed).
     pub fn get_action(&self, key: &Digest) -> Option<Vec<u8>> {
         let path = self.path("ac", key);
-        let bytes = fs::read(&path).ok()?;
+        let mut bytes = fs::read(&path).ok()?;
+        let body = bytes.len().saturating_sub(CHECKSUM);
+        if bytes.len() < CHECKSUM || Sha256::digest(&bytes[..body])[..] != bytes[body..] {
+            self.remove_action(key);
+            return None;
+        }
+        bytes.truncate(body);
         touch(&path);
         Some(bytes)
     }
 
-    /// Keep `bytes` under action `key` (replacing an older entry).
+    /// Keep `bytes` under action `key` (replacing an older entry), its
+    /// SHA-256 appended.
     pub fn put_action(&self, key: &Digest, bytes: &[u8]) -> io::Result<()> {
         let (tmp, mut f) = self.temp()?;
-        f.write_all(bytes).map_err(|e| with_path(e, &tmp))?;
-        self.place(tmp, f, &self.path("ac", key), true)
+        let mut all = Vec::with_capacity(bytes.len() + CHECKSUM);
+        all.extend_from_slice(bytes);
+        all.extend_from_slice(&Sha256::digest(bytes));
+        f.write_all(&all).map_err(|e| with_path(e, &tmp))?;
+        place(tmp, f, &self.path("ac", key), true)
     }
 
     /// Whether blob `d` is there (not verified); refreshes its mtime.
@@ -147,7 +143,7 @@ impl LocalStore {
         }
         let (tmp, mut f) = self.temp()?;
         f.write_all(bytes).map_err(|e| with_path(e, &tmp))?;
-        self.place(tmp, f, &self.blob_path(&d), false)?;
+        place(tmp, f, &self.blob_path(&d), false)?;
         Ok(d)
     }
 
@@ -166,7 +162,7 @@ impl LocalStore {
             let _ = fs::remove_file(&tmp);
             return Ok(d);
         }
-        self.place(tmp, f, &self.blob_path(&d), false)?;
+        place(tmp, f, &self.blob_path(&d), false)?;
         Ok(d)
     }
 
@@ -183,32 +179,6 @@ impl LocalStore {
             .join(format!("{}-{n}-{nanos}", std::process::id()));
         let f = File::create(&path).map_err(|e| with_path(e, &path))?;
         Ok((path, f))
-    }
-
-    /// fsync `f` (written at `tmp`) and rename it to `dest`; blobs are made
-    /// read-only first.
-    fn place(&self, tmp: PathBuf, f: File, dest: &Path, writable: bool) -> io::Result<()> {
-        if let Some(p) = &self.publisher {
-            if !writable {
-                f.set_permissions(fs::Permissions::from_mode(0o444))?;
-            }
-            p.push(tmp, dest.to_path_buf());
-            return Ok(());
-        }
-        place_now(tmp, f, dest, writable)
-    }
-
-    /// Keep `bytes` as a blob, visible when this returns (fsync, rename),
-    /// also in a deferred store: for a blob about to be restored.
-    pub fn put_blob_now(&self, bytes: &[u8]) -> io::Result<Digest> {
-        let d = Digest::of(bytes);
-        if self.has_blob(&d) {
-            return Ok(d);
-        }
-        let (tmp, mut f) = self.temp()?;
-        f.write_all(bytes).map_err(|e| with_path(e, &tmp))?;
-        place_now(tmp, f, &self.blob_path(&d), false)?;
-        Ok(d)
     }
 
     /// Entries, blobs and bytes.
@@ -304,142 +274,29 @@ impl LocalStore {
     }
 }
 
-/// fsync `f` (written at `tmp`), rename it to `dest`; blobs are made
-/// read-only first.
-fn place_now(tmp: PathBuf, f: File, dest: &Path, writable: bool) -> io::Result<()> {
+/// Close `f` (written at `tmp`) and rename it to `dest`, its fan-out
+/// directory made when missing; blobs are made read-only first. No fsync:
+/// what a crash tears is found on read (see the module's doc).
+fn place(tmp: PathBuf, f: File, dest: &Path, writable: bool) -> io::Result<()> {
     let result = (|| {
         if !writable {
             f.set_permissions(fs::Permissions::from_mode(0o444))?;
         }
-        f.sync_all()?;
         drop(f);
-        if let Some(dir) = dest.parent() {
-            fs::create_dir_all(dir)?;
+        match fs::rename(&tmp, dest) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                if let Some(dir) = dest.parent() {
+                    fs::create_dir_all(dir)?;
+                }
+                fs::rename(&tmp, dest)
+            }
+            other => other,
         }
-        fs::rename(&tmp, dest)
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
     result.map_err(|e| with_path(e, dest))
-}
-
-/// The background publisher of a deferred store (see
-/// [`LocalStore::open_deferred`]): temp files are renamed into place, in
-/// the order written (blobs before the entries naming them), only after a
-/// `syncfs` made them durable.
-#[derive(Debug)]
-struct Publisher {
-    state: Arc<(Mutex<Queue>, Condvar)>,
-    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
-}
-
-#[derive(Debug, Default)]
-struct Queue {
-    items: Vec<(PathBuf, PathBuf)>,
-    busy: bool,
-    closed: bool,
-    /// Someone waits for everything to be published: no pause.
-    waiting: usize,
-}
-
-/// The least time between two `syncfs` calls while a build goes on: each
-/// forces out every dirty page of the file system (the build's own and
-/// other processes'), so fewer, larger batches.
-const BATCH_EVERY: Duration = Duration::from_millis(500);
-
-impl Publisher {
-    fn start(root: &Path) -> io::Result<Publisher> {
-        let dir = File::open(root).map_err(|e| with_path(e, root))?;
-        let state: Arc<(Mutex<Queue>, Condvar)> = Arc::default();
-        let shared = state.clone();
-        let thread = std::thread::Builder::new()
-            .name("tupfs-cache-publish".into())
-            .spawn(move || publish_loop(&shared, &dir))?;
-        Ok(Publisher {
-            state,
-            thread: Mutex::new(Some(thread)),
-        })
-    }
-
-    fn push(&self, tmp: PathBuf, dest: PathBuf) {
-        let (lock, wake) = &*self.state;
-        lock_queue(lock).items.push((tmp, dest));
-        wake.notify_all();
-    }
-
-    fn flush(&self) {
-        let (lock, wake) = &*self.state;
-        let mut q = lock_queue(lock);
-        q.waiting += 1;
-        wake.notify_all();
-        while !q.items.is_empty() || q.busy {
-            q = wake.wait(q).unwrap_or_else(|e| e.into_inner());
-        }
-        q.waiting -= 1;
-    }
-}
-
-impl Drop for Publisher {
-    fn drop(&mut self) {
-        let (lock, wake) = &*self.state;
-        lock_queue(lock).closed = true;
-        wake.notify_all();
-        if let Some(t) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn lock_queue(m: &Mutex<Queue>) -> std::sync::MutexGuard<'_, Queue> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Take what is queued, make it durable with one `syncfs`, rename it in
-/// order; until closed and empty. Batches are at least [`BATCH_EVERY`]
-/// apart unless someone waits for them.
-fn publish_loop(state: &(Mutex<Queue>, Condvar), dir: &File) {
-    let (lock, wake) = state;
-    let mut last = std::time::Instant::now() - BATCH_EVERY;
-    loop {
-        let batch = {
-            let mut q = lock_queue(lock);
-            loop {
-                let urgent = q.closed || q.waiting > 0;
-                let due = last.elapsed() >= BATCH_EVERY;
-                if !q.items.is_empty() && (urgent || due) || q.items.is_empty() && q.closed {
-                    break;
-                }
-                q = match q.items.is_empty() {
-                    true => wake.wait(q).unwrap_or_else(|e| e.into_inner()),
-                    false => {
-                        let left = BATCH_EVERY.saturating_sub(last.elapsed());
-                        wake.wait_timeout(q, left)
-                            .unwrap_or_else(|e| e.into_inner())
-                            .0
-                    }
-                };
-            }
-            if q.items.is_empty() {
-                return;
-            }
-            q.busy = true;
-            std::mem::take(&mut q.items)
-        };
-        last = std::time::Instant::now();
-        // SAFETY: syncfs on a descriptor we own.
-        let synced = unsafe { libc::syncfs(dir.as_raw_fd()) } == 0;
-        for (tmp, dest) in batch {
-            let moved = synced
-                && dest.parent().map_or(Ok(()), fs::create_dir_all).is_ok()
-                && fs::rename(&tmp, &dest).is_ok();
-            if !moved {
-                let _ = fs::remove_file(&tmp);
-            }
-        }
-        lock_queue(lock).busy = false;
-        wake.notify_all();
-    }
 }
 
 /// Copy `from` to `to`, returning the digest of what was copied.
@@ -538,18 +395,20 @@ mod tests {
     }
 
     #[test]
-    fn deferred_writes_appear_once_published() {
+    fn torn_entries_are_misses_and_removed() {
         let t = tempfile::tempdir().unwrap();
-        let s = LocalStore::open_deferred(t.path()).unwrap();
-        let d = s.put_blob(b"later").unwrap();
-        s.put_action(&Digest::of(b"k"), b"entry").unwrap();
-        s.publish();
-        assert_eq!(s.read_blob(&d).as_deref(), Some(&b"later"[..]));
-        assert_eq!(
-            s.get_action(&Digest::of(b"k")).as_deref(),
-            Some(&b"entry"[..])
-        );
+        let s = LocalStore::open(t.path()).unwrap();
+        let key = Digest::of(b"k");
+        s.put_action(&key, b"entry").unwrap();
+        assert_eq!(s.get_action(&key).as_deref(), Some(&b"entry"[..]));
         assert_eq!(fs::read_dir(t.path().join("tmp")).unwrap().count(), 0);
+        let p = s.path("ac", &key);
+        let whole = fs::read(&p).unwrap();
+        for torn in [&whole[..0], &whole[..3], &whole[..whole.len() - 1]] {
+            fs::write(&p, torn).unwrap();
+            assert_eq!(s.get_action(&key), None, "{torn:?} is a miss");
+            assert!(!p.exists(), "a torn entry is removed");
+        }
     }
 
     #[test]

@@ -92,7 +92,7 @@ impl Cache {
         // What a killed build's restores left (this build holds the lock).
         let tmp = state_dir.join("cache-tmp");
         let _ = std::fs::remove_dir_all(&tmp);
-        let local = match LocalStore::open_deferred(&dir) {
+        let local = match LocalStore::open(&dir) {
             Ok(l) => l,
             Err(e) => {
                 warnings.push(format!("the cache is off for this build: {e}"));
@@ -101,7 +101,7 @@ impl Cache {
         };
         let remote = settings.remote.as_deref().and_then(|url| {
             match Remote::connect(url, settings.remote_read_only) {
-                Ok(r) => Some(r),
+                Ok(r) => Some(Arc::new(r)),
                 Err(e) => {
                     warnings.push(format!(
                         "remote cache {url}: {e:#}; using the local cache only for this build"
@@ -272,10 +272,9 @@ impl Cache {
         self.storer.drain();
         let mut out = std::mem::take(&mut *self.warnings.lock().unwrap_or_else(|e| e.into_inner()));
         let (local, remote) = (&self.stores.local, &self.stores.remote);
-        if let Some(w) = remote.as_ref().and_then(Remote::take_warning) {
+        if let Some(w) = remote.as_deref().and_then(Remote::take_warning) {
             out.push(w);
         }
-        local.publish();
         let stored = self.stores.stored.load(Ordering::Relaxed);
         if stored > 0 && local.gc_due(GC_EVERY) {
             if let Err(e) = local.gc(self.max_size) {

@@ -4,7 +4,8 @@
 //! the result and the manifest, through a bounded queue (a full queue
 //! makes the worker wait) that the build drains before it ends. Every write
 //! is temp + rename, a result after its blobs, the manifest pointer last: a
-//! build killed mid-store leaves only unpublished temp files.
+//! build killed mid-store leaves only temp files (swept by `gc`). Uploads to a
+//! remote go on behind them, batched across jobs ([`Uploader`]).
 
 use std::fs::File;
 use std::io::{self, Read, Seek};
@@ -16,6 +17,7 @@ use crossbeam::channel::{bounded, Sender};
 
 use super::key::{self, Digest, Hash};
 use super::manifest::ReadSet;
+use super::remote::upload::{Upload, Uploader};
 use super::result::{self, CachedResult, OutputFile, INLINE_MAX};
 use super::stores::Stores;
 
@@ -38,21 +40,34 @@ pub struct Keep {
 pub struct Storer {
     queue: Mutex<Option<Sender<Keep>>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    uploader: Option<Arc<Uploader>>,
 }
 
 impl Storer {
     /// `threads` storing threads writing to `stores`.
     pub fn start(stores: &Arc<Stores>, threads: usize) -> Storer {
         let (tx, rx) = bounded::<Keep>(QUEUE);
+        let uploader = stores
+            .remote
+            .as_ref()
+            .filter(|_| stores.uploads())
+            .and_then(|r| match Uploader::start(r.clone()) {
+                Ok(u) => Some(Arc::new(u)),
+                Err(e) => {
+                    log::warn!("cache: cannot start the uploading thread: {e}");
+                    None
+                }
+            });
         let mut handles = Vec::new();
         for i in 0..threads.max(1) {
             let rx = rx.clone();
             let stores = stores.clone();
+            let uploader = uploader.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("tupfs-cache-store-{i}"))
                 .spawn(move || {
                     for job in rx {
-                        if keep(&stores, job).is_ok() {
+                        if keep(&stores, uploader.as_deref(), job).is_ok() {
                             stores.stored.fetch_add(1, Ordering::Relaxed);
                         }
                     }
@@ -66,6 +81,7 @@ impl Storer {
         Storer {
             queue: Mutex::new(queue),
             threads: Mutex::new(handles),
+            uploader,
         }
     }
 
@@ -83,6 +99,9 @@ impl Storer {
         for t in threads {
             let _ = t.join();
         }
+        if let Some(u) = &self.uploader {
+            u.finish();
+        }
     }
 }
 
@@ -94,9 +113,10 @@ impl Drop for Storer {
 
 /// Store one job: its large outputs as blobs, the result (small outputs
 /// inline), then the manifest with its read set added (inline in its
-/// pointer); the same entries go to a remote that takes uploads.
-fn keep(stores: &Stores, job: Keep) -> io::Result<()> {
-    let uploads = stores.uploads();
+/// pointer); the same entries go to `uploader` (a remote that takes
+/// uploads).
+fn keep(stores: &Stores, uploader: Option<&Uploader>, job: Keep) -> io::Result<()> {
+    let uploads = uploader.is_some();
     let mut outputs = Vec::new();
     let mut blobs: Vec<(Digest, Vec<u8>)> = Vec::new();
     for (path, mut file, executable) in job.outputs {
@@ -130,15 +150,15 @@ fn keep(stores: &Stores, job: Keep) -> io::Result<()> {
     stores
         .local
         .put_action(&key::manifest_action(&job.k1), &pointer)?;
-    if let Some(remote) = stores.remote.as_ref().filter(|_| uploads) {
+    if let Some(uploader) = uploader {
         // Blobs inlined in the entries are uploaded too: a REAPI server
         // checks that an ActionResult's blobs exist.
         blobs.push((m, m_bytes));
-        let actions = [
+        let actions = vec![
             (key::result_action(&k2), result_bytes),
             (key::manifest_action(&job.k1), pointer),
         ];
-        remote.put(&blobs, &actions);
+        uploader.push(Upload { blobs, actions });
     }
     Ok(())
 }

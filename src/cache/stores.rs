@@ -3,6 +3,7 @@
 //! entries and blobs fetched from a remote are verified and kept locally.
 
 use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
 
 use super::key::{self, Digest, Hash};
 use super::local::LocalStore;
@@ -15,7 +16,7 @@ pub struct Stores {
     /// The local store.
     pub local: LocalStore,
     /// The shared remote (None: local only).
-    pub remote: Option<Remote>,
+    pub remote: Option<Arc<Remote>>,
     /// How many results this build stored.
     pub stored: AtomicUsize,
 }
@@ -53,7 +54,7 @@ impl Stores {
     }
 
     /// Blob `d` in the local store: Some(None); or fetched from the remote
-    /// (verified; kept locally, published later): Some(bytes); None:
+    /// (verified; kept locally): Some(bytes); None:
     /// nowhere.
     pub fn ensure_blob(&self, d: &Digest) -> Option<Option<Vec<u8>>> {
         if self.local.has_blob(d) {

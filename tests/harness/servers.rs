@@ -37,7 +37,7 @@ impl Server {
             "daemon off; master_process off; pid {d}/nginx.pid; error_log {d}/error.log;\n\
              events {{}}\n\
              http {{\n\
-               access_log off; client_body_temp_path {d}/body; proxy_temp_path {d}/proxy;\n\
+               access_log {d}/access.log; client_body_temp_path {d}/body; proxy_temp_path {d}/proxy;\n\
                fastcgi_temp_path {d}/fcgi; uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n\
                client_max_body_size 0;\n\
                server {{ listen 127.0.0.1:{port}; root {d}/data;\n\
@@ -123,6 +123,12 @@ impl Server {
     /// Its data directory (nginx: what it serves).
     pub fn data(&self) -> PathBuf {
         self.dir.path().join("data")
+    }
+
+    /// nginx's access log: one line per request (`"PUT /cache/cas/<hex>
+    /// HTTP/1.1" 201`).
+    pub fn access_log(&self) -> String {
+        fs::read_to_string(self.dir.path().join("access.log")).unwrap_or_default()
     }
 
     /// What it printed.

@@ -1,6 +1,7 @@
-//! Bazel's HTTP cache protocol (`GET`/`PUT` of `/ac/<sha256>` and
+//! Bazel's HTTP cache protocol (`GET`/`PUT`/`HEAD` of `/ac/<sha256>` and
 //! `/cas/<sha256>` under a prefix), as bazel-remote and any WebDAV server
-//! (nginx with `dav_methods PUT`) speak it. Plain http, blocking.
+//! (nginx with `dav_methods PUT`) speak it: a blob the server has (`HEAD`
+//! answers 200 with its size) is not uploaded again. Plain http, blocking.
 
 use std::io::Read;
 
@@ -39,6 +40,19 @@ impl Http {
         }
     }
 
+    /// Whether the server has blob `d` (`HEAD`: 200 with its size).
+    fn has(&self, d: &Digest) -> Result<bool> {
+        let url = format!("{}/cas/{}", self.base, d.hex());
+        match self.agent.head(&url).call() {
+            Ok(resp) => Ok(resp
+                .header("Content-Length")
+                .and_then(|n| n.trim().parse::<u64>().ok())
+                .map_or(true, |n| n == d.size)),
+            Err(ureq::Error::Status(404, _)) => Ok(false),
+            Err(e) => Err(anyhow::anyhow!("HEAD {url}: {e}")),
+        }
+    }
+
     fn put(&self, area: &str, d: &Digest, bytes: &[u8]) -> Result<()> {
         let url = format!("{}/{area}/{}", self.base, d.hex());
         self.agent
@@ -62,7 +76,14 @@ impl Store for Http {
         self.get("cas", d)
     }
 
-    fn put_blobs(&self, blobs: &[(Digest, Vec<u8>)]) -> Result<()> {
-        blobs.iter().try_for_each(|(d, b)| self.put("cas", d, b))
+    fn put_blobs(&self, blobs: &[(Digest, Vec<u8>)]) -> Result<usize> {
+        let mut sent = 0;
+        for (d, b) in blobs {
+            if !self.has(d)? {
+                self.put("cas", d, b)?;
+                sent += 1;
+            }
+        }
+        Ok(sent)
     }
 }

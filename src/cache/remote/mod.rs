@@ -6,6 +6,7 @@
 
 pub mod http;
 pub mod reapi;
+pub mod upload;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -26,8 +27,9 @@ pub trait Store: Send + Sync {
     fn put_action(&self, key: &Digest, bytes: &[u8]) -> Result<()>;
     /// Blob `d`'s bytes, unverified (None: absent).
     fn get_blob(&self, d: &Digest) -> Result<Option<Vec<u8>>>;
-    /// Keep these blobs (the server may have some already).
-    fn put_blobs(&self, blobs: &[(Digest, Vec<u8>)]) -> Result<()>;
+    /// Keep these blobs, uploading only those the server lacks; how many
+    /// were uploaded.
+    fn put_blobs(&self, blobs: &[(Digest, Vec<u8>)]) -> Result<usize>;
     /// Whether the server takes uploads (REAPI's capabilities say); if
     /// not, the remote is read-only.
     fn takes_updates(&self) -> bool {
@@ -128,7 +130,12 @@ impl Remote {
         if self.read_only || !self.alive() {
             return;
         }
-        let result = self.store.put_blobs(blobs).and_then(|_| {
+        let result = self.store.put_blobs(blobs).and_then(|sent| {
+            log::debug!(
+                "remote cache: {sent} of {} blobs uploaded (the server had the others), {} entries",
+                blobs.len(),
+                actions.len()
+            );
             actions
                 .iter()
                 .try_for_each(|(k, bytes)| self.store.put_action(k, bytes))

@@ -5,6 +5,7 @@
 //! ByteStream for larger blobs. Its tokio runtime exists only when a gRPC
 //! remote is configured; callers block on it.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{bail, Context as _, Result};
@@ -25,6 +26,8 @@ use crate::cache::result::{from_pb, to_pb};
 const CHUNK: usize = 1 << 20;
 /// Room left in a batch for the messages' own framing.
 const BATCH_OVERHEAD: u64 = 64 << 10;
+/// What one blob adds to a batch besides its bytes (its digest, framing).
+const PER_BLOB: u64 = 128;
 
 /// A connection to one REAPI server instance.
 pub struct Reapi {
@@ -153,7 +156,7 @@ impl Reapi {
         })
     }
 
-    fn missing(&self, blobs: &[(Digest, Vec<u8>)]) -> Result<Vec<Digest>> {
+    fn missing(&self, blobs: &[&(Digest, Vec<u8>)]) -> Result<Vec<Digest>> {
         let req = pb::FindMissingBlobsRequest {
             instance_name: self.instance.clone(),
             blob_digests: blobs.iter().map(|(d, _)| to_pb(d)).collect(),
@@ -270,29 +273,29 @@ impl Store for Reapi {
         }
     }
 
-    fn put_blobs(&self, blobs: &[(Digest, Vec<u8>)]) -> Result<()> {
-        let blobs: Vec<(Digest, Vec<u8>)> =
-            blobs.iter().filter(|(d, _)| d.size > 0).cloned().collect();
+    fn put_blobs(&self, blobs: &[(Digest, Vec<u8>)]) -> Result<usize> {
+        let blobs: Vec<&(Digest, Vec<u8>)> = blobs.iter().filter(|(d, _)| d.size > 0).collect();
         if blobs.is_empty() {
-            return Ok(());
+            return Ok(0);
         }
-        let missing = self.missing(&blobs)?;
+        let missing: HashSet<Digest> = self.missing(&blobs)?.into_iter().collect();
         let limit = self.batch_limit();
         let mut batch: Vec<&(Digest, Vec<u8>)> = Vec::new();
         let mut size = 0;
-        for blob in blobs.iter().filter(|(d, _)| missing.contains(d)) {
+        for &blob in blobs.iter().filter(|(d, _)| missing.contains(d)) {
             if blob.0.size > limit {
                 self.write_stream(&blob.0, &blob.1)?;
                 continue;
             }
-            if size + blob.0.size > limit {
+            if size + blob.0.size + PER_BLOB > limit {
                 self.write_batch(std::mem::take(&mut batch))?;
                 size = 0;
             }
-            size += blob.0.size;
+            size += blob.0.size + PER_BLOB;
             batch.push(blob);
         }
-        self.write_batch(batch)
+        self.write_batch(batch)?;
+        Ok(missing.len())
     }
 }
 
