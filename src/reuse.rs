@@ -208,9 +208,10 @@ impl Prior {
     /// the full path runs anyway.)
     pub fn nothing_to_do(&self) -> bool {
         self.may_be_up_to_date()
-            && self.index.as_ref().is_some_and(|i| {
-                !i.commands().any(|c| c.rule_flags().transient) && settled(i, &self.scan)
-            })
+            && self
+                .index
+                .as_ref()
+                .is_some_and(|i| !i.has_transient() && settled(i, &self.scan))
     }
 
     /// Why the index cannot stand in for any Tupfile's parse (then every

@@ -541,3 +541,28 @@ fn the_monitors_no_op_still_sees_an_exported_variable_change() {
         "after the build that re-ran it, short again"
     );
 }
+
+/// `^t` rules keep the monitor's no-op on the full path (a transient
+/// output a killed build left must be deleted); the index's flag says so
+/// whether the last build wrote a new base or only a journal batch, and
+/// stops saying so once the rule is gone.
+#[test]
+fn transient_rules_keep_the_no_op_on_the_full_path() {
+    require_fuse!();
+    let with_t = CC_AND_LINK.replacen("|> gcc -c", "|> ^t CC %f^ gcc -c", 1);
+    assert_ne!(with_t, CC_AND_LINK, "the Tupfile changed shape");
+    let p = small_project().file("Tupfile", &with_t);
+    let _m = monitored(&p);
+    assert!(!short_path(&p), "after the first build (a new base)");
+    p.write("b.h", "#define B 5\n");
+    p.build(&[]).success();
+    p.build(&[]).success().ran_nothing();
+    assert!(
+        !short_path(&p),
+        "after an incremental build (a journal batch)"
+    );
+    p.write("Tupfile", CC_AND_LINK);
+    p.build(&[]).success();
+    p.build(&[]).success().ran_nothing();
+    assert!(short_path(&p), "the ^t rule is gone");
+}

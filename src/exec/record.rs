@@ -475,13 +475,16 @@ impl<'a> Recorder<'a> {
     /// command up to date, were reads outside traced.
     fn flags(&mut self, outcomes: &Outcomes, stale: &StaleRemoval, req: &super::Request) {
         let replaced: HashSet<u32> = self.delta.replaces.iter().flatten().map(|s| s.0).collect();
-        let rest_settled = self.index().map_or(true, |index| {
-            index.commands().all(|c| {
-                let slot = c.slot().0;
-                replaced.contains(&slot) || self.deleted.contains(&slot) || !c.must_rerun()
-            })
-        });
+        let (mut rest_settled, mut rest_transient) = (true, false);
+        for c in self.index().into_iter().flat_map(|index| index.commands()) {
+            let slot = c.slot().0;
+            if !replaced.contains(&slot) && !self.deleted.contains(&slot) {
+                rest_settled &= !c.must_rerun();
+                rest_transient |= c.rule_flags().transient;
+            }
+        }
         let out = &mut self.delta.record;
+        out.has_transient = rest_transient || out.commands.iter().any(|c| c.rule.flags.transient);
         out.commands_are_rules = stale.kept.is_empty();
         out.all_up_to_date = stale.kept.is_empty()
             && rest_settled

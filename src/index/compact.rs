@@ -114,6 +114,7 @@ impl Index {
                 commands_are_rules: self.commands_are_rules(),
                 all_up_to_date: self.all_up_to_date(),
                 full_deps: self.full_deps(),
+                has_transient: self.has_transient(),
                 ..BuildRecord::default()
             },
             files: HashMap::new(),

@@ -44,12 +44,15 @@ impl Delta {
 
 /// The flags word of `record`.
 pub(crate) fn flags_of(record: &BuildRecord) -> u32 {
-    use super::schema::{TABLES_ALL_UP_TO_DATE, TABLES_COMMANDS_ARE_RULES, TABLES_FULL_DEPS};
+    use super::schema::{
+        TABLES_ALL_UP_TO_DATE, TABLES_COMMANDS_ARE_RULES, TABLES_FULL_DEPS, TABLES_HAS_TRANSIENT,
+    };
     let mut flags = 0;
     for (on, bit) in [
         (record.commands_are_rules, TABLES_COMMANDS_ARE_RULES),
         (record.all_up_to_date, TABLES_ALL_UP_TO_DATE),
         (record.full_deps, TABLES_FULL_DEPS),
+        (record.has_transient, TABLES_HAS_TRANSIENT),
     ] {
         if on {
             flags |= bit;
@@ -162,6 +165,6 @@ fn push_text(t: &mut Tables, s: &str) -> Span {
         start: t.text.len() as u32,
         len: s.len() as u32,
     };
-    t.text.push_str(s);
+    t.text.extend_from_slice(s.as_bytes());
     span
 }

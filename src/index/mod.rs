@@ -51,7 +51,7 @@ pub const INDEX_FILE: &str = "index";
 /// The first bytes of every index file.
 pub const MAGIC: &[u8; 8] = b"TUPFSIDX";
 /// The format this tupfs writes; any other costs one full rebuild.
-pub const FORMAT_VERSION: u32 = 5;
+pub const FORMAT_VERSION: u32 = 6;
 /// Bytes before the archive (a multiple of 16, so the archive stays aligned
 /// in the page-aligned mapping).
 pub const HEADER_LEN: usize = 32;

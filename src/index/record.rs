@@ -183,6 +183,10 @@ pub struct BuildRecord {
     /// recorded as up to date ran with them traced (when full deps were
     /// turned on, the commands recorded without are run first).
     pub full_deps: bool,
+    /// Some command of the index as this record leaves it is a `^t` rule
+    /// (a whole record also counts its own commands; a journal batch
+    /// holds only what changed, so its maker looks at the rest).
+    pub has_transient: bool,
     /// Full dependencies: every path outside the project a recorded
     /// command read or looked for; paths unique, every [`OutsideRef`]
     /// points here.

@@ -142,8 +142,11 @@ pub(crate) struct TupfileRow {
 #[derive(Archive, Serialize, Debug, Default)]
 pub(crate) struct Tables {
     pub generation: u32,
-    /// Every string, concatenated (validated as UTF-8 once, on open).
-    pub text: String,
+    /// Every string, concatenated. Bytes, not a `String`: rkyv would
+    /// check the whole blob as UTF-8 on every open, which touches every
+    /// page of it (the monitor's no-op reads a handful of strings); each
+    /// string is checked when it is read instead ([`super::view`]).
+    pub text: Vec<u8>,
     pub files: Vec<FileRow>,
     pub commands: Vec<CmdRow>,
     pub outputs: Vec<OutputRow>,
@@ -158,7 +161,7 @@ pub(crate) struct Tables {
     /// The parse's view of the source tree: each directory's listing
     /// digests and each `tup.config`'s content digest, sorted by path.
     pub tree: Vec<TreeRow>,
-    /// [`TABLES_COMMANDS_ARE_RULES`], [`TABLES_ALL_UP_TO_DATE`].
+    /// `TABLES_*` bits.
     pub flags: u32,
     /// Full dependencies: files outside the project (absolute paths; never
     /// `FILE_GENERATED`), sorted by path.
@@ -178,6 +181,9 @@ pub(crate) const TABLES_ALL_UP_TO_DATE: u32 = 2;
 /// The build ran with full dependencies: the commands it ran recorded what
 /// they read outside the project.
 pub(crate) const TABLES_FULL_DEPS: u32 = 4;
+/// Some command is a `^t` rule (kept as a flag so that the monitor's no-op
+/// need not pass over every command to know there is none).
+pub(crate) const TABLES_HAS_TRANSIENT: u32 = 8;
 
 /// One journal batch ([`super::journal`]): what one build changed, as
 /// tables of the same rows as the base. Every file and outside slot in it

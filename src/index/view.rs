@@ -34,7 +34,8 @@ pub struct Observed {
 
 /// The text of span `s` in tables `t`.
 pub(crate) fn text<'a>(t: &'a ArchivedTables, s: &ArchivedSpan) -> &'a str {
-    t.text.as_str().get(range(s)).unwrap_or("")
+    let bytes = t.text.get(range(s)).unwrap_or_default();
+    std::str::from_utf8(bytes).unwrap_or("")
 }
 
 fn strs<'a>(t: &'a ArchivedTables, s: &ArchivedSpan) -> impl Iterator<Item = &'a str> + 'a {
@@ -368,6 +369,12 @@ impl Index {
     /// date (see [`super::BuildRecord::all_up_to_date`]).
     pub fn all_up_to_date(&self) -> bool {
         self.flags() & TABLES_ALL_UP_TO_DATE != 0
+    }
+
+    /// Some recorded command is a `^t` rule
+    /// ([`super::BuildRecord::has_transient`]).
+    pub fn has_transient(&self) -> bool {
+        self.flags() & TABLES_HAS_TRANSIENT != 0
     }
 
     /// The build that wrote this index traced reads outside the project

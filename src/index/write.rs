@@ -65,16 +65,13 @@ pub(crate) fn flatten_in(record: &BuildRecord, layout: &Layout<'_>) -> Result<Ta
     f.variables(record);
     f.tupfiles(record, layout.slot_of)?;
     f.tree(record);
-    if record.commands_are_rules {
-        f.t.flags |= TABLES_COMMANDS_ARE_RULES;
+    f.t.flags = super::delta::flags_of(record);
+    // A whole record holds every command: its own `^t` rules count even
+    // when the record's maker did not set the flag.
+    if record.commands.iter().any(|c| c.rule.flags.transient) {
+        f.t.flags |= TABLES_HAS_TRANSIENT;
     }
-    if record.all_up_to_date {
-        f.t.flags |= TABLES_ALL_UP_TO_DATE;
-    }
-    if record.full_deps {
-        f.t.flags |= TABLES_FULL_DEPS;
-    }
-    f.t.text = f.text;
+    f.t.text = f.text.into_bytes();
     Ok(f.t)
 }
 

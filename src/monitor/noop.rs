@@ -39,7 +39,7 @@ pub fn proven(prior: &Prior, synced: &Synced) -> bool {
     since.is_empty()
         && prior.unusable().is_none()
         && prior.may_be_up_to_date()
-        && !index.commands().any(|c| c.rule_flags().transient)
+        && !index.has_transient()
         && !records_unwatched(index, since)
         && outside_as_recorded(index, prior)
 }

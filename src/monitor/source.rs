@@ -49,14 +49,19 @@ impl ChangeSource for Narrowed<'_> {
             return FullScan::new(&self.root).changes(index, detector);
         }
         let moment = Moment::now();
-        let slots = self.candidates(index, &detector);
+        let always = transient_outputs(index);
+        let mut slots = self.candidates(index, &detector);
+        slots.extend(&always);
+        slots.sort_unstable();
+        slots.dedup();
         let examined = slots.len();
         let files = slots
             .into_iter()
             .filter_map(|slot| {
                 let f = index.file_at(slot)?;
                 let old = f.as_recorded();
-                if !self.must_judge(&f, &old, &detector) {
+                let looked_at = always.binary_search(&slot).is_ok();
+                if !looked_at && !self.must_judge(&f, &old, &detector) {
                     return None;
                 }
                 let disk = self.root.join(f.path());
@@ -105,6 +110,28 @@ impl Narrowed<'_> {
         slots.dedup();
         slots
     }
+}
+
+/// The recorded outputs of `^t` rules, sorted. The build itself deletes
+/// them once their consumers ran, after the index recorded them as
+/// committed, so the monitor's silence about them proves nothing: they are
+/// always looked at, as the full scan does (absent, their producers run
+/// again when a consumer must).
+fn transient_outputs(index: &Index) -> Vec<FileSlot> {
+    if !index.has_transient() {
+        return Vec::new();
+    }
+    let mut slots: Vec<FileSlot> = (index.commands())
+        .filter(|c| c.rule_flags().transient)
+        .flat_map(|c| {
+            c.outputs()
+                .filter_map(|o| index.file_slot(o))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    slots.sort_unstable();
+    slots.dedup();
+    slots
 }
 
 /// The slots of the recorded paths strictly below `dir` ("" is the root:
