@@ -116,7 +116,10 @@ def make_tools(selected, modes):
             tools.append(Tool("tup+monitor", "tup-monitor", ["tup", f"-j{JOBS}", "--quiet"],
                               monitor=(["tup", "monitor"], ["tup", "stop"])))
         elif name == "tupfs-monitor":
-            argv = [tupfs_bin(), "build", f"-j{JOBS}", "--change", "mtime"]
+            # --no-cache as above: a touched source must be compiled, not
+            # restored (before session 8 it was left on here, and touch-c
+            # with the monitor could be a cache hit).
+            argv = [tupfs_bin(), "build", f"-j{JOBS}", "--no-cache", "--change", "mtime"]
             tools.append(Tool("tupfs[mtime]+monitor", "tupfs-monitor", argv, "mtime",
                               monitor=([tupfs_bin(), "monitor"], [tupfs_bin(), "stop"])))
         else:
