@@ -7,9 +7,7 @@
 
 mod harness;
 
-use std::fs;
-
-use harness::{c_file, Monitor, Project, CC_AND_LINK};
+use harness::{c_file, last_cone as cone, Monitor, Project, CC_AND_LINK};
 
 const LINK: &str = "gcc a.o b.o c.o d.o -o app";
 
@@ -22,15 +20,6 @@ fn project() -> Project {
         .file("b.c", &c_file("fb", &["common.h"], "V + 1"))
         .file("c.c", &c_file("fc", &[], "3"))
         .file("d.c", "int main(void) { return 0; }\n")
-}
-
-/// The run log's `cone` of the last build: (materialised, total), None
-/// when every command was materialised.
-fn cone(p: &Project) -> Option<(u64, u64)> {
-    let text = fs::read_to_string(p.path(".tupfs/log/last.json")).unwrap_or_default();
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-    let c = v.get("cone")?;
-    Some((c["materialised"].as_u64()?, c["total"].as_u64()?))
 }
 
 /// The build after is the no-op shortcut: every record was kept.

@@ -7,9 +7,7 @@
 
 mod harness;
 
-use std::fs;
-
-use harness::Project;
+use harness::{last_cone as cone, Project};
 
 /// a: two copies and their concatenation; b: a copy of a's concatenation
 /// (a named input in another directory); c: a glob of a's outputs; d: three
@@ -46,15 +44,6 @@ fn a_tupfile(extra: &str) -> String {
          : foreach *.in |> cp %f %o |> %B.out\n\
          : *.out |> cat %f > %o && echo $(SUFFIX) >> %o |> all.cat\n{extra}"
     )
-}
-
-/// The run log's `cone` of the last build: (materialised, total), None
-/// when every command was materialised.
-fn cone(p: &Project) -> Option<(u64, u64)> {
-    let text = fs::read_to_string(p.path(".tupfs/log/last.json")).unwrap_or_default();
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-    let c = v.get("cone")?;
-    Some((c["materialised"].as_u64()?, c["total"].as_u64()?))
 }
 
 /// The build after does nothing, and a clean build of the same tree (at

@@ -21,7 +21,7 @@ pub use mounts::mounts_under;
 pub use outcome::{Outcome, Running};
 pub use project::{Mode, Project};
 pub use rng::Rng;
-pub use runlog::{LogCommand, RunLog};
+pub use runlog::{last_cone, LogCommand, RunLog};
 pub use servers::Server;
 
 use std::path::Path;

@@ -80,3 +80,12 @@ impl RunLog {
         Ok(log)
     }
 }
+
+/// The `cone` of the last build's run log in `project`: (materialised,
+/// total), None when every command was materialised (or no log).
+pub fn last_cone(project: &super::Project) -> Option<(u64, u64)> {
+    let text = std::fs::read_to_string(project.path(".tupfs/log/last.json")).unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    let c = v.get("cone")?;
+    Some((c["materialised"].as_u64()?, c["total"].as_u64()?))
+}
