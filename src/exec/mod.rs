@@ -154,6 +154,7 @@ pub fn run_build_with(
         }
     };
     log::debug!("timing: commands done at {:?}", started.elapsed());
+    let unmounting = unmount_first_if_failed(unmounting, &outcomes)?;
     let unchanged = req.reused && to_run == 0 && stale.kept.is_empty() && stale.removed.is_empty();
     if !(unchanged && history.index_is_current()) {
         history
@@ -234,6 +235,23 @@ fn run_commands(
         ui.warn(&w);
     }
     Ok((outcomes, unmount::Unmounting::start(tracer)))
+}
+
+/// After a failure, unmount before the record: a failed command's
+/// staged outputs are freed only when the mount goes, and on a full disk
+/// the record needs that space (the unmount otherwise goes on beside it).
+fn unmount_first_if_failed(
+    unmounting: Option<unmount::Unmounting>,
+    outcomes: &schedule::Outcomes,
+) -> Result<Option<unmount::Unmounting>> {
+    let failed = outcomes.interrupted
+        || outcomes.per_cmd.iter().any(|o| {
+            matches!(o, schedule::Outcome::Ran { status, .. } if *status != schedule::RunStatus::Ok)
+        });
+    match unmounting {
+        Some(u) if failed => u.finish().map(|()| None),
+        other => Ok(other),
+    }
 }
 
 /// The output cache of this build, if on (problems are warnings: the
