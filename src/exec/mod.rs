@@ -238,8 +238,9 @@ fn run_commands(
 }
 
 /// After a failure, unmount before the record: a failed command's
-/// staged outputs are freed only when the mount goes, and on a full disk
-/// the record needs that space (the unmount otherwise goes on beside it).
+/// staged outputs are removed by the tracer's janitor in the background,
+/// at the latest by the unmount, and on a full disk the record needs that
+/// space (the unmount otherwise goes on beside it).
 fn unmount_first_if_failed(
     unmounting: Option<unmount::Unmounting>,
     outcomes: &schedule::Outcomes,
