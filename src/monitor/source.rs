@@ -50,10 +50,7 @@ impl ChangeSource for Narrowed<'_> {
         }
         let moment = Moment::now();
         let always = transient_outputs(index);
-        let mut slots = self.candidates(index, &detector);
-        slots.extend(&always);
-        slots.sort_unstable();
-        slots.dedup();
+        let slots = self.candidates(index, &detector, &always);
         let examined = slots.len();
         let files = slots
             .into_iter()
@@ -85,15 +82,22 @@ impl ChangeSource for Narrowed<'_> {
 impl Narrowed<'_> {
     /// The slots that may need a judgement, sorted: the paths the monitor
     /// names, everything under the subtrees and unwatched places it names,
-    /// and the records that cannot stand without a look (a pass over the
-    /// rows that reads no path). The caller asks [`Narrowed::must_judge`]
-    /// of each, so the answer is exactly that of a question per file.
-    fn candidates(&self, index: &Index, detector: &ChangeDetector) -> Vec<FileSlot> {
+    /// `always` (looked at whatever the monitor says), and the records
+    /// that cannot stand without a look (a pass over the rows that reads
+    /// no path). The caller asks [`Narrowed::must_judge`] of each but
+    /// `always`, so the answer is exactly that of a question per file.
+    fn candidates(
+        &self,
+        index: &Index,
+        detector: &ChangeDetector,
+        always: &[FileSlot],
+    ) -> Vec<FileSlot> {
         let mut slots: Vec<FileSlot> = self
             .since
             .paths
             .iter()
             .filter_map(|p| index.file_slot(p))
+            .chain(always.iter().copied())
             .collect();
         for dir in self.since.subtrees.iter().chain(&self.since.unwatched) {
             slots.extend(index.file_slot(dir));
